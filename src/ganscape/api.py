@@ -1,0 +1,124 @@
+"""The public Python API: the same operations as the command line."""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from .config import Config, load_config, load_json
+from .train import checkpoint as ckpt_io
+from .train import rundir
+from .train.loop import run as _run
+from .train.state import build_generator, resolve_device
+
+
+def make_config(preset: Optional[str] = None, config_file: Optional[str] = None,
+                overrides: Sequence[str] = ()) -> Config:
+    """A validated Config from a preset, a YAML file and key=value overrides."""
+    return load_config(preset, config_file, list(overrides))
+
+
+def train(config: Union[Config, str, None] = None, overrides: Sequence[str] = (), out: Union[str, Path] = "runs",
+          run_dir: Union[str, Path, None] = None, progress: Optional[bool] = None) -> Path:
+    """Train a GAN; returns the run folder.
+
+    config: a Config, a preset name, a path to a YAML file, or None (the
+    "digits" preset). overrides: "key=value" strings applied on top.
+    """
+    if not isinstance(config, Config):
+        if config is not None and (str(config).endswith((".yaml", ".yml")) or Path(str(config)).is_file()):
+            config = load_config(None, str(config), list(overrides))
+        else:
+            config = load_config(config, None, list(overrides))
+    elif overrides:
+        raise ValueError("overrides apply to presets and files; build the Config with make_config() instead")
+    if run_dir is None:
+        run_dir = rundir.new_run_dir(Path(out), config.name)
+    else:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if (run_dir / rundir.CONFIG).exists():
+            raise FileExistsError(f"{run_dir} already holds a run; resume it with resume({str(run_dir)!r}) "
+                                  "or choose another folder")
+    _run(config, run_dir, resume=False, progress=progress)
+    return run_dir
+
+
+def resume(run_dir: Union[str, Path], steps: Optional[int] = None, progress: Optional[bool] = None) -> Path:
+    """Continue a run from its newest usable checkpoint (optionally to a new step count)."""
+    run_dir = Path(run_dir)
+    cfg = load_run(run_dir)
+    if steps is not None:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=int(steps)))
+    _run(cfg, run_dir, resume=True, progress=progress)
+    return run_dir
+
+
+def load_run(run_dir: Union[str, Path]) -> Config:
+    """The resolved Config of a run folder."""
+    path = Path(run_dir) / rundir.CONFIG
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} is not a ganscape run folder (no {rundir.CONFIG})")
+    return load_json(path)
+
+
+def load_generator(run_dir: Union[str, Path], checkpoint: str = "latest", ema: bool = True,
+                   device: str = "cpu") -> torch.nn.Module:
+    """The run's generator in eval mode (the EMA copy when there is one and ema=True)."""
+    from .train.state import load_data
+
+    cfg = load_run(run_dir)
+    ckpt, _ = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
+    shape = tuple(load_data(cfg, "test").shape)
+    G = build_generator(cfg, shape)
+    key = "G_ema" if ema and "G_ema" in ckpt else "G"
+    G.load_state_dict(ckpt[key])
+    return G.to(resolve_device(device)).eval()
+
+
+@torch.no_grad()
+def sample(run_dir: Union[str, Path], n: int = 64, seed: int = 0, checkpoint: str = "latest",
+           batch_size: int = 500, device: str = "cpu") -> torch.Tensor:
+    """n samples from a run's generator: images (n, C, H, W) in [-1, 1] or points (n, D)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    G = load_generator(run_dir, checkpoint, device=device)
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(0, n, batch_size):
+        z = torch.randn(min(batch_size, n - i), G.z_dim, generator=g).to(next(G.parameters()).device)
+        out.append(G(z).cpu())
+    return torch.cat(out)
+
+
+def save_samples(x: torch.Tensor, out: Union[str, Path]) -> Path:
+    """Write samples to FILE.npz (key "x", float32 in [-1, 1], plus "uint8" for
+    images) or to a folder (a grid.png, and one PNG per image)."""
+    from . import viz
+    from .data.base import float_to_uint8
+
+    out = Path(out)
+    if out.suffix == ".npz":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        arrays: Dict[str, Any] = {"x": x.numpy().astype(np.float32)}
+        if x.ndim == 4:
+            arrays["uint8"] = float_to_uint8(x)
+        np.savez_compressed(out, **arrays)
+        return out
+    if out.suffix:
+        raise ValueError(f"--out {out}: give a .npz file or a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    if x.ndim == 4:
+        from PIL import Image
+        viz.save_image_grid(x[:256], out / "grid.png")
+        imgs = float_to_uint8(x)
+        for i, im in enumerate(imgs):
+            a = im.transpose(1, 2, 0)
+            Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).save(out / f"{i:06d}.png")
+    else:
+        viz.save_scatter(x, out / "scatter.png")
+        np.savetxt(out / "samples.csv", x.numpy(), delimiter=",", header="x,y", comments="")
+    return out

@@ -1,0 +1,315 @@
+"""Typed, frozen configuration.
+
+A run is fully described by one `Config`. It is built from a YAML preset, an
+optional YAML file and `--set a.b=c` overrides, in that order; every key is
+checked against these dataclasses and every component (dataset, architecture,
+normalization, loss, penalty, optimizer, method) against its registry, so a
+typo fails with an error naming the key and the valid choices. The resolved
+config (all defaults filled in, component params included) is written to the
+run folder as config.json and is enough to reproduce the run.
+
+A component is written either as a bare name (`loss: hinge`) or as
+`{name: ..., params: {...}}`.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import yaml
+
+from .registry import (ARCHITECTURES, DATASETS, LOSSES, METHODS, NORMALIZATIONS, OPTIMIZERS,
+                       PENALTIES, ConfigError, Registry, build_dataclass)
+
+PRESET_DIR = Path(__file__).parent / "presets"
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered component: its name and its parameters."""
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NetConfig:
+    """One network: an architecture, the normalization of its hidden layers,
+    and (discriminator only) minibatch discrimination (Salimans et al. 2016)."""
+    arch: Component = Component("mlp")
+    norm: Component = Component("none")
+    minibatch_features: int = 0      # B in the paper; 0 disables minibatch discrimination
+    minibatch_kernel_dim: int = 5    # C in the paper
+    pack: int = 1                    # PacGAN packing degree (discriminator only); 1 = off
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    z_dim: int = 64
+    generator: NetConfig = NetConfig()
+    discriminator: NetConfig = NetConfig()
+
+    def validate(self, where: str) -> None:
+        if self.z_dim < 1:
+            raise ConfigError(f"{where}.z_dim: must be >= 1, got {self.z_dim}")
+        if self.generator.minibatch_features:
+            raise ConfigError(f"{where}.generator.minibatch_features: minibatch discrimination "
+                              "is a discriminator layer; set it under model.discriminator")
+        if self.generator.pack != 1:
+            raise ConfigError(f"{where}.generator.pack: packing is a discriminator option; "
+                              "set model.discriminator.pack")
+        if self.discriminator.pack < 1 or self.discriminator.minibatch_features < 0:
+            raise ConfigError(f"{where}.discriminator: pack must be >= 1 and minibatch_features >= 0")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    generator: Component = Component("adam", {"lr": 2e-4, "betas": (0.5, 0.999)})
+    discriminator: Component = Component("adam", {"lr": 2e-4, "betas": (0.5, 0.999)})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 2000               # generator updates
+    batch_size: int = 64
+    n_disc: int = 1                 # discriminator updates per generator update
+    ema_decay: float = 0.0          # EMA of generator weights; 0 disables it
+    ema_start: int = 0              # generator step at which the EMA starts tracking
+    log_every: int = 50             # stats.jsonl (and TensorBoard) interval, in G steps
+    sample_every: int = 500         # samples/ grid interval; 0 = only at the end
+    checkpoint_every: int = 1000    # keep checkpoints/step_N.pt; latest.pt is always kept
+    latest_every: int = 250         # refresh checkpoints/latest.pt
+    num_samples: int = 64           # images in each sample grid (points in each 2-D plot: x40)
+    progress: bool = True           # tqdm progress bar
+
+    def validate(self, where: str) -> None:
+        for k in ("steps", "batch_size", "n_disc", "log_every", "latest_every", "num_samples"):
+            if getattr(self, k) < 1:
+                raise ConfigError(f"{where}.{k}: must be >= 1, got {getattr(self, k)}")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"{where}.ema_decay: must be in [0, 1), got {self.ema_decay}")
+        for k in ("sample_every", "checkpoint_every", "ema_start"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"{where}.{k}: must be >= 0, got {getattr(self, k)}")
+
+
+@dataclass(frozen=True)
+class Config:
+    name: str = "run"
+    seed: int = 0
+    deterministic: bool = False     # bit-exact reproducibility (slower on GPU)
+    device: str = "auto"            # auto | cpu | cuda | cuda:N
+    data: Component = Component("digits")
+    model: ModelConfig = ModelConfig()
+    loss: Component = Component("ns")
+    penalties: Tuple[Component, ...] = ()
+    method: Component = Component("gan")
+    optim: OptimConfig = OptimConfig()
+    train: TrainConfig = TrainConfig()
+
+    def validate(self, where: str) -> None:
+        if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")
+                                          or self.device == "mps"):
+            raise ConfigError(f"device: {self.device!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
+        if self.train.batch_size % self.model.discriminator.pack:
+            raise ConfigError(f"train.batch_size: {self.train.batch_size} is not divisible by "
+                              f"model.discriminator.pack={self.model.discriminator.pack}")
+
+
+# Which registry checks which component, by dotted path.
+_COMPONENT_REGISTRIES: Dict[str, Registry] = {
+    "data": DATASETS,
+    "model.generator.arch": ARCHITECTURES,
+    "model.discriminator.arch": ARCHITECTURES,
+    "model.generator.norm": NORMALIZATIONS,
+    "model.discriminator.norm": NORMALIZATIONS,
+    "loss": LOSSES,
+    "method": METHODS,
+    "optim.generator": OPTIMIZERS,
+    "optim.discriminator": OPTIMIZERS,
+}
+
+
+def _normalize_components(tree: Any, cls: type, where: str) -> Any:
+    """Expand bare-name components ("hinge" -> {name: hinge}) before typing."""
+    if cls is Component:
+        if isinstance(tree, str):
+            return {"name": tree, "params": {}}
+        return tree
+    if not dataclasses.is_dataclass(cls) or not isinstance(tree, Mapping):
+        return tree
+    import typing
+    hints = typing.get_type_hints(cls)
+    out = dict(tree)
+    for k, v in tree.items():
+        t = hints.get(k)
+        if t is None:
+            continue
+        if typing.get_origin(t) is tuple and typing.get_args(t)[0] is Component:
+            if isinstance(v, (str, Mapping)):
+                v = [v]
+            if isinstance(v, (list, tuple)):
+                out[k] = [{"name": c, "params": {}} if isinstance(c, str) else c for c in v]
+        else:
+            out[k] = _normalize_components(v, t, f"{where}.{k}" if where else k)
+    return out
+
+
+def _resolve_component(c: Component, registry: Registry, where: str) -> Component:
+    """Check a component against its registry and fill in default parameters."""
+    entry = registry.get(c.name) if c.name in registry else None
+    if entry is None:
+        raise ConfigError(f"{where}: unknown {registry.kind} {c.name!r}; choose one of: "
+                          f"{', '.join(registry.names())}")
+    typed = registry.params(c.name, c.params, where=f"{where}.params")
+    return Component(c.name, to_plain(typed))
+
+
+def resolve(cfg: Config) -> Config:
+    """Validate every component against its registry; return the config with
+    all component defaults filled in."""
+    from . import components  # noqa: F401  (registers everything)
+
+    def get(path):
+        obj = cfg
+        for p in path.split("."):
+            obj = getattr(obj, p)
+        return obj
+
+    replaced: Dict[str, Any] = {}
+    for path, reg in _COMPONENT_REGISTRIES.items():
+        replaced[path] = _resolve_component(get(path), reg, path)
+    pens = tuple(_resolve_component(p, PENALTIES, f"penalties[{i}]") for i, p in enumerate(cfg.penalties))
+    names = [p.name for p in pens]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"penalties: {names} lists a penalty twice")
+
+    def rebuild(obj, prefix):
+        changes = {}
+        for f in dataclasses.fields(obj):
+            path = f"{prefix}{f.name}"
+            if path in replaced:
+                changes[f.name] = replaced[path]
+            elif dataclasses.is_dataclass(getattr(obj, f.name)) and not isinstance(getattr(obj, f.name), Component):
+                changes[f.name] = rebuild(getattr(obj, f.name), path + ".")
+        return dataclasses.replace(obj, **changes)
+
+    return dataclasses.replace(rebuild(cfg, ""), penalties=pens)
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclasses / tuples -> plain dicts / lists (JSON- and YAML-safe)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {k: to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    return obj
+
+
+def from_dict(tree: Mapping[str, Any]) -> Config:
+    """Typed Config from a plain mapping (unknown keys are errors), resolved."""
+    tree = _normalize_components(tree, Config, "")
+    return resolve(build_dataclass(Config, tree, ""))
+
+
+def _set_dotted(tree: Dict[str, Any], key: str, value: Any) -> None:
+    parts = key.split(".")
+    node = tree
+    for i, p in enumerate(parts[:-1]):
+        nxt = node.get(p)
+        if isinstance(nxt, str) and parts[i + 1] in ("params", "name"):
+            nxt = {"name": nxt, "params": {}}  # expand a bare-name component
+        if nxt is None:
+            nxt = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"--set {key}: {'.'.join(parts[:i + 1])} is a value, not a section")
+        node[p] = nxt = dict(nxt)
+        node = nxt
+    node[parts[-1]] = value
+
+
+def parse_override(text: str) -> Tuple[str, Any]:
+    """'a.b=c' -> ('a.b', parsed c). Values are parsed as YAML scalars/lists so
+    that 1e-4, true, [0.5, 0.99] and {name: gp} work; types are checked later."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected key=value, e.g. train.steps=500")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key:
+        raise ConfigError(f"--set {text!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    return key, value
+
+
+def list_presets() -> list:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> Dict[str, Any]:
+    try:
+        tree = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}") from None
+    if tree is None:
+        return {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"config file {str(path)!r} must hold a mapping at the top level")
+    return tree
+
+
+def _merge(base: Dict[str, Any], over: Mapping[str, Any]) -> Dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def load_config(preset: Optional[str] = None, config_file: Optional[str] = None,
+                overrides: Tuple[str, ...] | list = ()) -> Config:
+    """Preset, then YAML file, then --set overrides -> validated Config.
+
+    With neither preset nor file, the "digits" preset is the base.
+    """
+    tree: Dict[str, Any] = {}
+    if preset is None and config_file is None:
+        preset = "digits"
+    if preset is not None:
+        path = PRESET_DIR / f"{preset}.yaml"
+        if not path.exists():
+            raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(list_presets())}")
+        tree = _read_yaml(path)
+    if config_file is not None:
+        tree = _merge(tree, _read_yaml(Path(config_file)))
+    for text in overrides:
+        key, value = parse_override(text)
+        _set_dotted(tree, key, value)
+    return from_dict(tree)
+
+
+def save_json(cfg: Config, path: Path) -> None:
+    Path(path).write_text(json.dumps(to_plain(cfg), indent=2) + "\n")
+
+
+def load_json(path: Path) -> Config:
+    try:
+        tree = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ConfigError(f"cannot read config {str(path)!r}: {e}") from None
+    return from_dict(tree)
+
+
+def dumps_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(to_plain(cfg), sort_keys=False)

@@ -1,0 +1,78 @@
+"""The one in-memory data set type every loader returns.
+
+All data sets in ganscape are small enough to hold in memory (the largest,
+CIFAR-10, is 150 MB as uint8), so a data set is just tensors:
+
+- images: ``x`` float32, shape (N, C, H, W), values in [-1, 1]
+  (uint8 pixels p map to p / 127.5 - 1);
+- points: ``x`` float32, shape (N, D).
+
+Loaders are registered in ``ganscape.registry.DATASETS`` with the signature
+``fn(params, split: str, seed: int) -> ArrayDataset`` where split is "train"
+or "test".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Literal, Optional
+
+import numpy as np
+import torch
+
+SPLITS = ("train", "test")
+
+
+@dataclass
+class ArrayDataset:
+    x: torch.Tensor
+    kind: Literal["image", "points"]
+    y: Optional[torch.Tensor] = None  # int64 class labels, shape (N,)
+    num_classes: int = 0
+    # Anything a metric needs about the ground truth: mode centres and sigma
+    # for the 2-D mixtures, per-image shape parameters for synthetic shapes.
+    info: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.x.dtype != torch.float32:
+            raise TypeError(f"dataset x must be float32, got {self.x.dtype}")
+        if self.kind == "image" and self.x.ndim != 4:
+            raise ValueError(f"image data must be (N, C, H, W), got shape {tuple(self.x.shape)}")
+        if self.kind == "points" and self.x.ndim != 2:
+            raise ValueError(f"point data must be (N, D), got shape {tuple(self.x.shape)}")
+        if self.y is not None and len(self.y) != len(self.x):
+            raise ValueError(f"{len(self.y)} labels for {len(self.x)} examples")
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    @property
+    def shape(self) -> tuple:
+        """Shape of one example, e.g. (1, 8, 8) or (2,)."""
+        return tuple(self.x.shape[1:])
+
+
+def check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+
+
+def uint8_to_float(images: np.ndarray) -> torch.Tensor:
+    """uint8 array (N, C, H, W) -> float32 tensor in [-1, 1]."""
+    if images.dtype != np.uint8:
+        raise TypeError(f"expected uint8 images, got {images.dtype}")
+    return torch.from_numpy(images.astype(np.float32) / 127.5 - 1.0)
+
+
+def float_to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float tensor in [-1, 1] (N, C, H, W) -> uint8 array, rounded and clipped."""
+    x = (images.detach().float().cpu() + 1.0) * 127.5
+    return x.round().clamp(0, 255).to(torch.uint8).numpy()
+
+
+def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize (N, C, H, W) float images to size x size, antialiased bilinear."""
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x
+    antialias = size < x.shape[-1]
+    return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
+                                           align_corners=False, antialias=antialias)

@@ -1,0 +1,268 @@
+"""Download the public image data sets, verified against published SHA-256 sums.
+
+``download(name, root)`` is the only function in ganscape that touches the
+network for data, and only when called (``ganscape download NAME``). Each file:
+
+1. is skipped if already present in `root` with the right SHA-256;
+2. otherwise is streamed from the first working mirror into a temporary file
+   in `root`, hashing as it goes;
+3. is moved into place with an atomic rename only if its size and SHA-256
+   match the published values; on a mismatch the temporary file is deleted
+   and the next mirror tried, and if none gives the right bytes a
+   ``DownloadError`` names the file, the expected and the received digests.
+
+The CIFAR-10 archive is then unpacked into ``root/cifar-10-batches-bin/``
+after checking every member: absolute paths, ``..`` components, links and
+device files are refused before anything is written.
+
+Digests (SHA-256 of the files as published; the same values are pinned by
+TensorFlow Datasets, the Fashion-MNIST README's mirrors and many
+reproductions):
+
+- MNIST, the four gzipped IDX files from the S3 mirror torchvision uses
+  (ossci-datasets), with the Google Cloud (cvdf-datasets) mirror as fallback;
+- Fashion-MNIST, the four gzipped IDX files from Zalando Research's S3 bucket;
+- CIFAR-10, ``cifar-10-binary.tar.gz`` ("CIFAR-10 binary version (suitable for
+  C programs)") from the dataset authors' page at the University of Toronto.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Callable, Dict, List, Optional, Tuple, Union
+
+DEFAULT_DATA_DIR = "~/.cache/ganscape/datasets"
+
+_CHUNK = 1 << 20  # bytes read per network call while streaming
+
+
+class DownloadError(RuntimeError):
+    """A download failed or produced bytes that do not match the published digest."""
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive member would be written outside the target folder or is not a plain file."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    filename: str  # name in the data set's root folder
+    urls: Tuple[str, ...]  # mirrors, tried in order
+    sha256: str  # published SHA-256 of the file's bytes, lowercase hex
+    size: int  # published size in bytes
+
+
+@dataclass(frozen=True)
+class RemoteDataset:
+    name: str
+    files: Tuple[RemoteFile, ...]
+    # Archive to unpack after download, and the (path, size) of the files it
+    # holds: when all are present with those sizes it is not unpacked again.
+    extract: Optional[str] = None
+    extracted: Tuple[Tuple[str, int], ...] = ()
+
+
+def _mirrors(filename: str, *bases: str) -> Tuple[str, ...]:
+    return tuple(f"{b.rstrip('/')}/{filename}" for b in bases)
+
+
+_MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist",
+                  "https://storage.googleapis.com/cvdf-datasets/mnist")
+_FASHION_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",)
+
+SOURCES: Dict[str, RemoteDataset] = {
+    "mnist": RemoteDataset("mnist", tuple(
+        RemoteFile(f, _mirrors(f, *_MNIST_MIRRORS), sha, size) for f, sha, size in (
+            ("train-images-idx3-ubyte.gz", "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609", 9912422),
+            ("train-labels-idx1-ubyte.gz", "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c", 28881),
+            ("t10k-images-idx3-ubyte.gz", "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6", 1648877),
+            ("t10k-labels-idx1-ubyte.gz", "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
+        ))),
+    "fashion-mnist": RemoteDataset("fashion-mnist", tuple(
+        RemoteFile(f, _mirrors(f, *_FASHION_MIRRORS), sha, size) for f, sha, size in (
+            ("train-images-idx3-ubyte.gz", "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84", 26421880),
+            ("train-labels-idx1-ubyte.gz", "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845", 29515),
+            ("t10k-images-idx3-ubyte.gz", "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073", 4422102),
+            ("t10k-labels-idx1-ubyte.gz", "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5", 5148),
+        ))),
+    "cifar10": RemoteDataset(
+        "cifar10",
+        (RemoteFile("cifar-10-binary.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",),
+                    "c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", 170052171),),
+        extract="cifar-10-binary.tar.gz",
+        # Each batch holds 10000 records of 1 label byte + 3072 pixel bytes.
+        extracted=tuple((f"cifar-10-batches-bin/{f}", 30730000) for f in (
+            "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+            "data_batch_5.bin", "test_batch.bin")),
+    ),
+}
+
+
+def available() -> List[str]:
+    """Names `download` accepts."""
+    return sorted(SOURCES)
+
+
+def default_root(name: str) -> Path:
+    """Where data set `name` lives unless told otherwise: ~/.cache/ganscape/datasets/<name>."""
+    return Path(DEFAULT_DATA_DIR).expanduser() / name
+
+
+def download_hint(name: str, root: Union[str, Path]) -> str:
+    """The sentence error messages use to tell the user how to get the files."""
+    return f"run `ganscape download {name} --root {root}` to fetch and verify them"
+
+
+def sha256_file(path: Union[str, Path]) -> str:
+    """SHA-256 of a file's bytes, lowercase hex, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _open_url(url: str) -> BinaryIO:
+    """Open `url` for reading (http, https or file); the one place that touches the network."""
+    request = urllib.request.Request(url, headers={"User-Agent": "ganscape"})
+    return urllib.request.urlopen(request, timeout=60)
+
+
+def _progress_bar(total: Optional[int], label: str, enabled: bool) -> Callable[[int], None]:
+    if not enabled:
+        return lambda n: None
+    try:
+        from tqdm import tqdm
+    except ImportError:  # progress is a nicety; never fail a download for it
+        return lambda n: None
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc=label, file=sys.stderr, leave=False)
+
+    def update(n: int) -> None:
+        bar.update(n)
+        if total is not None and bar.n >= total:
+            bar.close()
+
+    return update
+
+
+def _fetch_verified(spec: RemoteFile, dest: Path, progress: bool) -> None:
+    """Download `spec` to `dest` through a temporary file; only verified bytes land at `dest`."""
+    failures = []
+    for url in spec.urls:
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            h, n = hashlib.sha256(), 0
+            with os.fdopen(fd, "wb") as out, _open_url(url) as src:
+                update = _progress_bar(spec.size, dest.name, progress)
+                for block in iter(lambda: src.read(_CHUNK), b""):
+                    h.update(block)
+                    out.write(block)
+                    n += len(block)
+                    update(len(block))
+                out.flush()
+                os.fsync(out.fileno())
+            digest = h.hexdigest()
+            if n != spec.size or digest != spec.sha256:
+                failures.append(f"{url}: got {n} bytes with SHA-256 {digest}, "
+                                f"expected {spec.size} bytes with SHA-256 {spec.sha256}")
+                continue
+            os.replace(tmp, dest)  # atomic on one file system: dest is never half-written
+            return
+        except OSError as e:  # URLError and HTTPError are OSErrors
+            failures.append(f"{url}: {e}")
+        finally:
+            tmp.unlink(missing_ok=True)
+    raise DownloadError(f"could not download a verified copy of {spec.filename}:\n  " + "\n  ".join(failures))
+
+
+def _check_member(member: tarfile.TarInfo, root: Path) -> None:
+    name = member.name
+    parts = Path(name).parts
+    if os.path.isabs(name) or name.startswith(("/", "\\")) or (parts and ":" in parts[0]):
+        raise UnsafeArchiveError(f"archive member {name!r} has an absolute path")
+    if ".." in parts or ".." in name.replace("\\", "/").split("/"):
+        raise UnsafeArchiveError(f"archive member {name!r} climbs out of the target folder with '..'")
+    if not (member.isfile() or member.isdir()):
+        raise UnsafeArchiveError(f"archive member {name!r} is not a regular file or folder (links and "
+                                 f"devices are refused)")
+    target = (root / name).resolve()
+    if os.path.commonpath([str(target), str(root)]) != str(root):
+        raise UnsafeArchiveError(f"archive member {name!r} would be written outside {root}")
+
+
+def extract_tar_safely(archive: Union[str, Path], root: Union[str, Path]) -> List[Path]:
+    """Unpack a (gzipped) tar into `root`, refusing anything that could escape it.
+
+    Every member is checked before anything is written: absolute paths, '..'
+    components, symbolic and hard links, devices and FIFOs raise
+    UnsafeArchiveError. Files are written through a temporary name and renamed
+    into place. Returns the paths of the extracted files.
+    """
+    root = Path(root).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    written = []
+    with tarfile.open(archive, "r:*") as tar:
+        members = tar.getmembers()
+        for m in members:
+            _check_member(m, root)
+        for m in members:
+            target = root / m.name
+            if m.isdir():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            src = tar.extractfile(m)
+            fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    shutil.copyfileobj(src, out, _CHUNK)
+                os.replace(tmp_name, target)
+            finally:
+                Path(tmp_name).unlink(missing_ok=True)
+            written.append(target)
+    return written
+
+
+def download(name: str, root: Union[str, Path, None] = None, progress: bool = True) -> Path:
+    """Fetch data set `name` into `root` (default ~/.cache/ganscape/datasets/<name>).
+
+    name: one of available() ("cifar10", "fashion-mnist", "mnist").
+    Files already present with the published SHA-256 are kept; others are
+    downloaded, verified and atomically moved into place (see the module
+    docstring). Returns the root folder, ready for the matching loader's
+    ``root`` parameter. Raises DownloadError when no mirror gives the
+    published bytes and UnsafeArchiveError for a malicious archive.
+    """
+    if name not in SOURCES:
+        raise ValueError(f"unknown download {name!r}; choose one of: {', '.join(available())}")
+    source = SOURCES[name]
+    root = Path(root).expanduser() if root is not None else default_root(name)
+    root.mkdir(parents=True, exist_ok=True)
+    say = (lambda msg: print(msg, file=sys.stderr)) if progress else (lambda msg: None)
+    for spec in source.files:
+        dest = root / spec.filename
+        if dest.is_file() and dest.stat().st_size == spec.size and sha256_file(dest) == spec.sha256:
+            say(f"{dest}: present, SHA-256 verified")
+            continue
+        if dest.exists():
+            say(f"{dest}: present but its SHA-256 does not match; downloading it again")
+        say(f"downloading {spec.filename} ({spec.size / 1e6:.1f} MB)")
+        _fetch_verified(spec, dest, progress)
+        say(f"{dest}: SHA-256 verified")
+    if source.extract is not None:
+        unpacked = bool(source.extracted) and all(
+            (root / f).is_file() and (root / f).stat().st_size == size for f, size in source.extracted)
+        if unpacked:
+            say(f"{root}: {source.extract} already unpacked")
+        else:
+            say(f"unpacking {source.extract}")
+            extract_tar_safely(root / source.extract, root)
+    return root

@@ -1,0 +1,157 @@
+"""The standard GAN recipe: alternating discriminator and generator updates
+with any registered loss and penalties, plus the improved-GAN techniques
+(Salimans et al. 2016) that act on the training step."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List
+
+import torch
+from torch import Tensor
+
+from ..registry import LOSSES, METHODS, PENALTIES, ConfigError
+from .base import Method, Stats, grad_norm, set_requires_grad
+
+
+@dataclass(frozen=True)
+class GANParams:
+    # Weight of the loss's generator term. 0 with feature_matching > 0 gives
+    # pure feature matching, as in Salimans et al. 2016.
+    adversarial: float = 1.0
+    # Feature matching: weight of ||E f(x) - E f(G(z))||^2, f = the
+    # discriminator's last hidden layer (its trunk features).
+    feature_matching: float = 0.0
+    # Historical averaging: weight of ||theta - mean of past thetas||^2 added
+    # to both players' losses (the mean runs over all past steps).
+    historical_averaging: float = 0.0
+    # Clip every discriminator weight to [-c, c] after each D update (the
+    # original WGAN's Lipschitz constraint, c = 0.01). 0 disables it.
+    weight_clip: float = 0.0
+
+    def validate(self, where: str) -> None:
+        for k in ("adversarial", "feature_matching", "historical_averaging", "weight_clip"):
+            if getattr(self, k) < 0:
+                raise ConfigError(f"{where}.{k}: must be >= 0, got {getattr(self, k)}")
+        if self.adversarial == 0 and self.feature_matching == 0:
+            raise ConfigError(f"{where}: the generator has no objective; set adversarial or feature_matching > 0")
+
+
+class HistoricalAverage:
+    """Running mean of a module's parameters over all past updates."""
+
+    def __init__(self, module: torch.nn.Module):
+        self.mean = [p.detach().clone() for p in module.parameters()]
+        self.count = 1
+
+    def update(self, module: torch.nn.Module) -> None:
+        self.count += 1
+        torch._foreach_lerp_(self.mean, [p.detach() for p in module.parameters()], 1.0 / self.count)
+
+    def penalty(self, module: torch.nn.Module) -> Tensor:
+        return sum(((p - m) ** 2).sum() for p, m in zip(module.parameters(), self.mean))
+
+    def state_dict(self) -> Dict:
+        return {"mean": self.mean, "count": self.count}
+
+    def load_state_dict(self, sd: Dict) -> None:
+        self.mean = [t.clone() for t in sd["mean"]]
+        self.count = int(sd["count"])
+
+
+class GAN(Method):
+    def __init__(self, params: GANParams, config):
+        self.p = params
+        self.loss_entry = LOSSES.get(config.loss.name)
+        self.loss_params = LOSSES.params(config.loss.name, config.loss.params)
+        self.penalties = [(PENALTIES.get(c.name).fn, PENALTIES.params(c.name, c.params), c.name)
+                          for c in config.penalties]
+        self.history = None  # created in setup() (needs the nets)
+
+    def setup(self, state) -> None:
+        if self.p.historical_averaging:
+            self.history = {"G": HistoricalAverage(state.G), "D": HistoricalAverage(state.D)}
+
+    def state_dict(self) -> Dict:
+        return {k: h.state_dict() for k, h in (self.history or {}).items()}
+
+    def load_state_dict(self, sd: Dict) -> None:
+        for k, h in (self.history or {}).items():
+            h.load_state_dict(sd[k])
+
+    def loss(self, real, fake):
+        return self.loss_entry.fn(self.loss_params, real, fake)
+
+    def d_step(self, state, real: Tensor, log: bool) -> Stats:
+        G, D, opt = state.G, state.D, state.opt_d
+        with torch.no_grad():
+            fake = G(G.sample_z(real.shape[0]))
+        v_real, v_fake = D(real), D(fake)
+        terms = self.loss(v_real, v_fake)
+        total = terms["d"]
+        stats: Stats = {"d_loss": terms["d"].detach()}
+        for fn, p, name in self.penalties:
+            if state.d_step % p.every == 0:
+                # Lazy regularization: `every` times the weight, every `every` steps.
+                pen = fn(p, D, real, fake) * p.every
+                total = total + pen
+                stats[f"penalty/{name}"] = pen.detach()
+        if self.p.historical_averaging:
+            total = total + self.p.historical_averaging * self.history["D"].penalty(D)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        if log:
+            stats["d_grad_norm"] = grad_norm(D)
+        opt.step()
+        if self.p.weight_clip:
+            with torch.no_grad():
+                for w in D.parameters():
+                    w.clamp_(-self.p.weight_clip, self.p.weight_clip)
+        state.d_step += 1
+        stats["d_real"] = v_real.detach().mean()
+        stats["d_fake"] = v_fake.detach().mean()
+        return stats
+
+    def g_step(self, state, real: Tensor, log: bool) -> Stats:
+        G, D, opt = state.G, state.D, state.opt_g
+        set_requires_grad(D, False)
+        fake = G(G.sample_z(real.shape[0]))
+        stats: Stats = {}
+        total = torch.zeros((), device=real.device)
+        if self.p.feature_matching:
+            v_fake, h_fake = D(fake, return_features=True)
+            with torch.no_grad():
+                h_real = D.features(real)
+            fm = ((h_real.mean(0) - h_fake.mean(0)) ** 2).sum()
+            total = total + self.p.feature_matching * fm
+            stats["feature_matching"] = fm.detach()
+        else:
+            v_fake = D(fake)
+        g = self.loss(None, v_fake)["g"]
+        if self.p.adversarial:
+            total = total + self.p.adversarial * g
+        if self.p.historical_averaging:
+            total = total + self.p.historical_averaging * self.history["G"].penalty(G)
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        if log:
+            stats["g_grad_norm"] = grad_norm(G)
+        opt.step()
+        set_requires_grad(D, True)
+        stats["g_loss"] = g.detach()
+        return stats
+
+    def step(self, state, reals: List[Tensor], log: bool) -> Stats:
+        stats: Stats = {}
+        for real in reals:
+            stats.update(self.d_step(state, real, log))
+        stats.update(self.g_step(state, reals[-1], log))
+        if self.history is not None:
+            self.history["G"].update(state.G)
+            self.history["D"].update(state.D)
+        return stats
+
+
+@METHODS.register("gan", params=GANParams)
+def gan(params: GANParams, config) -> Method:
+    """Standard GAN training: n_disc D updates, one G update; any loss, penalties, improved-GAN options."""
+    return GAN(params, config)

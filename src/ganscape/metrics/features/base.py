@@ -1,0 +1,80 @@
+"""Feature extractors, apart from metrics.
+
+An extractor is registered in ``ganscape.registry.EXTRACTORS`` as
+``fn(params) -> FeatureExtractor``. It maps images to features once per sample
+set; every metric then reads the shared ``Features``.
+
+Contract of ``FeatureExtractor.forward``:
+  input  images float32 (N, C, H, W) in [-1, 1] (ganscape's image range; the
+         extractor does its own resizing / channel handling / rescaling);
+  output dict with "features": float32 (N, feature_dim) and, when the network
+         is a classifier, "logits": float32 (N, num_classes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+import abc
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class FeatureExtractor(nn.Module, metaclass=abc.ABCMeta):
+    name: str = ""
+    feature_dim: int = 0
+    num_classes: int = 0  # 0 when the extractor has no class logits
+
+    @abc.abstractmethod
+    def identity(self) -> str:
+        """A string that changes whenever the features would change: name,
+        weights hash and preprocessing. Reference-statistic caches key on it."""
+
+    @abc.abstractmethod
+    def forward(self, images: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """images (N, C, H, W) in [-1, 1] -> {"features": (N, D)[, "logits": (N, K)]}"""
+
+
+@dataclass
+class Features:
+    """Features of one sample set, shared by all metrics (float64 numpy)."""
+    features: np.ndarray                 # (N, D)
+    probs: Optional[np.ndarray] = None   # (N, K) softmax of the logits, if any
+    extractor: str = ""                  # FeatureExtractor.identity()
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+
+@torch.no_grad()
+def extract(extractor: FeatureExtractor, images, batch_size: int = 256,
+            device: Optional[str] = None, progress: bool = False) -> Features:
+    """Run `extractor` over images (tensor or array, (N, C, H, W) in [-1, 1]).
+
+    Results do not depend on batch_size beyond float32 rounding (the network is
+    in eval mode; no batch statistics are used).
+    """
+    x = torch.as_tensor(images)
+    if x.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("images contain NaN or Inf")
+    if x.min() < -1.0001 or x.max() > 1.0001:
+        raise ValueError(f"images must lie in [-1, 1]; got range [{x.min():.3g}, {x.max():.3g}]")
+    device = device or next((p.device.type for p in extractor.parameters()), "cpu")
+    extractor.eval()
+    feats, logits = [], []
+    starts = range(0, len(x), batch_size)
+    if progress:
+        from tqdm.auto import tqdm
+        starts = tqdm(starts, desc=f"features ({extractor.name})", unit="batch", leave=False)
+    for i in starts:
+        out = extractor(x[i:i + batch_size].to(device=device, dtype=torch.float32))
+        feats.append(out["features"].double().cpu())
+        if "logits" in out:
+            logits.append(out["logits"].double().cpu())
+    f = torch.cat(feats).numpy()
+    p = torch.softmax(torch.cat(logits), dim=1).numpy() if logits else None
+    return Features(features=f, probs=p, extractor=extractor.identity())

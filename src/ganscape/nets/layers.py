@@ -1,0 +1,128 @@
+"""Layers and base classes shared by every architecture."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional, Tuple
+
+import torch
+from torch import nn
+
+from .norms import Norm
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """What an architecture builder needs to know besides its own params.
+
+    shape: one data example, (C, H, W) for images or (D,) for points; for a
+    packed discriminator (PacGAN) this is the shape of ONE unpacked example.
+    """
+    role: str                       # "generator" | "discriminator"
+    shape: Tuple[int, ...]
+    z_dim: int
+    norm: Norm
+    minibatch_features: int = 0
+    minibatch_kernel_dim: int = 5
+    pack: int = 1
+
+    @property
+    def is_image(self) -> bool:
+        return len(self.shape) == 3
+
+    @property
+    def in_shape(self) -> Tuple[int, ...]:
+        """The discriminator's input shape after packing `pack` examples."""
+        if self.is_image:
+            return (self.shape[0] * self.pack,) + tuple(self.shape[1:])
+        return (self.shape[0] * self.pack,)
+
+
+class MinibatchDiscrimination(nn.Module):
+    """Minibatch discrimination (Salimans et al. 2016, section 3.2).
+
+    f (N, A) -> concat(f, o) (N, A + B) with M = f T reshaped to (N, B, C) and
+    o_b(x_i) = sum_j exp(-||M_i,b - M_j,b||_1). The sum includes j = i (a
+    constant 1, as in the paper's definition).
+    """
+
+    def __init__(self, in_features: int, num_kernels: int, kernel_dim: int):
+        super().__init__()
+        self.B, self.C = num_kernels, kernel_dim
+        self.T = nn.Parameter(torch.randn(in_features, num_kernels * kernel_dim) * 0.1)
+
+    def forward(self, f: torch.Tensor) -> torch.Tensor:
+        m = (f @ self.T).view(-1, self.B, self.C)                  # (N, B, C)
+        l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(-1)        # (N, N, B)
+        o = torch.exp(-l1).sum(1)                                  # (N, B)
+        return torch.cat([f, o], dim=1)
+
+
+class Discriminator(nn.Module):
+    """trunk (x -> flat features h) + optional minibatch discrimination + linear head.
+
+    forward(x (N, *shape)) -> logits (N / pack,). `features(x)` gives the
+    trunk's h (N / pack, F), the layer feature matching uses. Packing
+    (PacGAN, Lin et al. 2018) concatenates `pack` consecutive examples along
+    channels (images) or features (points) before the trunk.
+    """
+
+    def __init__(self, trunk: nn.Module, feature_dim: int, spec: NetSpec):
+        super().__init__()
+        self.trunk = trunk
+        self.pack = spec.pack
+        self.mbd = (MinibatchDiscrimination(feature_dim, spec.minibatch_features, spec.minibatch_kernel_dim)
+                    if spec.minibatch_features else None)
+        self.head = spec.norm.weight(nn.Linear(feature_dim + spec.minibatch_features, 1))
+
+    def _packed(self, x: torch.Tensor) -> torch.Tensor:
+        if self.pack == 1:
+            return x
+        n = x.shape[0]
+        if n % self.pack:
+            raise ValueError(f"batch of {n} is not divisible by pack={self.pack}")
+        return x.reshape(n // self.pack, self.pack * x.shape[1], *x.shape[2:])
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.trunk(self._packed(x)).flatten(1)
+
+    def forward(self, x: torch.Tensor, return_features: bool = False):
+        h = self.features(x)
+        logits = self.head(self.mbd(h) if self.mbd is not None else h).squeeze(1)
+        return (logits, h) if return_features else logits
+
+
+class Generator(nn.Module):
+    """Base of generators: forward(z (N, z_dim)) -> x (N, *shape); images in [-1, 1] via tanh."""
+
+    def __init__(self, z_dim: int, shape: Tuple[int, ...]):
+        super().__init__()
+        self.z_dim = z_dim
+        self.shape = tuple(shape)
+
+    def sample_z(self, n: int, generator: Optional[torch.Generator] = None,
+                 device: Optional[torch.device] = None) -> torch.Tensor:
+        """Standard normal latents (N, z_dim)."""
+        device = device or next(self.parameters()).device
+        if generator is not None and generator.device != torch.device(device):
+            return torch.randn(n, self.z_dim, generator=generator).to(device)
+        return torch.randn(n, self.z_dim, generator=generator, device=device)
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """N(0, 0.02) weights for (transposed) convolutions and linear layers,
+    N(1, 0.02) for batch-norm scales, as in Radford et al. 2016."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if hasattr(m, "parametrizations"):
+                continue  # SN/WN layers keep the default init their reparameterization assumes
+            nn.init.normal_(m.weight, 0.0, 0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+            nn.init.normal_(m.weight, 1.0, 0.02)
+            nn.init.zeros_(m.bias)
+
+
+def is_power_of_two(n: int) -> bool:
+    return n >= 1 and (n & (n - 1)) == 0 and math.log2(n).is_integer()

@@ -1,0 +1,72 @@
+"""Pictures: image grids (Pillow) and 2-D scatter plots (matplotlib, Agg)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Optional
+
+import numpy as np
+import torch
+
+from .data.base import float_to_uint8
+
+
+def image_grid(images: torch.Tensor, nrow: Optional[int] = None, pad: int = 1, scale: int = 0) -> np.ndarray:
+    """(N, C, H, W) in [-1, 1] -> uint8 (H', W', C) grid with `pad` px gaps.
+
+    Small images are upscaled by an integer nearest-neighbour factor (`scale`,
+    default: so that each tile is at least 32 px) so 8x8 digits stay visible.
+    """
+    x = float_to_uint8(images)
+    n, c, h, w = x.shape
+    nrow = nrow or int(math.ceil(math.sqrt(n)))
+    ncol = int(math.ceil(n / nrow))
+    scale = scale or max(1, 32 // max(h, w))
+    if scale > 1:
+        x = x.repeat(scale, axis=2).repeat(scale, axis=3)
+        h, w = h * scale, w * scale
+    grid = np.full((ncol * (h + pad) + pad, nrow * (w + pad) + pad, c), 40, dtype=np.uint8)
+    for i in range(n):
+        r, q = divmod(i, nrow)
+        y0, x0 = pad + r * (h + pad), pad + q * (w + pad)
+        grid[y0:y0 + h, x0:x0 + w] = x[i].transpose(1, 2, 0)
+    return grid
+
+
+def save_image_grid(images: torch.Tensor, path: Path, nrow: Optional[int] = None) -> Path:
+    from PIL import Image
+
+    grid = image_grid(images, nrow)
+    mode = "L" if grid.shape[2] == 1 else "RGB"
+    img = Image.fromarray(grid[:, :, 0] if mode == "L" else grid, mode=mode)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path
+
+
+def save_scatter(fake: torch.Tensor, path: Path, real: Optional[torch.Tensor] = None,
+                 centers: Optional[np.ndarray] = None, title: str = "") -> Path:
+    """2-D samples (N, 2) as a scatter plot, real data in grey underneath."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
+    if real is not None:
+        r = real.detach().cpu().numpy()
+        ax.scatter(r[:, 0], r[:, 1], s=2, c="0.75", label="real")
+    f = fake.detach().cpu().numpy()
+    ax.scatter(f[:, 0], f[:, 1], s=2, c="tab:blue", alpha=0.6, label="generated")
+    if centers is not None:
+        ax.scatter(centers[:, 0], centers[:, 1], s=25, marker="x", c="tab:red", label="modes")
+    ax.set_aspect("equal")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper right", fontsize=7, markerscale=3)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
