@@ -169,8 +169,9 @@ def build_dataclass(cls: Type, mapping: Any, where: str) -> Any:
 class Registry:
     """Name -> (callable, params dataclass, description). Duplicates are rejected."""
 
-    def __init__(self, kind: str):
+    def __init__(self, kind: str, plural: str = ""):
         self.kind = kind
+        self.plural = plural or kind + "s"
         self._entries: Dict[str, Entry] = {}
 
     def register(self, name: str, params: Optional[Type] = None, description: Optional[str] = None, **tags: Any):
@@ -223,7 +224,10 @@ def param_doc(cls: Type) -> list:
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else "required")
         t = hints[f.name]
-        tname = getattr(t, "__name__", None) or str(t).replace("typing.", "")
+        if typing.get_origin(t) is typing.Literal:
+            tname = "|".join(map(str, typing.get_args(t)))
+        else:
+            tname = getattr(t, "__name__", None) or str(t).replace("typing.", "")
         out.append((f.name, tname, default))
     return out
 
@@ -232,8 +236,8 @@ def param_doc(cls: Type) -> list:
 DATASETS = Registry("dataset")
 ARCHITECTURES = Registry("architecture")
 NORMALIZATIONS = Registry("normalization")
-LOSSES = Registry("loss")
-PENALTIES = Registry("penalty")
+LOSSES = Registry("loss", "losses")
+PENALTIES = Registry("penalty", "penalties")
 OPTIMIZERS = Registry("optimizer")
 METHODS = Registry("method")
 EXTRACTORS = Registry("feature extractor")

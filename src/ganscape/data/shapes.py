@@ -198,7 +198,8 @@ def render_shapes(kind: np.ndarray, cx: np.ndarray, cy: np.ndarray, size: np.nda
         raise ValueError("every used slot (kind >= 0) needs a finite centre and a positive finite size")
     n, n_slots = kind.shape
     S, ss = int(image_size), int(supersample)
-    out = np.zeros((n, 3, S, S), dtype=np.float64)
+    # Channels-last while painting, so each gathered window is contiguous per pixel.
+    out = np.zeros((n, S, S, 3), dtype=np.float32)
     offsets = (np.arange(ss, dtype=np.float64) + 0.5) / ss  # sub-sample points inside a pixel
     for k in range(n_slots):
         for kind_id, name in enumerate(kinds):
@@ -218,14 +219,14 @@ def render_shapes(kind: np.ndarray, cx: np.ndarray, cy: np.ndarray, size: np.nda
                 Y = (y0[:, None] + local[None, :])[:, :, None]  # (B, W * ss, 1)
                 col = lambda a: a[r, k][:, None, None]  # noqa: E731 - (B, 1, 1) for broadcasting
                 mask = _inside(name, X, Y, col(cx), col(cy), col(size))
-                cov = mask.reshape(len(r), W, ss, W, ss).sum(axis=(2, 4)) / float(ss * ss)  # (B, W, W)
+                hits = mask.reshape(len(r), W, ss, W, ss).sum(axis=(2, 4), dtype=np.int32)
+                cov = (hits.astype(np.float32) / np.float32(ss * ss))[..., None]  # (B, W, W, 1)
                 bi = r[:, None, None]
                 yi = (y0[:, None] + np.arange(W))[:, :, None]
                 xi = (x0[:, None] + np.arange(W))[:, None, :]
-                window = out[bi, :, yi, xi]  # (B, W, W, 3): advanced indices come first
-                c = cov[..., None]
-                out[bi, :, yi, xi] = window * (1.0 - c) + c * color[r, k][:, None, None, :]
-    return out.astype(np.float32)
+                paint = color[r, k].astype(np.float32)[:, None, None, :]  # (B, 1, 1, 3)
+                out[bi, yi, xi] = out[bi, yi, xi] * (1.0 - cov) + cov * paint
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
 
 
 def render_ground_truth(info: Dict[str, Any]) -> np.ndarray:

@@ -379,19 +379,24 @@ class InceptionV3FID(FeatureExtractor):
             raise ValueError(f"resize must be one of 'tf', 'torch'; got {resize!r}")
         self.resize = resize
         self.logits_bias = bool(logits_bias)
-        self.net = FIDInceptionV3()
         if state_dict is None:
             self.weights_id = "random-init"
+            self.net = FIDInceptionV3()
         else:
             if weights_sha256 is None:
                 raise ValueError("weights_sha256 is required with a state_dict (it keys feature caches)")
             self.weights_id = "sha256:" + check_sha256(weights_sha256, "weights_sha256")
+            # Built on the meta device: initialising 24M parameters only to
+            # overwrite them costs more than loading the file.
+            with torch.device("meta"):
+                self.net = FIDInceptionV3()
             self._load(state_dict)
+            self.net.float()  # a half-precision file still yields a float32 network
         self.net.requires_grad_(False)
         self.eval()
 
     def _load(self, state_dict: Mapping[str, torch.Tensor]) -> None:
-        result = self.net.load_state_dict(dict(state_dict), strict=False)
+        result = self.net.load_state_dict(dict(state_dict), strict=False, assign=True)
         if result.missing_keys or result.unexpected_keys:
             def show(keys: List[str]) -> str:
                 return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")

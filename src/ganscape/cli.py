@@ -1,0 +1,180 @@
+"""The command line: parse -> config -> library call. No logic of its own."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+EXAMPLES = """\
+examples:
+  ganscape train                                  # the default preset (digits DCGAN)
+  ganscape train --preset ring8 --set train.steps=2000
+  ganscape train --set loss=hinge --set model.discriminator.norm=spectral \\
+                 --set 'penalties=[{name: gp, params: {weight: 1}}]'
+  ganscape train --config my.yaml --dry-run       # print the resolved config only
+  ganscape train --resume runs/digits-001         # continue where it stopped
+  ganscape sample runs/digits-001 -n 1000 --out samples.npz
+  ganscape list                                   # every component and its parameters
+  ganscape download mnist --root data/mnist       # verified by SHA-256
+"""
+
+
+def _add_train(sub) -> None:
+    p = sub.add_parser("train", help="train a GAN from a preset / YAML config",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
+    from .config import list_presets
+    p.add_argument("--preset", choices=list_presets(), help="named configuration (default: digits)")
+    p.add_argument("--config", metavar="FILE.yaml", help="YAML config, applied on top of the preset")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one config key, e.g. --set train.steps=500 (repeatable)")
+    p.add_argument("--out", default="runs", help="folder that receives the run folder (default: runs)")
+    p.add_argument("--run-dir", help="exact run folder to create (default: OUT/NAME-NNN)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest usable checkpoint")
+    p.add_argument("--steps", type=int, help="with --resume: train to this many generator steps")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_sample(sub) -> None:
+    p = sub.add_parser("sample", help="draw samples from a trained run")
+    p.add_argument("run_dir")
+    p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--out", required=True, help="FILE.npz (arrays) or a folder (PNG grid + images)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", default="latest", help="latest | best | a step number")
+
+
+def _add_list(sub) -> None:
+    p = sub.add_parser("list", help="list every registered component with its parameters")
+    p.add_argument("kind", nargs="?", help="only this kind (e.g. loss, penalty, dataset)")
+
+
+def _add_download(sub) -> None:
+    p = sub.add_parser("download", help="download a data set and verify every file's SHA-256")
+    p.add_argument("name", help="mnist | fashion-mnist | cifar10")
+    p.add_argument("--root", required=True, help="folder to download into")
+
+
+def _add_demo(sub) -> None:
+    p = sub.add_parser("demo", help="train the default preset on digits and report how good it is")
+    p.add_argument("--out", default="runs")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ganscape", description="Train, evaluate and compare GANs across the design landscape.",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"ganscape {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_add_train, _add_sample, _add_list, _add_download, _add_demo):
+        add(sub)
+    return parser
+
+
+def cmd_train(a) -> int:
+    from . import api
+    from .config import dumps_yaml
+
+    if a.resume:
+        if a.preset or a.config or a.overrides:
+            print("error: --resume continues a run with its saved config; drop --preset/--config/--set",
+                  file=sys.stderr)
+            return 2
+        if a.dry_run:
+            print(dumps_yaml(api.load_run(a.resume)))
+            return 0
+        run = api.resume(a.resume, steps=a.steps, progress=False if a.no_progress else None)
+    else:
+        cfg = api.make_config(a.preset, a.config, a.overrides)
+        if a.dry_run:
+            print(dumps_yaml(cfg))
+            return 0
+        run = api.train(cfg, out=a.out, run_dir=a.run_dir, progress=False if a.no_progress else None)
+    return _report(run)
+
+
+def _report(run: Path) -> int:
+    from .train import rundir
+
+    status = rundir.read_status(run)
+    print(f"run folder: {run}")
+    print(f"status: {status.get('status')} at step {status.get('step')}")
+    samples = sorted((Path(run) / rundir.SAMPLES).glob("*.png"))
+    if samples:
+        print(f"samples: {samples[-1]}")
+    if "mode_coverage" in status:
+        mc = status["mode_coverage"]
+        print("mode coverage: " + ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                                           for k, v in mc.items()))
+    return 0 if status.get("status") in ("completed", "interrupted") else 1
+
+
+def cmd_sample(a) -> int:
+    from . import api
+
+    x = api.sample(a.run_dir, n=a.n, seed=a.seed, checkpoint=a.checkpoint)
+    out = api.save_samples(x, a.out)
+    print(f"wrote {len(x)} samples to {out}")
+    return 0
+
+
+def cmd_list(a) -> int:
+    from . import components  # noqa: F401
+    from .config import list_presets
+    from .registry import (ARCHITECTURES, DATASETS, EXTRACTORS, LOSSES, METHODS, METRICS, NORMALIZATIONS,
+                           OPTIMIZERS, PENALTIES, param_doc)
+
+    regs = [DATASETS, ARCHITECTURES, NORMALIZATIONS, LOSSES, PENALTIES, OPTIMIZERS, METHODS, EXTRACTORS, METRICS]
+    kinds = {r.kind.replace(" ", "-"): r for r in regs}
+    if a.kind and a.kind not in kinds and a.kind != "preset":
+        print(f"error: unknown kind {a.kind!r}; choose one of: {', '.join(sorted(kinds))}, preset", file=sys.stderr)
+        return 2
+    for name, reg in kinds.items():
+        if a.kind and a.kind != name or not len(reg):
+            continue
+        print(f"{reg.plural}:")
+        for e in reg:
+            print(f"  {e.name:<18} {e.description}")
+            for pname, ptype, default in param_doc(e.params_cls):
+                print(f"      {pname}: {ptype} = {default!r}")
+        print()
+    if not a.kind or a.kind == "preset":
+        print("presets: " + ", ".join(list_presets()))
+    return 0
+
+
+def cmd_download(a) -> int:
+    from .data.download import download
+
+    paths = download(a.name, a.root)
+    print(f"{a.name}: {len(paths)} files verified in {a.root}")
+    return 0
+
+
+def cmd_demo(a) -> int:
+    from .demo import demo
+
+    return demo(out=a.out, overrides=a.overrides)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    from .registry import ConfigError
+    from .train.checkpoint import CheckpointError
+
+    handlers = {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "download": cmd_download,
+                "demo": cmd_demo}
+    try:
+        return handlers[a.command](a)
+    except (ConfigError, CheckpointError, FileNotFoundError, FileExistsError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

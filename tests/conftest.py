@@ -1,0 +1,22 @@
+import os
+
+import pytest
+import torch
+
+# Two xdist workers on two cores: one thread each avoids oversubscription.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+
+
+@pytest.fixture
+def tiny_tree():
+    """A config tree for a seconds-long digits run with small nets."""
+    return {
+        "name": "tiny",
+        "data": {"name": "digits"},
+        "model": {"z_dim": 8,
+                  "generator": {"arch": {"name": "mlp", "params": {"width": 32, "depth": 2}}},
+                  "discriminator": {"arch": {"name": "mlp", "params": {"width": 32, "depth": 2}}}},
+        "train": {"steps": 20, "batch_size": 16, "log_every": 5, "sample_every": 10,
+                  "checkpoint_every": 10, "latest_every": 5, "progress": False},
+    }
