@@ -113,33 +113,34 @@ def test_preprocess_shapes(extractor, size, channels):
         assert torch.equal(y, extractor.preprocess(x.repeat(1, 3, 1, 1)))
 
 
-@pytest.mark.parametrize("size,channels", [(8, 1), (32, 3), (64, 1)])
-def test_forward_shapes(extractor, size, channels):
-    torch.manual_seed(size)
-    with torch.no_grad():
-        out = extractor(torch.rand(1, channels, size, size) * 2 - 1)
-    assert set(out) == {"features", "logits"}
-    assert out["features"].shape == (1, 2048) and out["logits"].shape == (1, 1008)
-    assert out["features"].dtype == torch.float32 and out["logits"].dtype == torch.float32
-    assert torch.isfinite(out["features"]).all() and (out["features"] >= 0).all()  # post-ReLU mean
-    assert out["features"].abs().max() > 1e-3
-
-
-def test_logits_bias_option_and_extract(state):
-    x = torch.rand(1, 3, 16, 16) * 2 - 1
-    plain = InceptionV3FID(state, weights_sha256="1" * 64)
-    biased = InceptionV3FID(state, weights_sha256="1" * 64, logits_bias=True)
-    feats = extract(plain, x, batch_size=1)
-    with torch.no_grad():
-        out_b = biased(x)
-    f = torch.from_numpy(feats.features)
+def test_forward_shapes_logits_and_extract(state, extractor):
+    """Three full forwards cover sizes 8/32/64 and 1/3 channels (the network
+    input is always 3x299x299, see test_preprocess_shapes), both logits modes
+    and `extract`."""
+    torch.manual_seed(0)
     w, b = state["fc.weight"].double(), state["fc.bias"].double()
-    assert feats.features.shape == (1, 2048) and feats.probs.shape == (1, 1008)
-    assert torch.allclose(out_b["features"].double(), f, rtol=1e-5, atol=1e-6)
-    assert torch.allclose(out_b["logits"].double(), f @ w.T + b, rtol=1e-4, atol=1e-4)
-    probs = torch.softmax(f @ w.T, dim=1).numpy()  # default: no bias, as the reference IS code
-    np.testing.assert_allclose(feats.probs, probs, rtol=1e-4, atol=1e-7)
-    assert feats.extractor == plain.identity() != biased.identity()
+    outs = []
+    for size, channels in [(8, 1), (64, 1)]:
+        with torch.no_grad():
+            out = extractor(torch.rand(1, channels, size, size) * 2 - 1)
+        assert set(out) == {"features", "logits"}
+        assert out["features"].shape == (1, 2048) and out["logits"].shape == (1, 1008)
+        assert out["features"].dtype == torch.float32 and out["logits"].dtype == torch.float32
+        f = out["features"].double()
+        assert torch.isfinite(f).all() and (f >= 0).all() and f.max() > 1e-3  # mean of ReLU maps
+        # Default logits have no bias, as the reference Inception Score code.
+        assert torch.allclose(out["logits"].double(), f @ w.T, rtol=1e-4, atol=1e-4)
+        outs.append(f)
+    assert not torch.allclose(outs[0], outs[1])
+
+    biased = InceptionV3FID(state, weights_sha256="1" * 64, logits_bias=True)
+    x = torch.rand(1, 3, 32, 32) * 2 - 1
+    feats = extract(biased, x, batch_size=4)
+    assert feats.features.shape == (1, 2048) and feats.features.dtype == np.float64
+    assert feats.probs.shape == (1, 1008)
+    f = torch.from_numpy(feats.features)
+    np.testing.assert_allclose(feats.probs, torch.softmax(f @ w.T + b, dim=1).numpy(), rtol=1e-4, atol=1e-7)
+    assert feats.extractor == biased.identity() != extractor.identity()
 
 
 # ----------------------------------------------------------------- preprocessing
@@ -260,6 +261,10 @@ def test_state_dict_variants(state, tmp_path):
     bad["fc.extra"] = bad.pop("fc.bias")
     with pytest.raises(ValueError, match=r"missing keys \[fc\.bias\].*unexpected keys \[fc\.extra\]"):
         InceptionV3FID(bad, weights_sha256="2" * 64)
+    wrong_shape = dict(state)
+    wrong_shape["fc.weight"] = torch.zeros(1000, 2048)  # torchvision's 1000-class head
+    with pytest.raises(ValueError, match="size mismatch for fc.weight"):
+        InceptionV3FID(wrong_shape, weights_sha256="2" * 64)
     with pytest.raises(ValueError, match="weights_sha256"):
         InceptionV3FID(state)
 

@@ -21,7 +21,8 @@ reproductions):
 
 - MNIST, the four gzipped IDX files from the S3 mirror torchvision uses
   (ossci-datasets), with the Google Cloud (cvdf-datasets) mirror as fallback;
-- Fashion-MNIST, the four gzipped IDX files from Zalando Research's S3 bucket;
+- Fashion-MNIST, the four gzipped IDX files from Zalando Research's S3 bucket
+  (or the copy in their GitHub repository);
 - CIFAR-10, ``cifar-10-binary.tar.gz`` ("CIFAR-10 binary version (suitable for
   C programs)") from the dataset authors' page at the University of Toronto.
 """
@@ -36,7 +37,7 @@ import tempfile
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Callable, Dict, List, Optional, Tuple, Union
+from typing import BinaryIO, Dict, List, Optional, Tuple, Union
 
 DEFAULT_DATA_DIR = "~/.cache/ganscape/datasets"
 
@@ -75,7 +76,11 @@ def _mirrors(filename: str, *bases: str) -> Tuple[str, ...]:
 
 _MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist",
                   "https://storage.googleapis.com/cvdf-datasets/mnist")
-_FASHION_MIRRORS = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",)
+# Zalando Research's bucket (the HTTPS REST endpoint, then the HTTP website
+# endpoint the project README links), then the copy in their GitHub repository.
+_FASHION_MIRRORS = ("https://fashion-mnist.s3.eu-central-1.amazonaws.com",
+                    "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
+                    "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion")
 
 SOURCES: Dict[str, RemoteDataset] = {
     "mnist": RemoteDataset("mnist", tuple(
@@ -135,21 +140,25 @@ def _open_url(url: str) -> BinaryIO:
     return urllib.request.urlopen(request, timeout=60)
 
 
-def _progress_bar(total: Optional[int], label: str, enabled: bool) -> Callable[[int], None]:
-    if not enabled:
-        return lambda n: None
-    try:
-        from tqdm import tqdm
-    except ImportError:  # progress is a nicety; never fail a download for it
-        return lambda n: None
-    bar = tqdm(total=total, unit="B", unit_scale=True, desc=label, file=sys.stderr, leave=False)
+class _Progress:
+    """A tqdm byte counter on stderr when asked for and installed; otherwise silent."""
 
-    def update(n: int) -> None:
-        bar.update(n)
-        if total is not None and bar.n >= total:
-            bar.close()
+    def __init__(self, total: int, label: str, enabled: bool):
+        self.bar = None
+        if enabled:
+            try:
+                from tqdm import tqdm
+            except ImportError:  # progress is a nicety; never fail a download for it
+                return
+            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=label, file=sys.stderr, leave=False)
 
-    return update
+    def update(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _fetch_verified(spec: RemoteFile, dest: Path, progress: bool) -> None:
@@ -158,20 +167,26 @@ def _fetch_verified(spec: RemoteFile, dest: Path, progress: bool) -> None:
     for url in spec.urls:
         fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
         tmp = Path(tmp_name)
+        bar = _Progress(spec.size, dest.name, progress)
         try:
             h, n = hashlib.sha256(), 0
             with os.fdopen(fd, "wb") as out, _open_url(url) as src:
-                update = _progress_bar(spec.size, dest.name, progress)
-                for block in iter(lambda: src.read(_CHUNK), b""):
+                # Read at most one byte past the published size: enough to tell
+                # a longer file, and a misbehaving server cannot fill the disk.
+                while n <= spec.size:
+                    block = src.read(min(_CHUNK, spec.size + 1 - n))
+                    if not block:
+                        break
                     h.update(block)
                     out.write(block)
                     n += len(block)
-                    update(len(block))
+                    bar.update(len(block))
                 out.flush()
                 os.fsync(out.fileno())
             digest = h.hexdigest()
             if n != spec.size or digest != spec.sha256:
-                failures.append(f"{url}: got {n} bytes with SHA-256 {digest}, "
+                got = f"{n} bytes" if n <= spec.size else f"more than {spec.size} bytes"
+                failures.append(f"{url}: got {got} with SHA-256 {digest}, "
                                 f"expected {spec.size} bytes with SHA-256 {spec.sha256}")
                 continue
             os.replace(tmp, dest)  # atomic on one file system: dest is never half-written
@@ -179,6 +194,7 @@ def _fetch_verified(spec: RemoteFile, dest: Path, progress: bool) -> None:
         except OSError as e:  # URLError and HTTPError are OSErrors
             failures.append(f"{url}: {e}")
         finally:
+            bar.close()
             tmp.unlink(missing_ok=True)
     raise DownloadError(f"could not download a verified copy of {spec.filename}:\n  " + "\n  ".join(failures))
 
@@ -231,15 +247,16 @@ def extract_tar_safely(archive: Union[str, Path], root: Union[str, Path]) -> Lis
     return written
 
 
-def download(name: str, root: Union[str, Path, None] = None, progress: bool = True) -> Path:
+def download(name: str, root: Union[str, Path, None] = None, progress: bool = True) -> List[Path]:
     """Fetch data set `name` into `root` (default ~/.cache/ganscape/datasets/<name>).
 
     name: one of available() ("cifar10", "fashion-mnist", "mnist").
     Files already present with the published SHA-256 are kept; others are
     downloaded, verified and atomically moved into place (see the module
-    docstring). Returns the root folder, ready for the matching loader's
-    ``root`` parameter. Raises DownloadError when no mirror gives the
-    published bytes and UnsafeArchiveError for a malicious archive.
+    docstring); an archive is then unpacked into root. Returns the paths of
+    the verified files; root is then ready for the matching loader's ``root``
+    parameter. Raises DownloadError when no mirror gives the published bytes
+    and UnsafeArchiveError for a malicious archive.
     """
     if name not in SOURCES:
         raise ValueError(f"unknown download {name!r}; choose one of: {', '.join(available())}")
@@ -247,8 +264,10 @@ def download(name: str, root: Union[str, Path, None] = None, progress: bool = Tr
     root = Path(root).expanduser() if root is not None else default_root(name)
     root.mkdir(parents=True, exist_ok=True)
     say = (lambda msg: print(msg, file=sys.stderr)) if progress else (lambda msg: None)
+    verified = []
     for spec in source.files:
         dest = root / spec.filename
+        verified.append(dest)
         if dest.is_file() and dest.stat().st_size == spec.size and sha256_file(dest) == spec.sha256:
             say(f"{dest}: present, SHA-256 verified")
             continue
@@ -265,4 +284,4 @@ def download(name: str, root: Union[str, Path, None] = None, progress: bool = Tr
         else:
             say(f"unpacking {source.extract}")
             extract_tar_safely(root / source.extract, root)
-    return root
+    return verified

@@ -338,7 +338,7 @@ def load_image(path: Union[str, Path], size: int, channels: int = 3, resample: s
         if im.mode in ("I", "F") or im.mode.startswith("I;16"):
             # Wide greyscale (16-bit PNG): scale 0..65535 to 0..255 rather than clip.
             wide = np.asarray(im, dtype=np.float64)
-            im = Image.fromarray(np.clip(np.round(wide / 257.0), 0, 255).astype(np.uint8), mode="L")
+            im = Image.fromarray(np.clip(np.round(wide / 257.0), 0, 255).astype(np.uint8))  # 2-D uint8: "L"
         im = im.convert("RGB" if channels == 3 else "L")
         w, h = im.size
         side = min(w, h)

@@ -261,7 +261,7 @@ def shapes(params: ShapesParams, split: str, seed: int = 0) -> ArrayDataset:
 
 
 def fit_shape(image: Any, kinds: Sequence[str] = SHAPE_KINDS, supersample: int = 4,
-              min_peak: float = 0.2, background_tol: float = 0.1, color_tol: float = 0.15,
+              min_peak: float = 0.2, background_tol: float = 0.1, color_tol: float = 0.1,
               max_residual: float = 0.1) -> Optional[Dict[str, Any]]:
     """Recover the one shape in an image, or None if it is not a valid one-shape image.
 

@@ -154,10 +154,14 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, progress: Optional[boo
     from tqdm.auto import tqdm
     bar = tqdm(total=tc.steps, initial=state.step, desc=cfg.name, unit="step", disable=not show, dynamic_ncols=True)
     stop = StopRequest()
+    saved_step = [state.step if resume else -1]
 
     def checkpoint(kind: str) -> None:
         if not bool(ok):  # never let a NaN model replace the last good one
             raise Diverged
+        if kind == "latest" and saved_step[0] == state.step:
+            return
+        saved_step[0] = state.step
         payload = _payload(state, method, cfg)
         ckpt_io.save_latest(ckpt_dir, payload)
         if kind == "keep":

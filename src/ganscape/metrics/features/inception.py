@@ -354,8 +354,9 @@ class InceptionV3FID(FeatureExtractor):
     """FID InceptionV3 as a ganscape FeatureExtractor.
 
     Args:
-        state_dict: the network's weights (loaded with strict=True); None keeps
-            the random initialisation (tests only: features are meaningless).
+        state_dict: the network's weights; every key and shape must match
+            (strict loading). None keeps the random initialisation (tests
+            only: features are meaningless).
         weights_sha256: SHA-256 of the file the weights came from; part of
             `identity()` so cached reference statistics follow the weights.
             Must be given when `state_dict` is given.
@@ -396,7 +397,10 @@ class InceptionV3FID(FeatureExtractor):
         self.eval()
 
     def _load(self, state_dict: Mapping[str, torch.Tensor]) -> None:
-        result = self.net.load_state_dict(dict(state_dict), strict=False, assign=True)
+        try:
+            result = self.net.load_state_dict(dict(state_dict), strict=False, assign=True)
+        except RuntimeError as e:  # tensor shape mismatches
+            raise ValueError(f"weights do not fit the FID InceptionV3: {e}") from None
         if result.missing_keys or result.unexpected_keys:
             def show(keys: List[str]) -> str:
                 return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
