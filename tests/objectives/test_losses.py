@@ -57,7 +57,7 @@ def test_least_squares_raw_and_sigmoid_by_hand():
     t = terms("least-squares")
     assert t["d"].item() == pytest.approx(0.5 * (((0.0) ** 2 + 9.0) / 2 + (0.25 + 9.0) / 2))
     assert t["g"].item() == pytest.approx(0.5 * ((0.25 + 4.0) / 2))
-    t = terms("least-squares", {"on": "sigmoid"})
+    t = terms("least-squares", {"output": "sigmoid"})
     s = lambda v: 1 / (1 + math.exp(-v))
     d = 0.5 * (((s(1.0) - 1) ** 2 + (s(-2.0) - 1) ** 2) / 2 + (s(0.5) ** 2 + s(3.0) ** 2) / 2)
     assert t["d"].item() == pytest.approx(d, rel=1e-12)

@@ -77,16 +77,16 @@ def wasserstein(p: NoParams, real: Optional[Tensor], fake: Tensor) -> Terms:
 class LeastSquaresParams:
     # "raw": the LSGAN paper's a=0, b=1, c=1 on the raw output v (Mao et al. 2017);
     # "sigmoid": compare_gan's variant, the same squares applied to sigmoid(v).
-    on: Literal["raw", "sigmoid"] = "raw"
+    output: Literal["raw", "sigmoid"] = "raw"
 
 
 @LOSSES.register("least-squares", params=LeastSquaresParams)
 def least_squares(p: LeastSquaresParams, real: Optional[Tensor], fake: Tensor) -> Terms:
     """LSGAN: D: 0.5[(v_r - 1)^2 + v_f^2]; G: 0.5 (v_f - 1)^2 (on raw v, or on sigmoid(v))."""
-    f = torch.sigmoid(fake) if p.on == "sigmoid" else fake
+    f = torch.sigmoid(fake) if p.output == "sigmoid" else fake
     out = {"g": 0.5 * ((f - 1.0) ** 2).mean()}
     if real is not None:
-        r = torch.sigmoid(real) if p.on == "sigmoid" else real
+        r = torch.sigmoid(real) if p.output == "sigmoid" else real
         out["d"] = 0.5 * (((r - 1.0) ** 2).mean() + (f ** 2).mean())
     return out
 

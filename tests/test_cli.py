@@ -1,0 +1,60 @@
+"""End-to-end smoke tests of the command line."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ganscape.cli import main
+
+FAST = ["--set", "train.steps=6", "--set", "train.batch_size=16", "--set", "train.log_every=3",
+        "--set", "model.generator.arch.params.width=16", "--set", "model.discriminator.arch.params.width=16",
+        "--no-progress"]
+
+
+def test_help_lists_commands_and_examples():
+    out = subprocess.run([sys.executable, "-m", "ganscape.cli", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    for word in ("train", "sample", "list", "download", "examples:", "--resume"):
+        assert word in out.stdout
+
+
+def test_train_sample_resume(tmp_path, capsys):
+    run = tmp_path / "r"
+    assert main(["train", "--run-dir", str(run), *FAST]) == 0
+    assert "status: completed at step 6" in capsys.readouterr().out
+    assert main(["sample", str(run), "-n", "5", "--out", str(tmp_path / "s.npz")]) == 0
+    assert np.load(tmp_path / "s.npz")["x"].shape == (5, 1, 8, 8)
+    assert main(["sample", str(run), "-n", "5", "--out", str(tmp_path / "pngs")]) == 0
+    assert (tmp_path / "pngs" / "grid.png").exists()
+    assert main(["train", "--resume", str(run), "--steps", "9", "--no-progress"]) == 0
+    assert "status: completed at step 9" in capsys.readouterr().out
+    # training into a folder that holds a run is refused, and nothing is lost
+    assert main(["train", "--run-dir", str(run), *FAST]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+    assert json.loads((run / "status.json").read_text())["step"] == 9
+
+
+def test_dry_run_prints_the_resolved_config(capsys):
+    assert main(["train", "--preset", "ring8", "--set", "loss=hinge", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "name: hinge" in out and "ring-8" in out
+
+
+def test_config_errors_exit_2_with_a_message(capsys):
+    assert main(["train", "--set", "train.stepz=3", "--dry-run"]) == 2
+    assert "unknown key train.stepz" in capsys.readouterr().err
+    assert main(["sample", "/nonexistent/run", "--out", "x.npz"]) == 2
+    assert "not a ganscape run folder" in capsys.readouterr().err
+
+
+def test_list_shows_every_registry(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for word in ("datasets:", "architectures:", "normalizations:", "losses:", "penalties:", "optimizers:",
+                 "methods:", "ring-8", "spectral", "f-gan", "dragan", "presets:"):
+        assert word in out
+    assert main(["list", "loss"]) == 0
+    assert "divergence: kl|reverse-kl" in capsys.readouterr().out
+    assert main(["list", "lossy"]) == 2

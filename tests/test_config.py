@@ -1,0 +1,96 @@
+"""Config: typed, frozen, unknown keys and bad values fail with a message
+naming the key and the valid choices."""
+import dataclasses
+
+import pytest
+
+from ganscape.config import Config, from_dict, load_config, parse_override, to_plain
+from ganscape.registry import ConfigError
+
+
+def test_default_preset_resolves_with_all_params():
+    cfg = load_config()
+    assert cfg.data.name == "digits" and cfg.data.params == {"size": 8}
+    assert cfg.optim.generator.params["betas"] == [0.5, 0.999]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 3
+
+
+def test_overrides_convert_types():
+    cfg = load_config("digits", None, ["train.steps=7", "optim.generator.params.lr=1e-3", "deterministic=true",
+                                       "loss=hinge", "model.discriminator.norm=layer",
+                                       "penalties=[gp, {name: r1, params: {weight: 0.5}}]",
+                                       "optim.discriminator.params.betas=[0.0, 0.9]"])
+    assert cfg.train.steps == 7 and isinstance(cfg.train.steps, int)
+    assert cfg.optim.generator.params["lr"] == 1e-3
+    assert cfg.deterministic is True
+    assert cfg.loss.name == "hinge"
+    assert [p.name for p in cfg.penalties] == ["gp", "r1"]
+    assert cfg.penalties[1].params == {"weight": 0.5, "every": 1}
+    assert cfg.optim.discriminator.params["betas"] == [0.0, 0.9]
+
+
+def test_override_of_a_bare_component_param():
+    cfg = load_config("digits", None, ["loss.params.smoothing=0.1"])
+    assert cfg.loss.name == "ns" and cfg.loss.params == {"smoothing": 0.1}
+
+
+@pytest.mark.parametrize("override,message", [
+    ("train.stepz=5", "unknown key train.stepz; valid keys are: batch_size, checkpoint_every"),
+    ("trian.steps=5", "unknown key trian; valid keys are: data, deterministic, device"),
+    ("loss=hnge", "loss: unknown loss 'hnge'; choose one of: f-gan, hinge, least-squares, minimax, ns, wasserstein"),
+    ("loss.params.smoothing=0.7", "smoothing: must be in [0, 0.5)"),
+    ("train.steps=many", "train.steps: expected an integer, got 'many'"),
+    ("train.steps=0", "train.steps: must be >= 1"),
+    ("model.discriminator.norm=batchy", "unknown normalization 'batchy'; choose one of: batch, layer, none"),
+    ("penalties=[gpp]", "penalties[0]: unknown penalty 'gpp'; choose one of: dragan, gp, l2, r1, r2"),
+    ("data.params.size=12", "12 is not allowed; choose one of 8, 16, 32"),
+    ("loss={name: f-gan, params: {divergence: chi}}", "'chi' is not allowed; choose one of 'kl', 'reverse-kl'"),
+    ("optim.generator.params.betas=[0.5, 1.5]", "betas: each must be in [0, 1)"),
+    ("model.discriminator.pack=3", "train.batch_size: 64 is not divisible by model.discriminator.pack=3"),
+    ("model.generator.arch.params.widht=3", "unknown key model.generator.arch.params.widht; valid keys are: max_width, width"),
+    ("deterministic=maybe", "deterministic: expected true or false"),
+])
+def test_errors_name_the_key_and_the_choices(override, message):
+    with pytest.raises(ConfigError) as e:
+        load_config("digits", None, [override])
+    assert message in str(e.value)
+
+
+def test_unknown_preset_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="unknown preset 'digts'; choose one of: .*digits"):
+        load_config("digts")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(None, str(bad))
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(None, str(tmp_path / "missing.yaml"))
+    with pytest.raises(ConfigError, match="expected key=value"):
+        parse_override("train.steps")
+
+
+def test_yaml_file_on_top_of_preset(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("train: {steps: 11}\nloss: {name: least-squares, params: {output: sigmoid}}\n")
+    cfg = load_config("digits", str(f))
+    assert cfg.train.steps == 11 and cfg.loss.params == {"output": "sigmoid"}
+    assert cfg.model.z_dim == load_config().model.z_dim
+
+
+def test_round_trip_through_plain_dicts():
+    cfg = load_config("ring8")
+    assert from_dict(to_plain(cfg)) == cfg
+    assert isinstance(cfg, Config)
+
+
+def test_invalid_combinations_fail_when_building(tmp_path):
+    from ganscape.train.state import build_state
+    import torch
+
+    cfg = load_config("ring8", None, ["model.generator.arch=dcgan"])
+    with pytest.raises(ConfigError, match="'dcgan' does not handle points data; architectures for points: mlp"):
+        build_state(cfg, (2,), torch.device("cpu"))
+    cfg = load_config("digits", None, ["model.generator.norm=spectral"])
+    with pytest.raises(ConfigError, match="model.generator.norm: 'spectral' is not offered for the generator"):
+        build_state(cfg, (1, 8, 8), torch.device("cpu"))
