@@ -16,6 +16,8 @@ examples:
   ganscape train --config my.yaml --dry-run       # print the resolved config only
   ganscape train --resume runs/digits-001         # continue where it stopped
   ganscape sample runs/digits-001 -n 1000 --out samples.npz
+  ganscape eval runs/digits-001 --metrics fid,kid,is,prdc
+  ganscape eval --samples samples.npz --reference digits
   ganscape list                                   # every component and its parameters
   ganscape download mnist --root data/mnist       # verified by SHA-256
 """
@@ -70,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     parser.add_argument("--version", action="version", version=f"ganscape {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add in (_add_train, _add_sample, _add_list, _add_download, _add_demo):
+    from .cli_eval import add_eval
+    for add in (_add_train, _add_sample, add_eval, _add_list, _add_download, _add_demo):
         add(sub)
     return parser
 
@@ -167,8 +170,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .registry import ConfigError
     from .train.checkpoint import CheckpointError
 
-    handlers = {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "download": cmd_download,
-                "demo": cmd_demo}
+    from .cli_eval import cmd_eval
+    handlers = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list,
+                "download": cmd_download, "demo": cmd_demo}
     try:
         return handlers[a.command](a)
     except (ConfigError, CheckpointError, FileNotFoundError, FileExistsError, ValueError) as e:

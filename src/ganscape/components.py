@@ -4,4 +4,5 @@ from .nets import dcgan, mlp, norms  # noqa: F401
 from .objectives import losses, penalties  # noqa: F401
 from . import optim  # noqa: F401
 from .methods import gan  # noqa: F401
-from .metrics.features import inception  # noqa: F401
+from .metrics.features import digits_cnn, inception, random_net  # noqa: F401
+from .metrics import evaluate  # noqa: F401

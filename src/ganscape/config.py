@@ -97,6 +97,23 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation during training (and the defaults of `ganscape eval`)."""
+    every: int = 0                  # evaluate every N generator steps; 0 = only at the end if metrics are set
+    metrics: Tuple[str, ...] = ()   # e.g. [fid, kid, is, prdc]; empty = no evaluation during training
+    n: int = 2000                   # generated samples per evaluation
+    split: str = "train"            # reference split of the training data set
+    extractor: Optional[str] = None  # None = the data set's default (digits-cnn for digits)
+    best: str = "fid"               # result that selects checkpoints/best.pt
+
+    def validate(self, where: str) -> None:
+        if self.every < 0 or self.n < 2:
+            raise ConfigError(f"{where}: need every >= 0 and n >= 2")
+        if self.split not in ("train", "test"):
+            raise ConfigError(f"{where}.split: {self.split!r} is not allowed; choose train or test")
+
+
+@dataclass(frozen=True)
 class Config:
     name: str = "run"
     seed: int = 0
@@ -109,6 +126,7 @@ class Config:
     method: Component = Component("gan")
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
 
     def validate(self, where: str) -> None:
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")
@@ -182,6 +200,10 @@ def resolve(cfg: Config) -> Config:
     replaced: Dict[str, Any] = {}
     for path, reg in _COMPONENT_REGISTRIES.items():
         replaced[path] = _resolve_component(get(path), reg, path)
+    from .registry import METRICS
+    for i, m in enumerate(cfg.eval.metrics):
+        if m not in METRICS:
+            raise ConfigError(f"eval.metrics[{i}]: unknown metric {m!r}; choose one of: {', '.join(METRICS.names())}")
     pens = tuple(_resolve_component(p, PENALTIES, f"penalties[{i}]") for i, p in enumerate(cfg.penalties))
     names = [p.name for p in pens]
     if len(set(names)) != len(names):

@@ -41,7 +41,7 @@ class DigitsParams:
             raise ConfigError(f"{where}.size: {self.size} is not allowed; choose 8, 16 or 32")
 
 
-@DATASETS.register("digits", params=DigitsParams)
+@DATASETS.register("digits", params=DigitsParams, extractor="digits-cnn")
 def digits(params: DigitsParams, split: str, seed: int = 0) -> ArrayDataset:
     """scikit-learn's 8x8 digits (1497 train / 300 test), 1 channel, optionally resized."""
     images, labels = digits_arrays(split)

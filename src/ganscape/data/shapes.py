@@ -237,7 +237,7 @@ def render_ground_truth(info: Dict[str, Any]) -> np.ndarray:
                          info["image_size"], info["kinds"], info["supersample"])
 
 
-@DATASETS.register("shapes", params=ShapesParams)
+@DATASETS.register("shapes", params=ShapesParams, extractor="random-conv")
 def shapes(params: ShapesParams, split: str, seed: int = 0) -> ArrayDataset:
     """Synthetic coloured squares, circles and triangles with per-image ground truth."""
     gt = sample_shapes(params, params.count(split), split_rng(seed, split))

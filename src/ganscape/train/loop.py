@@ -115,6 +115,40 @@ def save_samples(state, cfg: Config, run: Path, fixed_z: torch.Tensor, real: tor
                             title=f"{cfg.data.name}, step {step}")
 
 
+class Evaluator:
+    """Scores the sampler on a schedule (config `eval`), appends to
+    metrics.jsonl, and tells when the chosen result is the best so far."""
+
+    def __init__(self, cfg: Config, run_dir: Path, device: torch.device):
+        from ..metrics.evaluate import build_extractor
+        self.cfg, self.run_dir = cfg, run_dir
+        self.extractor = build_extractor(cfg.eval.extractor, None, cfg.data.name, device=str(device))
+        self.best = None
+        self.last_step = -1
+        for r in rundir.read_jsonl(run_dir / rundir.METRICS):  # on resume: the best so far
+            if cfg.eval.best in r.get("results", {}):
+                self._update_best(r["results"][cfg.eval.best])
+
+    def _update_best(self, value: float) -> bool:
+        from ..metrics.evaluate import is_better
+        if is_better(self.cfg.eval.best, value, self.best):
+            self.best = value
+            return True
+        return False
+
+    def run(self, state) -> bool:
+        from ..config import ConfigError
+        from ..metrics.evaluate import evaluate_generator
+        e = self.cfg.eval
+        res = evaluate_generator(state.sampler, self.cfg, e.metrics, e.n, e.split, extractor_obj=self.extractor,
+                                 seed=self.cfg.seed + 3)
+        self.last_step = state.step
+        rundir.append_jsonl(self.run_dir / rundir.METRICS, {"step": state.step, **res})
+        if e.best not in res["results"]:
+            raise ConfigError(f"eval.best: {e.best!r} is not among the results {sorted(res['results'])}")
+        return self._update_best(res["results"][e.best])
+
+
 def _payload(state, method, cfg: Config) -> Dict[str, Any]:
     from ..config import to_plain
     return {**state.state_dict(), "method": method.state_dict(), "config": to_plain(cfg)}
@@ -141,6 +175,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, progress: Optional[boo
         method.load_state_dict(ckpt["method"])
         # Records written after that checkpoint will be written again.
         rundir.truncate_jsonl(run_dir / rundir.STATS, state.step)
+        rundir.truncate_jsonl(run_dir / rundir.METRICS, state.step)
     else:
         save_json(cfg, run_dir / rundir.CONFIG)
     order = BatchOrder(len(x), tc.batch_size, cfg.seed, device)
@@ -167,6 +202,14 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, progress: Optional[boo
         if kind == "keep":
             ckpt_io.save(ckpt_dir / f"step_{state.step:06d}.pt", payload)
 
+    evaluator = Evaluator(cfg, run_dir, device) if cfg.eval.metrics else None
+
+    def evaluate() -> None:
+        if not bool(ok):
+            raise Diverged
+        if evaluator.run(state):
+            ckpt_io.save(ckpt_dir / "best.pt", _payload(state, method, cfg))
+
     try:
         with stop.installed():
             while state.step < tc.steps:
@@ -191,6 +234,8 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, progress: Optional[boo
                 bar.update(1)
                 if tc.sample_every and state.step % tc.sample_every == 0:
                     save_samples(state, cfg, run_dir, fixed_z, data.x, data.info, state.step)
+                if evaluator and cfg.eval.every and state.step % cfg.eval.every == 0:
+                    evaluate()
                 if tc.checkpoint_every and state.step % tc.checkpoint_every == 0:
                     checkpoint("keep")
                 elif state.step % tc.latest_every == 0:
@@ -202,6 +247,8 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, progress: Optional[boo
             else:
                 checkpoint("latest")
                 save_samples(state, cfg, run_dir, fixed_z, data.x, data.info, state.step)
+                if evaluator and evaluator.last_step != state.step:
+                    evaluate()
     except Diverged:
         status = "diverged"
     finally:

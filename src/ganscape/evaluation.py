@@ -1,0 +1,137 @@
+"""Evaluation entry points of the public API: a run folder, or any samples
+against any reference."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+
+from .metrics.cache import FeatureCache
+from .metrics.evaluate import DEFAULT_METRICS, evaluate_arrays, evaluate_generator, reference_images
+from .registry import DATASETS, ConfigError
+from .train import rundir
+
+PathLike = Union[str, Path]
+
+
+def load_images(source: PathLike, size: Optional[int] = None, channels: Optional[int] = None) -> torch.Tensor:
+    """Images from FILE.npz or a folder of PNG/JPEG files -> float (N, C, H, W) in [-1, 1].
+
+    .npz: the array "x" (float in [-1, 1]) or "uint8", or else the file's only
+    array; (N, H, W) grey arrays get a channel axis, (N, H, W, C) arrays with
+    C in {1, 3} are transposed. Loaded with allow_pickle=False. Folders: every
+    image, centre-cropped and resized to `size` (default: the first image's),
+    with `channels` (default: 1 if the first image is grey, else 3).
+    """
+    source = Path(source)
+    if not source.exists():
+        raise FileNotFoundError(f"{source} does not exist")
+    if source.is_dir():
+        from PIL import Image
+
+        from .data.files import list_images, load_image
+        files = list_images(source)
+        if not files:
+            raise ValueError(f"{source} holds no PNG or JPEG images")
+        try:
+            with Image.open(files[0]) as im:
+                first_size, grey = min(im.size), im.mode in ("L", "I;16", "1")
+        except Exception as e:
+            raise ValueError(f"{files[0]}: cannot read image ({e})") from None
+        size, channels = size or first_size, channels or (1 if grey else 3)
+        arrays = []
+        for f in files:
+            try:
+                arrays.append(load_image(f, size, channels))
+            except Exception as e:
+                raise ValueError(f"{f}: cannot read image ({type(e).__name__}: {e})") from None
+        return torch.from_numpy(np.stack(arrays).astype(np.float32) / 127.5 - 1.0)
+    if source.suffix != ".npz":
+        raise ValueError(f"{source}: give a .npz file or a folder of images")
+    try:
+        with np.load(source, allow_pickle=False) as f:
+            keys = list(f.keys())
+            key = "x" if "x" in keys else "uint8" if "uint8" in keys else keys[0] if len(keys) == 1 else None
+            if key is None:
+                raise ValueError(f"{source}: holds arrays {keys}; name the images 'x' (float in [-1, 1]) or 'uint8'")
+            arr = f[key]
+    except ValueError:
+        raise
+    except Exception as e:
+        raise ValueError(f"{source}: not a readable .npz file ({type(e).__name__}: {e})") from None
+    if arr.ndim == 3:
+        arr = arr[:, None]
+    if arr.ndim == 4 and arr.shape[-1] in (1, 3) and arr.shape[1] not in (1, 3):
+        arr = arr.transpose(0, 3, 1, 2)
+    if arr.ndim != 4:
+        raise ValueError(f"{source}: expected images (N, C, H, W), got shape {arr.shape}")
+    if arr.dtype == np.uint8:
+        return torch.from_numpy(arr.astype(np.float32) / 127.5 - 1.0)
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+
+
+def _metric_list(metrics: Union[str, Sequence[str], None]) -> Tuple[str, ...]:
+    if metrics is None:
+        return DEFAULT_METRICS
+    if isinstance(metrics, str):
+        metrics = metrics.split(",")
+    return tuple(m.strip() for m in metrics if m.strip())
+
+
+def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None, n: int = 10000,
+             extractor: Optional[str] = None, checkpoint: str = "latest", split: Optional[str] = None,
+             seed: int = 0, batch_size: int = 256, record: bool = True, progress: bool = False) -> Dict[str, Any]:
+    """Evaluate a run's generator (EMA copy if any) against its data set and
+    append the result, with sample counts and protocol, to RUN/metrics.jsonl."""
+    from .api import load_generator, load_run
+    from .train import checkpoint as ckpt_io
+
+    cfg = load_run(run_dir)
+    ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
+    G = load_generator(run_dir, checkpoint)
+    res = evaluate_generator(G, cfg, _metric_list(metrics), n, split or cfg.eval.split, extractor, seed=seed,
+                             batch_size=batch_size, progress=progress)
+    record_ = {"step": int(ckpt["step"]), "checkpoint": path.name, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+               "sampler": "G_ema" if "G_ema" in ckpt else "G", **res}
+    if record:
+        rundir.append_jsonl(Path(run_dir) / rundir.METRICS, record_)
+    return record_
+
+
+def evaluate_samples(samples: Union[PathLike, torch.Tensor, np.ndarray], reference: Union[str, PathLike, torch.Tensor,
+                     np.ndarray], metrics: Union[str, Sequence[str], None] = None, extractor: Optional[str] = None,
+                     n: Optional[int] = None, split: str = "train", batch_size: int = 256,
+                     progress: bool = False) -> Dict[str, Any]:
+    """Score any samples (tensor, array, FILE.npz or image folder) against a
+    registered data set's split, or against other images (tensor, array, file, folder)."""
+    fake = samples if isinstance(samples, (torch.Tensor, np.ndarray)) else load_images(samples)
+    fake = torch.as_tensor(fake)
+    if n is not None:
+        fake = fake[:n]
+    info: Dict[str, Any] = {}
+    if isinstance(reference, str) and reference in DATASETS:
+        params = _dataset_params_for(reference, fake)
+        real, ref, data = reference_images(reference, params, split, None)
+        info = data.info
+    elif isinstance(reference, (torch.Tensor, np.ndarray)):
+        real, ref = torch.as_tensor(reference), {"source": "array"}
+    else:
+        p = Path(str(reference))
+        if not p.exists():
+            raise ConfigError(f"reference {reference!r} is neither a registered data set "
+                              f"({', '.join(DATASETS.names())}) nor an existing file or folder")
+        real = load_images(p, size=fake.shape[-1], channels=fake.shape[1] if fake.ndim == 4 else None)
+        ref = {"source": str(p.resolve())}
+    return evaluate_arrays(fake, real, _metric_list(metrics), extractor=extractor, reference=ref,
+                           cache=FeatureCache(), info=info, batch_size=batch_size, progress=progress)
+
+
+def _dataset_params_for(name: str, fake: torch.Tensor) -> Dict[str, Any]:
+    # Match the reference resolution to the samples where the data set lets us.
+    fields = DATASETS.get(name).params_cls.__dataclass_fields__
+    if "size" in fields and fake.ndim == 4:
+        return {"size": int(fake.shape[-1])}
+    return {}

@@ -1,0 +1,312 @@
+"""Evaluation: samples -> features (once) -> every requested metric.
+
+Metrics are registered in ``ganscape.registry.METRICS`` as
+``fn(params, ctx: EvalContext) -> {name: value}``. The context computes the
+generated and reference features once, on first use, and every metric that
+needs features shares them; the reference side comes from the cache (see
+cache.py). Results are returned (and appended to a run's metrics.jsonl) with
+the sample counts and the full protocol: extractor identity, reference data
+set and split, metric parameters.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from ..data.base import ArrayDataset
+from ..registry import DATASETS, EXTRACTORS, METRICS, ConfigError, NoParams
+from .cache import FeatureCache, canonical
+from .features.base import FeatureExtractor, Features, extract
+
+DEFAULT_METRICS = ("fid", "kid", "is", "prdc")
+
+
+def default_extractor(dataset: str) -> str:
+    """The extractor a data set is scored with unless one is named: the
+    dataset's registry tag `extractor`, else the FID InceptionV3."""
+    if dataset in DATASETS:
+        return DATASETS.get(dataset).tags.get("extractor", "inception-v3-fid")
+    return "inception-v3-fid"
+
+
+def _as_images(x, what: str) -> torch.Tensor:
+    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+    if t.ndim != 4:
+        raise ValueError(f"{what}: expected images (N, C, H, W), got shape {tuple(t.shape)}")
+    if t.dtype == torch.uint8:
+        t = t.float() / 127.5 - 1.0
+    t = t.float()
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{what}: contains NaN or Inf")
+    lo, hi = float(t.min()), float(t.max())
+    if lo < -1.0001 or hi > 1.0001:
+        raise ValueError(f"{what}: values must lie in [-1, 1] (or be uint8), got range [{lo:.3g}, {hi:.3g}]")
+    return t
+
+
+@dataclass
+class EvalContext:
+    """Everything a metric may read. Features are computed lazily, once."""
+    fake: torch.Tensor                      # generated images (N, C, H, W) in [-1, 1]
+    real: torch.Tensor                      # reference images (M, C, H, W) in [-1, 1]
+    extractor: FeatureExtractor
+    reference: Dict[str, Any]               # how the reference was chosen (for the record and the cache)
+    cache: Optional[FeatureCache] = None
+    train: Optional[ArrayDataset] = None    # training data, for memorization
+    info: Dict[str, Any] = field(default_factory=dict)  # the data set's ground truth
+    batch_size: int = 256
+    progress: bool = False
+    _fake: Optional[Features] = None
+    _real: Optional[Features] = None
+
+    def fake_features(self) -> Features:
+        if self._fake is None:
+            self._fake = canonical(extract(self.extractor, self.fake, self.batch_size, progress=self.progress))
+        return self._fake
+
+    def real_features(self) -> Features:
+        if self._real is None:
+            compute = lambda: extract(self.extractor, self.real, self.batch_size, progress=self.progress)  # noqa: E731
+            if self.cache is not None and self.reference.get("cacheable"):
+                fields = {k: v for k, v in self.reference.items() if k != "cacheable"}
+                fields["extractor"] = self.extractor.identity()
+                self._real = self.cache.get_or_compute(fields, compute)
+            else:
+                self._real = canonical(compute())
+        return self._real
+
+
+def _features_pair(ctx: EvalContext):
+    return ctx.real_features().features, ctx.fake_features().features
+
+
+# ---- registered metrics ---------------------------------------------------------
+@METRICS.register("fid")
+def _fid(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
+    """Frechet distance between Gaussians fit to real and generated features (lower is better)."""
+    from .fid import fid_from_features
+    real, fake = _features_pair(ctx)
+    return {"fid": fid_from_features(real, fake)}
+
+
+@dataclass(frozen=True)
+class KIDParams:
+    num_subsets: int = 100
+    subset_size: int = 1000
+
+
+@METRICS.register("kid", params=KIDParams)
+def _kid(p: KIDParams, ctx: EvalContext) -> Dict[str, float]:
+    """Kernel inception distance: unbiased MMD^2, cubic kernel, mean and std over subsets."""
+    from .kid import kid
+    real, fake = _features_pair(ctx)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*subset_size.*")
+        mean, std = kid(real, fake, num_subsets=p.num_subsets, subset_size=p.subset_size)
+    return {"kid": mean, "kid_std": std}
+
+
+@dataclass(frozen=True)
+class ISParams:
+    splits: int = 10
+
+
+@METRICS.register("is", params=ISParams)
+def _is(p: ISParams, ctx: EvalContext) -> Dict[str, float]:
+    """Inception score exp(E KL(p(y|x) || p(y))) of the generated samples, mean and std over splits."""
+    from .inception_score import inception_score
+    probs = ctx.fake_features().probs
+    if probs is None:
+        raise ConfigError(f"metric is: extractor {ctx.extractor.name!r} gives no class probabilities for these images")
+    mean, std = inception_score(probs, splits=p.splits)
+    return {"is": mean, "is_std": std}
+
+
+@dataclass(frozen=True)
+class PRDCParams:
+    k_pr: int = 3
+    k_dc: int = 5
+
+
+@METRICS.register("prdc", params=PRDCParams)
+def _prdc(p: PRDCParams, ctx: EvalContext) -> Dict[str, float]:
+    """Improved precision/recall (k=3) and density/coverage (k=5) in feature space."""
+    from .prdc import prdc
+    real, fake = _features_pair(ctx)
+    return {k: float(v) for k, v in prdc(real, fake, k_pr=p.k_pr, k_dc=p.k_dc).items()}
+
+
+@dataclass(frozen=True)
+class MSSSIMParams:
+    n_pairs: int = 1000
+
+
+@METRICS.register("msssim", params=MSSSIMParams)
+def _msssim(p: MSSSIMParams, ctx: EvalContext) -> Dict[str, float]:
+    """Mean MS-SSIM over random pairs of generated images (lower = more diverse); the real data's value alongside."""
+    from .msssim import ms_ssim_diversity
+    return {"msssim": float(ms_ssim_diversity(ctx.fake, n_pairs=p.n_pairs, seed=0)),
+            "msssim_real": float(ms_ssim_diversity(ctx.real, n_pairs=p.n_pairs, seed=0))}
+
+
+@METRICS.register("c2st")
+def _c2st(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
+    """Classifier two-sample test: held-out accuracy of a real-vs-generated classifier (0.5 = indistinguishable)."""
+    from .c2st import c2st_accuracy
+    real, fake = _features_pair(ctx)
+    out = c2st_accuracy(real, fake, seed=0)
+    return {"c2st_accuracy": float(out["accuracy"]), "c2st_p_value": float(out["p_value"])}
+
+
+@METRICS.register("memorization")
+def _memorization(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
+    """Nearest-neighbour distances of generated samples to the training set (pixels) and the fraction of near copies."""
+    from .memorization import memorization
+    if ctx.train is None:
+        raise ConfigError("metric memorization needs the training set; evaluate a run or pass train=")
+    out = memorization(ctx.fake.flatten(1).numpy(), ctx.train.x.flatten(1).numpy())
+    return {f"memorization_{k}": float(v) for k, v in out.items() if isinstance(v, (int, float, np.floating))}
+
+
+@METRICS.register("stacked-modes")
+def _stacked_modes(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
+    """Stacked-digits protocol: modes captured out of 1000 and KL(generated modes || uniform)."""
+    from .stacked_modes import stacked_mode_stats
+    if ctx.fake.shape[1] != 3 or not hasattr(ctx.extractor, "channel_logits"):
+        raise ConfigError("metric stacked-modes needs 3-channel stacked digits and the digits-cnn extractor")
+    with torch.no_grad():
+        logits = torch.cat([ctx.extractor.channel_logits(ctx.fake[i:i + 1000]) for i in range(0, len(ctx.fake), 1000)])
+    out = stacked_mode_stats(torch.softmax(logits.double(), -1).numpy())
+    return {f"stacked_{k}": float(v) for k, v in out.items()}
+
+
+@METRICS.register("shapes")
+def _shapes(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
+    """Synthetic shapes: fraction of generated images that are one valid shape, and coverage of the true parameter ranges."""
+    from .shape_validity import shape_validity
+    if "shapes" not in ctx.info:
+        raise ConfigError("metric shapes needs the 'shapes' data set's ground truth")
+    return shape_validity(ctx.fake, ctx.info)
+
+
+# ---- entry points -----------------------------------------------------------------
+def build_extractor(name: Optional[str], params: Optional[Dict[str, Any]] = None,
+                    dataset: Optional[str] = None, device: str = "cpu") -> FeatureExtractor:
+    name = name or default_extractor(dataset or "")
+    return EXTRACTORS.build(name, params or {}).to(device).eval()
+
+
+def _check_metric_names(metrics: Sequence[str]) -> List[str]:
+    names = [m.strip() for m in metrics if m.strip()]
+    for m in names:
+        METRICS.get(m)  # a ConfigError listing the choices if unknown
+    return names
+
+
+def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extractor: Union[str, FeatureExtractor,
+                    None] = None, extractor_params: Optional[Dict[str, Any]] = None,
+                    metric_params: Optional[Dict[str, Dict[str, Any]]] = None, reference: Optional[Dict] = None,
+                    cache: Optional[FeatureCache] = None, train: Optional[ArrayDataset] = None,
+                    info: Optional[Dict[str, Any]] = None, batch_size: int = 256,
+                    progress: bool = False) -> Dict[str, Any]:
+    """Score generated images against reference images.
+
+    fake, real: tensors or arrays (N, C, H, W), float in [-1, 1] or uint8.
+    Returns {"results": {...}, "n_fake", "n_real", "extractor", "protocol", "warnings"}.
+    Scores do not depend on batch_size (tested).
+    """
+    names = _check_metric_names(metrics)
+    fake_t, real_t = _as_images(fake, "generated samples"), _as_images(real, "reference images")
+    if fake_t.shape[1:] != real_t.shape[1:]:
+        raise ValueError(f"generated samples have shape {tuple(fake_t.shape[1:])} but the reference has "
+                         f"{tuple(real_t.shape[1:])}")
+    if len(fake_t) < 2 or len(real_t) < 2:
+        raise ValueError(f"need at least 2 generated and 2 reference images, got {len(fake_t)} and {len(real_t)}")
+    ext = extractor if isinstance(extractor, FeatureExtractor) else build_extractor(
+        extractor, extractor_params, (reference or {}).get("dataset"))
+    ctx = EvalContext(fake=fake_t, real=real_t, extractor=ext, reference=dict(reference or {}), cache=cache,
+                      train=train, info=dict(info or {}), batch_size=batch_size, progress=progress)
+    results: Dict[str, float] = {}
+    protocol: Dict[str, Any] = {}
+    caught: List[str] = []
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        for m in names:
+            params = METRICS.params(m, (metric_params or {}).get(m), where=f"metric {m}")
+            protocol[m] = {k: v for k, v in vars(params).items()}
+            results.update(METRICS.get(m).fn(params, ctx))
+        caught = sorted({str(x.message) for x in w})
+    for msg in caught:
+        warnings.warn(msg, stacklevel=2)
+    dim = ext.feature_dim
+    needs_features = [m for m in names if m in ("fid", "kid", "prdc", "c2st")]
+    if needs_features and min(len(fake_t), len(real_t)) < dim:
+        msg = (f"n = {min(len(fake_t), len(real_t))} samples is fewer than the feature dimension {dim}: the "
+               "covariance is singular and FID is strongly biased; compare scores only at equal n")
+        if msg not in caught:
+            caught.append(msg)
+            warnings.warn(msg, stacklevel=2)
+    return {"results": results, "n_fake": len(fake_t), "n_real": len(real_t),
+            "extractor": ext.identity(), "reference": {k: v for k, v in ctx.reference.items() if k != "cacheable"},
+            "protocol": protocol, "warnings": caught, "seconds": time.perf_counter() - t0}
+
+
+def reference_images(dataset: str, params: Dict[str, Any], split: str, n: Optional[int], seed: int = 0):
+    """Reference images of a registered data set and the record of how they were chosen."""
+    entry = DATASETS.get(dataset)
+    data = entry.fn(DATASETS.params(dataset, params), split, seed)
+    if data.kind != "image":
+        raise ConfigError(f"data set {dataset!r} holds points, not images; score 2-D data with mode coverage")
+    x = data.x
+    if n is not None and n < len(x):
+        idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
+        x = x[idx]
+    ref = {"dataset": dataset, "params": dict(params), "split": split, "n": len(x), "seed": seed, "cacheable": True}
+    return x, ref, data
+
+
+# Results where larger is better; every other result is "lower is better".
+HIGHER_IS_BETTER = {"is", "precision", "recall", "density", "coverage", "stacked_modes_captured",
+                    "shapes_valid_fraction", "shapes_coverage"}
+
+
+def is_better(name: str, new: float, old: Optional[float]) -> bool:
+    if old is None:
+        return True
+    return new > old if name in HIGHER_IS_BETTER else new < old
+
+
+@torch.no_grad()
+def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500) -> torch.Tensor:
+    """n samples from G (in eval mode) with latents from a private seeded generator, on the CPU."""
+    was_training = G.training
+    G.eval()
+    device = next(G.parameters()).device
+    g = torch.Generator().manual_seed(seed)
+    out = [G(torch.randn(min(batch_size, n - i), G.z_dim, generator=g).to(device)).float().cpu()
+           for i in range(0, n, batch_size)]
+    G.train(was_training)
+    return torch.cat(out)
+
+
+def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, split: str = "train",
+                       extractor: Optional[str] = None, seed: int = 0, batch_size: int = 256,
+                       cache: Optional[FeatureCache] = None, progress: bool = False,
+                       extractor_obj: Optional[FeatureExtractor] = None) -> Dict[str, Any]:
+    """Sample n images from G and score them against the config's data set (split)."""
+    real, ref, data = reference_images(cfg.data.name, dict(cfg.data.params), split, None, seed=0)
+    fake = generate(G, n, seed)
+    train = None
+    if "memorization" in metrics:
+        from ..train.state import load_data
+        train = load_data(cfg, "train")
+    ext = extractor_obj or build_extractor(extractor, None, cfg.data.name)
+    return evaluate_arrays(fake, real, metrics, extractor=ext, reference=ref, cache=cache or FeatureCache(),
+                           train=train, info=data.info, batch_size=batch_size, progress=progress)
