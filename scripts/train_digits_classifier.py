@@ -59,7 +59,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=None,
                    help=f"folder to write {WEIGHTS_FILE} and its .json into (required unless --val-fraction)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--epochs", type=int, default=80)
+    p.add_argument("--epochs", type=int, default=120)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=2e-3, help="peak Adam learning rate (cosine decay to 0)")
     p.add_argument("--dropout", type=float, default=0.25)
@@ -184,6 +184,7 @@ def save(net: DigitsCnn, out_dir: Path, record: dict) -> Path:
     fd, tmp = tempfile.mkstemp(dir=out_dir, suffix=".tmp")
     os.close(fd)
     save_file(state, tmp, metadata={"format": "pt", "model": "ganscape DigitsCnn"})
+    os.chmod(tmp, 0o644)  # mkstemp makes files owner-only; these are package data
     os.replace(tmp, target)
     record = {"file": WEIGHTS_FILE, "sha256": sha256_file(target),
               "bytes": target.stat().st_size, **record}
@@ -192,6 +193,7 @@ def save(net: DigitsCnn, out_dir: Path, record: dict) -> Path:
     with os.fdopen(fd, "w") as f:
         json.dump(record, f, indent=2)
         f.write("\n")
+    os.chmod(tmp, 0o644)
     os.replace(tmp, sidecar)
     return target
 
@@ -238,7 +240,8 @@ def main(argv=None) -> None:
           f"test acc {rec['test_accuracy']:.4f} (16x16 {rec['test_accuracy_16']:.4f}, "
           f"32x32 {rec['test_accuracy_32']:.4f})")
     print(f"wrote {target} ({rec['bytes']} bytes), sha256 {rec['sha256']}")
-    print("set WEIGHTS_SHA256 in src/ganscape/metrics/features/digits_cnn.py to this digest")
+    print("if this replaces the shipped weights, set WEIGHTS_SHA256 in "
+          "src/ganscape/metrics/features/digits_cnn.py to this digest")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ WEIGHTS_FILE = "digits_cnn.safetensors"
 # SHA-256 of the shipped weights file, pinned here (not only in the sidecar
 # json) so that replacing the file *and* its json still cannot pass unnoticed.
 # Retraining with scripts/train_digits_classifier.py prints the new digest.
-WEIGHTS_SHA256 = "0000000000000000000000000000000000000000000000000000000000000000"
+WEIGHTS_SHA256 = "b535767712efed0c6cb7a74b1d9d218519497e902c52280cf4291f4d97c80844"
 
 
 class DigitsCnn(nn.Module):
@@ -189,7 +189,7 @@ class DigitsCnnExtractor(FeatureExtractor):
 
     def _per_channel(self, images: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """(N, C, H, W) -> features (N, C, 128), logits (N, C, 10), each channel alone."""
-        x = to_native(images)
+        x = to_native(images.to(self.net.fc1.weight.dtype))
         n, c = x.shape[:2]
         feats, logits = self.net(x.reshape(n * c, 1, NATIVE_SIZE, NATIVE_SIZE))
         return feats.reshape(n, c, FEATURE_DIM), logits.reshape(n, c, NUM_CLASSES)
