@@ -11,7 +11,7 @@ from ganscape.registry import ConfigError
 def test_default_preset_resolves_with_all_params():
     cfg = load_config()
     assert cfg.data.name == "digits" and cfg.data.params == {"size": 8}
-    assert cfg.optim.generator.params["betas"] == [0.5, 0.999]
+    assert cfg.optim.generator.params["betas"] == [0.0, 0.9]
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.seed = 3
 
@@ -31,7 +31,7 @@ def test_overrides_convert_types():
 
 
 def test_override_of_a_bare_component_param():
-    cfg = load_config("digits", None, ["loss.params.smoothing=0.1"])
+    cfg = load_config("dcgan-digits32", None, ["loss.params.smoothing=0.1"])
     assert cfg.loss.name == "ns" and cfg.loss.params == {"smoothing": 0.1}
 
 
@@ -39,7 +39,7 @@ def test_override_of_a_bare_component_param():
     ("train.stepz=5", "unknown key train.stepz; valid keys are: batch_size, checkpoint_every"),
     ("trian.steps=5", "unknown key trian; valid keys are: data, deterministic, device"),
     ("loss=hnge", "loss: unknown loss 'hnge'; choose one of: f-gan, hinge, least-squares, minimax, ns, wasserstein"),
-    ("loss.params.smoothing=0.7", "smoothing: must be in [0, 0.5)"),
+    ("loss={name: ns, params: {smoothing: 0.7}}", "smoothing: must be in [0, 0.5)"),
     ("train.steps=many", "train.steps: expected an integer, got 'many'"),
     ("train.steps=0", "train.steps: must be >= 1"),
     ("model.discriminator.norm=batchy", "unknown normalization 'batchy'; choose one of: batch, layer, none"),
@@ -48,7 +48,7 @@ def test_override_of_a_bare_component_param():
     ("loss={name: f-gan, params: {divergence: chi}}", "'chi' is not allowed; choose one of 'kl', 'reverse-kl'"),
     ("optim.generator.params.betas=[0.5, 1.5]", "betas: each must be in [0, 1)"),
     ("model.discriminator.pack=3", "train.batch_size: 64 is not divisible by model.discriminator.pack=3"),
-    ("model.generator.arch.params.widht=3", "unknown key model.generator.arch.params.widht; valid keys are: max_width, width"),
+    ("model.generator.arch.params.widht=3", "unknown key model.generator.arch.params.widht; valid keys are: depth, width"),
     ("deterministic=maybe", "deterministic: expected true or false"),
 ])
 def test_errors_name_the_key_and_the_choices(override, message):
