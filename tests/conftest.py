@@ -1,11 +1,9 @@
-import os
-
 import pytest
 import torch
 
-# Two xdist workers on two cores: one thread each avoids oversubscription.
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    torch.set_num_threads(1)
+# Tests run tiny tensors, where extra threads only add synchronisation cost
+# (and under two xdist workers on two cores, oversubscription).
+torch.set_num_threads(1)
 
 
 @pytest.fixture

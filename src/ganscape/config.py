@@ -83,6 +83,7 @@ class TrainConfig:
     checkpoint_every: int = 1000    # keep checkpoints/step_N.pt; latest.pt is always kept
     latest_every: int = 250         # refresh checkpoints/latest.pt
     num_samples: int = 64           # images in each sample grid (points in each 2-D plot: x40)
+    lr_schedule: str = "constant"   # constant | linear (decay both learning rates linearly to 0 at `steps`)
     progress: bool = True           # tqdm progress bar
 
     def validate(self, where: str) -> None:
@@ -91,6 +92,8 @@ class TrainConfig:
                 raise ConfigError(f"{where}.{k}: must be >= 1, got {getattr(self, k)}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"{where}.ema_decay: must be in [0, 1), got {self.ema_decay}")
+        if self.lr_schedule not in ("constant", "linear"):
+            raise ConfigError(f"{where}.lr_schedule: {self.lr_schedule!r} is not allowed; choose constant or linear")
         for k in ("sample_every", "checkpoint_every", "ema_start"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{where}.{k}: must be >= 0, got {getattr(self, k)}")

@@ -20,12 +20,18 @@ from ..registry import DATASETS, ConfigError
 from .base import ArrayDataset, check_split
 
 
+RING8_SIGMA = 0.01
+GRID25_SIGMA = 0.05
+
+
 def ring8_centers(radius: float = 1.0) -> np.ndarray:
+    """(8, 2) centres at angles 2 pi k / 8, k = 0..7, on a circle (unit circle by default)."""
     k = np.arange(8)
     return np.stack([radius * np.cos(2 * math.pi * k / 8), radius * np.sin(2 * math.pi * k / 8)], 1)
 
 
 def grid25_centers() -> np.ndarray:
+    """(25, 2) centres at {-4, -2, 0, 2, 4}^2, row-major in (x, y)."""
     v = np.array([-4.0, -2.0, 0.0, 2.0, 4.0])
     return np.stack(np.meshgrid(v, v, indexing="ij"), -1).reshape(-1, 2)
 
@@ -58,7 +64,7 @@ def ring8(params: MixtureParams, split: str, seed: int = 0) -> ArrayDataset:
     """8 Gaussians on the unit circle, sigma 0.01 (PacGAN's 2D-ring)."""
     check_split(split)
     n = params.n if split == "train" else max(params.n // 10, 10)
-    return _mixture(ring8_centers(), 0.01, n, _split_seed(seed, split), "ring-8")
+    return _mixture(ring8_centers(), RING8_SIGMA, n, _split_seed(seed, split), "ring-8")
 
 
 @DATASETS.register("grid-25", params=MixtureParams, kinds=("points",))
@@ -66,7 +72,7 @@ def grid25(params: MixtureParams, split: str, seed: int = 0) -> ArrayDataset:
     """25 Gaussians at {-4,-2,0,2,4}^2, sigma 0.05 (PacGAN's 2D-grid)."""
     check_split(split)
     n = params.n if split == "train" else max(params.n // 10, 10)
-    return _mixture(grid25_centers(), 0.05, n, _split_seed(seed, split), "grid-25")
+    return _mixture(grid25_centers(), GRID25_SIGMA, n, _split_seed(seed, split), "grid-25")
 
 
 @dataclass(frozen=True)

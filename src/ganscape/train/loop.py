@@ -149,6 +149,13 @@ class Evaluator:
         return self._update_best(res["results"][e.best])
 
 
+def set_lr(state, cfg: Config, factor: float) -> None:
+    """Both learning rates at `factor` times their configured value."""
+    for opt, comp in ((state.opt_g, cfg.optim.generator), (state.opt_d, cfg.optim.discriminator)):
+        for group in opt.param_groups:
+            group["lr"] = comp.params["lr"] * factor
+
+
 def _payload(state, method, cfg: Config) -> Dict[str, Any]:
     from ..config import to_plain
     return {**state.state_dict(), "method": method.state_dict(), "config": to_plain(cfg)}
@@ -213,6 +220,8 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, progress: Optional[boo
     try:
         with stop.installed():
             while state.step < tc.steps:
+                if tc.lr_schedule == "linear":
+                    set_lr(state, cfg, 1.0 - state.step / tc.steps)
                 log = (state.step + 1) % tc.log_every == 0 or state.step + 1 == tc.steps
                 reals = [x[order.indices(state.batch + i)] for i in range(tc.n_disc)]
                 state.batch += tc.n_disc
@@ -258,13 +267,15 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, progress: Optional[boo
     if status == "diverged":
         extra["reason"] = "a loss became NaN or Inf; the last good checkpoint is kept"
     if status == "completed" and "centers" in data.info:
+        from ..metrics.evaluate import generate
         from ..metrics.mode_coverage import mode_coverage
-        with torch.no_grad():
-            G = state.sampler.eval()
-            samples = G(torch.randn(2500, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 2)).to(device))
-        cov = mode_coverage(samples.cpu().numpy(), data.info["centers"], data.info["sigma"])
-        rundir.append_jsonl(run_dir / rundir.METRICS, {"step": state.step, "metric": "mode_coverage",
-                                                       "n": 2500, **cov})
-        extra["mode_coverage"] = cov
+        samples = generate(state.sampler, 2500, seed=cfg.seed + 2)
+        if torch.isfinite(samples).all():
+            cov = mode_coverage(samples.numpy(), data.info["centers"], data.info["sigma"])
+            rundir.append_jsonl(run_dir / rundir.METRICS, {"step": state.step, "metric": "mode_coverage",
+                                                           "n": 2500, **cov})
+            extra["mode_coverage"] = cov
+        else:
+            status, extra["reason"] = "diverged", "the generator outputs NaN or Inf"
     rundir.write_status(run_dir, status, **extra)
     return {"status": status, **extra}
