@@ -18,3 +18,9 @@ def tiny_tree():
         "train": {"steps": 20, "batch_size": 16, "log_every": 5, "sample_every": 10,
                   "checkpoint_every": 10, "latest_every": 5, "progress": False},
     }
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory, monkeypatch):
+    """Reference-feature and weight caches go to a temporary folder, never ~/.cache."""
+    monkeypatch.setenv("GANSCAPE_CACHE", str(tmp_path_factory.getbasetemp() / "ganscape-cache"))

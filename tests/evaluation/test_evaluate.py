@@ -37,8 +37,8 @@ def test_scores_match_the_metric_functions_on_shared_features(digits):
 
 def test_same_numbers_whatever_the_batch_size(digits):
     train, test, ref = digits
-    a = evaluate_arrays(test, train, ["fid", "is"], batch_size=7)["results"]
-    b = evaluate_arrays(test, train, ["fid", "is"], batch_size=1000)["results"]
+    a = evaluate_arrays(test, train, ["fid", "is"], batch_size=7, extractor="digits-cnn")["results"]
+    b = evaluate_arrays(test, train, ["fid", "is"], batch_size=1000, extractor="digits-cnn")["results"]
     for k in a:
         assert a[k] == pytest.approx(b[k], rel=1e-6), k
 
@@ -46,8 +46,8 @@ def test_same_numbers_whatever_the_batch_size(digits):
 def test_uniform_noise_scores_far_worse_than_held_out_digits(digits):
     train, test, ref = digits
     noise = torch.rand(300, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    good = evaluate_arrays(test, train, ["fid"])["results"]["fid"]
-    bad = evaluate_arrays(noise, train, ["fid"])["results"]["fid"]
+    good = evaluate_arrays(test, train, ["fid"], extractor="digits-cnn")["results"]["fid"]
+    bad = evaluate_arrays(noise, train, ["fid"], extractor="digits-cnn")["results"]["fid"]
     assert good < 30 and bad > 10 * good
 
 
@@ -75,27 +75,27 @@ def test_bad_inputs_give_clear_errors(digits):
     bad = test.clone()
     bad[0, 0, 0, 0] = float("nan")
     with pytest.raises(ValueError, match="generated samples: contains NaN"):
-        evaluate_arrays(bad, train, ["fid"])
+        evaluate_arrays(bad, train, ["fid"], extractor="digits-cnn")
     with pytest.raises(ValueError, match=r"values must lie in \[-1, 1\]"):
-        evaluate_arrays(test * 3, train, ["fid"])
+        evaluate_arrays(test * 3, train, ["fid"], extractor="digits-cnn")
     with pytest.raises(ValueError, match=r"expected images \(N, C, H, W\)"):
-        evaluate_arrays(test[:, 0], train, ["fid"])
+        evaluate_arrays(test[:, 0], train, ["fid"], extractor="digits-cnn")
     with pytest.raises(ValueError, match="generated samples have shape"):
-        evaluate_arrays(torch.zeros(10, 3, 8, 8), train, ["fid"])
+        evaluate_arrays(torch.zeros(10, 3, 8, 8), train, ["fid"], extractor="digits-cnn")
     with pytest.raises(ValueError, match="need at least 2"):
-        evaluate_arrays(test[:1], train, ["fid"])
+        evaluate_arrays(test[:1], train, ["fid"], extractor="digits-cnn")
     with pytest.raises(ConfigError, match="unknown metric 'fdi'; choose one of: .*fid"):
         evaluate_arrays(test, train, ["fdi"])
-    with pytest.warns(UserWarning, match="fewer than the feature dimension 128"):
-        evaluate_arrays(test[:50], train, ["fid"])
+    with pytest.warns(UserWarning, match="samples < feature dimension D=128"):
+        evaluate_arrays(test[:50], train, ["fid"], extractor="digits-cnn")
 
 
 def test_uint8_and_float_inputs_agree(digits):
     train, test, ref = digits
     from ganscape.data.base import float_to_uint8
     q = torch.from_numpy(float_to_uint8(test))
-    a = evaluate_arrays(q, train, ["fid"])["results"]["fid"]
-    b = evaluate_arrays(q.float() / 127.5 - 1, train, ["fid"])["results"]["fid"]
+    a = evaluate_arrays(q, train, ["fid"], extractor="digits-cnn")["results"]["fid"]
+    b = evaluate_arrays(q.float() / 127.5 - 1, train, ["fid"], extractor="digits-cnn")["results"]["fid"]
     assert a == pytest.approx(b, rel=1e-12)
 
 
@@ -132,7 +132,7 @@ def test_samples_from_files_and_folders(tmp_path, digits):
     from ganscape.data.base import float_to_uint8
     np.savez(tmp_path / "s.npz", x=test.numpy())
     a = ganscape.evaluate_samples(tmp_path / "s.npz", "digits", metrics="fid")["results"]["fid"]
-    b = evaluate_arrays(test, train, ["fid"])["results"]["fid"]
+    b = evaluate_arrays(test, train, ["fid"], extractor="digits-cnn")["results"]["fid"]
     assert a == pytest.approx(b, rel=1e-9)
     folder = tmp_path / "pngs"
     folder.mkdir()
