@@ -174,3 +174,16 @@ def test_sample_from_a_run(tiny_tree, tmp_path):
         assert f["x"].shape == (10, 1, 8, 8) and f["uint8"].dtype == np.uint8
     folder = ganscape.save_samples(x, tmp_path / "pngs")
     assert (folder / "grid.png").exists() and len(list(folder.glob("0*.png"))) == 10
+
+
+def test_tensorboard_events_when_installed(tiny_tree, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = _train(tiny_tree, tmp_path)
+    acc = EventAccumulator(str(run / "tensorboard"))
+    acc.Reload()
+    d_loss = acc.Scalars("d_loss")
+    assert [e.step for e in d_loss] == [5, 10, 15, 20]
+    stats = rundir.read_jsonl(run / "stats.jsonl")
+    assert d_loss[-1].value == pytest.approx(stats[-1]["d_loss"], rel=1e-6)
