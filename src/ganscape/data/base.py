@@ -56,6 +56,13 @@ def check_split(split: str) -> None:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
 
 
+def split_rng(salt: int, seed: int, split: str) -> np.random.Generator:
+    """The random stream of one data set's `split` draws: train and test get
+    independent streams for every seed; `salt` keeps data sets apart."""
+    check_split(split)
+    return np.random.default_rng([int(salt), int(seed), 0 if split == "train" else 1])
+
+
 def uint8_to_float(images: np.ndarray) -> torch.Tensor:
     """uint8 array (N, C, H, W) -> float32 tensor in [-1, 1]."""
     if images.dtype != np.uint8:

@@ -43,6 +43,7 @@ import torch
 
 from ..registry import DATASETS, ConfigError
 from .base import ArrayDataset, check_split
+from .base import split_rng as base_split_rng
 
 SHAPE_KINDS: Tuple[str, ...] = ("square", "circle", "triangle")
 
@@ -118,9 +119,8 @@ class ShapesParams:
 
 
 def split_rng(seed: int, split: str) -> np.random.Generator:
-    """The generator for `split`'s draws: train and test get independent streams."""
-    check_split(split)
-    return np.random.default_rng([_SALT, int(seed), 0 if split == "train" else 1])
+    """This data set's stream for `split` (see data.base.split_rng)."""
+    return base_split_rng(_SALT, seed, split)
 
 
 def sample_shapes(params: ShapesParams, n: int, rng: np.random.Generator) -> Dict[str, np.ndarray]:

@@ -26,6 +26,7 @@ import torch
 
 from ..registry import DATASETS, ConfigError
 from .base import ArrayDataset, check_split, resize_images
+from .base import split_rng as base_split_rng
 from .digits import digits_arrays
 
 NUM_MODES = 1000
@@ -61,9 +62,8 @@ class StackedDigitsParams:
 
 
 def split_rng(seed: int, split: str) -> np.random.Generator:
-    """The generator for `split`'s draws: train and test get independent streams."""
-    check_split(split)
-    return np.random.default_rng([_SALT, int(seed), 0 if split == "train" else 1])
+    """This data set's stream for `split` (see data.base.split_rng)."""
+    return base_split_rng(_SALT, seed, split)
 
 
 def stacked_digits_arrays(n: int, split: str, seed: int):

@@ -23,6 +23,8 @@ from __future__ import annotations
 from typing import Dict
 
 import numpy as np
+
+from .checks import as_features
 from scipy.stats import binomtest
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
@@ -33,18 +35,6 @@ from sklearn.preprocessing import StandardScaler
 __all__ = ["c2st_accuracy", "CLASSIFIERS"]
 
 CLASSIFIERS = ("logistic", "mlp")
-
-
-def _as_features(x, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (N, D) of samples or features, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or Inf")
-    return arr
 
 
 def _make_classifier(name: str, seed: int):
@@ -72,8 +62,8 @@ def c2st_accuracy(real, fake, seed: int = 0, test_fraction: float = 0.5,
          "n_train": training samples (both classes), "n_test": test samples,
          "p_value": one-sided binomial p-value for accuracy > 0.5}.
     """
-    real = _as_features(real, "real")
-    fake = _as_features(fake, "fake")
+    real = as_features(real, "real")
+    fake = as_features(fake, "fake")
     if real.shape[1] != fake.shape[1]:
         raise ValueError(f"feature dimensions differ: real has D={real.shape[1]}, "
                          f"fake has D={fake.shape[1]}")

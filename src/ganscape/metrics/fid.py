@@ -38,22 +38,11 @@ import warnings
 from typing import Tuple
 
 import numpy as np
+
+from .checks import as_features
 import torch
 
 __all__ = ["gaussian_stats", "frechet_distance", "fid_from_features", "trace_sqrt_product"]
-
-
-def _as_features(x, name: str) -> np.ndarray:
-    """Validate a feature matrix and return it as float64 (N, D)."""
-    arr = np.asarray(x)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (N, D) of features, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or Inf")
-    return arr
 
 
 def _max_asymmetry(s: np.ndarray, block: int = 256) -> float:
@@ -82,7 +71,7 @@ def gaussian_stats(features) -> Tuple[np.ndarray, np.ndarray]:
     most N - 1), and FID computed from it is strongly biased upwards relative to
     a large-N estimate; do not compare such FIDs with published values.
     """
-    x = _as_features(features, "features")
+    x = as_features(features, "features")
     n, d = x.shape
     if n < 2:
         raise ValueError(f"features needs at least 2 samples to estimate a covariance, got N={n}")
@@ -216,8 +205,8 @@ def fid_from_features(features1, features2) -> float:
     frechet_distance of the two fits. Report N1 and N2 with the result: FID
     depends on the sample size.
     """
-    f1 = _as_features(features1, "features1")
-    f2 = _as_features(features2, "features2")
+    f1 = as_features(features1, "features1")
+    f2 = as_features(features2, "features2")
     if f1.shape[1] != f2.shape[1]:
         raise ValueError(f"feature dimensions differ: features1 has D={f1.shape[1]}, "
                          f"features2 has D={f2.shape[1]}")

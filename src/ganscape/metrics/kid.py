@@ -23,19 +23,9 @@ from typing import Tuple
 
 import numpy as np
 
+from .checks import as_features
+
 __all__ = ["polynomial_kernel", "mmd2_unbiased", "kid"]
-
-
-def _as_features(x, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (N, D) of features, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or Inf")
-    return arr
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -76,8 +66,8 @@ def kid(features1, features2, num_subsets: int = 100, subset_size: int = 1000,
         num_subsets (population std, as in the reference implementations).
         Commonly reported x 1000.
     """
-    f1 = _as_features(features1, "features1")
-    f2 = _as_features(features2, "features2")
+    f1 = as_features(features1, "features1")
+    f2 = as_features(features2, "features2")
     if f1.shape[1] != f2.shape[1]:
         raise ValueError(f"feature dimensions differ: features1 has D={f1.shape[1]}, "
                          f"features2 has D={f2.shape[1]}")

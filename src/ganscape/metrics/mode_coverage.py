@@ -25,6 +25,7 @@ import numpy as np
 
 # The benchmark geometry lives with the data sets that sample it.
 from ..data.synthetic import GRID25_SIGMA, RING8_SIGMA, grid25_centers, ring8_centers
+from .checks import as_features
 
 __all__ = ["mode_coverage", "ring8_centers", "grid25_centers", "RING8_SIGMA", "GRID25_SIGMA"]
 
@@ -48,8 +49,8 @@ def mode_coverage(samples, centers, sigma: float,
          no sample is HQ (the histogram is undefined),
          "n": N, "mode_counts": HQ samples per mode (list of K ints)}.
     """
-    x = _as_points(samples, "samples")
-    c = _as_points(centers, "centers")
+    x = as_features(samples, "samples", dim=2)
+    c = as_features(centers, "centers", dim=2)
     if len(x) == 0 or len(c) == 0:
         raise ValueError(f"samples and centers must be non-empty, got {len(x)} and {len(c)}")
     if not (np.isfinite(sigma) and sigma > 0):
@@ -77,13 +78,3 @@ def mode_coverage(samples, centers, sigma: float,
     }
 
 
-def _as_points(x, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise ValueError(f"{name} must have shape (N, 2) (2-D points), got {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or Inf")
-    return arr

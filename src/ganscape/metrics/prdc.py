@@ -27,6 +27,8 @@ from __future__ import annotations
 from typing import Dict, Optional, Tuple
 
 import numpy as np
+
+from .checks import as_features
 import torch
 
 __all__ = ["knn_distances", "knn_radii", "precision_recall", "density_coverage", "prdc"]
@@ -34,21 +36,9 @@ __all__ = ["knn_distances", "knn_radii", "precision_recall", "density_coverage",
 _BLOCK_BYTES = 64 * 2 ** 20
 
 
-def _as_features(x, name: str) -> np.ndarray:
-    arr = np.asarray(x)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (N, D) of features, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or Inf")
-    return arr
-
-
 def _check_pair(real, fake) -> Tuple[np.ndarray, np.ndarray]:
-    real = _as_features(real, "real")
-    fake = _as_features(fake, "fake")
+    real = as_features(real, "real")
+    fake = as_features(fake, "fake")
     if real.shape[1] != fake.shape[1]:
         raise ValueError(f"feature dimensions differ: real has D={real.shape[1]}, "
                          f"fake has D={fake.shape[1]}")
@@ -96,8 +86,8 @@ def knn_distances(query, reference, k: int, exclude_index: Optional[np.ndarray] 
     Returns:
         (Q, k) float64 Euclidean distances, ascending along axis 1.
     """
-    query = _as_features(query, "query")
-    reference = _as_features(reference, "reference")
+    query = as_features(query, "query")
+    reference = as_features(reference, "reference")
     if query.shape[1] != reference.shape[1]:
         raise ValueError(f"feature dimensions differ: query has D={query.shape[1]}, "
                          f"reference has D={reference.shape[1]}")
@@ -129,7 +119,7 @@ def knn_distances(query, reference, k: int, exclude_index: Optional[np.ndarray] 
 
 def knn_radii(features, k: int, block_bytes: int = _BLOCK_BYTES) -> np.ndarray:
     """(N,) distance of each row of features (N, D) to its k-th nearest other row (k < N)."""
-    features = _as_features(features, "features")
+    features = as_features(features, "features")
     k = _check_k(k, len(features), "feature")
     return knn_distances(features, features, k, np.arange(len(features)), block_bytes)[:, k - 1]
 
