@@ -15,10 +15,16 @@ from .layers import Discriminator, Generator, NetSpec
 class MLPParams:
     width: int = 256     # hidden units per layer
     depth: int = 3       # hidden layers
+    # Points only: the scale of the data. The generator's output is multiplied
+    # and the discriminator's input divided by it, so that both nets work at
+    # unit scale (e.g. 4 for grid-25, whose modes reach +-4).
+    data_scale: float = 1.0
 
     def validate(self, where: str) -> None:
         if self.width < 1 or self.depth < 1:
             raise ConfigError(f"{where}: width and depth must be >= 1")
+        if not self.data_scale > 0:
+            raise ConfigError(f"{where}.data_scale: must be > 0, got {self.data_scale}")
 
 
 class MLPGenerator(Generator):
@@ -31,16 +37,32 @@ class MLPGenerator(Generator):
         layers.append(nn.Linear(d, math.prod(spec.shape)))
         self.net = nn.Sequential(*layers)
         self.image = spec.is_image
+        self.scale = p.data_scale
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         x = self.net(z)
         if self.image:  # images live in [-1, 1]; points are unbounded
             x = torch.tanh(x)
+        elif self.scale != 1.0:
+            x = x * self.scale
         return x.view(-1, *self.shape)
+
+
+class _Scale(nn.Module):
+    def __init__(self, factor: float):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.factor
 
 
 def _mlp_trunk(p: MLPParams, spec: NetSpec) -> nn.Module:
     layers, d = [nn.Flatten()], math.prod(spec.in_shape)
+    if p.data_scale != 1.0:
+        if spec.is_image:
+            raise ConfigError("mlp.data_scale is for point data; images are always in [-1, 1]")
+        layers.append(_Scale(1.0 / p.data_scale))
     for i in range(p.depth):
         layers.append(spec.norm.weight(nn.Linear(d, p.width)))
         if i > 0:  # no activation normalization on the input layer (DCGAN convention)
