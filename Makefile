@@ -40,6 +40,8 @@ test: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(PY) benchmarks/bench_throughput.py
+	$(PY) benchmarks/bench_fid.py
+	$(PY) benchmarks/bench_eval.py
 	$(PY) benchmarks/bench_mode_coverage.py
 
 clean:
