@@ -98,7 +98,7 @@ def test_present_file_with_right_hash_is_not_fetched(tmp_path, monkeypatch):
     (root / "f.bin").write_bytes(data)
     sha = hashlib.sha256(data).hexdigest()
     fetched = []
-    monkeypatch.setattr(dl, "_open_url", lambda url: fetched.append(url))
+    monkeypatch.setattr(dl, "download_verified", lambda *a, **k: fetched.append(a))
     patch_sources(monkeypatch, "mnist", RemoteFile("f.bin", ("file:///nonexistent",), sha, len(data)))
     download("mnist", root, progress=False)
     assert fetched == [] and (root / "f.bin").read_bytes() == data
@@ -206,7 +206,7 @@ def test_cifar10_download_unpack_and_load(tmp_path, monkeypatch):
     assert ds.y.tolist() == rec[:, 0].tolist()
     np.testing.assert_array_equal(((ds.x.numpy() + 1) * 127.5).round().reshape(2, 3072), rec[:, 1:])
     # A second call finds everything in place: nothing is fetched or unpacked again.
-    monkeypatch.setattr(dl, "_open_url", lambda url: pytest.fail("fetched again"))
+    monkeypatch.setattr(dl, "download_verified", lambda *a, **k: pytest.fail("fetched again"))
     monkeypatch.setattr(dl, "extract_tar_safely", lambda *a: pytest.fail("unpacked again"))
     download("cifar10", root, progress=False)
 

@@ -1,16 +1,19 @@
-"""Tests of the verified weight loading / downloading helpers (no network)."""
+"""Tests of verified weight loading (no network).
+
+Hashing, the cache folder and downloading are ganscape.fetch's (tests/test_fetch.py);
+here only that weights_io re-exports them and that a downloaded file loads.
+"""
 from __future__ import annotations
 
-import hashlib
-import urllib.error
 from pathlib import Path
 
 import pytest
 import torch
 
+from ganscape import fetch
+from ganscape.metrics.features import weights_io
 from ganscape.metrics.features.weights_io import (
     WeightsIntegrityError,
-    cache_dir,
     download_verified,
     load_state_dict_verified,
     sha256_file,
@@ -26,25 +29,10 @@ def _state() -> dict:
             "bn.num_batches_tracked": torch.tensor(7)}
 
 
-def test_sha256_file_matches_published_test_vector(tmp_path):
-    p = tmp_path / "abc.bin"
-    p.write_bytes(b"abc")
-    assert sha256_file(p) == ABC_SHA256
-
-
-def test_sha256_file_streams_multiple_chunks(tmp_path):
-    data = bytes(range(256)) * 20_000  # ~5 MB, several 1 MiB chunks
-    p = tmp_path / "big.bin"
-    p.write_bytes(data)
-    assert sha256_file(p) == hashlib.sha256(data).hexdigest()
-
-
-def test_cache_dir_env_and_default(monkeypatch, tmp_path):
-    monkeypatch.setenv("GANSCAPE_CACHE", str(tmp_path / "c"))
-    assert cache_dir() == tmp_path / "c"
-    monkeypatch.delenv("GANSCAPE_CACHE")
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert cache_dir() == tmp_path / "home" / ".cache" / "ganscape"
+def test_reexports_are_the_fetch_implementations():
+    for name in ("cache_dir", "check_sha256", "download_verified", "sha256_file", "IntegrityError"):
+        assert getattr(weights_io, name) is getattr(fetch, name)
+    assert WeightsIntegrityError is fetch.IntegrityError and issubclass(WeightsIntegrityError, ValueError)
 
 
 @pytest.mark.parametrize("suffix", [".pth", ".safetensors"])
@@ -112,32 +100,3 @@ def test_download_verified_file_url(tmp_path):
     assert out == dest and dest.read_bytes() == src.read_bytes()
     assert _leftovers(dest.parent) == ["w.pth"]       # no temp file left
     assert set(load_state_dict_verified(dest, digest)) == set(_state())
-
-
-def test_download_verified_wrong_hash_leaves_nothing(tmp_path):
-    src = tmp_path / "served.bin"
-    src.write_bytes(b"abc")
-    dest_dir = tmp_path / "cache"
-    wrong = "f" * 64
-    with pytest.raises(WeightsIntegrityError) as e:
-        download_verified(src.as_uri(), dest_dir / "w.bin", wrong, progress=True)
-    assert wrong in str(e.value) and ABC_SHA256 in str(e.value)
-    assert _leftovers(dest_dir) == []
-
-
-def test_download_verified_mismatch_keeps_existing_dest(tmp_path):
-    src = tmp_path / "served.bin"
-    src.write_bytes(b"new")
-    dest = tmp_path / "w.bin"
-    dest.write_bytes(b"old")
-    with pytest.raises(WeightsIntegrityError):
-        download_verified(src.as_uri(), dest, ABC_SHA256, progress=False)
-    assert dest.read_bytes() == b"old"
-
-
-def test_download_verified_missing_source_leaves_nothing(tmp_path):
-    dest_dir = tmp_path / "cache"
-    with pytest.raises(urllib.error.URLError):
-        download_verified((tmp_path / "nope.bin").as_uri(), dest_dir / "w.bin", ABC_SHA256,
-                          progress=False)
-    assert _leftovers(dest_dir) == []

@@ -4,12 +4,13 @@
 network for data, and only when called (``ganscape download NAME``). Each file:
 
 1. is skipped if already present in `root` with the right SHA-256;
-2. otherwise is streamed from the first working mirror into a temporary file
-   in `root`, hashing as it goes;
-3. is moved into place with an atomic rename only if its size and SHA-256
-   match the published values; on a mismatch the temporary file is deleted
-   and the next mirror tried, and if none gives the right bytes a
-   ``DownloadError`` names the file, the expected and the received digests.
+2. otherwise is fetched with ``ganscape.fetch.download_verified``: streamed
+   from the first working mirror into a temporary file in `root`, hashed as
+   it goes, and moved into place with an atomic rename only if its size and
+   SHA-256 match the published values; on a mismatch the temporary file is
+   deleted and the next mirror tried, and if none gives the right bytes a
+   ``DownloadError`` names the file and, for every mirror, the expected and
+   the received digests or the network error.
 
 The CIFAR-10 archive is then unpacked into ``root/cifar-10-batches-bin/``
 after checking every member: absolute paths, ``..`` components, links and
@@ -28,24 +29,19 @@ reproductions):
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import sys
 import tarfile
 import tempfile
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Dict, List, Optional, Tuple, Union
+from typing import Dict, List, Optional, Tuple, Union
+
+# DownloadError is re-exported: `download` raises it and callers catch it from here.
+from ..fetch import CHUNK, DownloadError, download_verified, sha256_file  # noqa: F401
 
 DEFAULT_DATA_DIR = "~/.cache/ganscape/datasets"
-
-_CHUNK = 1 << 20  # bytes read per network call while streaming
-
-
-class DownloadError(RuntimeError):
-    """A download failed or produced bytes that do not match the published digest."""
 
 
 class UnsafeArchiveError(ValueError):
@@ -125,80 +121,6 @@ def download_hint(name: str, root: Union[str, Path]) -> str:
     return f"run `ganscape download {name} --root {root}` to fetch and verify them"
 
 
-def sha256_file(path: Union[str, Path]) -> str:
-    """SHA-256 of a file's bytes, lowercase hex, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(_CHUNK), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _open_url(url: str) -> BinaryIO:
-    """Open `url` for reading (http, https or file); the one place that touches the network."""
-    request = urllib.request.Request(url, headers={"User-Agent": "ganscape"})
-    return urllib.request.urlopen(request, timeout=60)
-
-
-class _Progress:
-    """A tqdm byte counter on stderr when asked for and installed; otherwise silent."""
-
-    def __init__(self, total: int, label: str, enabled: bool):
-        self.bar = None
-        if enabled:
-            try:
-                from tqdm import tqdm
-            except ImportError:  # progress is a nicety; never fail a download for it
-                return
-            self.bar = tqdm(total=total, unit="B", unit_scale=True, desc=label, file=sys.stderr, leave=False)
-
-    def update(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
-def _fetch_verified(spec: RemoteFile, dest: Path, progress: bool) -> None:
-    """Download `spec` to `dest` through a temporary file; only verified bytes land at `dest`."""
-    failures = []
-    for url in spec.urls:
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        tmp = Path(tmp_name)
-        bar = _Progress(spec.size, dest.name, progress)
-        try:
-            h, n = hashlib.sha256(), 0
-            with os.fdopen(fd, "wb") as out, _open_url(url) as src:
-                # Read at most one byte past the published size: enough to tell
-                # a longer file, and a misbehaving server cannot fill the disk.
-                while n <= spec.size:
-                    block = src.read(min(_CHUNK, spec.size + 1 - n))
-                    if not block:
-                        break
-                    h.update(block)
-                    out.write(block)
-                    n += len(block)
-                    bar.update(len(block))
-                out.flush()
-                os.fsync(out.fileno())
-            digest = h.hexdigest()
-            if n != spec.size or digest != spec.sha256:
-                got = f"{n} bytes" if n <= spec.size else f"more than {spec.size} bytes"
-                failures.append(f"{url}: got {got} with SHA-256 {digest}, "
-                                f"expected {spec.size} bytes with SHA-256 {spec.sha256}")
-                continue
-            os.replace(tmp, dest)  # atomic on one file system: dest is never half-written
-            return
-        except OSError as e:  # URLError and HTTPError are OSErrors
-            failures.append(f"{url}: {e}")
-        finally:
-            bar.close()
-            tmp.unlink(missing_ok=True)
-    raise DownloadError(f"could not download a verified copy of {spec.filename}:\n  " + "\n  ".join(failures))
-
-
 def _check_member(member: tarfile.TarInfo, root: Path) -> None:
     name = member.name
     parts = Path(name).parts
@@ -239,7 +161,7 @@ def extract_tar_safely(archive: Union[str, Path], root: Union[str, Path]) -> Lis
             fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
             try:
                 with os.fdopen(fd, "wb") as out:
-                    shutil.copyfileobj(src, out, _CHUNK)
+                    shutil.copyfileobj(src, out, CHUNK)
                 os.replace(tmp_name, target)
             finally:
                 Path(tmp_name).unlink(missing_ok=True)
@@ -274,7 +196,7 @@ def download(name: str, root: Union[str, Path, None] = None, progress: bool = Tr
         if dest.exists():
             say(f"{dest}: present but its SHA-256 does not match; downloading it again")
         say(f"downloading {spec.filename} ({spec.size / 1e6:.1f} MB)")
-        _fetch_verified(spec, dest, progress)
+        download_verified(spec.urls, dest, spec.sha256, size=spec.size, progress=progress)
         say(f"{dest}: SHA-256 verified")
     if source.extract is not None:
         unpacked = bool(source.extracted) and all(

@@ -21,7 +21,7 @@ from typing import Any, Callable, Dict, Optional
 import numpy as np
 
 from .features.base import Features
-from .features.weights_io import cache_dir, sha256_file
+from ..fetch import cache_dir, sha256_file
 
 VERSION = 1
 

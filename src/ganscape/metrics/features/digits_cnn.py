@@ -37,7 +37,6 @@ Input handling:
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -48,6 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# sha256_file stays importable from here: scripts/train_digits_classifier.py uses it.
+from ...fetch import IntegrityError, sha256_file
 from ...registry import EXTRACTORS, ConfigError
 from .base import FeatureExtractor
 
@@ -108,15 +109,6 @@ def to_native(images: torch.Tensor) -> torch.Tensor:
                          align_corners=False, antialias=True)
 
 
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def default_weights_path() -> Path:
     """Path of the weights shipped inside the installed package."""
     return Path(str(resources.files("ganscape").joinpath("weights", WEIGHTS_FILE)))
@@ -145,6 +137,7 @@ def load_digits_cnn(path: Optional[str] = None) -> Tuple[DigitsCnn, str]:
     against the sha256 in its sidecar ``<stem>.json`` when that exists (a file
     without a sidecar is loaded unchecked; its digest still enters identity()).
     Returns (network in eval mode with frozen parameters, hex SHA-256).
+    Raises ganscape.fetch.IntegrityError (a ValueError) on a digest mismatch.
     """
     from safetensors.torch import load_file
 
@@ -158,7 +151,7 @@ def load_digits_cnn(path: Optional[str] = None) -> Tuple[DigitsCnn, str]:
     digest = sha256_file(p)
     expected = _expected_sha256(p, shipped)
     if expected is not None and digest != expected.lower():
-        raise ValueError(
+        raise IntegrityError(
             f"SHA-256 mismatch for digits-cnn weights {p}: file has {digest}, expected {expected}. "
             f"The file is corrupted or was replaced; restore it or retrain with "
             f"scripts/train_digits_classifier.py")

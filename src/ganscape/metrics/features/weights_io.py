@@ -3,7 +3,8 @@
 Every weight file ganscape reads from outside the repository is pinned by its
 SHA-256 digest: a file is hashed before it is deserialized, and a download is
 hashed while it streams and only lands at its final path when the digest
-matches. Nothing here touches the network unless `download_verified` is called.
+matches (``ganscape.fetch.download_verified``, re-exported here). Nothing here
+touches the network unless `download_verified` is called.
 
 Deserialization is restricted to plain tensors: ``.pth``/``.pt`` files go
 through ``torch.load(weights_only=True)`` and ``.safetensors`` files through
@@ -11,60 +12,30 @@ through ``torch.load(weights_only=True)`` and ``.safetensors`` files through
 """
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import tempfile
-import urllib.request
 from pathlib import Path
-from typing import Dict, Optional, Union
+from typing import Dict, Union
 
 import torch
 
+# Hashing, the cache folder and downloading live in ganscape.fetch; they are
+# re-exported here because the extractors and the reference cache import them
+# from this module.
+from ...fetch import (  # noqa: F401
+    IntegrityError,
+    cache_dir,
+    check_sha256,
+    download_verified,
+    sha256_file,
+)
+
 PathLike = Union[str, os.PathLike]
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
-_CHUNK = 1 << 20  # 1 MiB: large enough to hash at disk speed, small enough to stream
 TORCH_SUFFIXES = (".pth", ".pt", ".bin")
 SAFETENSORS_SUFFIXES = (".safetensors",)
 
-
-class WeightsIntegrityError(ValueError):
-    """A weights file's SHA-256 differs from the expected (published) digest."""
-
-
-def cache_dir() -> Path:
-    """Root of ganscape's download cache: ``$GANSCAPE_CACHE`` if set, else
-    ``~/.cache/ganscape``. The directory is not created here."""
-    env = os.environ.get("GANSCAPE_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "ganscape"
-
-
-def check_sha256(digest: str, what: str = "expected_sha256") -> str:
-    """Return `digest` lower-cased if it is 64 hex characters, else raise ValueError."""
-    if not isinstance(digest, str):
-        raise TypeError(f"{what} must be a string of 64 hex characters, got {type(digest).__name__}")
-    d = digest.strip().lower()
-    if not _HEX64.match(d):
-        raise ValueError(f"{what} must be a SHA-256 digest (64 hex characters), got {digest!r}")
-    return d
-
-
-def sha256_file(path: PathLike) -> str:
-    """Lower-case hex SHA-256 of the file at `path`, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _mismatch(path: PathLike, expected: str, actual: str) -> WeightsIntegrityError:
-    return WeightsIntegrityError(
-        f"SHA-256 mismatch for {path}: expected {expected}, got {actual}. "
-        "The file is corrupt, incomplete or a different file; delete it and "
-        "download it again, or pass the digest of the file you intend to use."
-    )
+# The historical name of a weights file's digest mismatch; the same class.
+WeightsIntegrityError = IntegrityError
 
 
 def load_state_dict_verified(path: PathLike, expected_sha256: str) -> Dict[str, torch.Tensor]:
@@ -78,12 +49,12 @@ def load_state_dict_verified(path: PathLike, expected_sha256: str) -> Dict[str, 
 
     Raises:
         FileNotFoundError: no file at `path`.
-        WeightsIntegrityError (a ValueError): digest mismatch; the message
-            names both digests.
+        IntegrityError (alias WeightsIntegrityError, a ValueError): digest
+            mismatch; the message names both digests.
         ValueError: unknown suffix, unreadable (truncated/corrupt) file, or
             content that is not a flat mapping of names to tensors.
     """
-    expected = check_sha256(expected_sha256)
+    expected = check_sha256(expected_sha256, "expected_sha256")
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"weights file not found: {p}")
@@ -95,7 +66,11 @@ def load_state_dict_verified(path: PathLike, expected_sha256: str) -> Dict[str, 
         )
     actual = sha256_file(p)
     if actual != expected:
-        raise _mismatch(p, expected, actual)
+        raise IntegrityError(
+            f"SHA-256 mismatch for {p}: expected {expected}, got {actual}. "
+            "The file is corrupt, incomplete or a different file; delete it and "
+            "download it again, or pass the digest of the file you intend to use."
+        )
     try:
         if suffix in SAFETENSORS_SUFFIXES:
             from safetensors.torch import load_file
@@ -114,57 +89,3 @@ def load_state_dict_verified(path: PathLike, expected_sha256: str) -> Dict[str, 
     if bad:
         raise ValueError(f"{p} is not a flat state dict: entry {bad[0]!r} is not a named tensor")
     return state
-
-
-def download_verified(url: str, dest: PathLike, expected_sha256: str,
-                      progress: bool = True, timeout: float = 60.0) -> Path:
-    """Download `url` to `dest`, installing it only if its SHA-256 matches.
-
-    The body is streamed to a temporary file in `dest`'s directory and hashed
-    on the way; on a match the temporary file is atomically renamed to `dest`
-    (so readers never see a partial file), on a mismatch or any error it is
-    deleted and nothing is left behind. Parent directories are created.
-    Any scheme urllib understands works (https://, http://, file://).
-
-    Returns:
-        `dest` as a Path.
-    Raises:
-        WeightsIntegrityError: digest mismatch (names both digests).
-        OSError / urllib.error.URLError: network or file-system failures.
-    """
-    expected = check_sha256(expected_sha256)
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
-            total: Optional[int] = None
-            length = resp.headers.get("Content-Length") if resp.headers else None
-            if length and length.isdigit():
-                total = int(length)
-            bar = None
-            if progress:
-                from tqdm.auto import tqdm
-                bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
-                           desc=f"download {dest.name}", leave=False)
-            try:
-                for chunk in iter(lambda: resp.read(_CHUNK), b""):
-                    out.write(chunk)
-                    h.update(chunk)
-                    if bar is not None:
-                        bar.update(len(chunk))
-            finally:
-                if bar is not None:
-                    bar.close()
-            out.flush()
-            os.fsync(out.fileno())
-        actual = h.hexdigest()
-        if actual != expected:
-            raise _mismatch(url, expected, actual)
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return dest
