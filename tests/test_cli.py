@@ -58,3 +58,19 @@ def test_list_shows_every_registry(capsys):
     assert main(["list", "loss"]) == 0
     assert "divergence: kl|reverse-kl" in capsys.readouterr().out
     assert main(["list", "lossy"]) == 2
+
+
+def test_download_fid_weights_verified(tmp_path, monkeypatch, capsys):
+    import hashlib
+
+    from ganscape.metrics.features import inception
+    src = tmp_path / "weights.pth"
+    src.write_bytes(b"not really inception weights")
+    monkeypatch.setattr(inception, "FID_WEIGHTS_URL", src.as_uri())
+    monkeypatch.setattr(inception, "FID_WEIGHTS_SHA256", "0" * 64)
+    assert main(["download", "inception-v3-fid", "--root", str(tmp_path / "w")]) == 2
+    assert "SHA-256" in capsys.readouterr().err
+    assert not (tmp_path / "w" / inception.FID_WEIGHTS_FILENAME).exists()
+    monkeypatch.setattr(inception, "FID_WEIGHTS_SHA256", hashlib.sha256(src.read_bytes()).hexdigest())
+    assert main(["download", "inception-v3-fid", "--root", str(tmp_path / "w")]) == 0
+    assert (tmp_path / "w" / inception.FID_WEIGHTS_FILENAME).read_bytes() == src.read_bytes()

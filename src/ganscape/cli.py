@@ -54,9 +54,9 @@ def _add_list(sub) -> None:
 
 
 def _add_download(sub) -> None:
-    p = sub.add_parser("download", help="download a data set and verify every file's SHA-256")
-    p.add_argument("name", help="mnist | fashion-mnist | cifar10")
-    p.add_argument("--root", required=True, help="folder to download into")
+    p = sub.add_parser("download", help="download a data set or the FID weights, verifying every file's SHA-256")
+    p.add_argument("name", help="mnist | fashion-mnist | cifar10 | inception-v3-fid (the FID network's weights)")
+    p.add_argument("--root", help="folder to download into (default: ~/.cache/ganscape/...)")
 
 
 def _add_demo(sub) -> None:
@@ -151,10 +151,15 @@ def cmd_list(a) -> int:
 
 
 def cmd_download(a) -> int:
+    if a.name == "inception-v3-fid":  # weights, not a data set: the extractor finds them in the cache
+        from .metrics.features.inception import FID_WEIGHTS_FILENAME, download_fid_weights
+        path = download_fid_weights(Path(a.root) / FID_WEIGHTS_FILENAME if a.root else None)
+        print(f"inception-v3-fid weights verified: {path}")
+        return 0
     from .data.download import download
 
     paths = download(a.name, a.root)
-    print(f"{a.name}: {len(paths)} files verified in {a.root}")
+    print(f"{a.name}: {len(paths)} files verified in {paths[0].parent if paths else a.root}")
     return 0
 
 
@@ -167,6 +172,7 @@ def cmd_demo(a) -> int:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
+    from .fetch import DownloadError
     from .registry import ConfigError
     from .train.checkpoint import CheckpointError
 
@@ -175,7 +181,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 "download": cmd_download, "demo": cmd_demo}
     try:
         return handlers[a.command](a)
-    except (ConfigError, CheckpointError, FileNotFoundError, FileExistsError, ValueError) as e:
+    except (ConfigError, CheckpointError, DownloadError, FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
 

@@ -20,8 +20,8 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
-from .features.base import Features
 from ..fetch import cache_dir, sha256_file
+from .features.base import Features
 
 VERSION = 1
 
