@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 from ganscape.metrics.features import inception as inc
 from ganscape.metrics.features.base import extract

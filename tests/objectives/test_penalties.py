@@ -1,5 +1,4 @@
 """Penalties on discriminators whose input gradients are known in closed form."""
-import math
 
 import pytest
 import torch

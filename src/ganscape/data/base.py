@@ -56,6 +56,15 @@ def check_split(split: str) -> None:
         raise ValueError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
 
 
+def split_count(n: int, n_test: Optional[int], split: str) -> int:
+    """Examples in `split` for data sets drawn on demand: n for train, n_test
+    (default n // 5) for test."""
+    check_split(split)
+    if split == "train":
+        return n
+    return n_test if n_test is not None else n // 5
+
+
 def split_rng(salt: int, seed: int, split: str) -> np.random.Generator:
     """The random stream of one data set's `split` draws: train and test get
     independent streams for every seed; `salt` keeps data sets apart."""

@@ -25,7 +25,8 @@ import numpy as np
 import torch
 
 from ..registry import DATASETS, ConfigError
-from .base import ArrayDataset, check_split, resize_images
+from .base import ArrayDataset, resize_images
+from .base import split_count
 from .base import split_rng as base_split_rng
 from .digits import digits_arrays
 
@@ -55,10 +56,7 @@ class StackedDigitsParams:
 
     def count(self, split: str) -> int:
         """Number of stacked images in `split`."""
-        check_split(split)
-        if split == "train":
-            return self.n
-        return self.n_test if self.n_test is not None else self.n // 5
+        return split_count(self.n, self.n_test, split)
 
 
 def split_rng(seed: int, split: str) -> np.random.Generator:

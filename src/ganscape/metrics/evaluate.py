@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -106,9 +105,7 @@ def _kid(p: KIDParams, ctx: EvalContext) -> Dict[str, float]:
     """Kernel inception distance: unbiased MMD^2, cubic kernel, mean and std over subsets."""
     from .kid import kid
     real, fake = _features_pair(ctx)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*subset_size.*")
-        mean, std = kid(real, fake, num_subsets=p.num_subsets, subset_size=p.subset_size)
+    mean, std = kid(real, fake, num_subsets=p.num_subsets, subset_size=p.subset_size)
     return {"kid": mean, "kid_std": std}
 
 
