@@ -70,3 +70,35 @@ def save_scatter(fake: torch.Tensor, path: Path, real: Optional[torch.Tensor] = 
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def save_stats_plot(records, path: Path, title: str = "") -> Optional[Path]:
+    """Training curves from stats.jsonl records: losses, D outputs, gradient
+    norms, one panel each. Returns None when there is nothing to plot."""
+    if not records:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("losses", ("d_loss", "g_loss")), ("discriminator outputs", ("d_real", "d_fake")),
+              ("gradient norms", ("d_grad_norm", "g_grad_norm"))]
+    steps = [r["step"] for r in records]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), dpi=100)
+    for ax, (name, keys) in zip(axes, panels):
+        for k in keys:
+            ys = [r.get(k) for r in records]
+            if any(isinstance(y, (int, float)) for y in ys):
+                ax.plot(steps, [y if isinstance(y, (int, float)) else float("nan") for y in ys], label=k)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("generator step", fontsize=8)
+        ax.legend(fontsize=7)
+        ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -187,3 +187,26 @@ def test_tensorboard_events_when_installed(tiny_tree, tmp_path):
     assert [e.step for e in d_loss] == [5, 10, 15, 20]
     stats = rundir.read_jsonl(run / "stats.jsonl")
     assert d_loss[-1].value == pytest.approx(stats[-1]["d_loss"], rel=1e-6)
+
+
+def test_real_ctrl_c_in_a_subprocess(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "ganscape.cli", "train", "--run-dir", str(run), "--no-progress",
+           "--set", "train.steps=100000", "--set", "train.log_every=5", "--set", "train.sample_every=0",
+           "--set", "train.checkpoint_every=0"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (run / "stats.jsonl").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    status = rundir.read_status(run)
+    assert status["status"] == "interrupted" and 5 <= status["step"] < 100000
+    assert ckpt_io.load(run / "checkpoints" / "latest.pt")["step"] == status["step"]
+    assert (run / "stats.png").exists()

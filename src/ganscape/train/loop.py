@@ -277,5 +277,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, progress: Optional[boo
             extra["mode_coverage"] = cov
         else:
             status, extra["reason"] = "diverged", "the generator outputs NaN or Inf"
+    viz.save_stats_plot(rundir.read_jsonl(run_dir / rundir.STATS), run_dir / "stats.png",
+                        title=f"{cfg.name}: {status} at step {state.step}")
     rundir.write_status(run_dir, status, **extra)
     return {"status": status, **extra}

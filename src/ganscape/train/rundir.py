@@ -4,6 +4,7 @@
       config.json        resolved config (enough to reproduce the run)
       status.json        {"status": running|completed|diverged|interrupted, "step": ..., ...}
       stats.jsonl        one JSON object per log step (append-only)
+      stats.png          training curves (losses, D outputs, gradient norms), redrawn at the end
       metrics.jsonl      one JSON object per evaluation (append-only)
       samples/           step_000500.png grids (scatter plots for 2-D data)
       checkpoints/       latest.pt, previous.pt, step_001000.pt ...
