@@ -79,19 +79,13 @@ def load_generator(run_dir: Union[str, Path], checkpoint: str = "latest", ema: b
     return G.to(resolve_device(device)).eval()
 
 
-@torch.no_grad()
 def sample(run_dir: Union[str, Path], n: int = 64, seed: int = 0, checkpoint: str = "latest",
            batch_size: int = 500, device: str = "cpu") -> torch.Tensor:
     """n samples from a run's generator: images (n, C, H, W) in [-1, 1] or points (n, D)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    G = load_generator(run_dir, checkpoint, device=device)
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for i in range(0, n, batch_size):
-        z = torch.randn(min(batch_size, n - i), G.z_dim, generator=g).to(next(G.parameters()).device)
-        out.append(G(z).cpu())
-    return torch.cat(out)
+    from .metrics.evaluate import generate
+    return generate(load_generator(run_dir, checkpoint, device=device), n, seed, batch_size)
 
 
 def save_samples(x: torch.Tensor, out: Union[str, Path]) -> Path:

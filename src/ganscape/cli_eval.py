@@ -24,6 +24,7 @@ def add_eval(sub) -> None:
     p.add_argument("--checkpoint", default="latest", help="latest | best | a step number")
     p.add_argument("--split", choices=["train", "test"], help="reference split (default: the run's eval.split)")
     p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: CUDA when available)")
     p.add_argument("--json", action="store_true", help="print the full record as JSON")
 
 
@@ -40,10 +41,10 @@ def cmd_eval(a) -> int:
             print("error: --samples needs --reference DATASET|FILE.npz|DIR", file=sys.stderr)
             return 2
         rec = evaluate_samples(a.samples, a.reference, a.metrics, a.extractor, a.n, a.split or "train",
-                               a.batch_size, progress=True)
+                               a.batch_size, progress=True, device=a.device)
     else:
         rec = evaluate(a.run_dir, a.metrics, a.n or 10000, a.extractor, a.checkpoint, a.split,
-                       batch_size=a.batch_size, progress=True)
+                       batch_size=a.batch_size, progress=True, device=a.device)
     if a.json:
         print(json.dumps(rec, indent=2, default=str))
     else:

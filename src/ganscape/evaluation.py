@@ -83,15 +83,18 @@ def _metric_list(metrics: Union[str, Sequence[str], None]) -> Tuple[str, ...]:
 
 def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None, n: int = 10000,
              extractor: Optional[str] = None, checkpoint: str = "latest", split: Optional[str] = None,
-             seed: int = 0, batch_size: int = 256, record: bool = True, progress: bool = False) -> Dict[str, Any]:
+             seed: int = 0, batch_size: int = 256, record: bool = True, progress: bool = False,
+             device: str = "auto") -> Dict[str, Any]:
     """Evaluate a run's generator (EMA copy if any) against its data set and
-    append the result, with sample counts and protocol, to RUN/metrics.jsonl."""
+    append the result, with sample counts and protocol, to RUN/metrics.jsonl.
+    device: where the generator and the feature extractor run (auto: CUDA if available)."""
     from .api import load_generator, load_run
     from .train import checkpoint as ckpt_io
 
     cfg = load_run(run_dir)
     ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
-    G = load_generator(run_dir, checkpoint)
+    from .train.state import resolve_device
+    G = load_generator(run_dir, checkpoint, device=str(resolve_device(device)))
     res = evaluate_generator(G, cfg, _metric_list(metrics), n, split or cfg.eval.split, extractor, seed=seed,
                              batch_size=batch_size, progress=progress)
     record_ = {"step": int(ckpt["step"]), "checkpoint": path.name, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -104,7 +107,7 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
 def evaluate_samples(samples: Union[PathLike, torch.Tensor, np.ndarray], reference: Union[str, PathLike, torch.Tensor,
                      np.ndarray], metrics: Union[str, Sequence[str], None] = None, extractor: Optional[str] = None,
                      n: Optional[int] = None, split: str = "train", batch_size: int = 256,
-                     progress: bool = False) -> Dict[str, Any]:
+                     progress: bool = False, device: str = "auto") -> Dict[str, Any]:
     """Score any samples (tensor, array, FILE.npz or image folder) against a
     registered data set's split, or against other images (tensor, array, file, folder)."""
     fake = samples if isinstance(samples, (torch.Tensor, np.ndarray)) else load_images(samples)
@@ -125,8 +128,10 @@ def evaluate_samples(samples: Union[PathLike, torch.Tensor, np.ndarray], referen
                               f"({', '.join(DATASETS.names())}) nor an existing file or folder")
         real = load_images(p, size=fake.shape[-1], channels=fake.shape[1] if fake.ndim == 4 else None)
         ref = {"source": str(p.resolve())}
+    from .train.state import resolve_device
     return evaluate_arrays(fake, real, _metric_list(metrics), extractor=extractor, reference=ref,
-                           cache=FeatureCache(), info=info, batch_size=batch_size, progress=progress)
+                           cache=FeatureCache(), info=info, batch_size=batch_size, progress=progress,
+                           device=str(resolve_device(device)))
 
 
 def _dataset_params_for(name: str, fake: torch.Tensor) -> Dict[str, Any]:

@@ -207,7 +207,7 @@ def _check_metric_names(metrics: Sequence[str]) -> List[str]:
 
 
 def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extractor: Union[str, FeatureExtractor,
-                    None] = None, extractor_params: Optional[Dict[str, Any]] = None,
+                    None] = None, extractor_params: Optional[Dict[str, Any]] = None, device: str = "cpu",
                     metric_params: Optional[Dict[str, Dict[str, Any]]] = None, reference: Optional[Dict] = None,
                     cache: Optional[FeatureCache] = None, train: Optional[ArrayDataset] = None,
                     info: Optional[Dict[str, Any]] = None, batch_size: int = 256,
@@ -226,7 +226,7 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
     if len(fake_t) < 2 or len(real_t) < 2:
         raise ValueError(f"need at least 2 generated and 2 reference images, got {len(fake_t)} and {len(real_t)}")
     ext = extractor if isinstance(extractor, FeatureExtractor) else build_extractor(
-        extractor, extractor_params, (reference or {}).get("dataset"))
+        extractor, extractor_params, (reference or {}).get("dataset"), device=device)
     ctx = EvalContext(fake=fake_t, real=real_t, extractor=ext, reference=dict(reference or {}), cache=cache,
                       train=train, info=dict(info or {}), batch_size=batch_size, progress=progress)
     results: Dict[str, float] = {}
@@ -296,6 +296,8 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
     if "memorization" in metrics:
         from ..train.state import load_data
         train = load_data(cfg, "train")
-    ext = extractor_obj or build_extractor(extractor, None, cfg.data.name)
+    # the extractor runs where the generator lives (the GPU, when there is one)
+    ext = extractor_obj or build_extractor(extractor, None, cfg.data.name,
+                                           device=str(next(G.parameters()).device))
     return evaluate_arrays(fake, real, metrics, extractor=ext, reference=ref, cache=cache or FeatureCache(),
                            train=train, info=data.info, batch_size=batch_size, progress=progress)
