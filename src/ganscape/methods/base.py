@@ -13,7 +13,7 @@ log steps, so the hot path never waits on the device.
 from __future__ import annotations
 
 import abc
-from typing import Dict, Iterable, List
+from typing import Dict, List
 
 import torch
 from torch import Tensor, nn
@@ -50,6 +50,3 @@ def set_requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
 
-
-def parameters(module: nn.Module) -> Iterable[nn.Parameter]:
-    return [p for p in module.parameters()]

@@ -17,7 +17,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 CONFIG = "config.json"
 STATUS = "status.json"
@@ -93,7 +93,3 @@ def new_run_dir(out: Path, name: str) -> Path:
     run.mkdir()
     return run
 
-
-def iter_runs(root: Path) -> Iterator[Path]:
-    for p in sorted(Path(root).glob("*/" + CONFIG)):
-        yield p.parent

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import Config, NetConfig, to_plain
+from ..config import Config, NetConfig
 from ..data.base import ArrayDataset
 from ..nets.layers import NetSpec
 from ..registry import ARCHITECTURES, DATASETS, METHODS, NORMALIZATIONS, OPTIMIZERS, ConfigError
@@ -136,6 +136,3 @@ def update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
     for b_ema, b in zip(ema.buffers(), model.buffers()):
         b_ema.copy_(b)
 
-
-def config_payload(cfg: Config) -> Dict[str, Any]:
-    return to_plain(cfg)
