@@ -73,3 +73,21 @@ def test_download_fid_weights_verified(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(inception, "FID_WEIGHTS_SHA256", hashlib.sha256(src.read_bytes()).hexdigest())
     assert main(["download", "inception-v3-fid", "--root", str(tmp_path / "w")]) == 0
     assert (tmp_path / "w" / inception.FID_WEIGHTS_FILENAME).read_bytes() == src.read_bytes()
+
+
+def test_eval_a_run_and_samples(tmp_path, capsys):
+    run = tmp_path / "r"
+    assert main(["train", "--run-dir", str(run), *FAST]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(run), "--metrics", "fid,is", "--n", "200", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "200 generated vs 1497 reference samples; extractor digits-cnn" in out and "fid" in out
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+    assert main(["sample", str(run), "-n", "50", "--out", str(tmp_path / "s.npz")]) == 0
+    assert main(["eval", "--samples", str(tmp_path / "s.npz"), "--reference", "digits", "--metrics", "fid",
+                 "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert rec["n_fake"] == 50 and rec["reference"]["dataset"] == "digits"
+    assert main(["eval", str(run), "--metrics", "fdi"]) == 2
+    assert "unknown metric 'fdi'" in capsys.readouterr().err
+    assert main(["eval"]) == 2
