@@ -94,3 +94,14 @@ def test_invalid_combinations_fail_when_building(tmp_path):
     cfg = load_config("digits", None, ["model.generator.norm=spectral"])
     with pytest.raises(ConfigError, match="model.generator.norm: 'spectral' is not offered for the generator"):
         build_state(cfg, (1, 8, 8), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("preset", __import__("ganscape.config", fromlist=["list_presets"]).list_presets())
+def test_every_preset_builds(preset):
+    import torch
+
+    from ganscape.train.state import build_state, load_data
+    cfg = load_config(preset, None, ["data.params.n=256"] if preset in ("ring8", "grid25", "stacked-digits") else [])
+    data = load_data(cfg, "test")
+    state, method = build_state(cfg, data.shape, torch.device("cpu"))
+    assert state.G(state.G.sample_z(4)).shape == (4, *data.shape)
