@@ -16,13 +16,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import yaml
 
-from .registry import (ARCHITECTURES, DATASETS, LOSSES, METHODS, NORMALIZATIONS, OPTIMIZERS,
+from .registry import (ARCHITECTURES, DATASETS, LOSSES, METHODS, METRICS, NORMALIZATIONS, OPTIMIZERS,
                        PENALTIES, ConfigError, Registry, build_dataclass)
 
 PRESET_DIR = Path(__file__).parent / "presets"
@@ -162,7 +163,6 @@ def _normalize_components(tree: Any, cls: type, where: str) -> Any:
         return tree
     if not dataclasses.is_dataclass(cls) or not isinstance(tree, Mapping):
         return tree
-    import typing
     hints = typing.get_type_hints(cls)
     out = dict(tree)
     for k, v in tree.items():
@@ -181,8 +181,7 @@ def _normalize_components(tree: Any, cls: type, where: str) -> Any:
 
 def _resolve_component(c: Component, registry: Registry, where: str) -> Component:
     """Check a component against its registry and fill in default parameters."""
-    entry = registry.get(c.name) if c.name in registry else None
-    if entry is None:
+    if c.name not in registry:
         raise ConfigError(f"{where}: unknown {registry.kind} {c.name!r}; choose one of: "
                           f"{', '.join(registry.names())}")
     typed = registry.params(c.name, c.params, where=f"{where}.params")
@@ -203,7 +202,6 @@ def resolve(cfg: Config) -> Config:
     replaced: Dict[str, Any] = {}
     for path, reg in _COMPONENT_REGISTRIES.items():
         replaced[path] = _resolve_component(get(path), reg, path)
-    from .registry import METRICS
     for i, m in enumerate(cfg.eval.metrics):
         if m not in METRICS:
             raise ConfigError(f"eval.metrics[{i}]: unknown metric {m!r}; choose one of: {', '.join(METRICS.names())}")
