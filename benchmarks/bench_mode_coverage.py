@@ -47,7 +47,7 @@ def main() -> None:
     for preset in a.presets.split(","):
         t0 = time.perf_counter()
         with multiprocessing.get_context("spawn").Pool(a.jobs) as pool:
-            rows = pool.map(one_run, [(preset, seed, over) for seed in range(a.seeds)])
+            rows = pool.map(one_run, [(preset, seed, over) for seed in range(a.seeds)], chunksize=1)
         for seed, m in enumerate(rows):
             print(f"  {preset} seed {seed}: modes {m['modes_captured']}, HQ {100 * m['hq_fraction']:.1f}%, "
                   f"rKL {m['reverse_kl']:.3f}", flush=True)
