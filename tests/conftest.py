@@ -1,3 +1,5 @@
+import socket
+
 import pytest
 import torch
 
@@ -24,3 +26,13 @@ def tiny_tree():
 def _private_cache(tmp_path_factory, monkeypatch):
     """Reference-feature and weight caches go to a temporary folder, never ~/.cache."""
     monkeypatch.setenv("GANSCAPE_CACHE", str(tmp_path_factory.getbasetemp() / "ganscape-cache"))
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any attempt to open a socket fails the test: file:// URLs need none."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("a test tried to use the network")
+
+    monkeypatch.setattr(socket, "socket", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import socket
 import urllib.error
 from pathlib import Path
 
@@ -17,14 +16,8 @@ ABC_SHA256 = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any attempt to open a socket fails the test: file:// URLs need none."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("a test tried to use the network")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+# every test here fails if it opens a socket (conftest.no_network)
+pytestmark = pytest.mark.usefixtures("no_network")
 
 
 def serve(tmp_path: Path, name: str, data: bytes) -> str:

@@ -2,7 +2,6 @@
 import hashlib
 import io
 import re
-import socket
 import tarfile
 import urllib.request
 
@@ -16,14 +15,8 @@ from ganscape.data.download import (DownloadError, RemoteDataset, RemoteFile, Un
 from ganscape.registry import DATASETS
 
 
-@pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Any attempt to open a socket fails the test: file:// URLs need none."""
-    def refuse(*args, **kwargs):
-        raise AssertionError("a test tried to use the network")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+# every test here fails if it opens a socket (conftest.no_network)
+pytestmark = pytest.mark.usefixtures("no_network")
 
 
 def serve(tmp_path, name, data):
