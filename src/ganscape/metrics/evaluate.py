@@ -86,7 +86,9 @@ def _features_pair(ctx: EvalContext):
 
 
 # ---- registered metrics ---------------------------------------------------------
-@METRICS.register("fid")
+# `results` tags name the scalars each metric returns, so that a config's
+# eval.best is checked before training starts, not after it.
+@METRICS.register("fid", results=("fid",))
 def _fid(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """Frechet distance between Gaussians fit to real and generated features (lower is better)."""
     from .fid import fid_from_features
@@ -100,7 +102,7 @@ class KIDParams:
     subset_size: int = 1000
 
 
-@METRICS.register("kid", params=KIDParams)
+@METRICS.register("kid", params=KIDParams, results=("kid", "kid_std"))
 def _kid(p: KIDParams, ctx: EvalContext) -> Dict[str, float]:
     """Kernel inception distance: unbiased MMD^2, cubic kernel, mean and std over subsets."""
     from .kid import kid
@@ -114,7 +116,7 @@ class ISParams:
     splits: int = 10
 
 
-@METRICS.register("is", params=ISParams)
+@METRICS.register("is", params=ISParams, results=("is", "is_std"))
 def _is(p: ISParams, ctx: EvalContext) -> Dict[str, float]:
     """Inception score exp(E KL(p(y|x) || p(y))) of the generated samples, mean and std over splits."""
     from .inception_score import inception_score
@@ -131,7 +133,7 @@ class PRDCParams:
     k_dc: int = 5
 
 
-@METRICS.register("prdc", params=PRDCParams)
+@METRICS.register("prdc", params=PRDCParams, results=("precision", "recall", "density", "coverage"))
 def _prdc(p: PRDCParams, ctx: EvalContext) -> Dict[str, float]:
     """Improved precision/recall (k=3) and density/coverage (k=5) in feature space."""
     from .prdc import prdc
@@ -144,7 +146,7 @@ class MSSSIMParams:
     n_pairs: int = 1000
 
 
-@METRICS.register("msssim", params=MSSSIMParams)
+@METRICS.register("msssim", params=MSSSIMParams, results=("msssim", "msssim_real"))
 def _msssim(p: MSSSIMParams, ctx: EvalContext) -> Dict[str, float]:
     """Mean MS-SSIM over random pairs of generated images (lower = more diverse); the real data's value alongside."""
     from .msssim import ms_ssim_diversity
@@ -152,7 +154,7 @@ def _msssim(p: MSSSIMParams, ctx: EvalContext) -> Dict[str, float]:
             "msssim_real": float(ms_ssim_diversity(ctx.real, n_pairs=p.n_pairs, seed=0))}
 
 
-@METRICS.register("c2st")
+@METRICS.register("c2st", results=("c2st_accuracy", "c2st_p_value"))
 def _c2st(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """Classifier two-sample test: held-out accuracy of a real-vs-generated classifier (0.5 = indistinguishable)."""
     from .c2st import c2st_accuracy
@@ -161,7 +163,8 @@ def _c2st(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     return {"c2st_accuracy": float(out["accuracy"]), "c2st_p_value": float(out["p_value"])}
 
 
-@METRICS.register("memorization")
+@METRICS.register("memorization", results=("memorization_mean_nn_distance", "memorization_median_nn_distance",
+                                              "memorization_fraction_near_copies"))
 def _memorization(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """Nearest-neighbour distances of generated samples to the training set (pixels) and the fraction of near copies."""
     from .memorization import memorization
@@ -171,7 +174,7 @@ def _memorization(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     return {f"memorization_{k}": float(v) for k, v in out.items() if isinstance(v, (int, float, np.floating))}
 
 
-@METRICS.register("stacked-modes")
+@METRICS.register("stacked-modes", results=("stacked_modes_captured", "stacked_kl_to_uniform"))
 def _stacked_modes(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """Stacked-digits protocol: modes captured out of 1000 and KL(generated modes || uniform)."""
     from .stacked_modes import stacked_mode_stats
@@ -183,7 +186,8 @@ def _stacked_modes(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     return {f"stacked_{k}": float(v) for k, v in out.items()}
 
 
-@METRICS.register("shapes")
+@METRICS.register("shapes", results=("shapes_valid_fraction", "shapes_kind_tv", "shapes_size_coverage",
+                                       "shapes_position_coverage", "shapes_color_coverage", "shapes_coverage"))
 def _shapes(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """Synthetic shapes: fraction of generated images that are one valid shape, and coverage of the true parameter ranges."""
     from .shape_validity import shape_validity
