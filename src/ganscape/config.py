@@ -45,6 +45,13 @@ class NetConfig:
     minibatch_features: int = 0      # B in the paper; 0 disables minibatch discrimination
     minibatch_kernel_dim: int = 5    # C in the paper
     pack: int = 1                    # PacGAN packing degree (discriminator only); 1 = off
+    # How a packed discriminator sees a batch (discriminator only).
+    # "paper": as the PacGAN code (Lin et al. 2018, fjxmlzn/PacGAN): D gets
+    #   train.batch_size packed inputs, i.e. pack * batch_size real examples
+    #   and as many fakes (pack independent z batches).
+    # "split": train.batch_size examples are split into batch_size / pack
+    #   packed inputs, shrinking D's batch and G's samples by `pack`.
+    pack_mode: str = "paper"
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,10 @@ class ModelConfig:
                               "set model.discriminator.pack")
         if self.discriminator.pack < 1 or self.discriminator.minibatch_features < 0:
             raise ConfigError(f"{where}.discriminator: pack must be >= 1 and minibatch_features >= 0")
+        for role in ("generator", "discriminator"):
+            mode = getattr(self, role).pack_mode
+            if mode not in ("paper", "split"):
+                raise ConfigError(f"{where}.{role}.pack_mode: {mode!r} is not allowed; choose paper or split")
 
 
 @dataclass(frozen=True)
@@ -136,9 +147,18 @@ class Config:
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")
                                           or self.device == "mps"):
             raise ConfigError(f"device: {self.device!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
-        if self.train.batch_size % self.model.discriminator.pack:
+        d = self.model.discriminator
+        if d.pack_mode == "split" and self.train.batch_size % d.pack:
             raise ConfigError(f"train.batch_size: {self.train.batch_size} is not divisible by "
-                              f"model.discriminator.pack={self.model.discriminator.pack}")
+                              f"model.discriminator.pack={d.pack} (pack_mode split)")
+
+    @property
+    def real_batch_size(self) -> int:
+        """Real examples per discriminator step: train.batch_size * pack in
+        PacGAN's "paper" packing mode (D sees batch_size packed inputs),
+        train.batch_size in "split" mode."""
+        d = self.model.discriminator
+        return self.train.batch_size * (d.pack if d.pack_mode == "paper" else 1)
 
 
 # Which registry checks which component, by dotted path.

@@ -185,7 +185,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, progress: Optional[boo
         rundir.truncate_jsonl(run_dir / rundir.METRICS, state.step)
     else:
         save_json(cfg, run_dir / rundir.CONFIG)
-    order = BatchOrder(len(x), tc.batch_size, cfg.seed, device)
+    order = BatchOrder(len(x), cfg.real_batch_size, cfg.seed, device)
     n_fixed = tc.num_samples if data.kind == "image" else tc.num_samples * 40
     fixed_z = torch.randn(n_fixed, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
     logger = Logger(run_dir)
