@@ -47,7 +47,8 @@ def test_override_of_a_bare_component_param():
     ("data.params.size=12", "12 is not allowed; choose one of 8, 16, 32"),
     ("loss={name: f-gan, params: {divergence: chi}}", "'chi' is not allowed; choose one of 'kl', 'reverse-kl'"),
     ("optim.generator.params.betas=[0.5, 1.5]", "betas: each must be in [0, 1)"),
-    ("model.discriminator.pack=3", "train.batch_size: 64 is not divisible by model.discriminator.pack=3"),
+    ("model.discriminator={pack: 3, pack_mode: split}",
+         "train.batch_size: 64 is not divisible by model.discriminator.pack=3"),
     ("model.generator.arch.params.widht=3", "unknown key model.generator.arch.params.widht; valid keys are: data_scale, depth, width"),
     ("deterministic=maybe", "deterministic: expected true or false"),
 ])

@@ -1,7 +1,6 @@
 """The public Python API: the same operations as the command line."""
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
@@ -25,8 +24,12 @@ def train(config: Union[Config, str, None] = None, overrides: Sequence[str] = ()
           run_dir: Union[str, Path, None] = None, progress: Optional[bool] = None) -> Path:
     """Train a GAN; returns the run folder.
 
-    config: a Config, a preset name, a path to a YAML file, or None (the
-    "digits" preset). overrides: "key=value" strings applied on top.
+    config: a Config, a preset name, a path to a YAML file (layered on the
+    default "digits" preset), or None (the "digits" preset). overrides:
+    "key=value" strings applied on top. The run goes to `run_dir` (which must
+    be new or empty) or to OUT/NAME-NNN; the folder is created only once
+    data, nets and evaluation are built, so a start that fails leaves nothing.
+    Raises RunFailed when a file cannot be written (disk full, ...).
     """
     if not isinstance(config, Config):
         if config is not None and (str(config).endswith((".yaml", ".yml")) or Path(str(config)).is_file()):
@@ -36,23 +39,46 @@ def train(config: Union[Config, str, None] = None, overrides: Sequence[str] = ()
     elif overrides:
         raise ValueError("overrides apply to presets and files; build the Config with make_config() instead")
     if run_dir is None:
-        run_dir = rundir.new_run_dir(Path(out), config.name)
+        out = Path(out)
+        rundir.check_out_dir(out)
+        target = lambda: rundir.new_run_dir(out, config.name)  # noqa: E731
     else:
-        run_dir = Path(run_dir)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        if (run_dir / rundir.CONFIG).exists():
-            raise FileExistsError(f"{run_dir} already holds a run; resume it with resume({str(run_dir)!r}) "
-                                  "or choose another folder")
-    _run(config, run_dir, resume=False, progress=progress)
-    return run_dir
+        run_dir = rundir.check_new_run_dir(Path(run_dir))
+
+        def target() -> Path:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            return run_dir
+    result = _run(config, target, resume=False, progress=progress)
+    return Path(result["run_dir"])
 
 
-def resume(run_dir: Union[str, Path], steps: Optional[int] = None, progress: Optional[bool] = None) -> Path:
-    """Continue a run from its newest usable checkpoint (optionally to a new step count)."""
+def resume(run_dir: Union[str, Path], steps: Optional[int] = None, progress: Optional[bool] = None,
+           overrides: Sequence[str] = ()) -> Path:
+    """Continue a run from its newest usable checkpoint.
+
+    steps: train to this many generator steps (train.steps). overrides:
+    "key=value" changes allowed on resume (config.RESUMABLE: train.steps,
+    logging / sampling / checkpoint / eval settings, learning rates, device);
+    anything else that differs from the checkpoint's config is an error.
+    """
+    from .config import ConfigError, apply_overrides, is_resumable, parse_override
+
     run_dir = Path(run_dir)
     cfg = load_run(run_dir)
+    overrides = list(overrides)
     if steps is not None:
-        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, steps=int(steps)))
+        if int(steps) < 1:
+            raise ConfigError(f"steps: must be >= 1, got {steps}")
+        overrides.append(f"train.steps={int(steps)}")
+    for text in overrides:
+        key, _ = parse_override(text)
+        if not is_resumable(key):
+            raise ConfigError(f"--set {key}: cannot change on resume (the nets and the objective must stay as "
+                              f"they were trained); allowed: train.steps, train.log_every, train.sample_every, "
+                              f"train.checkpoint_every, train.latest_every, train.num_samples, train.lr_schedule, "
+                              f"eval.*, optim.generator.params.lr, optim.discriminator.params.lr, device, name")
+    if overrides:
+        cfg = apply_overrides(cfg, overrides)
     _run(cfg, run_dir, resume=True, progress=progress)
     return run_dir
 
@@ -67,15 +93,33 @@ def load_run(run_dir: Union[str, Path]) -> Config:
 
 def load_generator(run_dir: Union[str, Path], checkpoint: str = "latest", ema: bool = True,
                    device: str = "cpu") -> torch.nn.Module:
-    """The run's generator in eval mode (the EMA copy when there is one and ema=True)."""
+    """The run's generator in eval mode (the EMA copy when there is one and ema=True).
+
+    The generator is built from the config saved in the checkpoint (the one
+    its weights were trained with); if config.json was edited since, a
+    warning names the keys that differ.
+    """
+    import warnings
+
+    from .config import config_diff, from_dict, to_plain
     from .train.state import load_data
 
     cfg = load_run(run_dir)
-    ckpt, _ = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
+    ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
+    if "config" in ckpt:
+        diff = [k for k, _, _ in config_diff(ckpt["config"], to_plain(cfg))]
+        if diff:
+            warnings.warn(f"{Path(run_dir) / rundir.CONFIG} differs from the config of {path.name} at "
+                          f"{', '.join(diff[:6])}; using the checkpoint's", stacklevel=2)
+            cfg = from_dict(ckpt["config"])
     shape = tuple(load_data(cfg, "test").shape)
     G = build_generator(cfg, shape)
     key = "G_ema" if ema and "G_ema" in ckpt else "G"
-    G.load_state_dict(ckpt[key])
+    try:
+        G.load_state_dict(ckpt[key])
+    except (RuntimeError, KeyError) as e:
+        raise ckpt_io.CheckpointError(f"checkpoint {path} does not fit the run's generator "
+                                      f"({str(e).strip().splitlines()[0]})") from None
     return G.to(resolve_device(device)).eval()
 
 

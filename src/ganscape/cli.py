@@ -8,12 +8,13 @@ from typing import List, Optional
 
 EXAMPLES = """\
 examples:
-  ganscape train                                  # the default preset (digits DCGAN)
+  ganscape train                                  # the default preset (MLP GAN on 8x8 digits)
   ganscape train --preset ring8 --set train.steps=2000
   ganscape train --set loss=hinge --set model.discriminator.norm=spectral \\
                  --set 'penalties=[{name: gp, params: {weight: 1}}]'
   ganscape train --config my.yaml --dry-run       # print the resolved config only
   ganscape train --resume runs/digits-001         # continue where it stopped
+  ganscape train --resume runs/digits-001 --steps 8000 --set optim.generator.params.lr=1e-4
   ganscape sample runs/digits-001 -n 1000 --out samples.npz
   ganscape eval runs/digits-001 --metrics fid,kid,is,prdc
   ganscape eval --samples samples.npz --reference digits
@@ -26,16 +27,30 @@ def _add_train(sub) -> None:
     p = sub.add_parser("train", help="train a GAN from a preset / YAML config",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EXAMPLES)
     from .config import list_presets
-    p.add_argument("--preset", choices=list_presets(), help="named configuration (default: digits)")
-    p.add_argument("--config", metavar="FILE.yaml", help="YAML config, applied on top of the preset")
+    p.add_argument("--preset", choices=list_presets(),
+                   help="named configuration (default: digits, an MLP GAN on 8x8 digits)")
+    p.add_argument("--config", metavar="FILE.yaml",
+                   help="YAML config, layered on the preset (on digits when no --preset is given)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one config key, e.g. --set train.steps=500 (repeatable)")
-    p.add_argument("--out", default="runs", help="folder that receives the run folder (default: runs)")
-    p.add_argument("--run-dir", help="exact run folder to create (default: OUT/NAME-NNN)")
+                   help="override one config key, e.g. --set train.steps=500 (repeatable); with --resume "
+                        "only train.steps, logging/sample/checkpoint/eval settings, learning rates and device")
+    p.add_argument("--out", default="runs", help="folder that receives the run folder OUT/NAME-NNN, NAME being "
+                                                 "the config's name (default: the data set's) (default: runs)")
+    p.add_argument("--run-dir", help="exact run folder to create; must be new or empty (default: OUT/NAME-NNN)")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its newest usable checkpoint")
-    p.add_argument("--steps", type=int, help="with --resume: train to this many generator steps")
+    p.add_argument("--steps", type=_positive_int, help="train to this many generator steps (train.steps)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
+    return v
 
 
 def _add_sample(sub) -> None:
@@ -82,16 +97,18 @@ def cmd_train(a) -> int:
     from .config import dumps_yaml
 
     if a.resume:
-        if a.preset or a.config or a.overrides:
-            print("error: --resume continues a run with its saved config; drop --preset/--config/--set",
-                  file=sys.stderr)
+        if a.preset or a.config or a.run_dir:
+            print("error: --resume continues a run with its saved config; drop --preset/--config/--run-dir "
+                  "(--set and --steps may change what is allowed on resume)", file=sys.stderr)
             return 2
         if a.dry_run:
             print(dumps_yaml(api.load_run(a.resume)))
             return 0
-        run = api.resume(a.resume, steps=a.steps, progress=False if a.no_progress else None)
+        run = api.resume(a.resume, steps=a.steps, overrides=a.overrides,
+                         progress=False if a.no_progress else None)
     else:
-        cfg = api.make_config(a.preset, a.config, a.overrides)
+        overrides = list(a.overrides) + ([f"train.steps={a.steps}"] if a.steps else [])
+        cfg = api.make_config(a.preset, a.config, overrides)
         if a.dry_run:
             print(dumps_yaml(cfg))
             return 0
@@ -104,7 +121,8 @@ def _report(run: Path) -> int:
 
     status = rundir.read_status(run)
     print(f"run folder: {run}")
-    print(f"status: {status.get('status')} at step {status.get('step')}")
+    print(f"status: {status.get('status')} at step {status.get('step')}"
+          + (f" ({status['reason']})" if status.get("reason") else ""))
     samples = sorted((Path(run) / rundir.SAMPLES).glob("*.png"))
     if samples:
         print(f"samples: {samples[-1]}")
@@ -173,7 +191,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     a = parser.parse_args(argv)
     from .fetch import DownloadError
     from .registry import ConfigError
-    from .train.checkpoint import CheckpointError
+    from .train.checkpoint import CheckpointError, describe_os_error
+    from .train.loop import RunFailed
 
     from .cli_eval import cmd_eval
     handlers = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list,
@@ -183,6 +202,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (ConfigError, CheckpointError, DownloadError, FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except RunFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # disk full, read-only folder, ...: one line, not a traceback
+        print(f"error: {describe_os_error(e)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

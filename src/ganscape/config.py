@@ -10,23 +10,36 @@ run folder as config.json and is enough to reproduce the run.
 
 A component is written either as a bare name (`loss: hinge`) or as
 `{name: ..., params: {...}}`.
+
+A run's `name` (its folder is OUT/NAME-NNN) defaults to the data set's name.
 """
 from __future__ import annotations
 
 import copy
 import dataclasses
 import json
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import yaml
 
-from .registry import (ARCHITECTURES, DATASETS, LOSSES, METHODS, METRICS, NORMALIZATIONS, OPTIMIZERS,
-                       PENALTIES, ConfigError, Registry, build_dataclass)
+from .registry import (ARCHITECTURES, DATASETS, EXTRACTORS, LOSSES, METHODS, METRICS, NORMALIZATIONS,
+                       OPTIMIZERS, PENALTIES, ConfigError, Registry, build_dataclass)
 
 PRESET_DIR = Path(__file__).parent / "presets"
+DEFAULT_PRESET = "digits"
+
+
+def check_name(name: str) -> str:
+    """A run name is one folder name: letters, digits, '.', '_', '-', not
+    starting with '.' (anything else could place the run outside --out)."""
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,99}", name):
+        raise ConfigError(f"name: {name!r} is not allowed; a run name is one folder name of letters, digits, "
+                          "'.', '_' and '-', not starting with '.', at most 100 characters")
+    return name
 
 
 @dataclass(frozen=True)
@@ -130,7 +143,7 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class Config:
-    name: str = "run"
+    name: str = ""                  # run folder name; "" = the data set's name
     seed: int = 0
     deterministic: bool = False     # bit-exact reproducibility (slower on GPU)
     device: str = "auto"            # auto | cpu | cuda | cuda:N
@@ -144,9 +157,18 @@ class Config:
     eval: EvalConfig = EvalConfig()
 
     def validate(self, where: str) -> None:
+        if self.name:
+            check_name(self.name)
         if self.device != "auto" and not (self.device == "cpu" or self.device.startswith("cuda")
                                           or self.device == "mps"):
             raise ConfigError(f"device: {self.device!r} is not allowed; choose auto, cpu, cuda, cuda:N or mps")
+        for role in ("generator", "discriminator"):
+            net = getattr(self.model, role)
+            # batch norm in training mode needs at least two values per channel
+            inputs = self.train.batch_size // (net.pack if role == "discriminator" and net.pack_mode == "split" else 1)
+            if net.norm.name == "batch" and inputs < 2:
+                raise ConfigError(f"train.batch_size: model.{role}.norm batch needs at least 2 examples per "
+                                  f"batch, got {inputs}; raise train.batch_size or choose another norm")
         d = self.model.discriminator
         if d.pack_mode == "split" and self.train.batch_size % d.pack:
             raise ConfigError(f"train.batch_size: {self.train.batch_size} is not divisible by "
@@ -225,6 +247,15 @@ def resolve(cfg: Config) -> Config:
     for i, m in enumerate(cfg.eval.metrics):
         if m not in METRICS:
             raise ConfigError(f"eval.metrics[{i}]: unknown metric {m!r}; choose one of: {', '.join(METRICS.names())}")
+    if cfg.eval.metrics:
+        # checked here, not after the first evaluation of a long run
+        results = [r for m in cfg.eval.metrics for r in METRICS.get(m).tags.get("results", ())]
+        if results and cfg.eval.best not in results:
+            raise ConfigError(f"eval.best: {cfg.eval.best!r} is not a result of eval.metrics "
+                              f"{list(cfg.eval.metrics)}; choose one of: {', '.join(results)}")
+    if cfg.eval.extractor is not None and cfg.eval.extractor not in EXTRACTORS:
+        raise ConfigError(f"eval.extractor: unknown extractor {cfg.eval.extractor!r}; "
+                          f"choose one of: {', '.join(EXTRACTORS.names())}")
     pens = tuple(_resolve_component(p, PENALTIES, f"penalties[{i}]") for i, p in enumerate(cfg.penalties))
     names = [p.name for p in pens]
     if len(set(names)) != len(names):
@@ -240,7 +271,8 @@ def resolve(cfg: Config) -> Config:
                 changes[f.name] = rebuild(getattr(obj, f.name), path + ".")
         return dataclasses.replace(obj, **changes)
 
-    return dataclasses.replace(rebuild(cfg, ""), penalties=pens)
+    out = dataclasses.replace(rebuild(cfg, ""), penalties=pens)
+    return out if out.name else dataclasses.replace(out, name=out.data.name)
 
 
 def to_plain(obj: Any) -> Any:
@@ -324,11 +356,12 @@ def load_config(preset: Optional[str] = None, config_file: Optional[str] = None,
                 overrides: Tuple[str, ...] | list = ()) -> Config:
     """Preset, then YAML file, then --set overrides -> validated Config.
 
-    With neither preset nor file, the "digits" preset is the base.
+    Without a preset, the "digits" preset is the base (a YAML file is
+    layered on top of it and need only say what differs).
     """
     tree: Dict[str, Any] = {}
-    if preset is None and config_file is None:
-        preset = "digits"
+    if preset is None:
+        preset = DEFAULT_PRESET
     if preset is not None:
         path = PRESET_DIR / f"{preset}.yaml"
         if not path.exists():
@@ -356,3 +389,44 @@ def load_json(path: Path) -> Config:
 
 def dumps_yaml(cfg: Config) -> str:
     return yaml.safe_dump(to_plain(cfg), sort_keys=False)
+
+
+# ---- changing a run's config on resume --------------------------------------------
+# Keys that may differ between a checkpoint and the config it resumes with:
+# they change how long or how fast training goes on, or what is logged and
+# evaluated, never the shapes of the nets or the objective.
+RESUMABLE = ("name", "device", "train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
+             "train.latest_every", "train.num_samples", "train.progress", "train.lr_schedule", "eval",
+             "optim.generator.params.lr", "optim.discriminator.params.lr")
+
+
+def flatten(tree: Any, prefix: str = "") -> Dict[str, Any]:
+    """{'a': {'b': 1}} -> {'a.b': 1}; lists are values."""
+    if isinstance(tree, Mapping) and tree:
+        out: Dict[str, Any] = {}
+        for k, v in tree.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: tree}
+
+
+def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> List[Tuple[str, Any, Any]]:
+    """(key, old value, new value) for every dotted key where two plain
+    config trees differ."""
+    a, b = flatten(to_plain(old)), flatten(to_plain(new))
+    missing = object()
+    return [(k, a.get(k, missing), b.get(k, missing)) for k in sorted(set(a) | set(b))
+            if a.get(k, missing) != b.get(k, missing)]
+
+
+def is_resumable(key: str) -> bool:
+    return any(key == r or key.startswith(r + ".") for r in RESUMABLE)
+
+
+def apply_overrides(cfg: Config, overrides: List[str]) -> Config:
+    """`cfg` with key=value overrides applied (validated like any config)."""
+    tree = to_plain(cfg)
+    for text in overrides:
+        key, value = parse_override(text)
+        _set_dotted(tree, key, value)
+    return from_dict(tree)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -33,16 +34,31 @@ def image_grid(images: torch.Tensor, nrow: Optional[int] = None, pad: int = 1, s
     return grid
 
 
+def _save_atomic(path: Path, write) -> Path:
+    """write(tmp_path) then rename over `path`: a full disk or a kill never
+    leaves a truncated picture, and no temp file stays behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    return path
+
+
 def save_image_grid(images: torch.Tensor, path: Path, nrow: Optional[int] = None) -> Path:
     from PIL import Image
 
     grid = image_grid(images, nrow)
     mode = "L" if grid.shape[2] == 1 else "RGB"
     img = Image.fromarray(grid[:, :, 0] if mode == "L" else grid, mode=mode)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    img.save(path)
-    return path
+    return _save_atomic(path, lambda tmp: img.save(tmp, format="PNG"))
 
 
 def save_scatter(fake: torch.Tensor, path: Path, real: Optional[torch.Tensor] = None,
@@ -65,11 +81,10 @@ def save_scatter(fake: torch.Tensor, path: Path, real: Optional[torch.Tensor] = 
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper right", fontsize=7, markerscale=3)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    try:
+        return _save_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
 
 
 def save_stats_plot(records, path: Path, title: str = "") -> Optional[Path]:
@@ -98,7 +113,7 @@ def save_stats_plot(records, path: Path, title: str = "") -> Optional[Path]:
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path
+    try:
+        return _save_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)

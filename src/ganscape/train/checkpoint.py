@@ -1,45 +1,231 @@
 """Checkpoints: plain state dicts plus config and step, written atomically,
 loaded with weights_only=True. Never pickled code.
 
-Layout: checkpoints/latest.pt (the newest), previous.pt (the one before it,
-kept so that a checkpoint damaged while being copied or by a full disk still
-leaves a good one), step_NNNNNN.pt (kept every `checkpoint_every` steps).
+Layout: checkpoints/latest.pt (the newest), previous.pt (the one before it),
+step_NNNNNN.pt (kept every `checkpoint_every` steps), best.pt (the best
+evaluation so far).
+
+Crash safety. Every file is written as NAME.tmp in the same folder, flushed,
+fsynced and renamed over NAME, and the folder is fsynced, so a file is either
+the old one or the new one, never a mixture. `save_latest` writes the new
+checkpoint to latest.pt.tmp *before* touching latest.pt, then makes the old
+latest.pt the new previous.pt (a hard link renamed over previous.pt, so that
+latest.pt never disappears), then renames the temp file over latest.pt. A kill
+or a failed write (disk full, read-only folder) at any point therefore leaves
+latest.pt of the newest completed save, or previous.pt of it while the final
+rename has not happened yet. A latest.pt that does not load is never rotated
+into previous.pt: it is moved aside as latest.pt.corrupt first.
+
+Leftover NAME.tmp files (from a kill) are removed by `clean_orphans` when a
+run starts or resumes.
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import torch
 
 FORMAT = 1
+TMP_SUFFIX = ".tmp"
+CORRUPT_SUFFIX = ".corrupt"
 
 
 class CheckpointError(RuntimeError):
     """No usable checkpoint (missing, truncated, corrupt or of another format)."""
 
 
-def save(path: Path, payload: Dict[str, Any]) -> None:
-    """Write atomically: a temp file in the same folder, fsync, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+class WriteError(OSError):
+    """A file of the run folder could not be written (disk full, read-only
+    folder, ...). The message names the path and the cause in one line."""
+
+    def __init__(self, path: Path, cause: OSError):
+        reason = cause.strerror or str(cause) or type(cause).__name__
+        super().__init__(cause.errno, f"cannot write {path}: {reason.lower()}")
+        self.path, self.cause = Path(path), cause
+
+    def __str__(self) -> str:
+        return self.strerror
+
+
+def describe_os_error(e: OSError, path: Optional[Path] = None) -> str:
+    """One line naming the file and the cause of an OSError."""
+    if isinstance(e, WriteError):
+        return str(e)
+    where = path or e.filename or "a file of the run folder"
+    reason = (e.strerror or str(e) or type(e).__name__).lower()
+    if e.errno == errno.ENOSPC:
+        reason = "no space left on device"
+    return f"cannot write {where}: {reason}"
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; not every platform can open a folder.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        pass
+
+
+def _write_file(tmp: Path, payload: Dict[str, Any]) -> None:
     with open(tmp, "wb") as f:
         torch.save({"format": FORMAT, **payload}, f)
         f.flush()
         os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+
+def _write_tmp(path: Path, payload: Dict[str, Any]) -> Path:
+    """The payload in PATH.tmp (complete and fsynced), or WriteError with no
+    temp file left behind."""
+    path = Path(path)
+    tmp = path.with_name(path.name + TMP_SUFFIX)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write_file(tmp, payload)
+    except OSError as e:
+        _remove(tmp)
+        raise WriteError(path, e) from None
+    except BaseException:  # KeyboardInterrupt mid-write: leave no partial file
+        _remove(tmp)
+        raise
+    return tmp
+
+
+def _commit(tmp: Path, path: Path) -> None:
+    try:
+        os.replace(tmp, path)
+    except OSError as e:
+        _remove(tmp)
+        raise WriteError(path, e) from None
+    _fsync_dir(path.parent)
+
+
+def save(path: Path, payload: Dict[str, Any]) -> None:
+    """Write atomically: a temp file in the same folder, fsync, then rename."""
+    path = Path(path)
+    _commit(_write_tmp(path, payload), path)
 
 
 def save_latest(folder: Path, payload: Dict[str, Any]) -> None:
+    """latest.pt <- payload, the old latest.pt -> previous.pt; see the module
+    docstring for why the order of these steps keeps a good checkpoint on disk
+    at every instant."""
     folder = Path(folder)
-    latest = folder / "latest.pt"
-    if latest.exists():
-        os.replace(latest, folder / "previous.pt")
-    save(latest, payload)
+    latest, previous = folder / "latest.pt", folder / "previous.pt"
+    tmp = _write_tmp(latest, payload)
+    try:
+        if latest.exists():
+            if not _loads(latest):
+                quarantine(latest, "it does not load")
+            else:
+                _rotate(latest, previous)
+    except OSError as e:
+        _remove(tmp)
+        raise WriteError(previous, e) from None
+    except BaseException:
+        _remove(tmp)
+        raise
+    _commit(tmp, latest)
+    _verified[latest.resolve()] = _signature(latest)
+
+
+_verified: Dict[Path, Tuple[int, int]] = {}  # file -> (size, mtime_ns) known to load
+
+
+def _signature(path: Path) -> Tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
+
+
+def _loads(path: Path) -> bool:
+    """Whether `path` is a loadable checkpoint. A file this process wrote or
+    loaded and that has not changed since is trusted without reading it again."""
+    path = Path(path)
+    sig = _signature(path)
+    if _verified.get(path.resolve()) == sig:
+        return True
+    try:
+        load(path)
+    except CheckpointError:
+        return False
+    _verified[path.resolve()] = sig
+    return True
+
+
+def _rotate(latest: Path, previous: Path) -> None:
+    """previous.pt <- latest.pt, leaving latest.pt in place (a hard link renamed
+    over previous.pt) where the file system allows it, else by a rename."""
+    link = previous.with_name(previous.name + TMP_SUFFIX)
+    _remove(link)
+    try:
+        os.link(latest, link)
+    except OSError:
+        os.replace(latest, previous)  # no hard links here: latest.pt is missing until the commit
+    else:
+        os.replace(link, previous)
+    sig = _verified.pop(latest.resolve(), None)
+    if sig is not None:
+        _verified[previous.resolve()] = sig
+
+
+def quarantine(path: Path, why: str) -> Path:
+    """Move an unusable checkpoint aside as NAME.corrupt (never deleted: it may
+    still be of use to a person) and warn with its new name."""
+    path = Path(path)
+    dest = path.with_name(path.name + CORRUPT_SUFFIX)
+    os.replace(path, dest)
+    _verified.pop(path.resolve(), None)
+    warnings.warn(f"checkpoint {path} {why}; moved aside to {dest.name}", CheckpointWarning, stacklevel=3)
+    return dest
+
+
+class CheckpointWarning(UserWarning):
+    """A damaged checkpoint was skipped or moved aside."""
+
+
+def clean_orphans(folder: Path) -> List[Path]:
+    """Remove temporary files a killed write left behind (NAME.tmp, or an empty
+    folder of that name). Returns what was removed."""
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for p in folder.glob("*" + TMP_SUFFIX):
+        try:
+            if p.is_dir():
+                p.rmdir()  # only when empty: a folder with content is not ours to delete
+            else:
+                p.unlink()
+            removed.append(p)
+        except OSError:
+            continue
+    return removed
+
+
+def _first_line(e: BaseException) -> str:
+    # torch.load's UnpicklingError carries paragraphs of advice about
+    # weights_only; the first line says what is wrong.
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
 def load(path: Path) -> Dict[str, Any]:
@@ -50,10 +236,14 @@ def load(path: Path) -> Dict[str, Any]:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, bad pickle opcode, disallowed global, ...
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({type(e).__name__}: {e})") from None
+        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({_first_line(e)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path} is not a ganscape checkpoint of format {FORMAT}")
     return ckpt
+
+
+def step_path(folder: Path, step: int) -> Path:
+    return Path(folder) / f"step_{int(step):06d}.pt"
 
 
 def candidates(folder: Path) -> List[Path]:
@@ -63,21 +253,56 @@ def candidates(folder: Path) -> List[Path]:
     return [p for p in [folder / "latest.pt", folder / "previous.pt", *steps] if p.exists()]
 
 
-def load_newest(folder: Path, which: str = "latest") -> Tuple[Dict[str, Any], Path]:
+def parse_which(which: Any) -> str:
+    """'latest' | 'best' | a step number -> normalised; ValueError otherwise."""
+    if which is None:
+        return "latest"
+    text = str(which).strip()
+    if text in ("latest", "best"):
+        return text
+    if text.isdigit():
+        return str(int(text))
+    raise ValueError(f"checkpoint {which!r} is not allowed; choose latest, best or a step number (e.g. 1000)")
+
+
+def load_newest(folder: Path, which: str = "latest", move_aside: bool = False) -> Tuple[Dict[str, Any], Path]:
     """The newest loadable checkpoint, falling back over damaged ones with a
-    warning that names each. `which`: latest | best | a step number."""
+    one-line warning that names each. `which`: latest | best | a step number.
+    With move_aside (a resuming run, which will write new checkpoints), a
+    damaged latest.pt / previous.pt is renamed to NAME.corrupt so that it can
+    never be rotated over a good one."""
     folder = Path(folder)
-    if which not in ("latest", None):
-        path = folder / ("best.pt" if which == "best" else f"step_{int(which):06d}.pt")
+    which = parse_which(which)
+    if which != "latest":
+        path = folder / "best.pt" if which == "best" else step_path(folder, int(which))
+        if not path.exists():
+            kept = sorted(p.name for p in folder.glob("*.pt")) if folder.is_dir() else []
+            raise CheckpointError(f"checkpoint {path} does not exist; this run has: {', '.join(kept) or 'none'}")
         return load(path), path
     errors = []
     for path in candidates(folder):
         try:
             ckpt = load(path)
         except CheckpointError as e:
-            warnings.warn(f"{e}; trying an older checkpoint", stacklevel=2)
             errors.append(str(e))
+            if move_aside and path.name in ("latest.pt", "previous.pt"):
+                quarantine(path, "is truncated or corrupt")
+            else:
+                warnings.warn(f"{e}; trying an older checkpoint", CheckpointWarning, stacklevel=2)
             continue
+        _verified[path.resolve()] = _signature(path)
         return ckpt, path
     detail = "; ".join(errors) if errors else "none were written"
     raise CheckpointError(f"no usable checkpoint in {folder}: {detail}")
+
+
+def all_finite(modules: Iterable[torch.nn.Module]) -> bool:
+    """Whether every floating-point parameter and buffer of `modules` is
+    finite: one fused max-abs reduction per dtype/device group and a single
+    host sync, so checking before each checkpoint write costs next to nothing."""
+    tensors = [t.detach() for m in modules for t in (*m.parameters(), *m.buffers())
+               if t.is_floating_point() and t.numel()]
+    if not tensors:
+        return True
+    norms = torch._foreach_norm(tensors, float("inf"))
+    return bool(torch.isfinite(torch.stack([n.float().to(norms[0].device) for n in norms])).all())

@@ -4,7 +4,17 @@ Phases per generator step (as data in the config): `train.n_disc`
 discriminator updates, one generator update (both inside the method's step),
 then the EMA update; penalties apply on their own `every` intervals inside the
 D update. Around that: logging, sample grids, checkpoints, divergence checks,
-and a clean stop on Ctrl-C.
+and how a run ends:
+
+    completed    all train.steps done
+    interrupted  Ctrl-C, SIGTERM or SIGHUP: the step finishes, latest.pt is
+                 saved; a second signal stops at once without saving
+    diverged     a loss, weight or buffer became NaN/Inf: nothing is saved
+                 from the broken state, the last good checkpoint stays
+    failed       a file could not be written (disk full, read-only folder)
+                 or an error was raised: the reason is in status.json where
+                 it can be written, temp files are removed, and every
+                 checkpoint written before stays intact
 """
 from __future__ import annotations
 
@@ -13,7 +23,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Union
 
 import torch
 
@@ -25,7 +35,7 @@ from .state import build_state, load_data, resolve_device, seed_everything, upda
 
 
 class Diverged(RuntimeError):
-    """A loss became NaN or Inf."""
+    """A loss, a weight or a buffer became NaN or Inf."""
 
 
 class BatchOrder:
@@ -50,29 +60,38 @@ class BatchOrder:
 
 
 class StopRequest:
-    """First Ctrl-C asks the loop to stop after the current step (and save);
-    a second one interrupts at once."""
+    """The signals that ask a run to stop: SIGINT (Ctrl-C), SIGTERM (what
+    `kill`, `timeout` and cluster schedulers send) and SIGHUP (a closed
+    terminal). The first one asks the loop to stop after the current step,
+    save and exit with status "interrupted"; a second one interrupts at once
+    (KeyboardInterrupt), and the loop still records "interrupted"."""
+
+    SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
     def __init__(self):
         self.requested = False
+        self.signal_name: Optional[str] = None
 
     @contextmanager
     def installed(self):
         if threading.current_thread() is not threading.main_thread():
             yield self
             return
-        previous = signal.getsignal(signal.SIGINT)
 
         def handler(signum, frame):
             if self.requested:
                 raise KeyboardInterrupt
             self.requested = True
+            self.signal_name = signal.Signals(signum).name
 
-        signal.signal(signal.SIGINT, handler)
+        previous = {s: signal.getsignal(s) for s in self.SIGNALS}
+        for s in self.SIGNALS:
+            signal.signal(s, handler)
         try:
             yield self
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for s, h in previous.items():
+                signal.signal(s, h)
 
 
 class Logger:
@@ -119,15 +138,18 @@ class Evaluator:
     """Scores the sampler on a schedule (config `eval`), appends to
     metrics.jsonl, and tells when the chosen result is the best so far."""
 
-    def __init__(self, cfg: Config, run_dir: Path, device: torch.device):
+    def __init__(self, cfg: Config, device: torch.device):
         from ..metrics.evaluate import build_extractor
-        self.cfg, self.run_dir = cfg, run_dir
+        self.cfg = cfg
         self.extractor = build_extractor(cfg.eval.extractor, None, cfg.data.name, device=str(device))
         self.best = None
         self.last_step = -1
-        for r in rundir.read_jsonl(run_dir / rundir.METRICS):  # on resume: the best so far
-            if cfg.eval.best in r.get("results", {}):
-                self._update_best(r["results"][cfg.eval.best])
+
+    def restore(self, run_dir: Path) -> None:
+        """On resume: the best result training recorded so far."""
+        for r in rundir.read_jsonl(run_dir / rundir.METRICS):
+            if r.get("source") == "train" and self.cfg.eval.best in r.get("results", {}):
+                self._update_best(r["results"][self.cfg.eval.best])
 
     def _update_best(self, value: float) -> bool:
         from ..metrics.evaluate import is_better
@@ -136,14 +158,14 @@ class Evaluator:
             return True
         return False
 
-    def run(self, state) -> bool:
+    def run(self, state, run_dir: Path) -> bool:
         from ..config import ConfigError
         from ..metrics.evaluate import evaluate_generator
         e = self.cfg.eval
         res = evaluate_generator(state.sampler, self.cfg, e.metrics, e.n, e.split, extractor_obj=self.extractor,
                                  seed=self.cfg.seed + 3)
         self.last_step = state.step
-        rundir.append_jsonl(self.run_dir / rundir.METRICS, {"step": state.step, **res})
+        rundir.append_jsonl(run_dir / rundir.METRICS, {"step": state.step, "source": "train", **res})
         if e.best not in res["results"]:
             raise ConfigError(f"eval.best: {e.best!r} is not among the results {sorted(res['results'])}")
         return self._update_best(res["results"][e.best])
@@ -166,58 +188,115 @@ def _finite(stats: Dict[str, torch.Tensor]) -> torch.Tensor:
     return torch.stack([torch.isfinite(v).all() for v in vals]).all()
 
 
-def run(cfg: Config, run_dir: Path, resume: bool = False, progress: Optional[bool] = None) -> Dict[str, Any]:
-    """Train `cfg` in `run_dir` (created by the caller). Returns the final status."""
-    run_dir = Path(run_dir)
+class RunFailed(RuntimeError):
+    """Training stopped on an error it cannot recover from (a file that cannot
+    be written, ...). The message is one line; status.json says "failed" with
+    the same reason wherever the run folder is writable."""
+
+
+def _prepare_resume(cfg: Config, run_dir: Path, state, method):
+    """Load the newest usable checkpoint into state and method; check that the
+    config it was written with agrees with `cfg` wherever a change is not
+    allowed on resume. Returns the checkpoint's path."""
+    from ..config import ConfigError, config_diff, is_resumable, to_plain
+    ckpt_dir = run_dir / rundir.CHECKPOINTS
+    ckpt, path = ckpt_io.load_newest(ckpt_dir, move_aside=True)
+    if "config" in ckpt:
+        diff = [d for d in config_diff(ckpt["config"], to_plain(cfg)) if not is_resumable(d[0])]
+        if diff:
+            lines = "; ".join(f"{k}: {a!r} in the checkpoint, {b!r} now" for k, a, b in diff[:8])
+            raise ConfigError(
+                f"cannot resume {run_dir}: its config differs from the one checkpoint {path.name} "
+                f"(step {ckpt.get('step')}) was trained with at {len(diff)} key(s): {lines}. Restore "
+                f"{rundir.CONFIG}; on resume only these may change (with --set KEY=VALUE): "
+                f"train.steps, logging, sample, checkpoint and eval settings, learning rates, device")
+    try:
+        state.load_state_dict(ckpt)
+        method.load_state_dict(ckpt["method"])
+    except (RuntimeError, KeyError) as e:
+        raise ckpt_io.CheckpointError(f"checkpoint {path} does not fit this run's nets "
+                                      f"({str(e).strip().splitlines()[0]})") from None
+    return ckpt, path
+
+
+def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = False,
+        progress: Optional[bool] = None) -> Dict[str, Any]:
+    """Train `cfg` in `run_dir`. Returns the final status.
+
+    For a new run, `run_dir` may be a function that creates the folder: it is
+    called only once everything is built (data, nets, extractor), so that a
+    start that fails leaves no folder behind. For a resumed run the folder's
+    config.json is rewritten when `cfg` changed one of the keys allowed on
+    resume.
+    """
     tc = cfg.train
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed, cfg.deterministic)
     data = load_data(cfg, "train")
     x = data.x.to(device)
     state, method = build_state(cfg, data.shape, device)
-    ckpt_dir = run_dir / rundir.CHECKPOINTS
-    if resume:
-        ckpt, path = ckpt_io.load_newest(ckpt_dir)
-        state.load_state_dict(ckpt)
-        method.load_state_dict(ckpt["method"])
-        # Records written after that checkpoint will be written again.
-        rundir.truncate_jsonl(run_dir / rundir.STATS, state.step)
-        rundir.truncate_jsonl(run_dir / rundir.METRICS, state.step)
-    else:
-        save_json(cfg, run_dir / rundir.CONFIG)
     order = BatchOrder(len(x), cfg.real_batch_size, cfg.seed, device)
+    evaluator = Evaluator(cfg, device) if cfg.eval.metrics else None
+    if resume:
+        run_dir = Path(run_dir)
+        rundir.clean_orphans(run_dir)
+        _, loaded = _prepare_resume(cfg, run_dir, state, method)
+        # Records training wrote after that checkpoint will be written again;
+        # what `ganscape eval` wrote stays.
+        rundir.truncate_jsonl(run_dir / rundir.STATS, state.step)
+        rundir.truncate_jsonl(run_dir / rundir.METRICS, state.step, source="train")
+        save_json(cfg, run_dir / rundir.CONFIG)
+        if evaluator:
+            evaluator.restore(run_dir)
+    else:
+        run_dir = Path(run_dir() if callable(run_dir) else run_dir)
+        rundir.clean_orphans(run_dir)
+        save_json(cfg, run_dir / rundir.CONFIG)
+    ckpt_dir = run_dir / rundir.CHECKPOINTS
     n_fixed = tc.num_samples if data.kind == "image" else tc.num_samples * 40
     fixed_z = torch.randn(n_fixed, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
-    logger = Logger(run_dir)
-    rundir.write_status(run_dir, "running", step=state.step)
+    saved_step = state.step if resume else None   # step of the newest checkpoint on disk
     ok = torch.ones((), dtype=torch.bool, device=device)  # all losses finite so far
-    status, last_log_time, last_log_step = "completed", time.perf_counter(), state.step
+    status, reason = "completed", None
+    last_log_time, last_log_step = time.perf_counter(), state.step
     show = tc.progress if progress is None else progress
-    from tqdm.auto import tqdm
-    bar = tqdm(total=tc.steps, initial=state.step, desc=cfg.name, unit="step", disable=not show, dynamic_ncols=True)
     stop = StopRequest()
-    saved_step = [state.step if resume else -1]
+    logger = bar = None
 
-    def checkpoint(kind: str) -> None:
+    def set_status(name: str, **extra: Any) -> None:
+        rundir.write_status(run_dir, name, step=state.step, checkpoint_step=saved_step, **extra)
+
+    def checkpoint(keep: bool = False) -> None:
+        """latest.pt (and step_N.pt) of the current state, unless it is broken."""
+        nonlocal saved_step
         if not bool(ok):  # never let a NaN model replace the last good one
-            raise Diverged
-        if kind == "latest" and saved_step[0] == state.step:
+            raise Diverged("a loss became NaN or Inf")
+        if not keep and saved_step == state.step:
             return
-        saved_step[0] = state.step
+        if not ckpt_io.all_finite(state.modules()):
+            raise Diverged("a weight or buffer of the nets became NaN or Inf while the losses were finite")
         payload = _payload(state, method, cfg)
+        if keep:  # first, so that a kill before latest.pt moves on means this step is trained (and kept) again
+            ckpt_io.save(ckpt_io.step_path(ckpt_dir, state.step), payload)
         ckpt_io.save_latest(ckpt_dir, payload)
-        if kind == "keep":
-            ckpt_io.save(ckpt_dir / f"step_{state.step:06d}.pt", payload)
-
-    evaluator = Evaluator(cfg, run_dir, device) if cfg.eval.metrics else None
+        saved_step = state.step
+        set_status("running")
 
     def evaluate() -> None:
         if not bool(ok):
-            raise Diverged
-        if evaluator.run(state):
+            raise Diverged("a loss became NaN or Inf")
+        if evaluator.run(state, run_dir):
             ckpt_io.save(ckpt_dir / "best.pt", _payload(state, method, cfg))
 
     try:
+        set_status("running")
+        if resume and tc.checkpoint_every and state.step % tc.checkpoint_every == 0 \
+                and not ckpt_io.step_path(ckpt_dir, state.step).exists() and state.step > 0:
+            checkpoint(keep=True)  # a kept checkpoint lost to a kill during its write
+        logger = Logger(run_dir)
+        from tqdm.auto import tqdm
+        bar = tqdm(total=tc.steps, initial=state.step, desc=cfg.name, unit="step", disable=not show,
+                   dynamic_ncols=True)
         with stop.installed():
             while state.step < tc.steps:
                 if tc.lr_schedule == "linear":
@@ -233,7 +312,7 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, progress: Optional[boo
                 ok = ok & _finite(stats)
                 if log:
                     if not bool(ok):
-                        raise Diverged
+                        raise Diverged("a loss became NaN or Inf")
                     now = time.perf_counter()
                     record = {k: float(v) for k, v in stats.items()}
                     record["sec_per_step"] = (now - last_log_time) / max(state.step - last_log_step, 1)
@@ -246,38 +325,68 @@ def run(cfg: Config, run_dir: Path, resume: bool = False, progress: Optional[boo
                 if evaluator and cfg.eval.every and state.step % cfg.eval.every == 0:
                     evaluate()
                 if tc.checkpoint_every and state.step % tc.checkpoint_every == 0:
-                    checkpoint("keep")
+                    checkpoint(keep=True)
                 elif state.step % tc.latest_every == 0:
-                    checkpoint("latest")
+                    checkpoint()
                 if stop.requested:
-                    checkpoint("latest")
-                    status = "interrupted"
+                    checkpoint()
+                    status, reason = "interrupted", f"stopped by {stop.signal_name}; resume with --resume"
                     break
             else:
-                checkpoint("latest")
+                checkpoint()
                 save_samples(state, cfg, run_dir, fixed_z, data.x, data.info, state.step)
                 if evaluator and evaluator.last_step != state.step:
                     evaluate()
-    except Diverged:
+    except Diverged as e:
         status = "diverged"
+        reason = f"{e} at step {state.step}; " + (
+            f"the last good checkpoint (step {saved_step}) is kept" if saved_step is not None
+            else "no checkpoint had been written")
+    except KeyboardInterrupt:  # a second signal: stop at once, mid-step, without saving
+        status, reason = "interrupted", ("stopped at once by a second signal; resume continues from the "
+                                         + (f"checkpoint of step {saved_step}" if saved_step is not None
+                                            else "start (no checkpoint had been written)"))
+    except OSError as e:
+        return _fail(run_dir, state.step, saved_step, ckpt_io.describe_os_error(e))
+    except BaseException as e:
+        _fail(run_dir, state.step, saved_step, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+              raise_=False)
+        raise
     finally:
-        bar.close()
-        logger.close()
-    extra: Dict[str, Any] = {"step": state.step}
-    if status == "diverged":
-        extra["reason"] = "a loss became NaN or Inf; the last good checkpoint is kept"
-    if status == "completed" and "centers" in data.info:
-        from ..metrics.evaluate import generate
-        from ..metrics.mode_coverage import mode_coverage
-        samples = generate(state.sampler, 2500, seed=cfg.seed + 2)
-        if torch.isfinite(samples).all():
-            cov = mode_coverage(samples.numpy(), data.info["centers"], data.info["sigma"])
-            rundir.append_jsonl(run_dir / rundir.METRICS, {"step": state.step, "metric": "mode_coverage",
-                                                           "n": 2500, **cov})
-            extra["mode_coverage"] = cov
-        else:
-            status, extra["reason"] = "diverged", "the generator outputs NaN or Inf"
-    viz.save_stats_plot(rundir.read_jsonl(run_dir / rundir.STATS), run_dir / "stats.png",
-                        title=f"{cfg.name}: {status} at step {state.step}")
-    rundir.write_status(run_dir, status, **extra)
-    return {"status": status, **extra}
+        if bar is not None:
+            bar.close()
+        if logger is not None:
+            logger.close()
+    extra: Dict[str, Any] = {"reason": reason} if reason else {}
+    try:
+        if status == "completed" and "centers" in data.info:
+            from ..metrics.evaluate import generate
+            from ..metrics.mode_coverage import mode_coverage
+            samples = generate(state.sampler, 2500, seed=cfg.seed + 2)
+            if torch.isfinite(samples).all():
+                cov = mode_coverage(samples.numpy(), data.info["centers"], data.info["sigma"])
+                rundir.append_jsonl(run_dir / rundir.METRICS, {"step": state.step, "source": "train",
+                                                               "metric": "mode_coverage", "n": 2500, **cov})
+                extra["mode_coverage"] = cov
+            else:
+                status, extra["reason"] = "diverged", "the generator outputs NaN or Inf"
+        viz.save_stats_plot(rundir.read_jsonl(run_dir / rundir.STATS), run_dir / "stats.png",
+                            title=f"{cfg.name}: {status} at step {state.step}")
+        set_status(status, **extra)
+    except OSError as e:
+        return _fail(run_dir, state.step, saved_step, ckpt_io.describe_os_error(e))
+    return {"status": status, "step": state.step, "checkpoint_step": saved_step, "run_dir": str(run_dir), **extra}
+
+
+def _fail(run_dir: Path, step: int, saved_step: Optional[int], reason: str, raise_: bool = True):
+    """Record status "failed" where the folder is still writable, remove temp
+    files, and raise RunFailed with one line saying what happened."""
+    try:
+        rundir.write_status(run_dir, "failed", step=step, checkpoint_step=saved_step, reason=reason)
+    except OSError:
+        pass
+    rundir.clean_orphans(run_dir)
+    kept = (f"checkpoints up to step {saved_step} are intact" if saved_step is not None
+            else "no checkpoint had been written")
+    if raise_:
+        raise RunFailed(f"{reason} (training stopped at step {step}; {kept})")

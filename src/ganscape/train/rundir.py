@@ -2,10 +2,12 @@
 
     RUN/
       config.json        resolved config (enough to reproduce the run)
-      status.json        {"status": running|completed|diverged|interrupted, "step": ..., ...}
+      status.json        {"status": running|completed|diverged|interrupted|failed, "step": ...,
+                          "checkpoint_step": ..., "reason": ...}
       stats.jsonl        one JSON object per log step (append-only)
       stats.png          training curves (losses, D outputs, gradient norms), redrawn at the end
-      metrics.jsonl      one JSON object per evaluation (append-only)
+      metrics.jsonl      one JSON object per evaluation (append-only); records the
+                         training loop wrote carry "source": "train"
       samples/           step_000500.png grids (scatter plots for 2-D data)
       checkpoints/       latest.pt, previous.pt, step_001000.pt ...
       tensorboard/       event files, when tensorboard is installed
@@ -17,7 +19,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 CONFIG = "config.json"
 STATUS = "status.json"
@@ -39,8 +41,13 @@ def _json_safe(v: Any) -> Any:
 
 
 def append_jsonl(path: Path, record: Dict[str, Any]) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(_json_safe(record)) + "\n")
+    line = json.dumps(_json_safe(record)) + "\n"
+    try:
+        with open(path, "a") as f:
+            f.write(line)
+    except OSError as e:
+        from .checkpoint import WriteError
+        raise WriteError(Path(path), e) from None
 
 
 def read_jsonl(path: Path) -> List[Dict[str, Any]]:
@@ -60,22 +67,48 @@ def read_jsonl(path: Path) -> List[Dict[str, Any]]:
     return out
 
 
-def truncate_jsonl(path: Path, max_step: int) -> None:
-    """Drop records with step > max_step (after resuming from an earlier checkpoint)."""
+def truncate_jsonl(path: Path, max_step: int, source: Optional[str] = None) -> None:
+    """Drop records with step > max_step (after resuming from an earlier
+    checkpoint, training writes them again). With `source`, only the records
+    that carry that source are dropped: metrics.jsonl also holds what
+    `ganscape eval` wrote, which training cannot recreate."""
     path = Path(path)
     if not path.exists():
         return
-    keep = [r for r in read_jsonl(path) if r.get("step", 0) <= max_step]
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in keep))
-    os.replace(tmp, path)
+    records = read_jsonl(path)
+    keep = [r for r in records
+            if r.get("step", 0) <= max_step or (source is not None and r.get("source") != source)]
+    if len(keep) == len(records) and path.read_text().endswith("\n"):
+        return
+    _write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Atomically replace `path`; WriteError (and no temp file) on failure."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        from .checkpoint import WriteError
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise WriteError(path, e) from None
+
+
+def clean_orphans(run: Path) -> None:
+    """Temp files a killed write left in the run folder and its checkpoints."""
+    from . import checkpoint
+    for folder in (Path(run), Path(run) / CHECKPOINTS):
+        checkpoint.clean_orphans(folder)
 
 
 def write_status(run: Path, status: str, **extra: Any) -> None:
     record = {"status": status, "time": time.strftime("%Y-%m-%dT%H:%M:%S"), **extra}
-    tmp = Path(run) / (STATUS + ".tmp")
-    tmp.write_text(json.dumps(_json_safe(record), indent=2) + "\n")
-    os.replace(tmp, Path(run) / STATUS)
+    _write_text(Path(run) / STATUS, json.dumps(_json_safe(record), indent=2) + "\n")
 
 
 def read_status(run: Path) -> Dict[str, Any]:
@@ -83,10 +116,43 @@ def read_status(run: Path) -> Dict[str, Any]:
     return json.loads(p.read_text()) if p.exists() else {}
 
 
+def is_run_dir(path: Path) -> bool:
+    return (Path(path) / CONFIG).exists()
+
+
+def check_out_dir(out: Path) -> Path:
+    """The folder that receives new run folders must not be a run itself."""
+    if is_run_dir(out):
+        raise FileExistsError(f"--out {out} is a run folder; give the folder that holds runs (e.g. "
+                              f"{Path(out).parent}), or continue this one with --resume {out}")
+    return Path(out)
+
+
+def check_new_run_dir(run: Path) -> Path:
+    """A folder to train a new run into must not exist yet or be empty."""
+    run = Path(run)
+    if run.exists():
+        if not run.is_dir():
+            raise FileExistsError(f"{run} exists and is not a folder")
+        if is_run_dir(run):
+            raise FileExistsError(f"{run} already holds a run; resume it with `ganscape train --resume {run}` "
+                                  "or choose another folder")
+        if any(run.iterdir()):
+            raise FileExistsError(f"{run} is not empty ({', '.join(sorted(p.name for p in run.iterdir())[:5])}); "
+                                  "a new run needs an empty or new folder")
+    return run
+
+
 def new_run_dir(out: Path, name: str) -> Path:
     """out/<name>-NNN, numbered after the existing ones."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    from ..config import check_name
+    out = check_out_dir(Path(out))
+    check_name(name)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        from .checkpoint import WriteError
+        raise WriteError(out, e) from None
     taken = [p.name for p in out.glob(f"{name}-*") if p.name[len(name) + 1:].isdigit()]
     n = 1 + max((int(t[len(name) + 1:]) for t in taken), default=0)
     run = out / f"{name}-{n:03d}"

@@ -81,6 +81,10 @@ class TrainState:
     batch: int = 0       # real batches drawn (the data order is a function of it)
     extra: Dict[str, Any] = field(default_factory=dict)
 
+    def modules(self) -> list:
+        """Every net a checkpoint saves."""
+        return [m for m in (self.G, self.D, self.G_ema) if m is not None]
+
     @property
     def sampler(self) -> nn.Module:
         """The generator to sample from: the EMA copy when there is one."""
