@@ -70,3 +70,73 @@ def test_minibatch_discrimination_and_packing_train():
     stats = method.step(state, [torch.randn(16, 2)], log=True)
     assert torch.isfinite(stats["d_loss"]) and not torch.equal(before, state.D.mbd.T)
     assert state.D(torch.randn(16, 2)).shape == (8,)
+
+
+# --- PacGAN packing conventions ----------------------------------------------
+
+def _packed_cfg(mode, pack=4, batch_size=8, **train):
+    return from_dict({"data": {"name": "ring-8", "params": {"n": 256}},
+                      "model": {"z_dim": 3, "generator": {"arch": {"name": "mlp", "params": {"width": 8, "depth": 1}}},
+                                "discriminator": {"arch": {"name": "mlp", "params": {"width": 8, "depth": 1}},
+                                                  "pack": pack, "pack_mode": mode}},
+                      "train": {"batch_size": batch_size, "progress": False, **train}})
+
+
+def _record_shapes(state):
+    seen = {"D_in": [], "D_out": [], "G_out": []}
+
+    def d_hook(module, inputs, output):
+        seen["D_in"].append(inputs[0].shape[0])
+        seen["D_out"].append(output.shape[0])
+
+    def g_hook(module, inputs, output):
+        seen["G_out"].append(output.shape[0])
+
+    state.D.register_forward_hook(d_hook)
+    state.G.register_forward_hook(g_hook)
+    return seen
+
+
+@pytest.mark.parametrize("mode,real_batch,d_batch", [("paper", 32, 8), ("split", 8, 2)])
+def test_packed_discriminator_batch_and_generator_samples_per_step(mode, real_batch, d_batch):
+    # batch 8, PacGAN4. "paper" (the PacGAN code): D scores 8 packed inputs of 4
+    # examples, so 32 reals and 32 fakes per D step and 32 samples per G step.
+    # "split": the 8 examples make 2 packed inputs.
+    cfg = _packed_cfg(mode)
+    assert cfg.real_batch_size == real_batch
+    torch.manual_seed(0)
+    state, method = build_state(cfg, (2,), torch.device("cpu"))
+    seen = _record_shapes(state)
+    method.d_step(state, torch.randn(cfg.real_batch_size, 2), log=False)
+    assert seen["G_out"] == [real_batch]                         # the fakes of the D step
+    assert seen["D_in"] == [real_batch, real_batch] and seen["D_out"] == [d_batch, d_batch]
+    seen["G_out"].clear(), seen["D_out"].clear()
+    method.g_step(state, torch.randn(cfg.real_batch_size, 2), log=False)
+    assert seen["G_out"] == [real_batch] and seen["D_out"] == [d_batch]
+
+
+@pytest.mark.parametrize("mode,real_batch", [("paper", 24), ("split", 8)])
+def test_training_loop_draws_real_batch_size_examples(mode, real_batch, tmp_path, monkeypatch):
+    import ganscape
+    from ganscape.methods.gan import GAN
+    sizes = []
+    original = GAN.step
+
+    def step(self, state, reals, log):
+        sizes.extend(r.shape[0] for r in reals)
+        return original(self, state, reals, log)
+
+    monkeypatch.setattr(GAN, "step", step)
+    cfg = _packed_cfg(mode, pack=2 if mode == "split" else 3, batch_size=8, steps=2, n_disc=2,
+                      log_every=1, sample_every=0, checkpoint_every=0, latest_every=2)
+    ganscape.train(cfg, run_dir=tmp_path / "run")
+    assert sizes == [real_batch] * 4
+
+
+def test_pack_mode_validation():
+    from ganscape.registry import ConfigError
+    _packed_cfg("paper", pack=3, batch_size=8)  # any batch size: D sees 8 packed inputs of 3
+    with pytest.raises(ConfigError, match="not divisible by model.discriminator.pack=3"):
+        _packed_cfg("split", pack=3, batch_size=8)
+    with pytest.raises(ConfigError, match="pack_mode: 'both' is not allowed; choose paper or split"):
+        _packed_cfg("both")
