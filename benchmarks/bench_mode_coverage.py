@@ -3,7 +3,12 @@ recommended presets over several seeds, printing mean modes captured, the
 high-quality fraction and reverse KL next to the published GAN and PacGAN4
 figures (Lin et al. 2018, Table 1; 10 trials, 2500 samples each).
 
-    python benchmarks/bench_mode_coverage.py [--seeds 10] [--steps N]
+    python benchmarks/bench_mode_coverage.py [--seeds 10] [--steps N] [--jobs 2]
+    python benchmarks/bench_mode_coverage.py --set model.discriminator.pack=1   # plain GAN
+
+Packing follows the PacGAN code (pack_mode "paper"): with batch_size 256 and
+pack 4 the discriminator scores 256 packed inputs, 1024 real and 1024 fake
+examples per step.
 
 Goal: at least PacGAN4's 7.8 (ring) and 24.8 (grid) modes with >= 90% HQ.
 """
@@ -17,6 +22,7 @@ import time
 from pathlib import Path
 
 import ganscape
+from ganscape.config import load_config
 from ganscape.train import rundir
 
 PUBLISHED = {  # modes, HQ %, reverse KL
@@ -54,7 +60,11 @@ def main() -> None:
         modes = statistics.mean(r["modes_captured"] for r in rows)
         hq = 100 * statistics.mean(r["hq_fraction"] for r in rows)
         rkl = statistics.mean(float(r["reverse_kl"]) for r in rows)
-        print(f"{preset}: {a.seeds} seeds, {time.perf_counter() - t0:.0f} s")
+        cfg = load_config(preset, None, over)
+        d = cfg.model.discriminator
+        print(f"{preset}: {a.seeds} seeds, {time.perf_counter() - t0:.0f} s; batch {cfg.train.batch_size}, "
+              f"pack {d.pack} ({d.pack_mode}): D sees {cfg.real_batch_size // d.pack} inputs of {d.pack} "
+              f"example(s) per step")
         print(f"  {'':10s} {'modes':>6s} {'HQ %':>6s} {'rKL':>6s}")
         print(f"  {'ganscape':10s} {modes:6.1f} {hq:6.1f} {rkl:6.3f}")
         for name, (pm, ph, pk) in PUBLISHED[preset].items():
