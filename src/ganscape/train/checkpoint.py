@@ -222,10 +222,16 @@ def clean_orphans(folder: Path) -> List[Path]:
 
 
 def _first_line(e: BaseException) -> str:
-    # torch.load's UnpicklingError carries paragraphs of advice about
-    # weights_only; the first line says what is wrong.
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+    """The part of a load error that says what is wrong, on one line. torch's
+    weights_only refusal wraps it in paragraphs of advice (re-running with
+    weights_only=False, which ganscape never does); keep only the unpickler's
+    own finding, e.g. "Unsupported operand 149"."""
+    text = str(e)
+    if "WeightsUnpickler error:" in text:
+        detail = text.split("WeightsUnpickler error:", 1)[1].strip().split("\n\n")[0].strip()
+        return f"not a plain state dict: {' '.join(detail.split())}"
+    lines = text.strip().splitlines()
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
 
 
 def load(path: Path) -> Dict[str, Any]:
@@ -234,7 +240,9 @@ def load(path: Path) -> Dict[str, Any]:
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's own advice about pickles; the error below says what matters
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, bad pickle opcode, disallowed global, ...
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({_first_line(e)})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:

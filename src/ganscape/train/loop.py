@@ -216,6 +216,7 @@ def _prepare_resume(cfg: Config, run_dir: Path, state, method):
     except (RuntimeError, KeyError) as e:
         raise ckpt_io.CheckpointError(f"checkpoint {path} does not fit this run's nets "
                                       f"({str(e).strip().splitlines()[0]})") from None
+    set_lr(state, cfg, 1.0)  # the config's learning rates (they may change on resume), not the saved ones
     return ckpt, path
 
 
