@@ -5,7 +5,9 @@ from scipy.signal import correlate2d
 
 from ganscape.metrics.msssim import ms_ssim, ms_ssim_diversity, num_scales, ssim
 
-C1, C2 = (0.01 * 2) ** 2, (0.03 * 2) ** 2
+# The standard constants on [0, 1] images (L = 1); the references below are fed
+# (x + 1) / 2, the [0, 1] version of ganscape's [-1, 1] images.
+C1, C2 = 0.01 ** 2, 0.03 ** 2
 WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
 
 
@@ -15,9 +17,13 @@ def smooth_images(n, c, h, w, rng):
     return np.tanh(x / x.std())
 
 
+def unit(x):
+    return (x + 1.0) / 2.0
+
+
 def ref_terms_gaussian_filter(a, b):
-    """Independent single-scale SSIM / cs of 2-D images with an 11-tap, sigma 1.5
-    Gaussian (scipy's gaussian_filter, radius 5), cropped to the 'valid' region."""
+    """Independent single-scale SSIM / cs of 2-D images in [0, 1] with an 11-tap,
+    sigma 1.5 Gaussian (scipy's gaussian_filter, radius 5), cropped to the 'valid' region."""
     f = lambda im: gaussian_filter(im, 1.5, truncate=5 / 1.5)[5:-5, 5:-5]  # noqa: E731
     mu_a, mu_b = f(a), f(b)
     var_a, var_b = f(a * a) - mu_a ** 2, f(b * b) - mu_b ** 2
@@ -48,6 +54,29 @@ def pool2(im):
     return 0.25 * (im[0::2, 0::2] + im[1::2, 0::2] + im[0::2, 1::2] + im[1::2, 1::2])
 
 
+def analytic_pair(h=192, w=176):
+    """Two smooth 3-channel image pairs in [0, 1], the second darker (mean 0.40
+    against 0.50), where the luminance term shows the data range used."""
+    i, j = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    a = np.stack([[0.5 + 0.4 * np.sin(0.11 * i + 0.07 * j + c) * np.cos(0.05 * i - 0.13 * j + n)
+                   for c in range(3)] for n in range(2)])
+    b = 0.05 + 0.7 * a + 0.1 * np.cos(0.3 * i + 0.2 * j)[None, None] * np.array([1, -1])[:, None, None, None]
+    return a, b
+
+
+def test_matches_pytorch_msssim_on_large_images():
+    # Pinned from pytorch-msssim 1.0.0: ms_ssim(a, b, data_range=1.0,
+    # size_average=False, win=<the 11-tap sigma 1.5 Gaussian in float64>) and
+    # ssim(...) likewise, on analytic_pair() (its default float32 taps agree to
+    # ~3e-7: 0.8295740579884204, 0.8305726641992893). Computed on [-1, 1]
+    # with L = 2 the same pair gives MS-SSIM 0.4505.
+    a, b = analytic_pair()
+    np.testing.assert_allclose(ms_ssim(2 * a - 1, 2 * b - 1), [0.8295737923869826, 0.830572399094986],
+                               rtol=1e-9)
+    np.testing.assert_allclose(ssim(2 * a - 1, 2 * b - 1), [0.6820032412670397, 0.681883272020993],
+                               rtol=1e-9)
+
+
 def test_num_scales_rule():
     assert [num_scales(s, s) for s in (4, 7, 8, 16, 28, 32, 64, 128, 256)] == [1, 1, 2, 3, 3, 4, 5, 5, 5]
     assert num_scales(64, 16) == 3
@@ -66,7 +95,7 @@ def test_single_scale_ssim_matches_gaussian_filter_reference():
     rng = np.random.default_rng(0)
     a = smooth_images(2, 3, 40, 48, rng)
     b = np.clip(a + 0.3 * rng.standard_normal(a.shape), -1, 1)
-    expected = [np.mean([ref_terms_gaussian_filter(a[i, c], b[i, c])[0] for c in range(3)])
+    expected = [np.mean([ref_terms_gaussian_filter(unit(a[i, c]), unit(b[i, c]))[0] for c in range(3)])
                 for i in range(2)]
     np.testing.assert_allclose(ssim(a, b), expected, rtol=1e-10)
 
@@ -78,7 +107,7 @@ def test_ms_ssim_five_scales_matches_reference():
     b = np.clip(0.8 * a + 0.2 * smooth_images(2, 1, 176, 176, rng), -1, 1)
     expected = []
     for i in range(2):
-        x, y, vals = a[i, 0], b[i, 0], []
+        x, y, vals = unit(a[i, 0]), unit(b[i, 0]), []
         for j in range(5):
             if j:
                 x, y = pool2(x), pool2(y)
@@ -93,8 +122,9 @@ def test_ms_ssim_small_image_rule_matches_reference():
     rng = np.random.default_rng(2)
     a = smooth_images(1, 1, 9, 9, rng)
     b = np.clip(a + 0.2 * rng.standard_normal(a.shape), -1, 1)
-    _, cs0 = ref_terms_window(a[0, 0], b[0, 0], 9)
-    full1, _ = ref_terms_window(pool2(a[0, 0]), pool2(b[0, 0]), 4)
+    x, y = unit(a[0, 0]), unit(b[0, 0])
+    _, cs0 = ref_terms_window(x, y, 9)
+    full1, _ = ref_terms_window(pool2(x), pool2(y), 4)
     w = WEIGHTS[:2] / WEIGHTS[:2].sum()
     expected = max(cs0, 0) ** w[0] * max(full1, 0) ** w[1]
     np.testing.assert_allclose(ms_ssim(a, b), [expected], rtol=1e-10)
@@ -104,13 +134,13 @@ def test_noise_versus_constant_is_low():
     rng = np.random.default_rng(3)
     noise = rng.uniform(-1, 1, size=(4, 1, 64, 64))
     grey = np.full_like(noise, 0.5)
-    assert ms_ssim(noise, grey).max() < 0.15
-    assert ssim(noise, grey).max() < 0.01
+    assert ms_ssim(noise, grey).max() < 0.2
+    assert ssim(noise, grey).max() < 0.02
     # Against a constant equal to the noise mean, the coarse scales (where block
     # averaging has removed most of the noise) agree in luminance and partly in
     # contrast, so MS-SSIM stays well above single-scale SSIM but still low.
     zero = np.zeros_like(noise)
-    assert ssim(noise, zero).max() < 0.01
+    assert ssim(noise, zero).max() < 0.02
     assert ms_ssim(noise, zero).max() < 0.25
 
 
@@ -128,7 +158,7 @@ def test_diversity():
     assert ms_ssim_diversity(same, n_pairs=20) == pytest.approx(1.0)
     diverse = rng.uniform(-1, 1, size=(50, 3, 32, 32))
     value = ms_ssim_diversity(diverse, n_pairs=100, seed=1, batch_size=16)
-    assert value < 0.1
+    assert value < 0.15
     assert value == ms_ssim_diversity(diverse, n_pairs=100, seed=1, batch_size=100)
 
 

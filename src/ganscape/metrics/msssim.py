@@ -1,7 +1,15 @@
 """SSIM and multi-scale SSIM (Wang, Simoncelli & Bovik, 2003) for image batches.
 
-Images are float (N, C, H, W) in [-1, 1], so the data range is L = 2 and
-C1 = (0.01 L)^2, C2 = (0.03 L)^2. At one scale, with Gaussian-weighted local
+Images come in as float (N, C, H, W) in [-1, 1] (ganscape's image range) and
+are mapped to [0, 1] before anything is computed, with data range L = 1,
+C1 = (0.01 L)^2, C2 = (0.03 L)^2, as in the standard implementations
+(pytorch-msssim with data_range=1, tf.image.ssim_multiscale with max_val=1,
+PGGAN's ms_ssim on [0, 1]-scaled images). The range matters: SSIM's luminance
+term (2 mu_a mu_b + C1) / (mu_a^2 + mu_b^2 + C1) is not shift-invariant, so
+computing on [-1, 1] with L = 2 gives different numbers (the real digits'
+pair diversity is 0.223 on [0, 1] against 0.099 on [-1, 1] at 8x8, 0.223
+against 0.117 at 32x32); the contrast-structure term cs is the same either
+way. At one scale, with Gaussian-weighted local
 means mu, variances s^2 and covariance s_ab (window 11 x 11, sigma 1.5, "valid"
 filtering, i.e. no padding, as in Wang's reference code):
 
@@ -25,7 +33,11 @@ window at each scale is min(11, side) pixels with sigma scaled in proportion,
 1.5 * size / 11; and only as many scales are used as keep the coarsest side
 >= 4 pixels (64 x 64 -> 5 scales, 32 -> 4, 28 and 16 -> 3, 8 -> 2, 4 -> 1), with
 the first M weights renormalised to sum to 1 when M < 5 (the five published
-weights are used unchanged). Images need min(H, W) >= 4.
+weights are used unchanged). Images need min(H, W) >= 4. From 176 x 176 up
+(five scales, full 11 x 11 window at every scale) with even sides at every
+scale, the result equals pytorch-msssim's ms_ssim(data_range=1) (to about
+1e-6, its float32 Gaussian taps; exactly with float64 taps); its odd-side
+pooling pads where this one drops the trailing row/column.
 """
 from __future__ import annotations
 
@@ -41,7 +53,7 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 WINDOW_SIZE = 11
 WINDOW_SIGMA = 1.5
 K1, K2 = 0.01, 0.03
-DATA_RANGE = 2.0  # images in [-1, 1]
+DATA_RANGE = 1.0  # computed on [0, 1]: the inputs' [-1, 1] is mapped there first
 MIN_SIDE = 4      # coarsest scale kept by MS-SSIM
 
 
@@ -62,7 +74,8 @@ def _as_images(x, name: str) -> torch.Tensor:
     if min(arr.shape[2:]) < MIN_SIDE:
         raise ValueError(f"{name}: images must be at least {MIN_SIDE}x{MIN_SIDE}, got "
                          f"{arr.shape[2]}x{arr.shape[3]}")
-    return torch.from_numpy(arr)
+    # [-1, 1] -> [0, 1], the range (with L = 1) the standard MS-SSIM is defined on.
+    return torch.from_numpy((arr + 1.0) / 2.0)
 
 
 def _check_pair(a, b) -> Tuple[torch.Tensor, torch.Tensor]:
