@@ -284,3 +284,16 @@ def test_status_step_follows_latest_and_no_false_claim_of_a_kept_checkpoint(tiny
     status = rundir.read_status(run)
     assert status["status"] == "diverged" and "last good checkpoint" not in status["reason"]
     assert "no checkpoint had been written" in status["reason"]
+
+
+def test_a_kept_checkpoint_newer_than_latest_is_preferred(tmp_path):
+    ckpt_io.save_latest(tmp_path, {"step": 5})
+    ckpt_io.save(ckpt_io.step_path(tmp_path, 4), {"step": 4})
+    assert ckpt_io.load_newest(tmp_path)[0]["step"] == 5
+    # killed after step_10.pt was written, before latest.pt moved on
+    ckpt_io.save(ckpt_io.step_path(tmp_path, 10), {"step": 10})
+    ckpt, path = ckpt_io.load_newest(tmp_path)
+    assert ckpt["step"] == 10 and path.name == "step_000010.pt"
+    (tmp_path / "step_000010.pt").write_bytes(b"bad")
+    with pytest.warns(ckpt_io.CheckpointWarning):
+        assert ckpt_io.load_newest(tmp_path)[0]["step"] == 5

@@ -81,7 +81,8 @@ def test_truncated_checkpoint_falls_back_to_the_previous(tiny_tree, tmp_path):
         ckpt_io.load(latest)
     with pytest.warns(UserWarning, match="latest.pt is truncated or corrupt"):
         ckpt, path = ckpt_io.load_newest(run / "checkpoints")
-    assert path.name == "previous.pt" and ckpt["step"] == 15
+    # the kept step_000020.pt holds the newest good step, newer than previous.pt's 15
+    assert path.name == "step_000020.pt" and ckpt["step"] == 20
     for p in (run / "checkpoints").iterdir():
         p.write_bytes(b"garbage")
     with pytest.warns(UserWarning), pytest.raises(CheckpointError, match="no usable checkpoint"):

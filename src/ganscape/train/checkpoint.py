@@ -288,7 +288,16 @@ def load_newest(folder: Path, which: str = "latest", move_aside: bool = False) -
             raise CheckpointError(f"checkpoint {path} does not exist; this run has: {', '.join(kept) or 'none'}")
         return load(path), path
     errors = []
+    found = None  # (checkpoint, path) of the newest loadable one so far
     for path in candidates(folder):
+        if found is not None:
+            # latest.pt is newer than previous.pt, but a step_N.pt is written
+            # before latest.pt moves on, so a kill in between leaves a kept
+            # file newer than latest.pt: look at kept files past its step.
+            if path.name == "previous.pt":
+                continue
+            if _step_of(path) <= found[0].get("step", -1):
+                break
         try:
             ckpt = load(path)
         except CheckpointError as e:
@@ -298,10 +307,20 @@ def load_newest(folder: Path, which: str = "latest", move_aside: bool = False) -
             else:
                 warnings.warn(f"{e}; trying an older checkpoint", CheckpointWarning, stacklevel=2)
             continue
-        _verified[path.resolve()] = _signature(path)
-        return ckpt, path
+        if found is None or ckpt.get("step", -1) > found[0].get("step", -1):
+            found = ckpt, path
+        if path.name.startswith("step_"):
+            break  # kept files come newest first
+    if found is not None:
+        _verified[found[1].resolve()] = _signature(found[1])
+        return found
     detail = "; ".join(errors) if errors else "none were written"
     raise CheckpointError(f"no usable checkpoint in {folder}: {detail}")
+
+
+def _step_of(path: Path) -> int:
+    m = re.fullmatch(r"step_(\d+)\.pt", path.name)
+    return int(m.group(1)) if m else 1 << 62
 
 
 def all_finite(modules: Iterable[torch.nn.Module]) -> bool:
