@@ -3,7 +3,8 @@ import itertools
 import numpy as np
 import pytest
 
-from ganscape.metrics.kid import kid, mmd2_unbiased
+from ganscape.metrics.kid import kid_from_features as kid
+from ganscape.metrics.kid import mmd2_unbiased
 
 
 def brute_force_mmd2(x, y):
@@ -62,8 +63,8 @@ def test_same_distribution_near_zero_and_shift_positive():
 def test_seed_determinism():
     rng = np.random.default_rng(4)
     a, b = rng.standard_normal((300, 5)), rng.standard_normal((300, 5))
-    assert kid(a, b, 10, 50, seed=7) == kid(a, b, 10, 50, seed=7)
-    assert kid(a, b, 10, 50, seed=7) != kid(a, b, 10, 50, seed=8)
+    assert kid(a, b, num_subsets=10, subset_size=50, seed=7) == kid(a, b, num_subsets=10, subset_size=50, seed=7)
+    assert kid(a, b, num_subsets=10, subset_size=50, seed=7) != kid(a, b, num_subsets=10, subset_size=50, seed=8)
 
 
 def test_bad_inputs():

@@ -24,13 +24,7 @@ from typing import Dict
 
 import numpy as np
 
-from .checks import as_features
-from scipy.stats import binomtest
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from .checks import as_features, public_metric
 
 __all__ = ["c2st_accuracy", "CLASSIFIERS"]
 
@@ -38,6 +32,12 @@ CLASSIFIERS = ("logistic", "mlp")
 
 
 def _make_classifier(name: str, seed: int):
+    # sklearn is imported here, not at the top: it takes ~2 s, and this module is
+    # loaded with ganscape.metrics (so with every `ganscape` command).
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
     if name == "logistic":
         model = LogisticRegression(C=1.0, max_iter=1000)
     else:
@@ -46,13 +46,15 @@ def _make_classifier(name: str, seed: int):
     return make_pipeline(StandardScaler(), model)
 
 
-def c2st_accuracy(real, fake, seed: int = 0, test_fraction: float = 0.5,
+@public_metric
+def c2st_accuracy(fake, real, *, seed: int = 0, test_fraction: float = 0.5,
                   classifier: str = "logistic") -> Dict[str, float]:
     """Held-out accuracy of a real-vs-fake classifier, with a binomial p-value.
 
     Args:
-        real: (N, D) real samples or features.
-        fake: (M, D) generated samples or features, same D.
+        fake: (M, D) generated samples or features (array or tensor; tensors
+            that require grad are detached).
+        real: (N, D) reference samples or features, same D.
         seed: seed of the class balancing, the split and the MLP initialisation.
         test_fraction: share of each (balanced) class held out, in (0, 1).
         classifier: "logistic" or "mlp" (see the module docstring).
@@ -62,11 +64,13 @@ def c2st_accuracy(real, fake, seed: int = 0, test_fraction: float = 0.5,
          "n_train": training samples (both classes), "n_test": test samples,
          "p_value": one-sided binomial p-value for accuracy > 0.5}.
     """
-    real = as_features(real, "real")
+    from scipy.stats import binomtest  # imported here for speed, as in _make_classifier
+    from sklearn.model_selection import train_test_split
     fake = as_features(fake, "fake")
+    real = as_features(real, "real")
     if real.shape[1] != fake.shape[1]:
-        raise ValueError(f"feature dimensions differ: real has D={real.shape[1]}, "
-                         f"fake has D={fake.shape[1]}")
+        raise ValueError(f"feature dimensions differ: fake has D={fake.shape[1]}, "
+                         f"real has D={real.shape[1]}")
     if classifier not in CLASSIFIERS:
         raise ValueError(f"classifier must be one of {CLASSIFIERS}, got {classifier!r}")
     if not 0.0 < test_fraction < 1.0:

@@ -93,7 +93,7 @@ def _fid(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """Frechet distance between Gaussians fit to real and generated features (lower is better)."""
     from .fid import fid_from_features
     real, fake = _features_pair(ctx)
-    return {"fid": fid_from_features(real, fake)}
+    return {"fid": fid_from_features(fake, real)}
 
 
 @dataclass(frozen=True)
@@ -105,9 +105,9 @@ class KIDParams:
 @METRICS.register("kid", params=KIDParams, results=("kid", "kid_std"))
 def _kid(p: KIDParams, ctx: EvalContext) -> Dict[str, float]:
     """Kernel inception distance: unbiased MMD^2, cubic kernel, mean and std over subsets."""
-    from .kid import kid
+    from .kid import kid_from_features
     real, fake = _features_pair(ctx)
-    mean, std = kid(real, fake, num_subsets=p.num_subsets, subset_size=p.subset_size)
+    mean, std = kid_from_features(fake, real, num_subsets=p.num_subsets, subset_size=p.subset_size)
     return {"kid": mean, "kid_std": std}
 
 
@@ -123,7 +123,7 @@ def _is(p: ISParams, ctx: EvalContext) -> Dict[str, float]:
     probs = ctx.fake_features().probs
     if probs is None:
         raise ConfigError(f"metric is: extractor {ctx.extractor.name!r} gives no class probabilities for these images")
-    mean, std = inception_score(probs, splits=p.splits)
+    mean, std = inception_score(probs=probs, splits=p.splits)
     return {"is": mean, "is_std": std}
 
 
@@ -159,7 +159,7 @@ def _c2st(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """Classifier two-sample test: held-out accuracy of a real-vs-generated classifier (0.5 = indistinguishable)."""
     from .c2st import c2st_accuracy
     real, fake = _features_pair(ctx)
-    out = c2st_accuracy(real, fake, seed=0)
+    out = c2st_accuracy(fake, real, seed=0)
     return {"c2st_accuracy": float(out["accuracy"]), "c2st_p_value": float(out["p_value"])}
 
 

@@ -38,9 +38,9 @@ import warnings
 from typing import Tuple
 
 import numpy as np
-
-from .checks import as_features
 import torch
+
+from .checks import as_features, public_metric
 
 __all__ = ["gaussian_stats", "frechet_distance", "fid_from_features", "trace_sqrt_product"]
 
@@ -198,18 +198,21 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     return max(value, 0.0)
 
 
-def fid_from_features(features1, features2) -> float:
-    """FID between two feature sets (N1, D) and (N2, D); N1, N2 >= 2.
+@public_metric
+def fid_from_features(fake, real) -> float:
+    """FID between generated and reference features: fake (N1, D), real (N2, D).
 
-    Fits gaussian_stats to each set (warning when N < D) and returns
-    frechet_distance of the two fits. Report N1 and N2 with the result: FID
-    depends on the sample size.
+    Arrays or tensors (tensors that require grad are detached), N1, N2 >= 2,
+    finite. Fits gaussian_stats to each set (warning when N < D) and returns
+    frechet_distance of the two fits, a float >= 0 (lower is better). FID is
+    symmetric; the names only fix the order shared by all ganscape metrics.
+    Report N1 and N2 with the result: FID depends on the sample size.
     """
-    f1 = as_features(features1, "features1")
-    f2 = as_features(features2, "features2")
+    f1 = as_features(fake, "fake")
+    f2 = as_features(real, "real")
     if f1.shape[1] != f2.shape[1]:
-        raise ValueError(f"feature dimensions differ: features1 has D={f1.shape[1]}, "
-                         f"features2 has D={f2.shape[1]}")
+        raise ValueError(f"feature dimensions differ: fake has D={f1.shape[1]}, "
+                         f"real has D={f2.shape[1]}")
     mu1, s1 = gaussian_stats(f1)
     mu2, s2 = gaussian_stats(f2)
     return frechet_distance(mu1, s1, mu2, s2)

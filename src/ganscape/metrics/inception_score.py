@@ -1,4 +1,4 @@
-"""Inception Score (Salimans et al., 2016) from class probabilities.
+"""Inception Score (Salimans et al., 2016) from class logits or probabilities.
 
     IS = exp( E_x KL( p(y|x) || p(y) ) ),
 
@@ -14,7 +14,8 @@ from __future__ import annotations
 from typing import Tuple
 
 import numpy as np
-from scipy.special import rel_entr
+
+from .checks import public_metric, to_numpy
 
 __all__ = ["inception_score"]
 
@@ -22,45 +23,78 @@ __all__ = ["inception_score"]
 _ROW_SUM_TOLERANCE = 1e-4
 
 
-def inception_score(probs, splits: int = 10) -> Tuple[float, float]:
-    """Inception Score of a sample set given its classifier probabilities.
+def _matrix(x, name: str) -> np.ndarray:
+    arr = to_numpy(x)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (N, K) of class {name}, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+    return arr
 
-    Args:
-        probs: (N, K) array of p(y|x), rows non-negative and summing to 1
-            (within 1e-4; rows are renormalised to sum to exactly 1).
-        splits: number of chunks (1 <= splits <= N). Chunk i holds rows
-            [i N // splits, (i + 1) N // splits).
+
+def _log_probs_from_logits(logits: np.ndarray) -> np.ndarray:
+    # log-softmax in float64, shifted by the row maximum so exp never overflows
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _log_probs_from_probs(p: np.ndarray) -> np.ndarray:
+    if (p < 0).any():
+        raise ValueError(f"probs must be non-negative (pass logits=... for raw classifier outputs); "
+                         f"min is {p.min():.3g}")
+    sums = p.sum(axis=1)
+    worst = np.abs(sums - 1.0).max() if len(p) else 0.0
+    if worst > _ROW_SUM_TOLERANCE:
+        raise ValueError(f"rows of probs must sum to 1 (softmax outputs); worst row sums to "
+                         f"{sums[np.argmax(np.abs(sums - 1.0))]:.6g}; pass logits=... for raw classifier outputs")
+    p = p / sums[:, None]
+    with np.errstate(divide="ignore"):
+        return np.log(p)  # -inf where p = 0; those terms are 0 log 0 = 0 below
+
+
+@public_metric
+def inception_score(*, logits=None, probs=None, splits: int = 10) -> Tuple[float, float]:
+    """Inception Score of a sample set from its classifier outputs.
+
+    Give exactly one, by keyword:
+        logits: (N, K) raw classifier outputs (any real values); softmax is
+            applied here, in float64.
+        probs: (N, K) p(y|x), rows non-negative and summing to 1 (within 1e-4;
+            rows are renormalised to sum to exactly 1).
+    Arrays or tensors (tensors that require grad are detached).
+
+    splits: number of chunks (1 <= splits <= N). Chunk i holds rows
+        [i N // splits, (i + 1) N // splits).
 
     Returns:
         (mean, std) of exp(mean_x KL(p(y|x) || p(y))) over the chunks, std with
-        divisor `splits` (as in the original code). KL uses 0 log 0 = 0.
+        divisor `splits` (as in the original code); higher is better, in [1, K].
+        KL uses 0 log 0 = 0.
     """
-    p = np.asarray(probs)
-    if p.ndim != 2:
-        raise ValueError(f"probs must be a 2-D array (N, K) of class probabilities, got shape {p.shape}")
-    if not np.issubdtype(p.dtype, np.number) or np.issubdtype(p.dtype, np.complexfloating):
-        raise TypeError(f"probs must hold real numbers, got dtype {p.dtype}")
-    p = p.astype(np.float64)
-    n, k = p.shape
-    if not np.isfinite(p).all():
-        raise ValueError("probs contains NaN or Inf")
-    if (p < 0).any():
-        raise ValueError(f"probs must be non-negative; min is {p.min():.3g}")
-    sums = p.sum(axis=1)
-    worst = np.abs(sums - 1.0).max() if n else 0.0
-    if worst > _ROW_SUM_TOLERANCE:
-        raise ValueError(f"rows of probs must sum to 1 (softmax outputs, not logits); worst row "
-                         f"sums to {sums[np.argmax(np.abs(sums - 1.0))]:.6g}")
+    if (logits is None) == (probs is None):
+        raise TypeError("inception_score() takes exactly one of logits=... (raw classifier outputs) "
+                        "or probs=... (softmax outputs)")
+    if logits is not None:
+        log_p = _log_probs_from_logits(_matrix(logits, "logits"))
+    else:
+        log_p = _log_probs_from_probs(_matrix(probs, "probs"))
+    n = len(log_p)
     if isinstance(splits, bool) or not isinstance(splits, (int, np.integer)) or not 1 <= splits <= n:
         raise ValueError(f"splits must be an integer in [1, N={n}], got {splits!r}")
-    p = p / sums[:, None]
+    p = np.exp(log_p)
 
     scores = np.empty(splits)
     for i in range(splits):
-        part = p[i * n // splits:(i + 1) * n // splits]
+        rows = slice(i * n // splits, (i + 1) * n // splits)
+        part, log_part = p[rows], log_p[rows]
         marginal = part.mean(axis=0, keepdims=True)
-        # rel_entr(a, b) = a log(a / b) with 0 log 0 = 0; marginal is 0 only where
-        # every row of the chunk is 0, so no a > 0 meets b = 0.
-        kl = rel_entr(part, marginal).sum(axis=1)
-        scores[i] = np.exp(kl.mean())
+        # p log(p / m) with 0 log 0 = 0: m is 0 only where every row of the
+        # chunk is 0, so no p > 0 meets m = 0; the p = 0 entries (-inf - log m)
+        # are computed and discarded, hence the silenced warnings.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(part > 0, part * (log_part - np.log(marginal)), 0.0)
+        scores[i] = np.exp(terms.sum(axis=1).mean())
     return float(scores.mean()), float(scores.std())

@@ -23,9 +23,9 @@ from typing import Tuple
 
 import numpy as np
 
-from .checks import as_features
+from .checks import as_features, public_metric
 
-__all__ = ["polynomial_kernel", "mmd2_unbiased", "kid"]
+__all__ = ["polynomial_kernel", "mmd2_unbiased", "kid_from_features"]
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -47,13 +47,15 @@ def mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
     return float(within - 2.0 * k_xy.mean())
 
 
-def kid(features1, features2, num_subsets: int = 100, subset_size: int = 1000,
-        seed: int = 0) -> Tuple[float, float]:
-    """KID between two feature sets: mean and standard deviation over subsets.
+@public_metric
+def kid_from_features(fake, real, *, num_subsets: int = 100, subset_size: int = 1000,
+                      seed: int = 0) -> Tuple[float, float]:
+    """KID between generated and reference features: mean and standard deviation over subsets.
 
     Args:
-        features1: (N1, D) real features (e.g. real images).
-        features2: (N2, D) real features (e.g. generated images); same D.
+        fake: (N1, D) features of generated samples (array or tensor; tensors
+            that require grad are detached).
+        real: (N2, D) features of reference samples; same D.
         num_subsets: number of random subset pairs (>= 1).
         subset_size: samples per subset, drawn without replacement from each
             set independently. Clipped to min(N1, N2) with a UserWarning when
@@ -64,29 +66,33 @@ def kid(features1, features2, num_subsets: int = 100, subset_size: int = 1000,
     Returns:
         (mean, std) of the per-subset unbiased MMD^2 values, std with divisor
         num_subsets (population std, as in the reference implementations).
+        Lower is better; can be slightly negative when the sets match.
         Commonly reported x 1000.
     """
-    f1 = as_features(features1, "features1")
-    f2 = as_features(features2, "features2")
-    if f1.shape[1] != f2.shape[1]:
-        raise ValueError(f"feature dimensions differ: features1 has D={f1.shape[1]}, "
-                         f"features2 has D={f2.shape[1]}")
+    f_fake = as_features(fake, "fake")
+    f_real = as_features(real, "real")
+    if f_fake.shape[1] != f_real.shape[1]:
+        raise ValueError(f"feature dimensions differ: fake has D={f_fake.shape[1]}, "
+                         f"real has D={f_real.shape[1]}")
     if isinstance(num_subsets, bool) or not isinstance(num_subsets, (int, np.integer)) or num_subsets < 1:
         raise ValueError(f"num_subsets must be an integer >= 1, got {num_subsets!r}")
     if isinstance(subset_size, bool) or not isinstance(subset_size, (int, np.integer)) or subset_size < 2:
         raise ValueError(f"subset_size must be an integer >= 2, got {subset_size!r}")
-    n_min = min(len(f1), len(f2))
+    n_min = min(len(f_fake), len(f_real))
     if n_min < 2:
-        raise ValueError(f"each feature set needs at least 2 samples, got N1={len(f1)}, N2={len(f2)}")
+        raise ValueError(f"each feature set needs at least 2 samples, got fake N1={len(f_fake)}, "
+                         f"real N2={len(f_real)}")
     if subset_size > n_min:
         warnings.warn(f"kid: subset_size={subset_size} exceeds the smaller set (N={n_min}); "
-                      f"using subset_size={n_min}", UserWarning, stacklevel=2)
+                      f"using subset_size={n_min}", UserWarning, stacklevel=3)
         subset_size = n_min
 
     rng = np.random.default_rng(seed)
     values = np.empty(num_subsets)
     for s in range(num_subsets):
-        x = f1[rng.choice(len(f1), subset_size, replace=False)]
-        y = f2[rng.choice(len(f2), subset_size, replace=False)]
+        # The real subset is drawn first: the order of the draws of earlier
+        # versions, so recorded KIDs stay reproducible.
+        y = f_real[rng.choice(len(f_real), subset_size, replace=False)]
+        x = f_fake[rng.choice(len(f_fake), subset_size, replace=False)]
         values[s] = mmd2_unbiased(x, y)
     return float(values.mean()), float(values.std())

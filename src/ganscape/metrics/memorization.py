@@ -25,13 +25,14 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from ganscape.metrics.prdc import knn_distances
+from .checks import public_metric, to_numpy
+from .prdc import knn_distances
 
 __all__ = ["nearest_neighbour_distances", "leave_one_out_distances", "memorization"]
 
 
 def _flatten(x, name: str) -> np.ndarray:
-    arr = np.asarray(x)
+    arr = to_numpy(x)
     if arr.ndim < 2:
         raise ValueError(f"{name} must have shape (N, D) or (N, C, H, W), got {arr.shape}")
     if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
@@ -41,11 +42,11 @@ def _flatten(x, name: str) -> np.ndarray:
     return arr.reshape(len(arr), -1).astype(np.float64, copy=False)
 
 
-def _check_pair(samples, train):
-    s, t = _flatten(samples, "samples"), _flatten(train, "train")
+def _check_pair(samples, train, names=("samples", "train")):
+    s, t = _flatten(samples, names[0]), _flatten(train, names[1])
     if s.shape[1] != t.shape[1]:
-        raise ValueError(f"samples and train differ in size per sample: {s.shape[1]} vs {t.shape[1]} "
-                         f"values (shapes {np.shape(samples)} and {np.shape(train)})")
+        raise ValueError(f"{names[0]} and {names[1]} differ in size per sample: {s.shape[1]} vs {t.shape[1]} "
+                         f"values (shapes {tuple(np.shape(samples))} and {tuple(np.shape(train))})")
     return s, t
 
 
@@ -87,13 +88,15 @@ def leave_one_out_distances(train, calibration_size: Optional[int] = 2000, seed:
     return knn_distances(t[idx], t, 1, exclude_index=idx)[:, 0]
 
 
-def memorization(samples, train, threshold: Optional[float] = None, quantile: float = 0.01,
+@public_metric
+def memorization(fake, real, *, threshold: Optional[float] = None, quantile: float = 0.01,
                  calibration_size: Optional[int] = 2000, seed: int = 0) -> Dict[str, float]:
     """Nearest-neighbour distances of generated samples to the training set.
 
     Args:
-        samples: (M, D) or (M, C, H, W) generated samples (or their features).
-        train: (N, D) or (N, C, H, W) training samples in the same space.
+        fake: (M, D) or (M, C, H, W) generated samples (or their features);
+            arrays or tensors (tensors that require grad are detached).
+        real: (N, D) or (N, C, H, W) the training samples, in the same space.
         threshold: near-copy distance; None = the `quantile` of the training
             set's leave-one-out nearest-neighbour distances (module docstring).
         quantile: quantile used for the default threshold, in (0, 1).
@@ -102,13 +105,14 @@ def memorization(samples, train, threshold: Optional[float] = None, quantile: fl
 
     Returns:
         {"mean_nn_distance", "median_nn_distance": statistics of the (M,)
-         nearest-training-neighbour distances,
+         nearest-training-neighbour distances (Euclidean, same units as the inputs),
          "fraction_near_copies": share of samples with distance <= threshold,
+         in [0, 1] (lower is better; ~quantile for a model that does not copy),
          "threshold": the threshold used,
          "n_samples": M, "n_train": N}.
     """
-    s, t = _check_pair(samples, train)
-    for arr, name in ((s, "samples"), (t, "train")):
+    s, t = _check_pair(fake, real, ("fake", "real"))
+    for arr, name in ((s, "fake"), (t, "real")):
         if not np.isfinite(arr).all():
             raise ValueError(f"{name} contains NaN or Inf")
     if threshold is None:
