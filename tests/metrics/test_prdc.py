@@ -13,13 +13,16 @@ def brute_radii(x, k):
     return radii
 
 
-def brute_prdc(real, fake, k_pr, k_dc):
+def brute_prdc(real, fake, k_pr, k_dc, dc_inside=np.less):
+    """Loops over every pair. "Inside a ball" is <= for precision/recall
+    (Kynkaanniemi et al.'s code) and, by default, < for density/coverage
+    (Naeem et al.'s code)."""
     dist = lambda a, b: np.sqrt(np.sum((a - b) ** 2))  # noqa: E731
     r_pr, f_pr, r_dc = brute_radii(real, k_pr), brute_radii(fake, k_pr), brute_radii(real, k_dc)
     precision = np.mean([any(dist(f, real[i]) <= r_pr[i] for i in range(len(real))) for f in fake])
     recall = np.mean([any(dist(r, fake[j]) <= f_pr[j] for j in range(len(fake))) for r in real])
-    density = sum(dist(f, real[i]) <= r_dc[i] for f in fake for i in range(len(real))) / (k_dc * len(fake))
-    coverage = np.mean([any(dist(real[i], f) <= r_dc[i] for f in fake) for i in range(len(real))])
+    density = sum(dc_inside(dist(f, real[i]), r_dc[i]) for f in fake for i in range(len(real))) / (k_dc * len(fake))
+    coverage = np.mean([any(dc_inside(dist(real[i], f), r_dc[i]) for f in fake) for i in range(len(real))])
     return dict(precision=precision, recall=recall, density=density, coverage=coverage)
 
 
@@ -129,3 +132,42 @@ def test_shrunk_and_expanded_fakes_not_swapped():
     expanded = prdc(real, 2.0 * rng.standard_normal((1000, 16)))
     assert expanded["precision"] < 0.1 and expanded["recall"] > 0.95
     assert expanded["density"] < 0.1 and expanded["coverage"] < 0.2
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ties_on_quantized_data_follow_each_reference(seed):
+    # Quarter-integer coordinates: many exactly equal distances (every distance
+    # here is computed exactly in float64, by the loops and by the Gram formula).
+    rng = np.random.default_rng(seed)
+    real = rng.integers(0, 5, size=(40, 2)) / 4.0
+    fake = rng.integers(0, 5, size=(30, 2)) / 4.0
+    expected = brute_prdc(real, fake, 3, 5)
+    got = prdc(real, fake, block_bytes=8 * 64)
+    for key in expected:
+        assert got[key] == pytest.approx(expected[key], abs=1e-12), key
+    # the ties are real: with <= (the previous rule) density and coverage differ
+    lenient = brute_prdc(real, fake, 3, 5, dc_inside=np.less_equal)
+    assert lenient["density"] > expected["density"] + 0.1
+    assert lenient["coverage"] > expected["coverage"]
+
+
+def test_exact_copies_of_inexact_values():
+    # Coordinates that are not exact in binary, so the Gram formula may put a
+    # copy at ~1e-8 rather than 0; ties are recomputed directly. The first
+    # three reals are copies of one point p (their k = 2 radius is 0); the
+    # fourth, q, has the three copies as its nearest neighbours. The fakes
+    # are three more copies of p.
+    p, q = np.array([0.3, 0.7]) * 7.1, np.array([0.1, 0.9]) * 7.1
+    real = np.stack([p, p, p, q, np.array([0.9, 0.2]) * 7.1, np.array([0.5, 0.5]) * 7.1])
+    fake = np.stack([p, p, p])
+    out = prdc(real, fake, k_pr=2, k_dc=2)
+    assert out == pytest.approx(brute_prdc(real, fake, 2, 2), abs=1e-12)
+    # <= (precision/recall): every copy lies in the radius-0 balls of p, and
+    # the three reals at p in the fakes' radius-0 balls
+    assert out["precision"] == 1.0 and out["recall"] == 0.5
+    # < (density/coverage): a copy is in no ball: p's have radius 0 and each
+    # of the three other reals has p among its two nearest neighbours, i.e.
+    # exactly on its boundary; with <= every copy would be in all six balls
+    assert out["density"] == 0.0 and out["coverage"] == 0.0
+    lenient = brute_prdc(real, fake, 2, 2, dc_inside=np.less_equal)
+    assert lenient["density"] == 3 * 6 / (2 * 3) and lenient["coverage"] == 1.0

@@ -13,14 +13,22 @@ With real samples X (N of them) and fake samples Y (M):
   Y matches X, above 1 when fakes crowd dense real regions;
 - coverage  = fraction of reals whose ball contains at least one fake (k = 5).
 
-"Inside" means distance <= radius for all four (Kynkaanniemi's definition;
-Naeem's code uses <, which differs only on exact ties).
+"Inside" follows each metric's reference code, which differ on exact ties:
+precision and recall count distance <= radius (Kynkaanniemi et al.'s
+kynkaat/improved-precision-and-recall-metric, `distance_batch <= radii`);
+density and coverage count distance < radius (Naeem et al.'s
+clovaai/generative-evaluation-prdc, `distance_real_fake < radii`). They differ
+on quantized or duplicated data: a fake that is an exact copy of a real point
+whose k nearest neighbours are copies too (radius 0) counts for precision but
+not for density or coverage.
 
 Distances are Euclidean, computed in float64 as ||a||^2 + ||b||^2 - 2 a.b in
 row blocks, so 10k x 10k pairs of 2048-d features never materialise an
-N x M matrix (peak extra memory ~ `block_bytes`, 64 MB by default). The k
-nearest-neighbour distances (the radii) are then recomputed directly as
-||a - b||, which the Gram formula only approximates for close pairs.
+N x M matrix (peak extra memory ~ `block_bytes`, 64 MB by default). The Gram
+formula is exact only up to rounding (an exact copy comes out at ~1e-8 |x|
+rather than 0), which would decide ties at random, so the k nearest-neighbour
+distances (the radii) and every real-fake distance within rounding of a radius
+it is compared with are recomputed directly as ||a - b||: ties are then exact.
 """
 from __future__ import annotations
 
@@ -70,6 +78,13 @@ def _distance_blocks(query: np.ndarray, reference: np.ndarray, rows: int):
         yield start, block, dist.clamp_(min=0.0).sqrt_()
 
 
+def _norms(diff: torch.Tensor) -> torch.Tensor:
+    """||.|| over the last axis: the one direct computation of a distance, so
+    that the radii and the real-fake distances compared with them agree
+    bit for bit on exact ties."""
+    return torch.linalg.vector_norm(diff, dim=-1)
+
+
 def knn_distances(query, reference, k: int, exclude_index: Optional[np.ndarray] = None,
                   block_bytes: int = _BLOCK_BYTES) -> np.ndarray:
     """Distances from each query row to its k nearest reference rows.
@@ -112,7 +127,7 @@ def knn_distances(query, reference, k: int, exclude_index: Optional[np.ndarray] 
         idx = torch.topk(dist, k, dim=1, largest=False).indices
         # The Gram-matrix formula loses precision for close pairs (an exact copy
         # comes out at ~1e-8 |x| rather than 0); recompute the k winners directly.
-        exact = torch.linalg.vector_norm(block[:, None, :] - ref[idx], dim=2)
+        exact = _norms(block[:, None, :] - ref[idx])
         out[start:start + len(block)] = torch.sort(exact, dim=1).values.numpy()
     return out
 
@@ -140,14 +155,27 @@ def _prdc(real: np.ndarray, fake: np.ndarray, k_pr: Optional[int], k_dc: Optiona
         real_r_dc = torch.from_numpy(real_knn[:, k_dc - 1].copy())
         ball_counts = torch.zeros(m, dtype=torch.int64)
         covered = torch.zeros(n, dtype=torch.bool)
-    rows_per_block = max(1, block_bytes // (8 * m))
+    fake_t = torch.from_numpy(np.require(fake, requirements=["C", "W"]))
+    # Rounding bound of the Gram distances: sqrt(eps) times the largest norm
+    # covers a copy (true distance 0); 1e-6 leaves a wide margin.
+    tol = 1e-6 * max(np.sqrt((real ** 2).sum(1).max()), np.sqrt((fake ** 2).sum(1).max()), 1e-300)
+    # dist plus the tie check's temporaries: about three (rows, M) float64 buffers.
+    rows_per_block = max(1, block_bytes // (3 * 8 * m))
     for start, block, dist in _distance_blocks(real, fake, rows_per_block):
         rows = slice(start, start + len(block))
+        near = torch.zeros_like(dist, dtype=torch.bool)
         if k_pr is not None:
+            near |= ((dist - real_r_pr[rows, None]).abs() <= tol) | ((dist - fake_r_pr[None, :]).abs() <= tol)
+        if k_dc is not None:
+            near |= (dist - real_r_dc[rows, None]).abs() <= tol
+        i, j = near.nonzero(as_tuple=True)
+        if len(i):
+            dist[i, j] = _norms(block[i] - fake_t[j])
+        if k_pr is not None:  # Kynkaanniemi et al.: inside means <=
             fake_in_real |= (dist <= real_r_pr[rows, None]).any(dim=0)
             real_in_fake[rows] = (dist <= fake_r_pr[None, :]).any(dim=1)
-        if k_dc is not None:
-            inside = dist <= real_r_dc[rows, None]
+        if k_dc is not None:  # Naeem et al.: inside means <
+            inside = dist < real_r_dc[rows, None]
             ball_counts += inside.sum(dim=0)
             covered[rows] = inside.any(dim=1)
     if k_pr is not None:
