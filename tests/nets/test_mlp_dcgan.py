@@ -63,7 +63,49 @@ def test_minibatch_discrimination_by_hand():
         mbd.T.copy_(torch.tensor([[1.0], [0.0]]))  # M_i = f_i[0]
     f = torch.tensor([[0.0, 5.0], [1.0, 5.0], [3.0, 5.0]])
     o = mbd(f)[:, 2]
-    # o_i = sum_j exp(-|M_i - M_j|), j = i included
+    # o_i = sum_{j != i} exp(-|M_i - M_j|), as in the improved-GAN code
     import math
-    expected = [1 + math.exp(-1) + math.exp(-3), math.exp(-1) + 1 + math.exp(-2), math.exp(-3) + math.exp(-2) + 1]
+    expected = [math.exp(-1) + math.exp(-3), math.exp(-1) + math.exp(-2), math.exp(-3) + math.exp(-2)]
     assert torch.allclose(o, torch.tensor(expected))
+    assert torch.equal(mbd(f)[:, :2], f)
+    assert mbd(f[:1])[0, 2] == 0  # alone in its batch: nothing to compare with
+
+
+@pytest.mark.parametrize("kernel", [4, 5])
+@pytest.mark.parametrize("side", [8, 32, 128])
+def test_dcgan_kernel_sizes_keep_shapes_exact(kernel, side):
+    p = {"width": 4, "max_width": 16, "kernel": kernel}
+    G = ARCHITECTURES.build("dcgan", p, spec("generator", (1, side, side), "batch"))
+    D = ARCHITECTURES.build("dcgan", p, spec("discriminator", (1, side, side), pack=2))
+    convs = [m for m in D.modules() if isinstance(m, torch.nn.Conv2d)]
+    deconvs = [m for m in G.modules() if isinstance(m, torch.nn.ConvTranspose2d)]
+    assert {m.kernel_size for m in convs + deconvs} == {(kernel, kernel)}
+    # each transposed conv exactly doubles, each conv exactly halves the side
+    h, sides = torch.randn(2, 16, 4, 4), []
+    for m in deconvs:
+        h = m(torch.randn(2, m.in_channels, *h.shape[2:]))
+        sides.append(h.shape[-1])
+    assert sides == [8 * 2 ** i for i in range(len(deconvs))]
+    x = G(torch.randn(4, 5))
+    assert x.shape == (4, 1, side, side)
+    assert D(x).shape == (2,)
+    h, sides = torch.randn(2, 2, side, side), []
+    for m in convs:
+        h = m(torch.randn(2, m.in_channels, *h.shape[2:]))
+        sides.append(h.shape[-1])
+    assert sides == [side // 2 ** (i + 1) for i in range(len(convs))]
+    with pytest.raises(ConfigError, match="kernel: 3 is not allowed; choose 4 or 5"):
+        ARCHITECTURES.build("dcgan", {"kernel": 3}, spec("generator", (1, 8, 8)))
+
+
+def test_dcgan_5x5_transposed_conv_is_the_adjoint_of_the_5x5_conv():
+    # Radford et al.'s deconv is the gradient of conv(5x5, stride 2, pad 2):
+    # <conv(x), y> = <x, deconv(y)> with the same weights.
+    from ganscape.nets.dcgan import _down, _up
+    conv, deconv = _down(3, 2, 5).double(), _up(2, 3, 5).double()
+    assert (conv.padding, deconv.padding, deconv.output_padding) == ((2, 2), (2, 2), (1, 1))
+    with torch.no_grad():
+        deconv.weight.copy_(conv.weight)
+        conv.bias.zero_(), deconv.bias.zero_()
+    x, y = torch.randn(1, 3, 16, 16, dtype=torch.float64), torch.randn(1, 2, 8, 8, dtype=torch.float64)
+    assert torch.allclose((conv(x) * y).sum(), (x * deconv(y)).sum())

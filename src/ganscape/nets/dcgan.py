@@ -1,10 +1,21 @@
 """DCGAN (Radford et al. 2016) for square images of any power-of-two side from 8 to 128.
 
-Generator: z -> linear -> (ch * 2^(k-1), 4, 4) -> k transposed convs (4x4,
-stride 2), each halving the channels and doubling the side, norm + ReLU
-between, tanh at the end (k = log2(side / 4)). Discriminator: the mirror image,
-strided 4x4 convs with LeakyReLU(0.2), no activation normalization on the
-first layer, flattened 4x4 features into a linear head.
+Generator: z -> linear -> (ch * 2^(k-1), 4, 4) -> k transposed convs (stride
+2), each halving the channels and doubling the side, norm + ReLU between, tanh
+at the end (k = log2(side / 4)). Discriminator: the mirror image, strided convs
+with LeakyReLU(0.2), no activation normalization on the first layer, flattened
+4x4 features into a linear head.
+
+Kernel size (`kernel`), a documented choice:
+- 4 (default): 4x4, padding 1, the PyTorch DCGAN example's convention.
+- 5: 5x5 as in Radford et al.'s code (Newmu/dcgan_code: dnn_conv / deconv with
+  subsample (2, 2), border_mode (2, 2)) and compare_gan's dcgan: padding 2, and
+  output_padding 1 on the transposed convs, which makes them exactly the
+  adjoint of the stride-2 conv that halves an even side (Theano's deconv is
+  that adjoint). compare_gan's TF "SAME" padding puts 1 pixel before and 2
+  after instead of 2 and 2: the same shapes, the sampling grid one pixel apart.
+Either way every conv exactly halves and every transposed conv exactly
+doubles the side.
 """
 from __future__ import annotations
 
@@ -21,10 +32,23 @@ from .layers import Discriminator, Generator, NetSpec, dcgan_init, is_power_of_t
 class DCGANParams:
     width: int = 64          # channels of the highest-resolution hidden layer
     max_width: int = 512     # cap on channels at low resolutions
+    kernel: int = 4          # 4 (PyTorch convention) or 5 (Radford et al.'s code, compare_gan)
 
     def validate(self, where: str) -> None:
         if self.width < 1 or self.max_width < self.width:
             raise ConfigError(f"{where}: need 1 <= width <= max_width")
+        if self.kernel not in (4, 5):
+            raise ConfigError(f"{where}.kernel: {self.kernel!r} is not allowed; choose 4 or 5")
+
+
+def _down(cin: int, cout: int, k: int) -> nn.Conv2d:
+    """Stride-2 conv that exactly halves an even side: k 4 pad 1, or k 5 pad 2."""
+    return nn.Conv2d(cin, cout, k, 2, (k - 1) // 2)
+
+
+def _up(cin: int, cout: int, k: int) -> nn.ConvTranspose2d:
+    """Stride-2 transposed conv that exactly doubles the side: (H - 1) 2 - 2 pad + k + out_pad = 2H."""
+    return nn.ConvTranspose2d(cin, cout, k, 2, (k - 1) // 2, output_padding=k % 2)
 
 
 def _check(spec: NetSpec) -> int:
@@ -50,9 +74,9 @@ class DCGANGenerator(Generator):
         self.stem_norm = nn.Sequential(spec.norm.feature(w[0], spatial=True), nn.ReLU())
         blocks = []
         for i in range(stages - 1):
-            blocks += [nn.ConvTranspose2d(w[i], w[i + 1], 4, 2, 1),
+            blocks += [_up(w[i], w[i + 1], p.kernel),
                        spec.norm.feature(w[i + 1], spatial=True), nn.ReLU()]
-        blocks += [nn.ConvTranspose2d(w[-1], spec.shape[0], 4, 2, 1), nn.Tanh()]
+        blocks += [_up(w[-1], spec.shape[0], p.kernel), nn.Tanh()]
         self.blocks = nn.Sequential(*blocks)
         self.w0 = w[0]
         dcgan_init(self)
@@ -67,7 +91,7 @@ def _trunk(p: DCGANParams, spec: NetSpec) -> tuple:
     w = _widths(p, stages)[::-1]  # from the image side down to 4x4
     layers, c = [], spec.in_shape[0]
     for i, out in enumerate(w):
-        layers.append(spec.norm.weight(nn.Conv2d(c, out, 4, 2, 1)))
+        layers.append(spec.norm.weight(_down(c, out, p.kernel)))
         if i > 0:
             layers.append(spec.norm.feature(out, spatial=True))
         layers.append(nn.LeakyReLU(0.2))

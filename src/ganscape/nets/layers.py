@@ -42,8 +42,11 @@ class MinibatchDiscrimination(nn.Module):
     """Minibatch discrimination (Salimans et al. 2016, section 3.2).
 
     f (N, A) -> concat(f, o) (N, A + B) with M = f T reshaped to (N, B, C) and
-    o_b(x_i) = sum_j exp(-||M_i,b - M_j,b||_1). The sum includes j = i (a
-    constant 1, as in the paper's definition).
+    o_b(x_i) = sum_{j != i} exp(-||M_i,b - M_j,b||_1). The paper's formula sums
+    over all j, but the authors' code (openai/improved-gan,
+    mnist_svhn_cifar10/nn.py MinibatchLayer: + 1e6 on the diagonal of the
+    distances; imagenet/discriminator.py: a mask of 1 - eye) leaves out j = i,
+    whose term is the constant exp(0) = 1; it is subtracted here.
     """
 
     def __init__(self, in_features: int, num_kernels: int, kernel_dim: int):
@@ -54,7 +57,7 @@ class MinibatchDiscrimination(nn.Module):
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         m = (f @ self.T).view(-1, self.B, self.C)                  # (N, B, C)
         l1 = (m.unsqueeze(0) - m.unsqueeze(1)).abs().sum(-1)        # (N, N, B)
-        o = torch.exp(-l1).sum(1)                                  # (N, B)
+        o = torch.exp(-l1).sum(1) - 1.0                            # (N, B); j = i left out
         return torch.cat([f, o], dim=1)
 
 

@@ -31,9 +31,14 @@ Normalization: the generator's ``spec.norm`` (none or batch) follows the
 linear layer and every deconv, as in the paper; after the linear layer it
 normalizes each of the 8c * H/8 * W/8 features separately (BatchNorm1d before
 the reshape), as both reference implementations do. The discriminator's
-``spec.norm.weight`` wraps every conv (and, in the shared base, the head);
-``spec.norm.feature`` follows every conv but the first, the DCGAN convention
-the landscape study uses for batch and layer norm.
+``spec.norm.weight`` wraps every conv (and, in the shared base, the head),
+which is all compare_gan's SNDCGAN discriminator offers: its only
+normalization there is spectral norm (``use_sn``); it never calls batch or
+layer norm, so the landscape study's SNDCGAN results with a normalized D are
+spectral-norm results. Batch and layer norm in this discriminator are a
+ganscape extension: ``spec.norm.feature`` follows every conv but the first,
+the DCGAN convention (Radford et al. 2016), not something either reference
+implementation does.
 
 Deviations from compare_gan: the last generator layer is a 3x3 stride-1 conv
 where compare_gan uses a 3x3 stride-1 transposed conv (the same function class
