@@ -22,6 +22,7 @@ run starts or resumes.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import re
 import warnings
@@ -87,8 +88,13 @@ def _remove(path: Path) -> None:
 
 
 def _write_file(tmp: Path, payload: Dict[str, Any]) -> None:
+    # Serialized in memory first: torch.save's zip writer turns a full disk
+    # into a RuntimeError from a destructor; a plain write gives the OSError
+    # (ENOSPC, EROFS, EIO...) that names the cause.
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, **payload}, buf)
     with open(tmp, "wb") as f:
-        torch.save({"format": FORMAT, **payload}, f)
+        f.write(buf.getbuffer())
         f.flush()
         os.fsync(f.fileno())
 
