@@ -54,12 +54,14 @@ def _positive_int(text: str) -> int:
 
 
 def _add_sample(sub) -> None:
+    from .cli_eval import checkpoint_name
     p = sub.add_parser("sample", help="draw samples from a trained run")
     p.add_argument("run_dir")
-    p.add_argument("-n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("-n", type=_positive_int, default=64, help="number of samples (default 64)")
     p.add_argument("--out", required=True, help="FILE.npz (arrays) or a folder (PNG grid + images)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint", default="latest", help="latest | best | a step number")
+    p.add_argument("--checkpoint", type=checkpoint_name, default="latest",
+                   help="latest | best | a step number (default: latest)")
 
 
 def _add_list(sub) -> None:
@@ -68,8 +70,11 @@ def _add_list(sub) -> None:
 
 
 def _add_download(sub) -> None:
+    from .data.download import available
     p = sub.add_parser("download", help="download a data set or the FID weights, verifying every file's SHA-256")
-    p.add_argument("name", help="mnist | fashion-mnist | cifar10 | inception-v3-fid (the FID network's weights)")
+    # choices, so that a wrong name lists every one (the weights too) at parse time
+    p.add_argument("name", choices=[*available(), "inception-v3-fid"],
+                   help=f"{' | '.join(available())} | inception-v3-fid (the FID network's weights)")
     p.add_argument("--root", help="folder to download into (default: ~/.cache/ganscape/...)")
 
 
@@ -135,8 +140,14 @@ def _report(run: Path) -> int:
 
 def cmd_sample(a) -> int:
     from . import api
+    from .evaluation import describe_generator
+    from .metrics.evaluate import NonFiniteSamplesError
 
-    x = api.sample(a.run_dir, n=a.n, seed=a.seed, checkpoint=a.checkpoint)
+    try:
+        x = api.sample(a.run_dir, n=a.n, seed=a.seed, checkpoint=a.checkpoint)
+    except NonFiniteSamplesError as e:
+        # Name the run, checkpoint and step; nothing has been written.
+        raise e.about(describe_generator(a.run_dir, a.checkpoint)) from None
     out = api.save_samples(x, a.out)
     print(f"wrote {len(x)} samples to {out}")
     return 0

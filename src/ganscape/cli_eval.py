@@ -3,9 +3,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+
+
+# ---- argument types for `sample` and `eval`: bad values stop at parsing, with
+# argparse's "argument --NAME: ..." message and exit code 2. Counts use the
+# parser's one positive-integer type (cli._positive_int, also train's --steps).
+def checkpoint_name(text: str) -> str:
+    """latest | best | a step number (a non-negative integer), normalised."""
+    from .train.checkpoint import parse_which
+    try:
+        return parse_which(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not allowed; choose latest, best or a step number (e.g. 1000)") from None
+
+
+RANGE_HELP = ("how float images in --samples / --reference files are read: 01 = they lie in [0, 1] and are "
+              "converted to [-1, 1] by 2x - 1 (a note is printed); 11 = they lie in [-1, 1]. Default: [-1, 1], "
+              "and float data with min >= 0 and max <= 1 are refused as ambiguous. uint8 data and image "
+              "files are always [0, 255]")
 
 
 def add_eval(sub) -> None:
+    from .cli import _positive_int
     p = sub.add_parser(
         "eval", help="evaluate a run (FID, KID, IS, precision/recall, ...) or any samples",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -13,38 +34,54 @@ def add_eval(sub) -> None:
                "  ganscape eval runs/digits-001\n"
                "  ganscape eval runs/digits-001 --metrics fid,kid,prdc,msssim,memorization --n 5000\n"
                "  ganscape eval --samples samples.npz --reference digits\n"
-               "  ganscape eval --samples gen_pngs/ --reference real_pngs/ --extractor inception-v3-fid\n")
+               "  ganscape eval --samples unit_range.npz --reference cifar10 --range 01\n"
+               "  ganscape eval --samples gen_pngs/ --reference real_pngs/ --extractor inception-v3-fid \\\n"
+               "                --extractor-weights pt_inception-2015-12-05-6726825d.pth\n")
     p.add_argument("run_dir", nargs="?", help="run folder (results are appended to its metrics.jsonl)")
     p.add_argument("--samples", help="FILE.npz or image folder to score instead of a run")
     p.add_argument("--reference", help="with --samples: a data set name, FILE.npz or image folder")
     p.add_argument("--metrics", default="fid,kid,is,prdc",
                    help="comma-separated: fid, kid, is, prdc, msssim, c2st, memorization, stacked-modes, shapes")
-    p.add_argument("--n", type=int, default=None, help="generated samples (default 10000 for runs, all for files)")
+    p.add_argument("--n", type=_positive_int, default=None,
+                   help="generated samples (default 10000 for runs, all for files)")
     p.add_argument("--extractor", help="feature extractor (default: the data set's; see `ganscape list`)")
-    p.add_argument("--checkpoint", default="latest", help="latest | best | a step number")
+    p.add_argument("--extractor-weights", metavar="PATH",
+                   help="weights file of the extractor (inception-v3-fid: pt_inception-2015-12-05-6726825d.pth, "
+                        "SHA-256 checked; default: the cache that `ganscape download inception-v3-fid` fills)")
+    p.add_argument("--checkpoint", type=checkpoint_name, default="latest",
+                   help="latest | best | a step number (default: latest)")
     p.add_argument("--split", choices=["train", "test"], help="reference split (default: the run's eval.split)")
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--range", dest="value_range", choices=["01", "11"], help=RANGE_HELP)
+    p.add_argument("--batch-size", type=_positive_int, default=256, help="feature-extraction batch (default 256)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: CUDA when available)")
     p.add_argument("--json", action="store_true", help="print the full record as JSON")
 
 
 def cmd_eval(a) -> int:
-    import sys
-
     from .evaluation import evaluate, evaluate_samples
 
     if bool(a.run_dir) == bool(a.samples):
         print("error: give either RUN_DIR or --samples (with --reference)", file=sys.stderr)
         return 2
+    extractor_params = {"weights": a.extractor_weights} if a.extractor_weights else None
     if a.samples:
         if not a.reference:
             print("error: --samples needs --reference DATASET|FILE.npz|DIR", file=sys.stderr)
             return 2
         rec = evaluate_samples(a.samples, a.reference, a.metrics, a.extractor, a.n, a.split or "train",
-                               a.batch_size, progress=True, device=a.device)
+                               a.batch_size, progress=True, device=a.device, value_range=a.value_range,
+                               extractor_params=extractor_params)
+        if a.value_range == "01":
+            # stderr, so that --json output stays parseable
+            print("note: float images in --samples / --reference files were converted from [0, 1] to [-1, 1] "
+                  "(--range 01)", file=sys.stderr)
     else:
-        rec = evaluate(a.run_dir, a.metrics, a.n or 10000, a.extractor, a.checkpoint, a.split,
-                       batch_size=a.batch_size, progress=True, device=a.device)
+        if a.value_range:
+            print("error: --range applies to --samples and --reference files; a run's samples are in [-1, 1]",
+                  file=sys.stderr)
+            return 2
+        rec = evaluate(a.run_dir, a.metrics, 10000 if a.n is None else a.n, a.extractor, a.checkpoint, a.split,
+                       batch_size=a.batch_size, progress=True, device=a.device, extractor_params=extractor_params)
     if a.json:
         print(json.dumps(rec, indent=2, default=str))
     else:

@@ -10,21 +10,27 @@ import numpy as np
 import torch
 
 from .metrics.cache import FeatureCache
-from .metrics.evaluate import DEFAULT_METRICS, evaluate_arrays, evaluate_generator, reference_images
+from .metrics.evaluate import (DEFAULT_METRICS, NonFiniteSamplesError, as_images, evaluate_arrays,  # noqa: F401
+                               evaluate_generator, reference_images)
 from .registry import DATASETS, ConfigError
 from .train import rundir
 
 PathLike = Union[str, Path]
 
 
-def load_images(source: PathLike, size: Optional[int] = None, channels: Optional[int] = None) -> torch.Tensor:
+def load_images(source: PathLike, size: Optional[int] = None, channels: Optional[int] = None,
+                value_range: Optional[str] = None) -> torch.Tensor:
     """Images from FILE.npz or a folder of PNG/JPEG files -> float (N, C, H, W) in [-1, 1].
 
     .npz: the array "x" (float in [-1, 1]) or "uint8", or else the file's only
     array; (N, H, W) grey arrays get a channel axis, (N, H, W, C) arrays with
-    C in {1, 3} are transposed. Loaded with allow_pickle=False. Folders: every
-    image, centre-cropped and resized to `size` (default: the first image's),
-    with `channels` (default: 1 if the first image is grey, else 3).
+    C in {1, 3} are transposed. Loaded with allow_pickle=False. Float arrays
+    are read as value_range says (None: [-1, 1], and floats lying wholly in
+    [0, 1] are an error; "01": [0, 1], converted by 2x - 1; "11": [-1, 1]);
+    uint8 arrays are [0, 255]; other dtypes (bool, complex, other integers)
+    are refused. Folders: every image, centre-cropped and resized to `size`
+    (default: the first image's), with `channels` (default: 1 if the first
+    image is grey, else 3).
     """
     source = Path(source)
     if not source.exists():
@@ -54,6 +60,9 @@ def load_images(source: PathLike, size: Optional[int] = None, channels: Optional
     try:
         with np.load(source, allow_pickle=False) as f:
             keys = list(f.keys())
+            if not keys:
+                raise ValueError(f"{source}: holds no arrays; save the images as 'x' (float in [-1, 1]) "
+                                 f"or 'uint8'")
             key = "x" if "x" in keys else "uint8" if "uint8" in keys else keys[0] if len(keys) == 1 else None
             if key is None:
                 raise ValueError(f"{source}: holds arrays {keys}; name the images 'x' (float in [-1, 1]) or 'uint8'")
@@ -68,9 +77,9 @@ def load_images(source: PathLike, size: Optional[int] = None, channels: Optional
         arr = arr.transpose(0, 3, 1, 2)
     if arr.ndim != 4:
         raise ValueError(f"{source}: expected images (N, C, H, W), got shape {arr.shape}")
-    if arr.dtype == np.uint8:
-        return torch.from_numpy(arr.astype(np.float32) / 127.5 - 1.0)
-    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+    if len(arr) == 0:
+        raise ValueError(f"{source}: array {key!r} holds 0 images (shape {arr.shape})")
+    return as_images(np.ascontiguousarray(arr), f"{source}: array {key!r}", value_range)
 
 
 def _metric_list(metrics: Union[str, Sequence[str], None]) -> Tuple[str, ...]:
@@ -81,22 +90,46 @@ def _metric_list(metrics: Union[str, Sequence[str], None]) -> Tuple[str, ...]:
     return tuple(m.strip() for m in metrics if m.strip())
 
 
+def _sample_count(n, what: str = "n") -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        # A slice x[:n] with n <= 0 would silently drop samples instead.
+        raise ValueError(f"{what} must be a positive number of samples, got {n!r}")
+    return int(n)
+
+
+def _generator_name(run_dir: PathLike, path: Path, ckpt: Dict[str, Any]) -> str:
+    return f"the generator of {run_dir} (checkpoint {path.name}, step {int(ckpt['step'])})"
+
+
+def describe_generator(run_dir: PathLike, checkpoint: str = "latest") -> str:
+    """"the generator of RUN (checkpoint NAME, step N)", for messages about a run's generator."""
+    from .train import checkpoint as ckpt_io
+    ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
+    return _generator_name(run_dir, path, ckpt)
+
+
 def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None, n: int = 10000,
              extractor: Optional[str] = None, checkpoint: str = "latest", split: Optional[str] = None,
              seed: int = 0, batch_size: int = 256, record: bool = True, progress: bool = False,
-             device: str = "auto") -> Dict[str, Any]:
+             device: str = "auto", extractor_params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Evaluate a run's generator (EMA copy if any) against its data set and
     append the result, with sample counts and protocol, to RUN/metrics.jsonl.
-    device: where the generator and the feature extractor run (auto: CUDA if available)."""
+    device: where the generator and the feature extractor run (auto: CUDA if available).
+    extractor_params: the extractor's parameters, e.g. {"weights": PATH}.
+    A generator that outputs NaN or Inf raises NonFiniteSamplesError (a
+    ValueError) naming the run, checkpoint and step; nothing is recorded."""
     from .api import load_generator, load_run
     from .train import checkpoint as ckpt_io
 
+    n = _sample_count(n)
     cfg = load_run(run_dir)
     ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
     from .train.state import resolve_device
     G = load_generator(run_dir, checkpoint, device=str(resolve_device(device)))
+    source = _generator_name(run_dir, path, ckpt)
     res = evaluate_generator(G, cfg, _metric_list(metrics), n, split or cfg.eval.split, extractor, seed=seed,
-                             batch_size=batch_size, progress=progress)
+                             batch_size=batch_size, progress=progress, extractor_params=extractor_params,
+                             source=source)
     record_ = {"step": int(ckpt["step"]), "checkpoint": path.name, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
                "sampler": "G_ema" if "G_ema" in ckpt else "G", **res}
     if record:
@@ -107,11 +140,21 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
 def evaluate_samples(samples: Union[PathLike, torch.Tensor, np.ndarray], reference: Union[str, PathLike, torch.Tensor,
                      np.ndarray], metrics: Union[str, Sequence[str], None] = None, extractor: Optional[str] = None,
                      n: Optional[int] = None, split: str = "train", batch_size: int = 256,
-                     progress: bool = False, device: str = "auto") -> Dict[str, Any]:
+                     progress: bool = False, device: str = "auto", value_range: Optional[str] = None,
+                     extractor_params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Score any samples (tensor, array, FILE.npz or image folder) against a
-    registered data set's split, or against other images (tensor, array, file, folder)."""
-    fake = samples if isinstance(samples, (torch.Tensor, np.ndarray)) else load_images(samples)
-    fake = torch.as_tensor(fake)
+    registered data set's split, or against other images (tensor, array, file, folder).
+
+    n: score only the first n samples (None: all). value_range: how float
+    samples and float reference files/arrays are read (see load_images);
+    a registered data set is always [-1, 1]. extractor_params: e.g. {"weights": PATH}.
+    """
+    if n is not None:
+        n = _sample_count(n)
+    if isinstance(samples, (torch.Tensor, np.ndarray)):
+        fake = as_images(samples, "samples", value_range)
+    else:
+        fake = load_images(samples, value_range=value_range)
     if n is not None:
         fake = fake[:n]
     info: Dict[str, Any] = {}
@@ -120,18 +163,22 @@ def evaluate_samples(samples: Union[PathLike, torch.Tensor, np.ndarray], referen
         real, ref, data = reference_images(reference, params, split, None)
         info = data.info
     elif isinstance(reference, (torch.Tensor, np.ndarray)):
-        real, ref = torch.as_tensor(reference), {"source": "array"}
+        real, ref = as_images(reference, "reference", value_range), {"source": "array"}
     else:
         p = Path(str(reference))
         if not p.exists():
             raise ConfigError(f"reference {reference!r} is neither a registered data set "
                               f"({', '.join(DATASETS.names())}) nor an existing file or folder")
-        real = load_images(p, size=fake.shape[-1], channels=fake.shape[1] if fake.ndim == 4 else None)
+        real = load_images(p, size=fake.shape[-1], channels=fake.shape[1], value_range=value_range)
         ref = {"source": str(p.resolve())}
     from .train.state import resolve_device
-    return evaluate_arrays(fake, real, _metric_list(metrics), extractor=extractor, reference=ref,
-                           cache=FeatureCache(), info=info, batch_size=batch_size, progress=progress,
-                           device=str(resolve_device(device)))
+    # Both sides are in [-1, 1] now: converted above, or a registered data set.
+    rec = evaluate_arrays(fake, real, _metric_list(metrics), extractor=extractor, extractor_params=extractor_params,
+                          reference=ref, cache=FeatureCache(), info=info, batch_size=batch_size, progress=progress,
+                          device=str(resolve_device(device)), value_range="11")
+    if value_range is not None:
+        rec["value_range"] = value_range
+    return rec
 
 
 def _dataset_params_for(name: str, fake: torch.Tensor) -> Dict[str, Any]:

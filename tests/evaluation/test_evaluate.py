@@ -81,7 +81,7 @@ def test_bad_inputs_give_clear_errors(digits):
     with pytest.raises(ValueError, match=r"expected images \(N, C, H, W\)"):
         evaluate_arrays(test[:, 0], train, ["fid"], extractor="digits-cnn")
     with pytest.raises(ValueError, match="generated samples have shape"):
-        evaluate_arrays(torch.zeros(10, 3, 8, 8), train, ["fid"], extractor="digits-cnn")
+        evaluate_arrays(torch.full((10, 3, 8, 8), -0.5), train, ["fid"], extractor="digits-cnn")
     with pytest.raises(ValueError, match="need at least 2"):
         evaluate_arrays(test[:1], train, ["fid"], extractor="digits-cnn")
     with pytest.raises(ConfigError, match="unknown metric 'fdi'; choose one of: .*fid"):

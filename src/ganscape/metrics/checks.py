@@ -26,6 +26,13 @@ def to_numpy(x) -> np.ndarray:
     return np.asarray(x)
 
 
+def positive_int(value, name: str) -> int:
+    """value as an int if it is an integer >= 1 (not a bool); ValueError naming `name` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def as_features(x, name: str, dim: Optional[int] = None) -> np.ndarray:
     """Validate a sample or feature matrix and return it as float64 (N, D).
 

@@ -21,6 +21,7 @@ import torch
 from ..data.base import ArrayDataset
 from ..registry import DATASETS, EXTRACTORS, METRICS, ConfigError, NoParams
 from .cache import FeatureCache, canonical
+from .checks import positive_int
 from .features.base import FeatureExtractor, Features, extract
 
 DEFAULT_METRICS = ("fid", "kid", "is", "prdc")
@@ -34,18 +35,54 @@ def default_extractor(dataset: str) -> str:
     return "inception-v3-fid"
 
 
-def _as_images(x, what: str) -> torch.Tensor:
-    t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x)
+# How the float images of an input are read (see as_images): None = they must
+# be in [-1, 1], and data lying wholly in [0, 1] are refused as ambiguous;
+# "01" = they are in [0, 1] and are mapped to [-1, 1] by 2x - 1; "11" = they
+# are in [-1, 1] even if they happen to lie in [0, 1].
+VALUE_RANGES = ("01", "11")
+
+
+def as_images(x, what: str, value_range: Optional[str] = None) -> torch.Tensor:
+    """Images (N, C, H, W), N >= 1, as float32 in [-1, 1]: the one gate every
+    evaluated array passes.
+
+    x: tensor or array, uint8 in [0, 255] or float (see VALUE_RANGES for
+    value_range). bool, complex and other integer dtypes are refused: there is
+    no single right way to read them as images. Errors name `what`.
+    """
+    if value_range is not None and value_range not in VALUE_RANGES:
+        raise ValueError(f"value_range must be one of None, '01' (floats in [0, 1], converted) or '11' "
+                         f"(floats in [-1, 1]); got {value_range!r}")
+    t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     if t.ndim != 4:
         raise ValueError(f"{what}: expected images (N, C, H, W), got shape {tuple(t.shape)}")
+    if len(t) == 0:
+        raise ValueError(f"{what}: no images (shape {tuple(t.shape)})")
     if t.dtype == torch.uint8:
-        t = t.float() / 127.5 - 1.0
+        return t.float() / 127.5 - 1.0
+    if not t.is_floating_point():
+        dtype = str(t.dtype).replace("torch.", "")
+        raise ValueError(f"{what}: dtype {dtype} is not an image type; give float images in [-1, 1] "
+                         f"(or [0, 1] with --range 01 / value_range='01') or uint8 in [0, 255]")
     t = t.float()
     if not torch.isfinite(t).all():
         raise ValueError(f"{what}: contains NaN or Inf")
     lo, hi = float(t.min()), float(t.max())
+    if value_range == "01":
+        if lo < -1e-4 or hi > 1.0001:
+            raise ValueError(f"{what}: value_range '01' says the values lie in [0, 1], but they are outside "
+                             f"[0, 1] (range [{lo:.3g}, {hi:.3g}])")
+        return t * 2.0 - 1.0
+    if value_range is None and lo >= 0.0 and hi <= 1.0:
+        # Rule: float data with min >= 0 and max <= 1 are most likely [0, 1]
+        # images (torchvision's ToTensor, PIL / 255), which scored as [-1, 1]
+        # would give silently wrong numbers; the caller must say which they are.
+        raise ValueError(f"{what}: values lie in [0, 1]; ganscape expects [-1, 1]; pass --range 01 "
+                         f"(value_range='01') to convert them with 2x - 1, or --range 11 (value_range='11') "
+                         f"if they are [-1, 1] data that happen to be >= 0 (observed range [{lo:.3g}, {hi:.3g}])")
     if lo < -1.0001 or hi > 1.0001:
-        raise ValueError(f"{what}: values must lie in [-1, 1] (or be uint8), got range [{lo:.3g}, {hi:.3g}]")
+        hint = "; for [0, 255] data give uint8" if lo >= 0 and hi <= 255 else ""
+        raise ValueError(f"{what}: values must lie in [-1, 1] (or be uint8), got range [{lo:.3g}, {hi:.3g}]{hint}")
     return t
 
 
@@ -215,15 +252,19 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
                     metric_params: Optional[Dict[str, Dict[str, Any]]] = None, reference: Optional[Dict] = None,
                     cache: Optional[FeatureCache] = None, train: Optional[ArrayDataset] = None,
                     info: Optional[Dict[str, Any]] = None, batch_size: int = 256,
-                    progress: bool = False) -> Dict[str, Any]:
+                    progress: bool = False, value_range: Optional[str] = None) -> Dict[str, Any]:
     """Score generated images against reference images.
 
-    fake, real: tensors or arrays (N, C, H, W), float in [-1, 1] or uint8.
+    fake, real: tensors or arrays (N, C, H, W), float in [-1, 1] or uint8 in
+    [0, 255]; value_range applies to float inputs (see as_images: by default
+    floats lying wholly in [0, 1] are refused as ambiguous).
     Returns {"results": {...}, "n_fake", "n_real", "extractor", "protocol", "warnings"}.
     Scores do not depend on batch_size (tested).
     """
     names = _check_metric_names(metrics)
-    fake_t, real_t = _as_images(fake, "generated samples"), _as_images(real, "reference images")
+    batch_size = positive_int(batch_size, "batch_size")
+    fake_t = as_images(fake, "generated samples", value_range)
+    real_t = as_images(real, "reference images", value_range)
     if fake_t.shape[1:] != real_t.shape[1:]:
         raise ValueError(f"generated samples have shape {tuple(fake_t.shape[1:])} but the reference has "
                          f"{tuple(real_t.shape[1:])}")
@@ -276,32 +317,72 @@ def is_better(name: str, new: float, old: Optional[float]) -> bool:
     return new > old if name in HIGHER_IS_BETTER else new < old
 
 
+class NonFiniteSamplesError(ValueError):
+    """A generator produced NaN or Inf: its samples and any score of them are
+    meaningless. A ValueError, so the CLI reports it (exit code 2)."""
+
+    def __init__(self, source: str, detail: str):
+        self.source, self.detail = source, detail
+        super().__init__(f"{source} outputs NaN or Inf ({detail}); the run diverged: sample or evaluate an "
+                         f"earlier checkpoint (--checkpoint best or a step number; see the run's checkpoints/) "
+                         f"or retrain it, e.g. with a lower learning rate")
+
+    def about(self, source: str) -> "NonFiniteSamplesError":
+        """The same error, naming the generator as `source` (e.g. its run and checkpoint)."""
+        return NonFiniteSamplesError(source, self.detail)
+
+
 @torch.no_grad()
-def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500) -> torch.Tensor:
-    """n samples from G (in eval mode) with latents from a private seeded generator, on the CPU."""
+def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
+             source: str = "the generator") -> torch.Tensor:
+    """n samples from G (in eval mode) with latents from a private seeded generator, on the CPU.
+
+    Raises NonFiniteSamplesError, naming `source`, as soon as a batch holds
+    NaN or Inf, so that no NaN sample is written or scored.
+    """
+    n, batch_size = positive_int(n, "n"), positive_int(batch_size, "batch_size")
     was_training = G.training
     G.eval()
-    device = next(G.parameters()).device
-    g = torch.Generator().manual_seed(seed)
-    out = [G(torch.randn(min(batch_size, n - i), G.z_dim, generator=g).to(device)).float().cpu()
-           for i in range(0, n, batch_size)]
-    G.train(was_training)
+    try:
+        device = next(G.parameters()).device
+        g = torch.Generator().manual_seed(seed)
+        out = []
+        for i in range(0, n, batch_size):
+            x = G(torch.randn(min(batch_size, n - i), G.z_dim, generator=g).to(device)).float().cpu()
+            if not torch.isfinite(x).all():
+                bad = sum(int((~torch.isfinite(t)).sum()) for t in (*G.parameters(), *G.buffers())
+                          if t.is_floating_point())
+                # Tell a diverged checkpoint from an overflow on finite weights.
+                detail = (f"its weights contain NaN or Inf: {bad} values" if bad else
+                          "its weights are finite, so the network overflows")
+                raise NonFiniteSamplesError(source, detail)
+            out.append(x)
+    finally:
+        G.train(was_training)
     return torch.cat(out)
 
 
 def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, split: str = "train",
                        extractor: Optional[str] = None, seed: int = 0, batch_size: int = 256,
                        cache: Optional[FeatureCache] = None, progress: bool = False,
-                       extractor_obj: Optional[FeatureExtractor] = None) -> Dict[str, Any]:
-    """Sample n images from G and score them against the config's data set (split)."""
+                       extractor_obj: Optional[FeatureExtractor] = None,
+                       extractor_params: Optional[Dict[str, Any]] = None,
+                       source: str = "the generator") -> Dict[str, Any]:
+    """Sample n images from G and score them against the config's data set (split).
+
+    source names G in errors (e.g. "the generator of RUN (checkpoint ..., step ...)").
+    """
     real, ref, data = reference_images(cfg.data.name, dict(cfg.data.params), split, None, seed=0)
-    fake = generate(G, n, seed)
+    fake = generate(G, n, seed, source=source)
     train = None
     if "memorization" in metrics:
         from ..train.state import load_data
         train = load_data(cfg, "train")
     # the extractor runs where the generator lives (the GPU, when there is one)
-    ext = extractor_obj or build_extractor(extractor, None, cfg.data.name,
+    ext = extractor_obj or build_extractor(extractor, extractor_params, cfg.data.name,
                                            device=str(next(G.parameters()).device))
+    # Both sides are [-1, 1] by construction (a data set, a generator), so no
+    # [0, 1] guess applies: a collapsed generator may well output only values >= 0.
     return evaluate_arrays(fake, real, metrics, extractor=ext, reference=ref, cache=cache or FeatureCache(),
-                           train=train, info=data.info, batch_size=batch_size, progress=progress)
+                           train=train, info=data.info, batch_size=batch_size, progress=progress,
+                           value_range="11")

@@ -56,7 +56,9 @@ def extract(extractor: FeatureExtractor, images, batch_size: int = 256,
     Results do not depend on batch_size beyond float32 rounding (the network is
     in eval mode; no batch statistics are used).
     """
-    x = torch.as_tensor(images)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    x = images.detach() if isinstance(images, torch.Tensor) else torch.as_tensor(images)
     if x.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got shape {tuple(x.shape)}")
     if not torch.isfinite(x).all():

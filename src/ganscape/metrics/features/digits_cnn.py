@@ -156,7 +156,11 @@ def load_digits_cnn(path: Optional[str] = None) -> Tuple[DigitsCnn, str]:
             f"The file is corrupted or was replaced; restore it or retrain with "
             f"scripts/train_digits_classifier.py")
     net = DigitsCnn()
-    state = load_file(str(p))
+    try:
+        state = load_file(str(p))
+    except Exception as e:  # safetensors raises its own error type (not a ValueError) on a bad header
+        raise ValueError(f"{p} is not a readable safetensors file of digits-cnn weights "
+                         f"({type(e).__name__}: {e})") from None
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as e:

@@ -470,10 +470,11 @@ def resolve_weights(params: InceptionParams) -> Tuple[Path, str]:
     if not path.is_file():
         if not params.download:
             raise FileNotFoundError(
-                f"InceptionV3 FID weights not found at {path}. Either pass weights=PATH "
-                f"to an existing copy of {FID_WEIGHTS_FILENAME}, or set download=true to fetch "
-                f"it once (~96 MB, SHA-256 verified) from {FID_WEIGHTS_URL} "
-                "(in Python: ganscape.metrics.features.inception.download_fid_weights())."
+                f"InceptionV3 FID weights not found at {path}. Fetch them once (~96 MB, SHA-256 "
+                f"verified) with `ganscape download inception-v3-fid` (or in Python "
+                f"ganscape.metrics.features.inception.download_fid_weights()), or point to an existing copy "
+                f"of {FID_WEIGHTS_FILENAME} with `ganscape eval --extractor-weights PATH` (in Python: "
+                f"extractor params weights=PATH; download=true fetches it when missing)."
             )
         download_verified(FID_WEIGHTS_URL, path, expected)
     return path, expected
