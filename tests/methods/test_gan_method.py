@@ -140,3 +140,33 @@ def test_pack_mode_validation():
         _packed_cfg("split", pack=3, batch_size=8)
     with pytest.raises(ConfigError, match="pack_mode: 'both' is not allowed; choose paper or split"):
         _packed_cfg("both")
+
+
+def test_historical_averages_follow_every_update_of_their_own_player():
+    # n_disc = 3: the discriminator's average runs over its initial value and
+    # its value after each of the 3 D updates; the generator's over its
+    # initial value and its value after the one G update.
+    state, method = _setup({"historical_averaging": 0.5})
+    flat = lambda net: torch.cat([p.detach().flatten().clone() for p in net.parameters()])  # noqa: E731
+    seen_d, seen_g = [flat(state.D)], [flat(state.G)]
+    d_step, g_step = method.d_step, method.g_step
+
+    def recording_d_step(*args, **kwargs):
+        out = d_step(*args, **kwargs)
+        seen_d.append(flat(state.D))
+        return out
+
+    def recording_g_step(*args, **kwargs):
+        out = g_step(*args, **kwargs)
+        seen_g.append(flat(state.G))
+        return out
+
+    method.d_step, method.g_step = recording_d_step, recording_g_step
+    torch.manual_seed(1)
+    method.step(state, [torch.randn(16, 2) for _ in range(3)], log=False)
+    assert len(seen_d) == 4 and len(seen_g) == 2
+    assert method.history["D"].count == 4 and method.history["G"].count == 2
+    d_mean = torch.cat([m.flatten() for m in method.history["D"].mean])
+    g_mean = torch.cat([m.flatten() for m in method.history["G"].mean])
+    assert torch.allclose(d_mean, torch.stack(seen_d).mean(0), atol=1e-6)
+    assert torch.allclose(g_mean, torch.stack(seen_g).mean(0), atol=1e-6)

@@ -22,7 +22,11 @@ class GANParams:
     # discriminator's last hidden layer (its trunk features).
     feature_matching: float = 0.0
     # Historical averaging: weight of ||theta - mean of past thetas||^2 added
-    # to both players' losses (the mean runs over all past steps).
+    # to both players' losses. Each player's mean runs over its own past
+    # parameter values, one per update of that player: the discriminator's
+    # is updated after every D update (n_disc per generator step), the
+    # generator's after every G update (Salimans et al. 2016, section 3.3:
+    # theta[i] "the value of the parameters at past time i").
     historical_averaging: float = 0.0
     # Clip every discriminator weight to [-c, c] after each D update (the
     # original WGAN's Lipschitz constraint, c = 0.01). 0 disables it.
@@ -83,6 +87,9 @@ class GAN(Method):
 
     def d_step(self, state, real: Tensor, log: bool) -> Stats:
         G, D, opt = state.G, state.D, state.opt_d
+        # As many fakes as reals, so that D scores as many real as fake inputs;
+        # with PacGAN's packing the real batch holds pack examples per D input
+        # (Config.real_batch_size).
         with torch.no_grad():
             fake = G(G.sample_z(real.shape[0]))
         v_real, v_fake = D(real), D(fake)
@@ -106,6 +113,8 @@ class GAN(Method):
             with torch.no_grad():
                 for w in D.parameters():
                     w.clamp_(-self.p.weight_clip, self.p.weight_clip)
+        if self.history is not None:
+            self.history["D"].update(D)
         state.d_step += 1
         stats["d_real"] = v_real.detach().mean()
         stats["d_fake"] = v_fake.detach().mean()
@@ -136,6 +145,8 @@ class GAN(Method):
         if log:
             stats["g_grad_norm"] = grad_norm(G)
         opt.step()
+        if self.history is not None:
+            self.history["G"].update(G)
         set_requires_grad(D, True)
         stats["g_loss"] = g.detach()
         return stats
@@ -145,9 +156,6 @@ class GAN(Method):
         for real in reals:
             stats.update(self.d_step(state, real, log))
         stats.update(self.g_step(state, reals[-1], log))
-        if self.history is not None:
-            self.history["G"].update(state.G)
-            self.history["D"].update(state.D)
         return stats
 
 
