@@ -11,7 +11,7 @@ import torch
 F = TypeVar("F", bound=Callable)
 
 # How every two-set metric of ganscape.metrics is called; quoted in errors.
-ORDER = "generated samples first (fake), then the reference (real); by position or as fake=..., real=..."
+ORDER = "fake = the generated set, then real = the reference; by position or by keyword"
 
 
 def to_numpy(x) -> np.ndarray:
