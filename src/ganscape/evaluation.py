@@ -10,8 +10,7 @@ import numpy as np
 import torch
 
 from .metrics.cache import FeatureCache
-from .metrics.evaluate import (DEFAULT_METRICS, NonFiniteSamplesError, as_images, evaluate_arrays,  # noqa: F401
-                               evaluate_generator, reference_images)
+from .metrics.evaluate import DEFAULT_METRICS, as_images, evaluate_arrays, evaluate_generator, reference_images
 from .registry import DATASETS, ConfigError
 from .train import rundir
 
