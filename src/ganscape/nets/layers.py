@@ -67,7 +67,10 @@ class Discriminator(nn.Module):
     forward(x (N, *shape)) -> logits (N / pack,). `features(x)` gives the
     trunk's h (N / pack, F), the layer feature matching uses. Packing
     (PacGAN, Lin et al. 2018) concatenates `pack` consecutive examples along
-    channels (images) or features (points) before the trunk.
+    channels (images) or features (points) before the trunk. By default the
+    training loop feeds pack * batch_size examples, so that D scores
+    batch_size packed inputs as in the PacGAN code (model.discriminator.pack_mode,
+    Config.real_batch_size).
     """
 
     def __init__(self, trunk: nn.Module, feature_dim: int, spec: NetSpec):
