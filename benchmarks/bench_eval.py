@@ -47,7 +47,8 @@ def main() -> None:
     fake = generate(G, a.n, seed=0)
     t_gen = time.perf_counter() - t0
     t0 = time.perf_counter()
-    full = evaluate_arrays(fake, train, ["fid", "kid", "is", "prdc"], reference=ref, cache=cache)
+    full = evaluate_arrays(fake, train, ["fid", "kid", "is", "prdc"], reference=ref, cache=cache,
+                          value_range="11")
     t_eval = time.perf_counter() - t0
     print(f"\n(b) full evaluation of {a.n} samples vs {len(train)} training digits "
           f"(torch threads {torch.get_num_threads()}):")
@@ -62,7 +63,7 @@ def main() -> None:
     print(f"\n(c) digits-FID against the {len(train)} training digits, each at n = {n}:")
     base = None
     for name, x in rows:
-        fid = evaluate_arrays(x, train, ["fid"], reference=ref, cache=cache)["results"]["fid"]
+        fid = evaluate_arrays(x, train, ["fid"], reference=ref, cache=cache, value_range="11")["results"]["fid"]
         base = base or fid
         print(f"    {name:<36s} {fid:8.2f}   ({fid / base:.2f}x held-out)")
     print(f"    generator at n = {a.n}: {full['results']['fid']:.2f}")

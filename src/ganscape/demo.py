@@ -35,8 +35,8 @@ def demo(out: str = "runs", overrides: Sequence[str] = ()) -> int:
     train, ref, _ = reference_images(cfg.data.name, params, "train", None)
     test, _, _ = reference_images(cfg.data.name, params, "test", None)
     fake = generate(api.load_generator(run), len(test), seed=0)
-    real_fid = evaluate_arrays(test, train, ["fid"], reference=ref)["results"]["fid"]
-    fake_fid = evaluate_arrays(fake, train, ["fid"], reference=ref)["results"]["fid"]
+    real_fid = evaluate_arrays(test, train, ["fid"], reference=ref, value_range="11")["results"]["fid"]
+    fake_fid = evaluate_arrays(fake, train, ["fid"], reference=ref, value_range="11")["results"]["fid"]
     print(f"\nFID at equal n = {len(test)}: generated {fake_fid:.1f}, held-out real digits {real_fid:.1f} "
           f"(ratio {fake_fid / real_fid:.2f}; uniform noise scores about 670)")
     rundir.append_jsonl(Path(run) / rundir.METRICS, {

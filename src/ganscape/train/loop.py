@@ -361,16 +361,17 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
     extra: Dict[str, Any] = {"reason": reason} if reason else {}
     try:
         if status == "completed" and "centers" in data.info:
-            from ..metrics.evaluate import generate
+            from ..metrics.evaluate import NonFiniteSamplesError, generate
             from ..metrics.mode_coverage import mode_coverage
-            samples = generate(state.sampler, 2500, seed=cfg.seed + 2)
-            if torch.isfinite(samples).all():
+            try:
+                samples = generate(state.sampler, 2500, seed=cfg.seed + 2)
+            except NonFiniteSamplesError:
+                status, extra["reason"] = "diverged", "the generator outputs NaN or Inf"
+            else:
                 cov = mode_coverage(samples.numpy(), data.info["centers"], data.info["sigma"])
                 rundir.append_jsonl(run_dir / rundir.METRICS, {"step": state.step, "source": "train",
                                                                "metric": "mode_coverage", "n": 2500, **cov})
                 extra["mode_coverage"] = cov
-            else:
-                status, extra["reason"] = "diverged", "the generator outputs NaN or Inf"
         viz.save_stats_plot(rundir.read_jsonl(run_dir / rundir.STATS), run_dir / "stats.png",
                             title=f"{cfg.name}: {status} at step {state.step}")
         set_status(status, **extra)
