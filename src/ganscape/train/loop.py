@@ -45,7 +45,9 @@ class BatchOrder:
 
     def __init__(self, n: int, batch_size: int, seed: int, device: torch.device):
         if n < batch_size:
-            raise ValueError(f"data set has {n} examples, fewer than train.batch_size={batch_size}")
+            raise ValueError(f"data set has {n} examples, fewer than the {batch_size} real examples a "
+                             "discriminator step needs (train.batch_size, times model.discriminator.pack in "
+                             "pack_mode paper)")
         self.n, self.b, self.seed, self.device = n, batch_size, seed, device
         self.per_epoch = n // batch_size
         self._epoch, self._perm = -1, None
