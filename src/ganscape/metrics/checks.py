@@ -33,6 +33,21 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
+def real_array(x, name: str, ndim: int, shape: str) -> np.ndarray:
+    """x as float64 with `ndim` axes, real-valued and finite; otherwise
+    ValueError (shape, NaN/Inf) or TypeError (dtype) naming `name` and the
+    expected `shape` (e.g. "a 2-D array (N, D) of samples or features")."""
+    arr = to_numpy(x)
+    if arr.ndim != ndim:
+        raise ValueError(f"{name} must be {shape}, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+    return arr
+
+
 def as_features(x, name: str, dim: Optional[int] = None) -> np.ndarray:
     """Validate a sample or feature matrix and return it as float64 (N, D).
 
@@ -40,15 +55,10 @@ def as_features(x, name: str, dim: Optional[int] = None) -> np.ndarray:
     Raises ValueError for a wrong shape (or D != dim when dim is given) and for
     NaN/Inf, TypeError for non-real dtypes; the message names `name`.
     """
-    arr = to_numpy(x)
-    if arr.ndim != 2 or (dim is not None and arr.shape[1] != dim):
-        want = f"(N, {dim})" if dim is not None else "(N, D)"
-        raise ValueError(f"{name} must be a 2-D array {want} of samples or features, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or Inf")
+    want = f"a 2-D array (N, {dim if dim is not None else 'D'}) of samples or features"
+    arr = real_array(x, name, 2, want)
+    if dim is not None and arr.shape[1] != dim:
+        raise ValueError(f"{name} must be {want}, got shape {arr.shape}")
     return arr
 
 

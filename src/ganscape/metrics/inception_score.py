@@ -15,7 +15,7 @@ from typing import Tuple
 
 import numpy as np
 
-from .checks import public_metric, to_numpy
+from .checks import public_metric, real_array
 
 __all__ = ["inception_score"]
 
@@ -24,15 +24,7 @@ _ROW_SUM_TOLERANCE = 1e-4
 
 
 def _matrix(x, name: str) -> np.ndarray:
-    arr = to_numpy(x)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (N, K) of class {name}, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or Inf")
-    return arr
+    return real_array(x, name, 2, f"a 2-D array (N, K) of class {name}")
 
 
 def _log_probs_from_logits(logits: np.ndarray) -> np.ndarray:

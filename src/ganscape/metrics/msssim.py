@@ -47,6 +47,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .checks import real_array
+
 __all__ = ["ssim", "ms_ssim", "ms_ssim_diversity", "num_scales", "MS_SSIM_WEIGHTS"]
 
 MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
@@ -58,16 +60,7 @@ MIN_SIDE = 4      # coarsest scale kept by MS-SSIM
 
 
 def _as_images(x, name: str) -> torch.Tensor:
-    if isinstance(x, torch.Tensor):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    if arr.ndim != 4:
-        raise ValueError(f"{name} must be an image batch (N, C, H, W), got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.complexfloating):
-        raise TypeError(f"{name} must hold real numbers, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
-    if not np.isfinite(arr).all():
-        raise ValueError(f"{name} contains NaN or Inf")
+    arr = real_array(x, name, 4, "an image batch (N, C, H, W)")
     if arr.size and (arr.min() < -1.0 - 1e-4 or arr.max() > 1.0 + 1e-4):
         raise ValueError(f"{name} must lie in [-1, 1] (ganscape's image range); got "
                          f"[{arr.min():.4g}, {arr.max():.4g}]")
