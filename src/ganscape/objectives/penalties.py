@@ -147,11 +147,6 @@ def r2(p: PenaltyParams, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     return 0.5 * p.weight * _grad_norm_sq(D, fake).mean()
 
 
-@dataclass(frozen=True)
-class L2Params(PenaltyParams):
-    weight: float = 1e-4
-
-
 def discriminator_kernels(D: nn.Module) -> List[Tensor]:
     """The trainable kernels of D's conv, transposed-conv and linear layers.
 
