@@ -33,7 +33,7 @@ def plain_loop(cfg, steps: int) -> float:
     data = load_data(cfg)
     x = data.x
     state, _ = build_state(cfg, data.shape, torch.device("cpu"))
-    G, D = state.G, state.D
+    G, D = state.nets["G"], state.nets["D"]
     G_ema = copy.deepcopy(G).eval()
     og = torch.optim.Adam(G.parameters(), lr=cfg.optim.generator.params["lr"],
                           betas=tuple(cfg.optim.generator.params["betas"]))

@@ -32,8 +32,8 @@ def nan_run(run, tmp_path_factory):
     shutil.copytree(run, bad)
     path = bad / "checkpoints" / "latest.pt"
     ckpt = torch.load(path, weights_only=True)
-    for key in ("G", "G_ema"):
-        for t in ckpt.get(key, {}).values():
+    for group in ("nets", "ema"):
+        for t in ckpt[group].get("G", {}).values():
             if t.is_floating_point():
                 t.fill_(float("nan"))
     torch.save(ckpt, path)

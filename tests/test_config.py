@@ -105,4 +105,4 @@ def test_every_preset_builds(preset):
     cfg = load_config(preset, None, ["data.params.n=256"] if preset in ("ring8", "grid25", "stacked-digits") else [])
     data = load_data(cfg, "test")
     state, method = build_state(cfg, data.shape, torch.device("cpu"))
-    assert state.G(state.G.sample_z(4)).shape == (4, *data.shape)
+    assert state.nets["G"](state.nets["G"].sample_z(4)).shape == (4, *data.shape)

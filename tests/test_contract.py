@@ -10,6 +10,7 @@ import torch
 from ganscape.config import from_dict
 from ganscape.objectives.losses import F_DIVERGENCES
 from ganscape.registry import ARCHITECTURES, LOSSES, NORMALIZATIONS, PENALTIES
+from ganscape.methods.base import Batch
 from ganscape.train.state import build_state
 
 # Tiny parameters per architecture, and the data each needs.
@@ -64,16 +65,16 @@ def test_one_step(arch, d_norm, loss_i, penalty):
     cfg = _config(arch, d_norm, g_norm, LOSS_SPECS[loss_i], penalty)
     real = _real(cfg)
     state, method = build_state(cfg, tuple(real.shape[1:]), torch.device("cpu"))
-    g_before = [p.detach().clone() for p in state.G.parameters()]
-    d_before = [p.detach().clone() for p in state.D.parameters()]
-    z = state.G.sample_z(4)
-    assert state.G(z).shape == real.shape
-    assert state.D(real).shape == (4,)
-    stats = method.step(state, [real], log=True)
+    g_before = [p.detach().clone() for p in state.nets["G"].parameters()]
+    d_before = [p.detach().clone() for p in state.nets["D"].parameters()]
+    z = state.nets["G"].sample_z(4)
+    assert state.nets["G"](z).shape == real.shape
+    assert state.nets["D"](real).shape == (4,)
+    stats = method.step(state, [Batch(real)], log=True)
     for k, v in stats.items():
         assert torch.isfinite(v).all(), f"{k} = {v}"
     assert {"d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"} <= set(stats)
     if penalty:
         assert f"penalty/{penalty}" in stats
-    assert any(not torch.equal(a, b) for a, b in zip(g_before, state.G.parameters())), "G did not change"
-    assert any(not torch.equal(a, b) for a, b in zip(d_before, state.D.parameters())), "D did not change"
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, state.nets["G"].parameters())), "G did not change"
+    assert any(not torch.equal(a, b) for a, b in zip(d_before, state.nets["D"].parameters())), "D did not change"

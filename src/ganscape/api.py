@@ -11,7 +11,7 @@ from .config import Config, load_config, load_json
 from .train import checkpoint as ckpt_io
 from .train import rundir
 from .train.loop import run as _run
-from .train.state import build_generator, resolve_device
+from .train.state import build_method, build_sampler, resolve_device
 
 
 def make_config(preset: Optional[str] = None, config_file: Optional[str] = None,
@@ -91,6 +91,11 @@ def load_run(run_dir: Union[str, Path]) -> Config:
     return load_json(path)
 
 
+def _sampler_name(cfg: Config) -> str:
+    """The name under which a run's checkpoints store the net it samples from."""
+    return build_method(cfg).sampler
+
+
 def load_generator(run_dir: Union[str, Path], checkpoint: str = "latest", ema: bool = True,
                    device: str = "cpu") -> torch.nn.Module:
     """The run's generator in eval mode (the EMA copy when there is one and ema=True).
@@ -112,11 +117,12 @@ def load_generator(run_dir: Union[str, Path], checkpoint: str = "latest", ema: b
             warnings.warn(f"{Path(run_dir) / rundir.CONFIG} differs from the config of {path.name} at "
                           f"{', '.join(diff[:6])}; using the checkpoint's", stacklevel=2)
             cfg = from_dict(ckpt["config"])
-    shape = tuple(load_data(cfg, "test").shape)
-    G = build_generator(cfg, shape)
-    key = "G_ema" if ema and "G_ema" in ckpt else "G"
+    data = load_data(cfg, "test")
+    G = build_sampler(cfg, data.shape, data.num_classes)
+    name = _sampler_name(cfg)
+    weights = ckpt["ema"][name] if ema and name in ckpt.get("ema", {}) else ckpt["nets"][name]
     try:
-        G.load_state_dict(ckpt[key])
+        G.load_state_dict(weights)
     except (RuntimeError, KeyError) as e:
         raise ckpt_io.CheckpointError(f"checkpoint {path} does not fit the run's generator "
                                       f"({str(e).strip().splitlines()[0]})") from None

@@ -107,6 +107,13 @@ def describe_generator(run_dir: PathLike, checkpoint: str = "latest") -> str:
     return _generator_name(run_dir, path, ckpt)
 
 
+def _sampler_label(cfg, ckpt) -> str:
+    """Which weights were scored: the sampler net's name, "+ema" for its EMA copy."""
+    from .api import _sampler_name
+    name = _sampler_name(cfg)
+    return f"{name}+ema" if name in ckpt.get("ema", {}) else name
+
+
 def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None, n: int = 10000,
              extractor: Optional[str] = None, checkpoint: str = "latest", split: Optional[str] = None,
              seed: int = 0, batch_size: int = 256, record: bool = True, progress: bool = False,
@@ -130,7 +137,7 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
                              batch_size=batch_size, progress=progress, extractor_params=extractor_params,
                              source=source)
     record_ = {"step": int(ckpt["step"]), "checkpoint": path.name, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-               "sampler": "G_ema" if "G_ema" in ckpt else "G", **res}
+               "sampler": _sampler_label(cfg, ckpt), **res}
     if record:
         rundir.append_jsonl(Path(run_dir) / rundir.METRICS, record_)
     return record_

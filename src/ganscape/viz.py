@@ -108,7 +108,8 @@ def save_stats_plot(records, path: Path, title: str = "") -> Optional[Path]:
                 ax.plot(steps, [y if isinstance(y, (int, float)) else float("nan") for y in ys], label=k)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("generator step", fontsize=8)
-        ax.legend(fontsize=7)
+        if ax.get_legend_handles_labels()[0]:  # a method may log none of this panel's keys
+            ax.legend(fontsize=7)
         ax.tick_params(labelsize=7)
     if title:
         fig.suptitle(title, fontsize=10)

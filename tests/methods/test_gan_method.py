@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from ganscape.config import from_dict
+from ganscape.methods.base import Batch
 from ganscape.methods.gan import HistoricalAverage
 from ganscape.train.state import build_state
 
@@ -27,7 +28,7 @@ def test_pure_feature_matching_generator_gradient():
     method.d_step(state, real, log=False)
     # the generator update by hand, from the same latents the G step will draw
     rng = torch.get_rng_state()
-    G_ref, D_ref = copy.deepcopy(state.G), copy.deepcopy(state.D)
+    G_ref, D_ref = copy.deepcopy(state.nets["G"]), copy.deepcopy(state.nets["D"])
     z = G_ref.sample_z(16)
     fm = ((D_ref.features(real).mean(0) - D_ref.features(G_ref(z)).mean(0)) ** 2).sum()
     fm.backward()
@@ -35,10 +36,10 @@ def test_pure_feature_matching_generator_gradient():
     torch.set_rng_state(rng)
     stats = method.g_step(state, real, log=False)
     assert stats["feature_matching"].item() == pytest.approx(fm.item(), rel=1e-6)
-    for p, e in zip(state.G.parameters(), expected):
+    for p, e in zip(state.nets["G"].parameters(), expected):
         assert torch.allclose(p, e, atol=1e-6)
     # the discriminator is untouched by the generator step
-    for a, b in zip(D_ref.parameters(), state.D.parameters()):
+    for a, b in zip(D_ref.parameters(), state.nets["D"].parameters()):
         assert torch.equal(a, b)
 
 
@@ -60,16 +61,16 @@ def test_historical_average_is_the_running_mean():
 
 def test_weight_clipping_bounds_every_critic_weight():
     state, method = _setup({"weight_clip": 0.01}, loss="wasserstein")
-    method.step(state, [torch.randn(16, 2) * 10], log=False)
-    assert max(p.abs().max().item() for p in state.D.parameters()) <= 0.01 + 1e-9
+    method.step(state, [Batch(torch.randn(16, 2) * 10)], log=False)
+    assert max(p.abs().max().item() for p in state.nets["D"].parameters()) <= 0.01 + 1e-9
 
 
 def test_minibatch_discrimination_and_packing_train():
     state, method = _setup({}, minibatch_features=4, minibatch_kernel_dim=3, pack=2)
-    before = state.D.mbd.T.detach().clone()
-    stats = method.step(state, [torch.randn(16, 2)], log=True)
-    assert torch.isfinite(stats["d_loss"]) and not torch.equal(before, state.D.mbd.T)
-    assert state.D(torch.randn(16, 2)).shape == (8,)
+    before = state.nets["D"].mbd.T.detach().clone()
+    stats = method.step(state, [Batch(torch.randn(16, 2))], log=True)
+    assert torch.isfinite(stats["d_loss"]) and not torch.equal(before, state.nets["D"].mbd.T)
+    assert state.nets["D"](torch.randn(16, 2)).shape == (8,)
 
 
 # --- PacGAN packing conventions ----------------------------------------------
@@ -92,8 +93,8 @@ def _record_shapes(state):
     def g_hook(module, inputs, output):
         seen["G_out"].append(output.shape[0])
 
-    state.D.register_forward_hook(d_hook)
-    state.G.register_forward_hook(g_hook)
+    state.nets["D"].register_forward_hook(d_hook)
+    state.nets["G"].register_forward_hook(g_hook)
     return seen
 
 
@@ -122,9 +123,9 @@ def test_training_loop_draws_real_batch_size_examples(mode, real_batch, tmp_path
     sizes = []
     original = GAN.step
 
-    def step(self, state, reals, log):
-        sizes.extend(r.shape[0] for r in reals)
-        return original(self, state, reals, log)
+    def step(self, state, batches, log):
+        sizes.extend(len(b) for b in batches)
+        return original(self, state, batches, log)
 
     monkeypatch.setattr(GAN, "step", step)
     cfg = _packed_cfg(mode, pack=2 if mode == "split" else 3, batch_size=8, steps=2, n_disc=2,
@@ -148,22 +149,22 @@ def test_historical_averages_follow_every_update_of_their_own_player():
     # initial value and its value after the one G update.
     state, method = _setup({"historical_averaging": 0.5})
     flat = lambda net: torch.cat([p.detach().flatten().clone() for p in net.parameters()])  # noqa: E731
-    seen_d, seen_g = [flat(state.D)], [flat(state.G)]
+    seen_d, seen_g = [flat(state.nets["D"])], [flat(state.nets["G"])]
     d_step, g_step = method.d_step, method.g_step
 
     def recording_d_step(*args, **kwargs):
         out = d_step(*args, **kwargs)
-        seen_d.append(flat(state.D))
+        seen_d.append(flat(state.nets["D"]))
         return out
 
     def recording_g_step(*args, **kwargs):
         out = g_step(*args, **kwargs)
-        seen_g.append(flat(state.G))
+        seen_g.append(flat(state.nets["G"]))
         return out
 
     method.d_step, method.g_step = recording_d_step, recording_g_step
     torch.manual_seed(1)
-    method.step(state, [torch.randn(16, 2) for _ in range(3)], log=False)
+    method.step(state, [Batch(torch.randn(16, 2)) for _ in range(3)], log=False)
     assert len(seen_d) == 4 and len(seen_g) == 2
     assert method.history["D"].count == 4 and method.history["G"].count == 2
     d_mean = torch.cat([m.flatten() for m in method.history["D"].mean])

@@ -105,8 +105,8 @@ def test_infinite_weights_with_finite_losses_stop_the_run_before_they_are_saved(
         p = run / "checkpoints" / name
         if p.exists():
             ck = ckpt_io.load(p)
-            assert all(torch.isfinite(t).all() for t in ck["G"].values()), name
-            assert all(torch.isfinite(t).all() for t in ck["D"].values()), name
+            assert all(torch.isfinite(t).all() for t in ck["nets"]["G"].values()), name
+            assert all(torch.isfinite(t).all() for t in ck["nets"]["D"].values()), name
     assert status["checkpoint_step"] == ckpt_io.load(run / "checkpoints" / "latest.pt")["step"]
 
 
@@ -251,7 +251,7 @@ def test_resume_with_allowed_changes(tiny_tree, tmp_path):
     assert cfg.train.steps == 15 and cfg.optim.generator.params["lr"] == 1e-5
     ck = ckpt_io.load(run / "checkpoints" / "latest.pt")
     assert ck["step"] == 15 and ck["config"]["optim"]["generator"]["params"]["lr"] == 1e-5
-    assert ck["opt_g"]["param_groups"][0]["lr"] == 1e-5
+    assert ck["optims"]["G"]["param_groups"][0]["lr"] == 1e-5
     with pytest.raises(ConfigError, match="--set loss: cannot change on resume"):
         ganscape.resume(run, overrides=["loss=hinge"])
     with pytest.raises(ConfigError, match="steps: must be >= 1"):
@@ -297,3 +297,13 @@ def test_a_kept_checkpoint_newer_than_latest_is_preferred(tmp_path):
     (tmp_path / "step_000010.pt").write_bytes(b"bad")
     with pytest.warns(ckpt_io.CheckpointWarning):
         assert ckpt_io.load_newest(tmp_path)[0]["step"] == 5
+
+
+def test_format_1_checkpoints_are_read_in_the_named_layout(tmp_path):
+    g, d = {"w": torch.ones(2)}, {"w": torch.zeros(3)}
+    path = tmp_path / "old.pt"
+    torch.save({"format": 1, "G": g, "D": d, "opt_g": {"s": 1}, "opt_d": {"s": 2}, "G_ema": g, "step": 7}, path)
+    ck = ckpt_io.load(path)
+    assert ck["format"] == ckpt_io.FORMAT == 2 and ck["step"] == 7
+    assert set(ck["nets"]) == {"G", "D"} and ck["optims"] == {"G": {"s": 1}, "D": {"s": 2}}
+    assert torch.equal(ck["ema"]["G"]["w"], torch.ones(2)) and "G" not in ck

@@ -57,9 +57,9 @@ def test_same_seed_same_run_and_resume_is_bit_exact(tiny_tree, tmp_path):
     assert _stats(half) == _stats(full)
     a = ckpt_io.load(full / "checkpoints" / "latest.pt")
     b = ckpt_io.load(half / "checkpoints" / "latest.pt")
-    for key in ("G", "D", "G_ema"):
-        for k in a[key]:
-            assert torch.equal(a[key][k], b[key][k]), (key, k)
+    for group, key in (("nets", "G"), ("nets", "D"), ("ema", "G")):
+        for k in a[group][key]:
+            assert torch.equal(a[group][key][k], b[group][key][k]), (group, key, k)
 
 
 def test_resume_after_a_checkpoint_before_the_end_rewrites_later_stats(tiny_tree, tmp_path):
@@ -126,7 +126,7 @@ def test_nan_stops_the_run_as_diverged_and_keeps_the_last_good_checkpoint(tiny_t
     assert "NaN" in status["reason"]
     ckpt = ckpt_io.load(run / "checkpoints" / "latest.pt")
     assert ckpt["step"] == 6
-    for t in ckpt["G"].values():
+    for t in ckpt["nets"]["G"].values():
         assert torch.isfinite(t).all()
     assert [r["step"] for r in rundir.read_jsonl(run / "stats.jsonl")] == [4]
 

@@ -1,19 +1,27 @@
 """What every training recipe shares: its interface and small helpers.
 
-A method owns one training step:
+A method declares the nets it trains, by name, and how each is built from the
+config (`build_nets`), the optimizers and the parameters each one updates
+(`optimizers`), which nets get EMA copies (`ema`) and which net samples
+(`sampler`). The train state holds them by these names, checkpoints store
+them by these names, and `sample` / `eval` draw from `state.sampler`, so the
+loop and the tools never ask what kind of model it is.
 
-    step(state, reals, log) -> dict of scalar tensors
+It owns one training step:
 
-`reals` is a list of `train.n_disc` real batches (one per discriminator
-update), `state` the TrainState (nets, optimizers, step counters). The step
-updates the nets in place. When `log` is true it also returns diagnostics that
-cost extra work (gradient norms); the loop converts values to floats only on
-log steps, so the hot path never waits on the device.
+    step(state, batches, log) -> dict of scalar tensors
+
+`batches` is a list of `train.n_disc` typed real batches (one per
+discriminator update), `state` the TrainState. The step updates the nets in
+place. When `log` is true it also returns diagnostics that cost extra work
+(gradient norms); the loop converts values to floats only on log steps, so
+the hot path never waits on the device.
 """
 from __future__ import annotations
 
 import abc
-from typing import Dict, List
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -21,7 +29,36 @@ from torch import Tensor, nn
 Stats = Dict[str, Tensor]
 
 
+@dataclass
+class Batch:
+    """One batch of real data.
+
+    x: images (N, C, H, W) in [-1, 1], points (N, D) or tokens (N, L);
+    y: int64 class labels (N,) when the data set has labels;
+    labelled: bool (N,), which of the labels a method may use (semi-supervised
+    training); None means all of them.
+    """
+    x: Tensor
+    y: Optional[Tensor] = None
+    labelled: Optional[Tensor] = None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
 class Method(abc.ABC):
+    sampler: str = "G"                 # the net `sample` and `eval` draw from
+    ema: Tuple[str, ...] = ("G",)      # nets that get EMA copies when train.ema_decay > 0
+
+    @abc.abstractmethod
+    def build_nets(self, cfg, data) -> Dict[str, nn.Module]:
+        """The method's nets by name, built from the config for `data` (a
+        state.DataSpec: the shape of one example and the number of classes)."""
+
+    @abc.abstractmethod
+    def optimizers(self, cfg, nets: Dict[str, nn.Module]) -> Dict[str, Tuple[object, Iterable]]:
+        """{name: (optimizer component of the config, parameters it updates)}."""
+
     def setup(self, state) -> None:
         """Called once after the nets are built and before any checkpoint is loaded."""
 
@@ -33,8 +70,9 @@ class Method(abc.ABC):
         """Restore what state_dict() returned."""
 
     @abc.abstractmethod
-    def step(self, state, reals: List[Tensor], log: bool) -> Stats:
-        """One generator update preceded by len(reals) discriminator updates."""
+    def step(self, state, batches: List[Batch], log: bool) -> Stats:
+        """One training step on len(batches) real batches (for a GAN: one
+        generator update preceded by len(batches) discriminator updates)."""
 
 
 def grad_norm(module: nn.Module) -> Tensor:

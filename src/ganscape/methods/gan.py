@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 
 from ..registry import LOSSES, METHODS, PENALTIES, ConfigError
-from .base import Method, Stats, grad_norm, set_requires_grad
+from .base import Batch, Method, Stats, grad_norm, set_requires_grad
 
 
 @dataclass(frozen=True)
@@ -71,9 +71,18 @@ class GAN(Method):
                           for c in config.penalties]
         self.history = None  # created in setup() (needs the nets)
 
+    def build_nets(self, cfg, data) -> Dict[str, torch.nn.Module]:
+        from ..train.state import build_net
+        return {"G": build_net(cfg, "generator", cfg.model.generator, data.shape),
+                "D": build_net(cfg, "discriminator", cfg.model.discriminator, data.shape)}
+
+    def optimizers(self, cfg, nets):
+        return {"G": (cfg.optim.generator, nets["G"].parameters()),
+                "D": (cfg.optim.discriminator, nets["D"].parameters())}
+
     def setup(self, state) -> None:
         if self.p.historical_averaging:
-            self.history = {"G": HistoricalAverage(state.G), "D": HistoricalAverage(state.D)}
+            self.history = {k: HistoricalAverage(state.nets[k]) for k in ("G", "D")}
 
     def state_dict(self) -> Dict:
         return {k: h.state_dict() for k, h in (self.history or {}).items()}
@@ -86,7 +95,7 @@ class GAN(Method):
         return self.loss_entry.fn(self.loss_params, real, fake)
 
     def d_step(self, state, real: Tensor, log: bool) -> Stats:
-        G, D, opt = state.G, state.D, state.opt_d
+        G, D, opt = state.nets["G"], state.nets["D"], state.optims["D"]
         # As many fakes as reals, so that D scores as many real as fake inputs;
         # with PacGAN's packing the real batch holds pack examples per D input
         # (Config.real_batch_size).
@@ -121,7 +130,7 @@ class GAN(Method):
         return stats
 
     def g_step(self, state, real: Tensor, log: bool) -> Stats:
-        G, D, opt = state.G, state.D, state.opt_g
+        G, D, opt = state.nets["G"], state.nets["D"], state.optims["G"]
         set_requires_grad(D, False)
         fake = G(G.sample_z(real.shape[0]))
         stats: Stats = {}
@@ -151,11 +160,12 @@ class GAN(Method):
         stats["g_loss"] = g.detach()
         return stats
 
-    def step(self, state, reals: List[Tensor], log: bool) -> Stats:
+    def step(self, state, batches: List[Batch], log: bool) -> Stats:
+        # an unconditional GAN reads only x; labels, when the data has them, are ignored
         stats: Stats = {}
-        for real in reals:
-            stats.update(self.d_step(state, real, log))
-        stats.update(self.g_step(state, reals[-1], log))
+        for b in batches:
+            stats.update(self.d_step(state, b.x, log))
+        stats.update(self.g_step(state, batches[-1].x, log))
         return stats
 
 

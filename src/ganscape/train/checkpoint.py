@@ -31,7 +31,10 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import torch
 
-FORMAT = 1
+# 2: nets, optimizers and EMA copies stored by the names the method gave
+#    them ({"nets": {"G": ..., "D": ...}, "optims": {...}, "ema": {...}});
+# 1: a GAN's G, D, opt_g, opt_d, G_ema at the top level (read and upgraded).
+FORMAT = 2
 TMP_SUFFIX = ".tmp"
 CORRUPT_SUFFIX = ".corrupt"
 
@@ -251,9 +254,21 @@ def load(path: Path) -> Dict[str, Any]:
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, bad pickle opcode, disallowed global, ...
         raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({_first_line(e)})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint {path} is not a ganscape checkpoint of format {FORMAT}")
-    return ckpt
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in (1, FORMAT):
+        raise CheckpointError(f"checkpoint {path} is not a ganscape checkpoint of format 1 or {FORMAT}")
+    return _upgrade(ckpt)
+
+
+def _upgrade(ckpt: Dict[str, Any]) -> Dict[str, Any]:
+    """A format-1 checkpoint (one GAN's nets at the top level) in format 2's layout."""
+    if ckpt["format"] == FORMAT:
+        return ckpt
+    old = dict(ckpt)
+    new = {k: v for k, v in old.items() if k not in ("G", "D", "opt_g", "opt_d", "G_ema")}
+    new.update(format=FORMAT, nets={"G": old["G"], "D": old["D"]},
+               optims={"G": old["opt_g"], "D": old["opt_d"]},
+               ema={"G": old["G_ema"]} if "G_ema" in old else {})
+    return new
 
 
 def step_path(folder: Path, step: int) -> Path:

@@ -28,6 +28,7 @@ from typing import Any, Callable, Dict, Optional, Union
 import torch
 
 from .. import viz
+from ..methods.base import Batch
 from ..config import Config, save_json
 from . import checkpoint as ckpt_io
 from . import rundir
@@ -173,11 +174,11 @@ class Evaluator:
         return self._update_best(res["results"][e.best])
 
 
-def set_lr(state, cfg: Config, factor: float) -> None:
-    """Both learning rates at `factor` times their configured value."""
-    for opt, comp in ((state.opt_g, cfg.optim.generator), (state.opt_d, cfg.optim.discriminator)):
+def set_lr(state, factor: float) -> None:
+    """Every optimizer's learning rate at `factor` times its configured value."""
+    for name, opt in state.optims.items():
         for group in opt.param_groups:
-            group["lr"] = comp.params["lr"] * factor
+            group["lr"] = state.base_lr[name] * factor
 
 
 def _payload(state, method, cfg: Config) -> Dict[str, Any]:
@@ -218,7 +219,7 @@ def _prepare_resume(cfg: Config, run_dir: Path, state, method):
     except (RuntimeError, KeyError) as e:
         raise ckpt_io.CheckpointError(f"checkpoint {path} does not fit this run's nets "
                                       f"({str(e).strip().splitlines()[0]})") from None
-    set_lr(state, cfg, 1.0)  # the config's learning rates (they may change on resume), not the saved ones
+    set_lr(state, 1.0)  # the config's learning rates (they may change on resume), not the saved ones
     return ckpt, path
 
 
@@ -237,7 +238,12 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
     seed_everything(cfg.seed, cfg.deterministic)
     data = load_data(cfg, "train")
     x = data.x.to(device)
-    state, method = build_state(cfg, data.shape, device)
+    y = data.y.to(device) if data.y is not None else None
+
+    def batch_of(idx: torch.Tensor) -> Batch:
+        return Batch(x[idx], y[idx] if y is not None else None)
+
+    state, method = build_state(cfg, data.shape, device, data.num_classes)
     order = BatchOrder(len(x), cfg.real_batch_size, cfg.seed, device)
     evaluator = Evaluator(cfg, device) if cfg.eval.metrics else None
     if resume:
@@ -303,15 +309,15 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
         with stop.installed():
             while state.step < tc.steps:
                 if tc.lr_schedule == "linear":
-                    set_lr(state, cfg, 1.0 - state.step / tc.steps)
+                    set_lr(state, 1.0 - state.step / tc.steps)
                 log = (state.step + 1) % tc.log_every == 0 or state.step + 1 == tc.steps
-                reals = [x[order.indices(state.batch + i)] for i in range(tc.n_disc)]
+                batches = [batch_of(order.indices(state.batch + i)) for i in range(tc.n_disc)]
                 state.batch += tc.n_disc
-                stats = method.step(state, reals, log)
+                stats = method.step(state, batches, log)
                 state.step += 1
-                if state.G_ema is not None:
-                    # Before ema_start the EMA simply follows G.
-                    update_ema(state.G_ema, state.G, tc.ema_decay if state.step > tc.ema_start else 0.0)
+                for name, ema in state.ema.items():
+                    # Before ema_start the EMA simply follows its net.
+                    update_ema(ema, state.nets[name], tc.ema_decay if state.step > tc.ema_start else 0.0)
                 ok = ok & _finite(stats)
                 if log:
                     if not bool(ok):

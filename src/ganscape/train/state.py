@@ -1,12 +1,13 @@
-"""Everything a run carries from step to step: nets, optimizers, EMA, RNG,
-counters. `build_state` makes it from a config; `state_dict` /
-`load_state_dict` make checkpoints of it."""
+"""Everything a run carries from step to step: the method's named nets,
+optimizers and EMA copies, RNG state, counters. `build_state` makes it from a
+config (the method says which nets and optimizers it needs); `state_dict` /
+`load_state_dict` make checkpoints of it, by name."""
 from __future__ import annotations
 
 import copy
 import random
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import numpy as np
 import torch
@@ -65,71 +66,90 @@ def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple) -> nn.Module
     return arch.fn(ARCHITECTURES.params(net.arch.name, net.arch.params), spec)
 
 
-def build_generator(cfg: Config, shape: tuple) -> nn.Module:
-    return build_net(cfg, "generator", cfg.model.generator, shape)
-
-
 @dataclass
 class TrainState:
-    G: nn.Module
-    D: nn.Module
-    opt_g: torch.optim.Optimizer
-    opt_d: torch.optim.Optimizer
-    G_ema: Optional[nn.Module] = None
-    step: int = 0        # generator updates done
+    """Named nets, their optimizers and EMA copies, as the method declared
+    them (a GAN: nets G and D, optimizers G and D, EMA of G), plus the
+    counters and RNG state that make a resume bit-exact."""
+    nets: Dict[str, nn.Module]
+    optims: Dict[str, torch.optim.Optimizer]
+    ema: Dict[str, nn.Module] = field(default_factory=dict)
+    sampler_name: str = "G"
+    # the configured learning rate of each optimizer (schedules scale it)
+    base_lr: Dict[str, float] = field(default_factory=dict)
+    step: int = 0        # training steps done (generator updates for a GAN)
     d_step: int = 0      # discriminator updates done
     batch: int = 0       # real batches drawn (the data order is a function of it)
     extra: Dict[str, Any] = field(default_factory=dict)
 
-    def modules(self) -> list:
-        """Every net a checkpoint saves."""
-        return [m for m in (self.G, self.D, self.G_ema) if m is not None]
-
     @property
     def sampler(self) -> nn.Module:
-        """The generator to sample from: the EMA copy when there is one."""
-        return self.G_ema if self.G_ema is not None else self.G
+        """The net to sample from: the EMA copy of the method's sampler when there is one."""
+        return self.ema.get(self.sampler_name, self.nets[self.sampler_name])
+
+    def modules(self) -> list:
+        """Every net a checkpoint saves."""
+        return [*self.nets.values(), *self.ema.values()]
 
     def state_dict(self) -> Dict[str, Any]:
         rng = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        sd = {"G": self.G.state_dict(), "D": self.D.state_dict(),
-              "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
-              "step": self.step, "d_step": self.d_step, "batch": self.batch, "rng": rng}
-        if self.G_ema is not None:
-            sd["G_ema"] = self.G_ema.state_dict()
-        return sd
+        return {"nets": {k: m.state_dict() for k, m in self.nets.items()},
+                "optims": {k: o.state_dict() for k, o in self.optims.items()},
+                "ema": {k: m.state_dict() for k, m in self.ema.items()},
+                "step": self.step, "d_step": self.d_step, "batch": self.batch, "rng": rng}
 
     def load_state_dict(self, sd: Dict[str, Any]) -> None:
-        self.G.load_state_dict(sd["G"])
-        self.D.load_state_dict(sd["D"])
-        self.opt_g.load_state_dict(sd["opt_g"])
-        self.opt_d.load_state_dict(sd["opt_d"])
-        if self.G_ema is not None:
-            if "G_ema" not in sd:
-                raise ConfigError("train.ema_decay > 0 but the checkpoint has no EMA generator")
-            self.G_ema.load_state_dict(sd["G_ema"])
+        for group, own in (("nets", self.nets), ("optims", self.optims), ("ema", self.ema)):
+            saved = sd.get(group, {})
+            missing = sorted(set(own) - set(saved))
+            if missing:
+                hint = " (train.ema_decay > 0 but the run was trained without EMA)" if group == "ema" else ""
+                raise ConfigError(f"the checkpoint has no {group} {', '.join(missing)}{hint}")
+            for k, obj in own.items():
+                obj.load_state_dict(saved[k])
         self.step, self.d_step, self.batch = int(sd["step"]), int(sd["d_step"]), int(sd["batch"])
         torch.set_rng_state(sd["rng"]["torch"])
         if "cuda" in sd["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(sd["rng"]["cuda"])
 
 
-def build_state(cfg: Config, shape: tuple, device: torch.device):
-    """Nets, optimizers, EMA and the method, on `device`. Returns (state, method)."""
-    G = build_net(cfg, "generator", cfg.model.generator, shape).to(device)
-    D = build_net(cfg, "discriminator", cfg.model.discriminator, shape).to(device)
-    opt_g = OPTIMIZERS.build(cfg.optim.generator.name, cfg.optim.generator.params, G.parameters())
-    opt_d = OPTIMIZERS.build(cfg.optim.discriminator.name, cfg.optim.discriminator.params, D.parameters())
-    G_ema = None
+@dataclass(frozen=True)
+class DataSpec:
+    """What a method needs to know of the data to build its nets."""
+    shape: tuple               # one example: (C, H, W) or (D,)
+    num_classes: int = 0       # 0: no labels
+
+
+def build_method(cfg: Config):
+    return METHODS.build(cfg.method.name, cfg.method.params, cfg)
+
+
+def build_state(cfg: Config, shape: tuple, device: torch.device, num_classes: int = 0):
+    """The method, its nets, optimizers and EMA copies, on `device`.
+    Returns (state, method)."""
+    method = build_method(cfg)
+    spec = DataSpec(tuple(shape), num_classes)
+    nets = {k: m.to(device) for k, m in method.build_nets(cfg, spec).items()}
+    optims, base_lr = {}, {}
+    for name, (comp, params) in method.optimizers(cfg, nets).items():
+        optims[name] = OPTIMIZERS.build(comp.name, comp.params, params)
+        base_lr[name] = comp.params["lr"]
+    ema = {}
     if cfg.train.ema_decay > 0:
-        G_ema = copy.deepcopy(G).eval()
-        G_ema.requires_grad_(False)
-    state = TrainState(G=G, D=D, opt_g=opt_g, opt_d=opt_d, G_ema=G_ema)
-    method = METHODS.build(cfg.method.name, cfg.method.params, cfg)
+        for name in method.ema:
+            ema[name] = copy.deepcopy(nets[name]).eval()
+            ema[name].requires_grad_(False)
+    state = TrainState(nets=nets, optims=optims, ema=ema, sampler_name=method.sampler, base_lr=base_lr)
     method.setup(state)
     return state, method
+
+
+def build_sampler(cfg: Config, shape: tuple, num_classes: int = 0) -> nn.Module:
+    """The net a run samples from (its generator), built as the method builds it."""
+    method = build_method(cfg)
+    return method.build_nets(cfg, DataSpec(tuple(shape), num_classes))[method.sampler]
 
 
 @torch.no_grad()
