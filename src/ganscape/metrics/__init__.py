@@ -23,6 +23,12 @@ splits=10)``                                         -> (mean, std) over splits,
 test_fraction=0.5, classifier="logistic")``          0.5 = indistinguishable; "p_value", "n_train", "n_test"}
 ``memorization(fake, real, *, threshold=None, ...)``  (M, ...) generated, (N, ...) *training* samples ->
                                                      {"fraction_near_copies", "mean_nn_distance", ...}
+``intra_class_fid(fake, real, *, fake_labels,       features + (N,) int labels -> {"intra_fid": mean over classes
+real_labels, num_classes=None, min_per_class=2)``    of per-class FID, "intra_fid_per_class", "classes", ...}
+``class_consistency(*, predicted, labels,            (N,) predicted classes or (N, K) logits, (N,) labels ->
+mapping=None, num_classes=None)``                    {"class_consistency" in [0, 1], "class_consistency_per_class"}
+``per_class_precision_recall(fake, real, *,          features + labels -> {"precision_per_class",
+fake_labels, real_labels, k=3, num_classes=None)``   "recall_per_class", "precision_mean", "recall_mean", "classes"}
 ``ms_ssim(a, b)``                                    image pairs (N, C, H, W) -> (N,) MS-SSIM in [0, 1]
 ``ms_ssim_diversity(samples, n_pairs=1000, ...)``    images (N, C, H, W) -> mean MS-SSIM of random pairs
                                                      (lower = more diverse)
@@ -30,8 +36,8 @@ test_fraction=0.5, classifier="logistic")``          0.5 = indistinguishable; "p
 
 Images are float in [-1, 1] (ganscape's range). The modules below hold the
 implementations and their protocols (fid.py, kid.py, inception_score.py,
-prdc.py, msssim.py, c2st.py, memorization.py); ``evaluate.py`` runs them on
-features computed once per sample set by a registered extractor.
+prdc.py, msssim.py, c2st.py, memorization.py, conditional.py); ``evaluate.py``
+runs them on features computed once per sample set by a registered extractor.
 
 Note: ``ganscape.metrics.inception_score`` and ``ganscape.metrics.memorization``
 are these functions, not the modules of the same name; import from the
@@ -45,13 +51,15 @@ from . import msssim as _msssim
 from . import prdc as _prdc
 from .c2st import c2st_accuracy
 from .checks import public_metric
+from .conditional import class_consistency, intra_class_fid, per_class_precision_recall
 from .fid import fid_from_features
 from .inception_score import inception_score
 from .kid import kid_from_features
 from .memorization import memorization
 
 __all__ = ["fid_from_features", "kid_from_features", "inception_score", "precision_recall",
-           "density_coverage", "c2st_accuracy", "memorization", "ms_ssim", "ms_ssim_diversity"]
+           "density_coverage", "c2st_accuracy", "memorization", "ms_ssim", "ms_ssim_diversity",
+           "intra_class_fid", "class_consistency", "per_class_precision_recall"]
 
 
 # prdc.py takes (real, fake), as the papers' code does; these put the sets in
