@@ -3,6 +3,6 @@ from .data import digits, files, shapes, stacked, synthetic  # noqa: F401
 from .nets import dcgan, mlp, norms, resnet, sndcgan  # noqa: F401
 from .objectives import losses, penalties  # noqa: F401
 from . import optim  # noqa: F401
-from .methods import gan  # noqa: F401
+from .methods import cgan, gan  # noqa: F401
 from .metrics.features import digits_cnn, inception, random_net  # noqa: F401
 from .metrics import evaluate  # noqa: F401

@@ -65,6 +65,13 @@ class NetConfig:
     # "split": train.batch_size examples are split into batch_size / pack
     #   packed inputs, shrinking D's batch and G's samples by `pack`.
     pack_mode: str = "paper"
+    # Class conditioning (nets/conditional.py; needs labelled data and the
+    # cgan method). Generator: none | concat (label embedding of embed_dim
+    # concatenated with z) | cbn (conditional batch norm). Discriminator:
+    # none | concat (one-hot label maps as extra input channels) |
+    # projection (Miyato & Koyama 2018) | acgan (auxiliary classifier).
+    cond: str = "none"
+    embed_dim: int = 16
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,13 @@ class ModelConfig:
                               "set model.discriminator.pack")
         if self.discriminator.pack < 1 or self.discriminator.minibatch_features < 0:
             raise ConfigError(f"{where}.discriminator: pack must be >= 1 and minibatch_features >= 0")
+        from .nets.conditional import DISCRIMINATOR_CONDITIONING, GENERATOR_CONDITIONING
+        for role, allowed in (("generator", GENERATOR_CONDITIONING), ("discriminator", DISCRIMINATOR_CONDITIONING)):
+            cond = getattr(self, role).cond
+            if cond not in allowed:
+                raise ConfigError(f"{where}.{role}.cond: {cond!r} is not allowed; choose one of: {', '.join(allowed)}")
+            if getattr(self, role).embed_dim < 1:
+                raise ConfigError(f"{where}.{role}.embed_dim: must be >= 1, got {getattr(self, role).embed_dim}")
         for role in ("generator", "discriminator"):
             mode = getattr(self, role).pack_mode
             if mode not in ("paper", "split"):

@@ -88,7 +88,8 @@ def _record_shapes(state):
 
     def d_hook(module, inputs, output):
         seen["D_in"].append(inputs[0].shape[0])
-        seen["D_out"].append(output.shape[0])
+        logits = output[0] if isinstance(output, tuple) else output  # (logits, features) when asked for both
+        seen["D_out"].append(logits.shape[0])
 
     def g_hook(module, inputs, output):
         seen["G_out"].append(output.shape[0])

@@ -4,12 +4,13 @@ with any registered loss and penalties, plus the improved-GAN techniques
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import torch
 from torch import Tensor
 
 from ..registry import LOSSES, METHODS, PENALTIES, ConfigError
+from ..nets.conditional import LabelledD
 from .base import Batch, Method, Stats, grad_norm, set_requires_grad
 
 
@@ -71,10 +72,16 @@ class GAN(Method):
                           for c in config.penalties]
         self.history = None  # created in setup() (needs the nets)
 
+    conditional = False  # whether the recipe trains class-conditional nets
+
     def build_nets(self, cfg, data) -> Dict[str, torch.nn.Module]:
         from ..train.state import build_net
-        return {"G": build_net(cfg, "generator", cfg.model.generator, data.shape),
-                "D": build_net(cfg, "discriminator", cfg.model.discriminator, data.shape)}
+        m = cfg.model
+        if not self.conditional and (m.generator.cond != "none" or m.discriminator.cond != "none"):
+            raise ConfigError("model.*.cond: class-conditional nets are trained by method cgan; "
+                              "set method: cgan (or cond: none)")
+        return {"G": build_net(cfg, "generator", m.generator, data.shape, data.num_classes),
+                "D": build_net(cfg, "discriminator", m.discriminator, data.shape, data.num_classes)}
 
     def optimizers(self, cfg, nets):
         return {"G": (cfg.optim.generator, nets["G"].parameters()),
@@ -94,21 +101,48 @@ class GAN(Method):
     def loss(self, real, fake):
         return self.loss_entry.fn(self.loss_params, real, fake)
 
-    def d_step(self, state, real: Tensor, log: bool) -> Stats:
+    # ---- what a conditional recipe changes (methods/cgan.py); labels y are None here ----
+    def generate(self, G, n: int, y: Optional[Tensor]) -> Tensor:
+        return G(G.sample_z(n)) if y is None else G(G.sample_z(n), y)
+
+    def score(self, D, x: Tensor, y: Optional[Tensor]):
+        """D's logits and trunk features of x (with labels y when conditional)."""
+        return D(x, return_features=True) if y is None else D(x, y, return_features=True)
+
+    def negatives(self, D, real: Tensor, y: Optional[Tensor]) -> Optional[Tensor]:
+        """Logits of extra negative examples for D besides the fakes (none here)."""
+        return None
+
+    def d_extra(self, D, h_real: Tensor, h_fake: Tensor, y: Optional[Tensor]):
+        """Extra discriminator loss terms and their stats (none here)."""
+        return None, {}
+
+    def g_extra(self, D, h_fake: Tensor, y: Optional[Tensor]):
+        """Extra generator loss terms and their stats (none here)."""
+        return None, {}
+
+    # ---- the two updates ----
+    def d_step(self, state, real: Tensor, log: bool, y: Optional[Tensor] = None) -> Stats:
         G, D, opt = state.nets["G"], state.nets["D"], state.optims["D"]
         # As many fakes as reals, so that D scores as many real as fake inputs;
         # with PacGAN's packing the real batch holds pack examples per D input
-        # (Config.real_batch_size).
+        # (Config.real_batch_size). Conditional fakes get the real batch's labels.
         with torch.no_grad():
-            fake = G(G.sample_z(real.shape[0]))
-        v_real, v_fake = D(real), D(fake)
-        terms = self.loss(v_real, v_fake)
+            fake = self.generate(G, real.shape[0], y)
+        (v_real, h_real), (v_fake, h_fake) = self.score(D, real, y), self.score(D, fake, y)
+        neg = self.negatives(D, real, y)
+        terms = self.loss(v_real, v_fake if neg is None else torch.cat([v_fake, neg]))
         total = terms["d"]
         stats: Stats = {"d_loss": terms["d"].detach()}
+        extra, extra_stats = self.d_extra(D, h_real, h_fake, y)
+        if extra is not None:
+            total = total + extra
+            stats.update(extra_stats)
+        D_pen = D if y is None else LabelledD(D, y)  # real and fake share the labels y
         for fn, p, name in self.penalties:
             if state.d_step % p.every == 0:
                 # Lazy regularization: `every` times the weight, every `every` steps.
-                pen = fn(p, D, real, fake) * p.every
+                pen = fn(p, D_pen, real, fake) * p.every
                 total = total + pen
                 stats[f"penalty/{name}"] = pen.detach()
         if self.p.historical_averaging:
@@ -129,24 +163,26 @@ class GAN(Method):
         stats["d_fake"] = v_fake.detach().mean()
         return stats
 
-    def g_step(self, state, real: Tensor, log: bool) -> Stats:
+    def g_step(self, state, real: Tensor, log: bool, y: Optional[Tensor] = None) -> Stats:
         G, D, opt = state.nets["G"], state.nets["D"], state.optims["G"]
         set_requires_grad(D, False)
-        fake = G(G.sample_z(real.shape[0]))
+        fake = self.generate(G, real.shape[0], y)
         stats: Stats = {}
         total = torch.zeros((), device=real.device)
+        v_fake, h_fake = self.score(D, fake, y)
         if self.p.feature_matching:
-            v_fake, h_fake = D(fake, return_features=True)
             with torch.no_grad():
-                h_real = D.features(real)
+                h_real = D.features(real) if y is None else D.features(real, y)
             fm = ((h_real.mean(0) - h_fake.mean(0)) ** 2).sum()
             total = total + self.p.feature_matching * fm
             stats["feature_matching"] = fm.detach()
-        else:
-            v_fake = D(fake)
         g = self.loss(None, v_fake)["g"]
         if self.p.adversarial:
             total = total + self.p.adversarial * g
+        extra, extra_stats = self.g_extra(D, h_fake, y)
+        if extra is not None:
+            total = total + extra
+            stats.update(extra_stats)
         if self.p.historical_averaging:
             total = total + self.p.historical_averaging * self.history["G"].penalty(G)
         opt.zero_grad(set_to_none=True)
@@ -160,12 +196,16 @@ class GAN(Method):
         stats["g_loss"] = g.detach()
         return stats
 
+    def labels(self, batch: Batch) -> Optional[Tensor]:
+        """The labels this recipe trains with: none for the unconditional GAN
+        (labels in the data are ignored)."""
+        return None
+
     def step(self, state, batches: List[Batch], log: bool) -> Stats:
-        # an unconditional GAN reads only x; labels, when the data has them, are ignored
         stats: Stats = {}
         for b in batches:
-            stats.update(self.d_step(state, b.x, log))
-        stats.update(self.g_step(state, batches[-1].x, log))
+            stats.update(self.d_step(state, b.x, log, self.labels(b)))
+        stats.update(self.g_step(state, batches[-1].x, log, self.labels(batches[-1])))
         return stats
 
 

@@ -334,13 +334,25 @@ class NonFiniteSamplesError(ValueError):
 
 @torch.no_grad()
 def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
-             source: str = "the generator") -> torch.Tensor:
+             source: str = "the generator", labels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """n samples from G (in eval mode) with latents from a private seeded generator, on the CPU.
 
-    Raises NonFiniteSamplesError, naming `source`, as soon as a batch holds
-    NaN or Inf, so that no NaN sample is written or scored.
+    A class-conditional G is given `labels` (n,), by default the classes
+    0..K-1 in turn (nets.conditional.generator_labels); an unconditional G
+    takes none. Raises NonFiniteSamplesError, naming `source`, as soon as a
+    batch holds NaN or Inf, so that no NaN sample is written or scored.
     """
+    from ..nets.conditional import generator_labels
     n, batch_size = positive_int(n, "n"), positive_int(batch_size, "batch_size")
+    k = getattr(G, "num_classes", 0)
+    if labels is None:
+        labels = generator_labels(G, n)
+    elif not k:
+        raise ValueError("labels were given but the generator is not class-conditional")
+    else:
+        labels = torch.as_tensor(labels, dtype=torch.int64)
+        if labels.shape != (n,) or int(labels.min()) < 0 or int(labels.max()) >= k:
+            raise ValueError(f"labels must be {n} class indices in 0..{k - 1}")
     was_training = G.training
     G.eval()
     try:
@@ -348,7 +360,8 @@ def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
         g = torch.Generator().manual_seed(seed)
         out = []
         for i in range(0, n, batch_size):
-            x = G(torch.randn(min(batch_size, n - i), G.z_dim, generator=g).to(device)).float().cpu()
+            z = torch.randn(min(batch_size, n - i), G.z_dim, generator=g).to(device)
+            x = (G(z) if labels is None else G(z, labels[i:i + len(z)].to(device))).float().cpu()
             if not torch.isfinite(x).all():
                 bad = sum(int((~torch.isfinite(t)).sum()) for t in (*G.parameters(), *G.buffers())
                           if t.is_floating_point())

@@ -125,14 +125,16 @@ class Logger:
 @torch.no_grad()
 def save_samples(state, cfg: Config, run: Path, fixed_z: torch.Tensor, real: torch.Tensor,
                  info: Dict[str, Any], step: int) -> Path:
+    from ..nets.conditional import generator_labels
     G = state.sampler
+    labels = generator_labels(G, len(fixed_z))  # a conditional G: one class per grid column
     was_training = G.training
     G.eval()
-    x = G(fixed_z)
+    x = G(fixed_z) if labels is None else G(fixed_z, labels.to(fixed_z.device))
     G.train(was_training)
     path = Path(run) / rundir.SAMPLES / f"step_{step:06d}.png"
     if x.ndim == 4:
-        return viz.save_image_grid(x, path)
+        return viz.save_image_grid(x, path, nrow=getattr(G, "num_classes", 0) or None)
     return viz.save_scatter(x, path, real=real[:2000], centers=info.get("centers"),
                             title=f"{cfg.data.name}, step {step}")
 

@@ -46,7 +46,10 @@ def load_data(cfg: Config, split: str = "train") -> ArrayDataset:
     return entry.fn(DATASETS.params(cfg.data.name, cfg.data.params), split, cfg.seed)
 
 
-def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple) -> nn.Module:
+def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple, num_classes: int = 0) -> nn.Module:
+    """One net of `role` as `net` describes it; class-conditional (a wrapper
+    from nets/conditional.py) when net.cond is set, for data with
+    `num_classes` classes."""
     arch = ARCHITECTURES.get(net.arch.name)
     kind = "image" if len(shape) == 3 else "points"
     if kind not in arch.tags.get("kinds", ("image", "points")):
@@ -63,7 +66,17 @@ def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple) -> nn.Module
     spec = NetSpec(role=role, shape=tuple(shape), z_dim=cfg.model.z_dim, norm=norm,
                    minibatch_features=net.minibatch_features,
                    minibatch_kernel_dim=net.minibatch_kernel_dim, pack=pack)
-    return arch.fn(ARCHITECTURES.params(net.arch.name, net.arch.params), spec)
+    params = ARCHITECTURES.params(net.arch.name, net.arch.params)
+    if net.cond == "none":
+        return arch.fn(params, spec)
+    from ..nets.conditional import ConditionalDiscriminator, ConditionalGenerator
+    if num_classes < 2:
+        raise ConfigError(f"model.{role}.cond: {net.cond!r} needs a data set with class labels; "
+                          f"{cfg.data.name!r} has none here")
+    build = lambda s: arch.fn(params, s)  # noqa: E731
+    if role == "generator":
+        return ConditionalGenerator(build, spec, net.cond, num_classes, net.embed_dim)
+    return ConditionalDiscriminator(build, spec, net.cond, num_classes)
 
 
 @dataclass
