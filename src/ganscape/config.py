@@ -124,6 +124,10 @@ class TrainConfig:
     num_samples: int = 64           # images in each sample grid (points in each 2-D plot: x40)
     lr_schedule: str = "constant"   # constant | linear (decay both learning rates linearly to 0 at `steps`)
     progress: bool = True           # tqdm progress bar
+    # Semi-supervised training: keep the labels of only this many training
+    # examples per class (chosen with the run's seed), the rest count as
+    # unlabelled (Batch.labelled); 0 = every label is known.
+    labelled_per_class: int = 0
 
     def validate(self, where: str) -> None:
         for k in ("steps", "batch_size", "n_disc", "log_every", "latest_every", "num_samples"):
@@ -133,7 +137,7 @@ class TrainConfig:
             raise ConfigError(f"{where}.ema_decay: must be in [0, 1), got {self.ema_decay}")
         if self.lr_schedule not in ("constant", "linear"):
             raise ConfigError(f"{where}.lr_schedule: {self.lr_schedule!r} is not allowed; choose constant or linear")
-        for k in ("sample_every", "checkpoint_every", "ema_start"):
+        for k in ("sample_every", "checkpoint_every", "ema_start", "labelled_per_class"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{where}.{k}: must be >= 0, got {getattr(self, k)}")
 

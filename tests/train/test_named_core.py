@@ -146,3 +146,24 @@ def test_missing_named_parts_of_a_checkpoint_are_a_clear_error(tiny_tree, tmp_pa
     from ganscape.registry import ConfigError
     with pytest.raises(ConfigError, match="the checkpoint has no ema G"):
         state.load_state_dict(ckpt_io.load(run / "checkpoints" / "latest.pt"))
+
+
+def test_labelled_subset_marks_n_per_class_with_the_seed(tiny_tree, tmp_path, monkeypatch):
+    from ganscape.data.base import labelled_subset
+    from ganscape.methods.gan import GAN
+
+    data = load_data(from_dict(tiny_tree), "train")
+    mask = labelled_subset(data.y, 3, seed=5)
+    assert torch.bincount(data.y[mask], minlength=10).tolist() == [3] * 10
+    assert torch.equal(mask, labelled_subset(data.y, 3, seed=5))
+    assert not torch.equal(mask, labelled_subset(data.y, 3, seed=6))
+    with pytest.raises(ValueError, match="class 0 has only"):
+        labelled_subset(data.y, 1000, seed=0)
+    seen = []
+    original = GAN.step
+    monkeypatch.setattr(GAN, "step", lambda self, s, b, log: (seen.extend(b), original(self, s, b, log))[1])
+    tiny_tree["train"].update(steps=4, labelled_per_class=3)
+    ganscape.train(from_dict(tiny_tree), run_dir=tmp_path / "run")
+    assert all(b.labelled is not None and b.labelled.dtype == torch.bool for b in seen)
+    # about 30 of 1497 examples are labelled
+    assert 0 < sum(int(b.labelled.sum()) for b in seen) < sum(len(b) for b in seen) // 4

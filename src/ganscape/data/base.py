@@ -92,3 +92,18 @@ def resize_images(x: torch.Tensor, size: int) -> torch.Tensor:
     antialias = size < x.shape[-1]
     return torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear",
                                            align_corners=False, antialias=antialias)
+
+
+def labelled_subset(y: torch.Tensor, per_class: int, seed: int) -> torch.Tensor:
+    """bool mask (N,) keeping `per_class` examples of every class, chosen with
+    `seed` (the same examples for the same seed); the semi-supervised split."""
+    y = torch.as_tensor(y)
+    mask = torch.zeros(len(y), dtype=torch.bool)
+    g = torch.Generator().manual_seed(int(seed) * 7919 + 17)
+    for c in torch.unique(y).tolist():
+        idx = (y == c).nonzero().flatten()
+        if len(idx) < per_class:
+            raise ValueError(f"train.labelled_per_class: {per_class} labelled examples per class, but class {c} "
+                             f"has only {len(idx)} training examples")
+        mask[idx[torch.randperm(len(idx), generator=g)[:per_class]]] = True
+    return mask

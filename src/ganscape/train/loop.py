@@ -28,7 +28,9 @@ from typing import Any, Callable, Dict, Optional, Union
 import torch
 
 from .. import viz
+from ..data.base import labelled_subset
 from ..methods.base import Batch
+from ..registry import ConfigError
 from ..config import Config, save_json
 from . import checkpoint as ckpt_io
 from . import rundir
@@ -241,9 +243,14 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
     data = load_data(cfg, "train")
     x = data.x.to(device)
     y = data.y.to(device) if data.y is not None else None
+    labelled = None
+    if tc.labelled_per_class:
+        if y is None:
+            raise ConfigError(f"train.labelled_per_class: data set {cfg.data.name!r} has no labels")
+        labelled = labelled_subset(data.y, tc.labelled_per_class, cfg.seed).to(device)
 
     def batch_of(idx: torch.Tensor) -> Batch:
-        return Batch(x[idx], y[idx] if y is not None else None)
+        return Batch(x[idx], y[idx] if y is not None else None, labelled[idx] if labelled is not None else None)
 
     state, method = build_state(cfg, data.shape, device, data.num_classes)
     order = BatchOrder(len(x), cfg.real_batch_size, cfg.seed, device)
