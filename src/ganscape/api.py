@@ -129,18 +129,56 @@ def load_generator(run_dir: Union[str, Path], checkpoint: str = "latest", ema: b
     return G.to(resolve_device(device)).eval()
 
 
-def sample(run_dir: Union[str, Path], n: int = 64, seed: int = 0, checkpoint: str = "latest",
-           batch_size: int = 500, device: str = "cpu") -> torch.Tensor:
-    """n samples from a run's generator: images (n, C, H, W) in [-1, 1] or points (n, D)."""
+def class_labels(G: torch.nn.Module, n: int, class_: Union[int, str, None]) -> Optional[torch.Tensor]:
+    """The labels for `n` samples of `class_`: an int K (n of class K), "all"
+    (n of every class, class by class), or None (the generator's default:
+    classes in turn for a conditional generator, none otherwise)."""
+    k = getattr(G, "num_classes", 0)
+    if class_ is None:
+        return None
+    if not k:
+        raise ValueError("--class: this run's generator is not class-conditional (train it with method cgan)")
+    if class_ == "all":
+        return torch.arange(k).repeat_interleave(n)
+    try:
+        c = int(class_)
+    except (TypeError, ValueError):
+        raise ValueError(f"--class {class_!r}: give a class index or 'all'") from None
+    if not 0 <= c < k:
+        raise ValueError(f"--class {c} is out of range: this generator has classes 0..{k - 1}")
+    return torch.full((n,), c, dtype=torch.int64)
+
+
+def sample_with_labels(run_dir: Union[str, Path], n: int = 64, seed: int = 0, checkpoint: str = "latest",
+                       batch_size: int = 500, device: str = "cpu", class_: Union[int, str, None] = None):
+    """(x, y): n samples from a run's generator and their class labels (None
+    for an unconditional generator). class_: a class index, "all" (n samples
+    of each class, so K * n in all) or None (classes in turn)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     from .metrics.evaluate import generate
-    return generate(load_generator(run_dir, checkpoint, device=device), n, seed, batch_size)
+    from .nets.conditional import generator_labels
+    G = load_generator(run_dir, checkpoint, device=device)
+    y = class_labels(G, n, class_)
+    if y is None:
+        y = generator_labels(G, n)
+    x = generate(G, len(y) if y is not None else n, seed, batch_size, labels=y)
+    return x, y
 
 
-def save_samples(x: torch.Tensor, out: Union[str, Path]) -> Path:
+def sample(run_dir: Union[str, Path], n: int = 64, seed: int = 0, checkpoint: str = "latest",
+           batch_size: int = 500, device: str = "cpu", class_: Union[int, str, None] = None) -> torch.Tensor:
+    """n samples from a run's generator: images (n, C, H, W) in [-1, 1] or
+    points (n, D); for a class-conditional run, of class `class_` (see
+    sample_with_labels)."""
+    return sample_with_labels(run_dir, n, seed, checkpoint, batch_size, device, class_)[0]
+
+
+def save_samples(x: torch.Tensor, out: Union[str, Path], labels: Optional[torch.Tensor] = None,
+                 nrow: Optional[int] = None) -> Path:
     """Write samples to FILE.npz (key "x", float32 in [-1, 1], plus "uint8" for
-    images) or to a folder (a grid.png, and one PNG per image)."""
+    images and "y" for class labels) or to a folder (a grid.png with `nrow`
+    images a row, and one PNG per image)."""
     from . import viz
     from .data.base import float_to_uint8
 
@@ -150,6 +188,8 @@ def save_samples(x: torch.Tensor, out: Union[str, Path]) -> Path:
         arrays: Dict[str, Any] = {"x": x.numpy().astype(np.float32)}
         if x.ndim == 4:
             arrays["uint8"] = float_to_uint8(x)
+        if labels is not None:
+            arrays["y"] = labels.numpy().astype(np.int64)
         np.savez_compressed(out, **arrays)
         return out
     if out.suffix:
@@ -157,11 +197,17 @@ def save_samples(x: torch.Tensor, out: Union[str, Path]) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     if x.ndim == 4:
         from PIL import Image
-        viz.save_image_grid(x[:256], out / "grid.png")
+        if nrow and len(x) % nrow == 0:  # rows of nrow (one class each): show at most 16 of each row
+            cols = min(nrow, 16)
+            viz.save_image_grid(x.view(-1, nrow, *x.shape[1:])[:, :cols].reshape(-1, *x.shape[1:]),
+                                out / "grid.png", nrow=cols)
+        else:
+            viz.save_image_grid(x[:256], out / "grid.png")
         imgs = float_to_uint8(x)
         for i, im in enumerate(imgs):
             a = im.transpose(1, 2, 0)
-            Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).save(out / f"{i:06d}.png")
+            name = f"{i:06d}.png" if labels is None else f"{i:06d}_class{int(labels[i])}.png"
+            Image.fromarray(a[:, :, 0] if a.shape[2] == 1 else a).save(out / name)
     else:
         viz.save_scatter(x, out / "scatter.png")
         np.savetxt(out / "samples.csv", x.numpy(), delimiter=",", header="x,y", comments="")

@@ -62,6 +62,9 @@ def _add_sample(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", type=checkpoint_name, default="latest",
                    help="latest | best | a step number (default: latest)")
+    p.add_argument("--class", dest="class_", metavar="K|all",
+                   help="class-conditional runs: N samples of class K, or N of every class ('all': the grid has "
+                        "one row per class); the npz holds the labels as 'y'")
 
 
 def _add_list(sub) -> None:
@@ -144,11 +147,11 @@ def cmd_sample(a) -> int:
     from .metrics.evaluate import NonFiniteSamplesError
 
     try:
-        x = api.sample(a.run_dir, n=a.n, seed=a.seed, checkpoint=a.checkpoint)
+        x, y = api.sample_with_labels(a.run_dir, n=a.n, seed=a.seed, checkpoint=a.checkpoint, class_=a.class_)
     except NonFiniteSamplesError as e:
         # Name the run, checkpoint and step; nothing has been written.
         raise e.about(describe_generator(a.run_dir, a.checkpoint)) from None
-    out = api.save_samples(x, a.out)
+    out = api.save_samples(x, a.out, labels=y, nrow=a.n if a.class_ == "all" else None)
     print(f"wrote {len(x)} samples to {out}")
     return 0
 

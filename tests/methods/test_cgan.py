@@ -186,3 +186,34 @@ def test_cgan_resume_is_bit_exact_and_samples_per_class(tiny_tree, tmp_path):
                 assert torch.equal(a[group][name][k], b[group][name][k]), (group, name, k)
     x = ganscape.sample(full, n=20)
     assert x.shape == (20, 1, 8, 8) and torch.isfinite(x).all()
+
+
+def test_sample_class_cli(tiny_tree, tmp_path, capsys):
+    import numpy as np
+
+    from ganscape.cli import main
+
+    tiny_tree.update(method="cgan")
+    tiny_tree["model"]["generator"]["cond"] = "concat"
+    tiny_tree["model"]["discriminator"]["cond"] = "projection"
+    run = ganscape.train(from_dict({**tiny_tree, "train": {**tiny_tree["train"], "steps": 4}}),
+                         run_dir=tmp_path / "run")
+    assert main(["sample", str(run), "-n", "5", "--class", "3", "--out", str(tmp_path / "c3.npz")]) == 0
+    with np.load(tmp_path / "c3.npz") as f:
+        assert f["x"].shape == (5, 1, 8, 8) and f["y"].tolist() == [3] * 5
+    assert main(["sample", str(run), "-n", "2", "--class", "all", "--out", str(tmp_path / "all")]) == 0
+    from PIL import Image
+    grid = Image.open(tmp_path / "all" / "grid.png")
+    assert grid.size[1] > grid.size[0]  # 10 rows (classes) of 2
+    assert len(list((tmp_path / "all").glob("*_class9.png"))) == 2
+    assert main(["sample", str(run), "-n", "2", "--class", "10", "--out", str(tmp_path / "x.npz")]) == 2
+    assert "--class 10 is out of range: this generator has classes 0..9" in capsys.readouterr().err
+
+
+def test_class_on_an_unconditional_run_is_refused(tiny_tree, tmp_path, capsys):
+    from ganscape.cli import main
+
+    run = ganscape.train(from_dict({**tiny_tree, "train": {**tiny_tree["train"], "steps": 2}}), run_dir=tmp_path / "r")
+    assert main(["sample", str(run), "-n", "2", "--class", "1", "--out", str(tmp_path / "x.npz")]) == 2
+    assert "not class-conditional" in capsys.readouterr().err
+    assert not (tmp_path / "x.npz").exists()
