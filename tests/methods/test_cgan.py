@@ -217,3 +217,26 @@ def test_class_on_an_unconditional_run_is_refused(tiny_tree, tmp_path, capsys):
     assert main(["sample", str(run), "-n", "2", "--class", "1", "--out", str(tmp_path / "x.npz")]) == 2
     assert "not class-conditional" in capsys.readouterr().err
     assert not (tmp_path / "x.npz").exists()
+
+
+def test_conditional_metrics_of_a_run(tiny_tree, tmp_path):
+    tiny_tree.update(method="cgan")
+    tiny_tree["model"]["generator"]["cond"] = "concat"
+    tiny_tree["model"]["discriminator"]["cond"] = "acgan"
+    run = ganscape.train(from_dict({**tiny_tree, "train": {**tiny_tree["train"], "steps": 4}}),
+                         run_dir=tmp_path / "run")
+    rec = ganscape.evaluate(run, metrics="intra-fid,class-consistency,per-class-pr", n=400)
+    r = rec["results"]
+    assert 0.0 <= r["class_consistency"] <= 1.0 and r["intra_fid"] > 0
+    per_class = [r[f"intra_fid_class_{c}"] for c in range(10)]
+    assert r["intra_fid"] == pytest.approx(sum(per_class) / 10)
+    assert 0.0 <= r["precision_mean"] <= 1.0
+    # an unconditional run has no labels to check
+    plain = ganscape.train(from_dict({**tiny_tree, "method": "gan",
+                                      "model": {**tiny_tree["model"],
+                                                "generator": {**tiny_tree["model"]["generator"], "cond": "none"},
+                                                "discriminator": {**tiny_tree["model"]["discriminator"],
+                                                                  "cond": "none"}},
+                                      "train": {**tiny_tree["train"], "steps": 2}}), run_dir=tmp_path / "plain")
+    with pytest.raises(ConfigError, match="needs class labels"):
+        ganscape.evaluate(plain, metrics="class-consistency", n=50)

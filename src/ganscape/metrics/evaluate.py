@@ -98,6 +98,8 @@ class EvalContext:
     info: Dict[str, Any] = field(default_factory=dict)  # the data set's ground truth
     batch_size: int = 256
     progress: bool = False
+    fake_labels: Optional[torch.Tensor] = None  # classes the generated images were conditioned on
+    real_labels: Optional[torch.Tensor] = None  # classes of the reference images
     _fake: Optional[Features] = None
     _real: Optional[Features] = None
 
@@ -233,6 +235,51 @@ def _shapes(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     return shape_validity(ctx.fake, ctx.info)
 
 
+def _labels(ctx: EvalContext, metric: str):
+    if ctx.fake_labels is None or ctx.real_labels is None:
+        raise ConfigError(f"metric {metric} needs class labels of the generated and the reference images: "
+                          "evaluate a class-conditional run (method cgan) or pass fake_labels / real_labels")
+    return ctx.fake_labels.numpy(), ctx.real_labels.numpy()
+
+
+def _per_class(prefix: str, values) -> Dict[str, float]:
+    return {f"{prefix}_class_{c}": float(v) for c, v in enumerate(values) if v == v}  # NaN: class not evaluated
+
+
+@METRICS.register("intra-fid", results=("intra_fid",))
+def _intra_fid(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
+    """Intra-class FID: FID of each class's samples against that class's real images, averaged (per class too)."""
+    from .conditional import intra_class_fid
+    fl, rl = _labels(ctx, "intra-fid")
+    real, fake = _features_pair(ctx)
+    out = intra_class_fid(fake, real, fake_labels=fl, real_labels=rl)
+    return {"intra_fid": float(out["intra_fid"]), **_per_class("intra_fid", out["intra_fid_per_class"])}
+
+
+@METRICS.register("class-consistency", results=("class_consistency",))
+def _class_consistency(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
+    """Accuracy of the extractor's classifier (digits-cnn for digits) on class-conditional samples."""
+    from .conditional import class_consistency
+    fl, _ = _labels(ctx, "class-consistency")
+    probs = ctx.fake_features().probs
+    if probs is None:
+        raise ConfigError(f"metric class-consistency: extractor {ctx.extractor.name!r} gives no class probabilities")
+    out = class_consistency(predicted=probs, labels=fl)
+    return {"class_consistency": float(out["class_consistency"]),
+            **_per_class("class_consistency", out["class_consistency_per_class"])}
+
+
+@METRICS.register("per-class-pr", params=PRDCParams, results=("precision_mean", "recall_mean"))
+def _per_class_pr(p: PRDCParams, ctx: EvalContext) -> Dict[str, float]:
+    """Improved precision and recall within each class (k = k_pr), and their means."""
+    from .conditional import per_class_precision_recall
+    fl, rl = _labels(ctx, "per-class-pr")
+    real, fake = _features_pair(ctx)
+    out = per_class_precision_recall(fake, real, fake_labels=fl, real_labels=rl, k=p.k_pr)
+    return {"precision_mean": float(out["precision_mean"]), "recall_mean": float(out["recall_mean"]),
+            **_per_class("precision", out["precision_per_class"]), **_per_class("recall", out["recall_per_class"])}
+
+
 # ---- entry points -----------------------------------------------------------------
 def build_extractor(name: Optional[str], params: Optional[Dict[str, Any]] = None,
                     dataset: Optional[str] = None, device: str = "cpu") -> FeatureExtractor:
@@ -252,8 +299,12 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
                     metric_params: Optional[Dict[str, Dict[str, Any]]] = None, reference: Optional[Dict] = None,
                     cache: Optional[FeatureCache] = None, train: Optional[ArrayDataset] = None,
                     info: Optional[Dict[str, Any]] = None, batch_size: int = 256,
-                    progress: bool = False, value_range: Optional[str] = None) -> Dict[str, Any]:
+                    progress: bool = False, value_range: Optional[str] = None,
+                    fake_labels=None, real_labels=None) -> Dict[str, Any]:
     """Score generated images against reference images.
+
+    fake_labels, real_labels: class labels (N,) / (M,), for the conditional
+    metrics (intra-fid, class-consistency, per-class-pr).
 
     fake, real: tensors or arrays (N, C, H, W), float in [-1, 1] or uint8 in
     [0, 255]; value_range applies to float inputs (see as_images: by default
@@ -273,7 +324,9 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
     ext = extractor if isinstance(extractor, FeatureExtractor) else build_extractor(
         extractor, extractor_params, (reference or {}).get("dataset"), device=device)
     ctx = EvalContext(fake=fake_t, real=real_t, extractor=ext, reference=dict(reference or {}), cache=cache,
-                      train=train, info=dict(info or {}), batch_size=batch_size, progress=progress)
+                      train=train, info=dict(info or {}), batch_size=batch_size, progress=progress,
+                      fake_labels=None if fake_labels is None else torch.as_tensor(fake_labels),
+                      real_labels=None if real_labels is None else torch.as_tensor(real_labels))
     results: Dict[str, float] = {}
     protocol: Dict[str, Any] = {}
     caught: List[str] = []
@@ -308,7 +361,8 @@ def reference_images(dataset: str, params: Dict[str, Any], split: str, n: Option
 
 # Results where larger is better; every other result is "lower is better".
 HIGHER_IS_BETTER = {"is", "precision", "recall", "density", "coverage", "stacked_modes_captured",
-                    "shapes_valid_fraction", "shapes_coverage"}
+                    "shapes_valid_fraction", "shapes_coverage", "class_consistency", "precision_mean",
+                    "recall_mean"}
 
 
 def is_better(name: str, new: float, old: Optional[float]) -> bool:
@@ -386,7 +440,9 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
     source names G in errors (e.g. "the generator of RUN (checkpoint ..., step ...)").
     """
     real, ref, data = reference_images(cfg.data.name, dict(cfg.data.params), split, None, seed=0)
-    fake = generate(G, n, seed, source=source)
+    from ..nets.conditional import generator_labels
+    labels = generator_labels(G, n)  # a conditional G: classes in turn, so every class gets n / K samples
+    fake = generate(G, n, seed, source=source, labels=labels)
     train = None
     if "memorization" in metrics:
         from ..train.state import load_data
@@ -398,4 +454,4 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
     # [0, 1] guess applies: a collapsed generator may well output only values >= 0.
     return evaluate_arrays(fake, real, metrics, extractor=ext, reference=ref, cache=cache or FeatureCache(),
                            train=train, info=data.info, batch_size=batch_size, progress=progress,
-                           value_range="11")
+                           value_range="11", fake_labels=labels, real_labels=data.y if labels is not None else None)
