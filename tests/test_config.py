@@ -104,5 +104,8 @@ def test_every_preset_builds(preset):
     from ganscape.train.state import build_state, load_data
     cfg = load_config(preset, None, ["data.params.n=256"] if preset in ("ring8", "grid25", "stacked-digits") else [])
     data = load_data(cfg, "test")
-    state, method = build_state(cfg, data.shape, torch.device("cpu"))
-    assert state.nets["G"](state.nets["G"].sample_z(4)).shape == (4, *data.shape)
+    state, method = build_state(cfg, data.shape, torch.device("cpu"), data.num_classes)
+    G = state.nets["G"]
+    k = getattr(G, "num_classes", 0)  # class-conditional presets take labels
+    out = G(G.sample_z(4)) if not k else G(G.sample_z(4), torch.arange(4) % k)
+    assert out.shape == (4, *data.shape)
