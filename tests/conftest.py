@@ -36,3 +36,21 @@ def no_network(monkeypatch):
 
     monkeypatch.setattr(socket, "socket", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+@pytest.fixture
+def same_checkpoints():
+    """assert that two runs' latest checkpoints hold bit-identical nets and EMA
+    copies (the resume tests); returns both checkpoints for further checks."""
+    def check(run_a, run_b):
+        from ganscape.train import checkpoint as ckpt_io
+        a = ckpt_io.load(run_a / "checkpoints" / "latest.pt")
+        b = ckpt_io.load(run_b / "checkpoints" / "latest.pt")
+        for group in ("nets", "ema"):
+            assert set(a[group]) == set(b[group])
+            for name in a[group]:
+                for k in a[group][name]:
+                    assert torch.equal(a[group][name][k], b[group][name][k]), (group, name, k)
+        return a, b
+
+    return check

@@ -12,7 +12,6 @@ from ganscape.config import ConfigError, from_dict
 from ganscape.methods.base import Batch
 from ganscape.nets.conditional import ConditionalBatchNorm, LabelContext
 from ganscape.registry import PENALTIES
-from ganscape.train import checkpoint as ckpt_io
 from ganscape.train.state import build_state, load_data
 
 ARCHS = {"mlp": {"width": 16, "depth": 2}, "dcgan": {"width": 8}, "sndcgan": {"width": 4},
@@ -168,7 +167,7 @@ def test_clear_errors(tree_change, message, tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_cgan_resume_is_bit_exact_and_samples_per_class(tiny_tree, tmp_path):
+def test_cgan_resume_is_bit_exact_and_samples_per_class(tiny_tree, tmp_path, same_checkpoints):
     tiny_tree.update(method={"name": "cgan", "params": {"mismatch": 0.25}}, deterministic=True)
     tiny_tree["model"]["generator"].update(cond="cbn", norm="batch")
     tiny_tree["model"]["discriminator"].update(cond="projection", norm="spectral")
@@ -178,12 +177,7 @@ def test_cgan_resume_is_bit_exact_and_samples_per_class(tiny_tree, tmp_path):
     half = ganscape.train(from_dict({**tiny_tree, "train": {**tiny_tree["train"], "steps": 10}}),
                           run_dir=tmp_path / "half")
     ganscape.resume(half, steps=20)
-    a = ckpt_io.load(full / "checkpoints" / "latest.pt")
-    b = ckpt_io.load(half / "checkpoints" / "latest.pt")
-    for group in ("nets", "ema"):
-        for name in a[group]:
-            for k in a[group][name]:
-                assert torch.equal(a[group][name][k], b[group][name][k]), (group, name, k)
+    same_checkpoints(full, half)
     x = ganscape.sample(full, n=20)
     assert x.shape == (20, 1, 8, 8) and torch.isfinite(x).all()
 

@@ -89,16 +89,11 @@ def test_a_method_with_three_nets_trains_checkpoints_and_samples_by_name(three_n
     assert ganscape.sample(run, n=3).shape == (3, 1, 8, 8)
 
 
-def test_resume_is_bit_exact_for_a_method_with_three_nets(three_nets, tiny_tree, tmp_path):
+def test_resume_is_bit_exact_for_a_method_with_three_nets(three_nets, tiny_tree, tmp_path, same_checkpoints):
     full = ganscape.train(from_dict(_tree(tiny_tree, steps=20)), run_dir=tmp_path / "full")
     half = ganscape.train(from_dict(_tree(tiny_tree, steps=10)), run_dir=tmp_path / "half")
     ganscape.resume(half, steps=20)
-    a = ckpt_io.load(full / "checkpoints" / "latest.pt")
-    b = ckpt_io.load(half / "checkpoints" / "latest.pt")
-    for group in ("nets", "ema"):
-        for name in a[group]:
-            for k in a[group][name]:
-                assert torch.equal(a[group][name][k], b[group][name][k]), (group, name, k)
+    a, b = same_checkpoints(full, half)
     assert a["optims"]["Q"]["state"][0]["exp_avg"].equal(b["optims"]["Q"]["state"][0]["exp_avg"])
 
 
