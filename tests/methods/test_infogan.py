@@ -1,0 +1,225 @@
+"""InfoGAN: code priors carried by the latent, the L_I terms against hand
+computations, one step for every architecture, which nets L_I trains, bit-exact
+resume, traversal pictures, the categorical-code accuracy metric, clear errors."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import ganscape
+from ganscape.config import ConfigError, from_dict
+from ganscape.methods.base import Batch
+from ganscape.methods.infogan import (bernoulli_loglik, categorical_loglik, code_entropy, gaussian_loglik)
+from ganscape.metrics.infogan import categorical_code_accuracy, matched_accuracy
+from ganscape.nets.infogan import CodeSpec, traversal_grid
+from ganscape.train import checkpoint as ckpt_io
+from ganscape.train.state import build_state, load_data
+
+ARCHS = {"mlp": {"width": 16, "depth": 2}, "dcgan": {"width": 8}, "sndcgan": {"width": 4},
+         "resnet": {"width": 8, "pooling": "mean"}}
+SIZE = {"mlp": 8, "dcgan": 8, "sndcgan": 8, "resnet": 16}
+
+
+def _tree(arch="mlp", z_dim=8, d_norm="spectral", **method):
+    return {"data": {"name": "digits", "params": {"size": SIZE[arch]}},
+            "model": {"z_dim": z_dim,
+                      "generator": {"arch": {"name": arch, "params": ARCHS[arch]}, "norm": "batch"},
+                      "discriminator": {"arch": {"name": arch, "params": ARCHS[arch]}, "norm": d_norm}},
+            "method": {"name": "infogan", "params": {"categorical": [10], "continuous": 2, "q_hidden": 8, **method}},
+            "train": {"batch_size": 4, "progress": False}}
+
+
+def _build(arch="mlp", **kw):
+    torch.manual_seed(0)
+    cfg = from_dict(_tree(arch, **kw))
+    data = load_data(cfg)
+    state, method = build_state(cfg, data.shape, torch.device("cpu"), data.num_classes)
+    return cfg, data, state, method
+
+
+# ---- golden numbers for the terms of L_I ----
+def test_categorical_log_likelihood_by_hand():
+    logits = torch.tensor([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    c = torch.tensor([2, 0])
+    expected = [3.0 - math.log(math.e + math.e ** 2 + math.e ** 3), -math.log(3.0)]
+    assert torch.allclose(categorical_loglik(logits, c), torch.tensor(expected), atol=1e-6)
+
+
+def test_gaussian_log_density_by_hand():
+    c = torch.tensor([[0.5, -1.0]])
+    mean = torch.tensor([[0.1, 0.0]])
+    log_std = torch.tensor([[math.log(2.0), 0.0]])
+    # -1/2 log 2pi - log sigma - (c - mu)^2 / (2 sigma^2), summed over the two codes
+    first = -0.5 * math.log(2 * math.pi) - math.log(2.0) - 0.4 ** 2 / (2 * 4.0)
+    second = -0.5 * math.log(2 * math.pi) - 0.0 - 1.0 / 2
+    assert torch.allclose(gaussian_loglik(c, mean, log_std), torch.tensor([first + second]), atol=1e-6)
+
+
+def test_bernoulli_log_likelihood_and_code_entropy_by_hand():
+    logits, c = torch.tensor([[0.0, 2.0]]), torch.tensor([[1.0, 0.0]])
+    expected = math.log(0.5) + math.log(1 - 1 / (1 + math.exp(-2.0)))
+    assert torch.allclose(bernoulli_loglik(logits, c), torch.tensor([expected]), atol=1e-6)
+    assert code_entropy(CodeSpec((10, 3), 2, 1)) == pytest.approx(math.log(10) + math.log(3) + 3 * math.log(2))
+
+
+def test_standard_normal_latents_carry_codes_with_their_priors():
+    _, _, state, _ = _build(categorical=[10, 3], continuous=2, bernoulli=1, z_dim=12)
+    G = state.nets["G"]
+    z = torch.randn(20000, G.z_dim, generator=torch.Generator().manual_seed(0))
+    cat, cont, bern = G.codes(z)
+    assert cat.shape == (20000, 2) and cont.shape == (20000, 2) and bern.shape == (20000, 1)
+    for i, k in enumerate((10, 3)):
+        freq = torch.bincount(cat[:, i], minlength=k).float() / len(z)
+        assert torch.allclose(freq, torch.full((k,), 1.0 / k), atol=0.015)
+    assert cont.min() >= -1 and cont.max() <= 1 and cont.mean().abs() < 0.02 and (cont.var() - 1 / 3).abs() < 0.01
+    assert set(bern.unique().tolist()) == {0.0, 1.0} and (bern.mean() - 0.5).abs() < 0.015
+    assert G.noise_dim == 12 - 5  # one latent slot per code
+    assert G(z[:3]).shape == (3, 1, 8, 8)
+
+
+# ---- one step for every architecture ----
+@pytest.mark.parametrize("arch", list(ARCHS))
+def test_one_step_for_every_architecture(arch):
+    cfg, data, state, method = _build(arch, learn_std=True, bernoulli=1)
+    b = Batch(data.x[:4], data.y[:4])
+    before = {k: [p.detach().clone() for p in m.parameters()] for k, m in state.nets.items()}
+    stats = method.step(state, [b], log=True)
+    assert all(torch.isfinite(v).all() for v in stats.values()), stats
+    assert {"info/mi_bound", "info/cat_nll", "info/cont_nll", "info/bern_nll"} <= set(stats)
+    assert set(state.optims) == {"G", "D", "Q"}
+    for k, m in state.nets.items():
+        assert any(not torch.equal(a, p) for a, p in zip(before[k], m.parameters())), f"{k} did not change"
+
+
+def test_q_is_trained_with_d_and_frozen_in_the_generator_update():
+    _, data, state, method = _build()
+    b = Batch(data.x[:4])
+    Q = state.nets["Q"]
+    q0 = [p.detach().clone() for p in Q.parameters()]
+    method.g_step(state, b.x, log=False)
+    assert all(torch.equal(a, p) for a, p in zip(q0, Q.parameters()))
+    assert all(p.requires_grad for p in Q.parameters())
+    method.d_step(state, b.x, log=False)
+    assert any(not torch.equal(a, p) for a, p in zip(q0, Q.parameters()))
+
+
+def test_info_weight_zero_leaves_q_untouched_by_gradients():
+    _, data, state, method = _build(info_weight=0.0, continuous_weight=0.0)
+    state.optims["Q"].zero_grad()
+    method.d_step(state, data.x[:4], log=False)
+    assert all(p.grad is None or not p.grad.any() for p in state.nets["Q"].parameters())
+
+
+def test_resume_is_bit_exact(tmp_path):
+    def tree(steps):
+        t = _tree(z_dim=6, learn_std=False)
+        t.update(name="infogan-tiny", deterministic=True)
+        t["train"].update(steps=steps, batch_size=8, log_every=2, sample_every=0, checkpoint_every=0,
+                          latest_every=100, ema_decay=0.9)
+        return from_dict(t)
+
+    full = ganscape.train(tree(6), run_dir=tmp_path / "full")
+    half = ganscape.train(tree(3), run_dir=tmp_path / "half")
+    ganscape.resume(half, steps=6)
+    a = ckpt_io.load(full / "checkpoints" / "latest.pt")
+    b = ckpt_io.load(half / "checkpoints" / "latest.pt")
+    assert set(a["nets"]) == {"G", "D", "Q"} and set(a["optims"]) == {"G", "D", "Q"}
+    for group in ("nets", "ema"):
+        for name in a[group]:
+            for k in a[group][name]:
+                assert torch.equal(a[group][name][k], b[group][name][k]), (group, name, k)
+    assert ganscape.sample(full, n=3).shape == (3, 1, 8, 8)
+
+
+# ---- pictures ----
+def test_traversal_grid_rows_are_categories_and_columns_sweep_a_continuous_code(tmp_path):
+    _, _, state, method = _build(continuous=2)
+    G = state.nets["G"]
+    seen = []
+    original = G.decode
+    G.decode = lambda noise, cat, cont, bern: (seen.append((noise, cat, cont)), original(noise, cat, cont, bern))[1]
+    x, nrow = traversal_grid(G, cont_index=1, steps=5)
+    assert x.shape == (50, 1, 8, 8) and nrow == 5 and G.training
+    noise, cat, cont = seen[0]
+    assert torch.equal(cat[:, 0], torch.arange(10).repeat_interleave(5))
+    assert torch.allclose(cont[:, 1], torch.linspace(-1, 1, 5).repeat(10))
+    assert (noise == noise[0]).all() and (cont[:, 0] == cont[0, 0]).all()
+    del G.decode
+    paths = method.save_pictures(state, tmp_path, step=7)
+    assert sorted(p.name for p in paths) == ["traversal_c0_step_000007.png", "traversal_c1_step_000007.png"]
+    assert all(p.is_file() for p in paths)
+
+
+# ---- the metric ----
+def test_hungarian_matching_of_permuted_perfect_codes_gives_accuracy_one():
+    perm = np.array([3, 7, 0, 9, 1, 5, 2, 8, 4, 6])
+    codes = np.repeat(np.arange(10), 5)
+    out = matched_accuracy(codes, perm[codes])
+    assert out["accuracy"] == 1.0 and out["mapping"] == {c: int(perm[c]) for c in range(10)}
+
+
+def test_hungarian_matching_is_one_to_one():
+    # codes 0 and 1 both look like class 0 mostly; only one may take it
+    codes = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    pred = np.array([0, 0, 0, 1, 0, 0, 1, 1])
+    out = matched_accuracy(codes, pred)
+    assert out["mapping"] == {0: 0, 1: 1} and out["accuracy"] == pytest.approx(5 / 8)
+
+
+def test_metric_through_the_digits_classifier_on_a_generator_whose_code_is_the_digit():
+    from ganscape.metrics.evaluate import EvalContext, build_extractor
+    from ganscape.registry import METRICS
+
+    _, data, state, _ = _build()
+    G = state.nets["G"]
+    perm = torch.tensor([3, 7, 0, 9, 1, 5, 2, 8, 4, 6])
+    pool = {c: data.x[data.y == c] for c in range(10)}
+    # a stand-in generator: code k -> a real digit of class perm[k], chosen by the noise
+    G.decode = lambda noise, cat, cont, bern: torch.stack(
+        [pool[int(perm[k])][int(i) % len(pool[int(perm[k])])] for k, i in zip(cat[:, 0], (noise[:, 0] * 1e3).abs())])
+    ext = build_extractor("digits-cnn")
+    out = categorical_code_accuracy(G, lambda x: ext(x)["logits"], n_per_code=20)
+    assert out["accuracy"] > 0.9 and out["mapping"] == {k: int(perm[k]) for k in range(10)}
+    ctx = EvalContext(fake=data.x[:4], real=data.x[:4], extractor=ext, reference={})
+    with pytest.raises(ConfigError, match="needs the InfoGAN generator"):
+        METRICS.get("infogan-accuracy").fn(METRICS.params("infogan-accuracy", {}), ctx)
+    ctx.generator = G
+    res = METRICS.get("infogan-accuracy").fn(METRICS.params("infogan-accuracy", {"n_per_code": 20}), ctx)
+    assert res["infogan_cat_accuracy"] == out["accuracy"]
+    assert METRICS.get("infogan-accuracy").tags["results"] == ("infogan_cat_accuracy",)
+
+
+# ---- clear errors ----
+@pytest.mark.parametrize("change,match", [
+    ({"method": {"categorical": [1]}}, "at least 2 values"),
+    ({"method": {"categorical": [], "continuous": 0}}, "at least one code"),
+    ({"method": {"continuous": -1}}, "continuous: must be >= 0"),
+    ({"method": {"info_weight": -1.0}}, "info_weight"),
+])
+def test_bad_codes_are_clear_errors(change, match):
+    t = _tree()
+    t["method"]["params"].update(change["method"])
+    with pytest.raises(ConfigError, match=match):
+        from_dict(t)
+
+
+def test_codes_larger_than_z_and_unsuitable_nets_are_clear_errors():
+    with pytest.raises(ConfigError, match="leaves no incompressible noise"):
+        _build(z_dim=3)  # 1 categorical + 2 continuous codes take all 3 slots
+    t = _tree()
+    t["model"]["discriminator"]["pack"] = 2
+    with pytest.raises(ConfigError, match="packing"):
+        build_state(from_dict(t), (1, 8, 8), torch.device("cpu"), 10)
+    t = _tree()
+    t["model"]["generator"]["cond"] = "concat"
+    with pytest.raises(ConfigError, match="cgan"):
+        build_state(from_dict(t), (1, 8, 8), torch.device("cpu"), 10)
+
+
+def test_the_preset_builds():
+    cfg = ganscape.make_config("infogan-digits", overrides=["train.steps=1"])
+    assert cfg.method.name == "infogan"
+    state, _ = build_state(cfg, (1, 8, 8), torch.device("cpu"), 10)
+    G = state.nets["G"]
+    assert G.noise_dim == 62 and G.code_spec == CodeSpec((10,), 2, 0)
