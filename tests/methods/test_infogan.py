@@ -104,6 +104,28 @@ def test_q_is_trained_with_d_and_frozen_in_the_generator_update():
     assert any(not torch.equal(a, p) for a, p in zip(q0, Q.parameters()))
 
 
+def test_d_trunk_gets_the_information_term_in_the_discriminator_update():
+    # as the official code: D's shared trunk (and Q) minimize D's loss - lambda L_I
+    after = []
+    for w in (0.0, 1.0):
+        _, data, state, method = _build(info_weight=w, continuous_weight=w)
+        torch.manual_seed(1)
+        method.d_step(state, data.x[:4], log=False)
+        after.append([p.detach().clone() for p in state.nets["D"].parameters()])
+    assert any(not torch.equal(a, b) for a, b in zip(*after))
+
+
+def test_points_data():
+    t = _tree()
+    t["data"] = {"name": "ring-8", "params": {"n": 64}}
+    cfg = from_dict(t)
+    state, method = build_state(cfg, (2,), torch.device("cpu"), 8)
+    stats = method.step(state, [Batch(torch.randn(4, 2))], log=True)
+    assert all(torch.isfinite(v).all() for v in stats.values())
+    assert state.nets["G"](state.nets["G"].sample_z(3)).shape == (3, 2)
+    assert method.pictures(state) == {}
+
+
 def test_info_weight_zero_leaves_q_untouched_by_gradients():
     _, data, state, method = _build(info_weight=0.0, continuous_weight=0.0)
     state.optims["Q"].zero_grad()
