@@ -40,8 +40,11 @@ def add_eval(sub) -> None:
     p.add_argument("run_dir", nargs="?", help="run folder (results are appended to its metrics.jsonl)")
     p.add_argument("--samples", help="FILE.npz or image folder to score instead of a run")
     p.add_argument("--reference", help="with --samples: a data set name, FILE.npz or image folder")
-    p.add_argument("--metrics", default="fid,kid,is,prdc",
-                   help="comma-separated: fid, kid, is, prdc, msssim, c2st, memorization, stacked-modes, shapes")
+    p.add_argument("--metrics", default=None,
+                   help="comma-separated: fid, kid, is, prdc, msssim, c2st, memorization, stacked-modes, shapes, "
+                        "intra-fid, class-consistency, per-class-pr, infogan-accuracy, classifier-error "
+                        "(default: fid,kid,is,prdc for a generator, plus classifier-error for a run that "
+                        "trains a classifier: ssgan, supervised)")
     p.add_argument("--n", type=_positive_int, default=None,
                    help="generated samples (default 10000 for runs, all for files)")
     p.add_argument("--extractor", help="feature extractor (default: the data set's; see `ganscape list`)")
@@ -90,13 +93,21 @@ def cmd_eval(a) -> int:
 
 
 def format_results(rec) -> str:
-    lines = [f"{rec['n_fake']} generated vs {rec['n_real']} reference samples; extractor {rec['extractor'].split('(')[0]}"]
+    lines = []
+    if "n_fake" in rec:
+        lines.append(f"{rec['n_fake']} generated vs {rec['n_real']} reference samples; "
+                     f"extractor {rec['extractor'].split('(')[0]}")
+    if "classifier" in rec:
+        ref = rec["classifier"]["reference"]
+        lines.append(f"classifier {rec['classifier']['net']} on the {ref['split']} split of {ref['dataset']} "
+                     f"({ref['n']} examples)")
     res = rec["results"]
     for k, v in res.items():
         if k.endswith("_std"):
             continue
         std = res.get(f"{k}_std")
-        lines.append(f"  {k:<28s} {v:10.4f}" + (f" +- {std:.4f}" if std is not None else ""))
+        value = f"{v:10d}" if isinstance(v, int) else f"{v:10.4f}"
+        lines.append(f"  {k:<28s} {value}" + (f" +- {std:.4f}" if std is not None else ""))
     for w in rec.get("warnings", []):
         lines.append(f"  warning: {w}")
     return "\n".join(lines)

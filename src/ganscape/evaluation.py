@@ -114,30 +114,66 @@ def _sampler_label(cfg, ckpt) -> str:
     return f"{name}+ema" if name in ckpt.get("ema", {}) else name
 
 
+def split_metrics(method, metrics: Union[str, Sequence[str], None],
+                  name: str = "this") -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """(metrics scored on samples, metrics scored on the run's classifier) of
+    a run of `method`. metrics None: the defaults of what the method trains
+    (FID, KID, IS and PRDC for a generator; classifier-error for a classifier).
+    Asking for a kind of metric the method has no net for is a ConfigError."""
+    from .registry import METRICS
+    if metrics is None:
+        chosen = (DEFAULT_METRICS if method.sampler else ()) + (("classifier-error",) if method.classifier else ())
+    else:
+        chosen = _metric_list(metrics)
+    on_classifier = tuple(m for m in chosen if METRICS.get(m).tags.get("scores") == "classifier")
+    on_samples = tuple(m for m in chosen if m not in on_classifier)
+    if on_samples and method.sampler is None:
+        raise ConfigError(f"metrics {', '.join(on_samples)} score samples, but method {name!r} trains no "
+                          f"generator; its classifier is scored by classifier-error")
+    if on_classifier and method.classifier is None:
+        raise ConfigError(f"metric classifier-error scores a run's classifier, and method {name!r} trains "
+                          f"none; it applies to runs of method ssgan or supervised")
+    return on_samples, on_classifier
+
+
 def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None, n: int = 10000,
              extractor: Optional[str] = None, checkpoint: str = "latest", split: Optional[str] = None,
              seed: int = 0, batch_size: int = 256, record: bool = True, progress: bool = False,
              device: str = "auto", extractor_params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """Evaluate a run's generator (EMA copy if any) against its data set and
-    append the result, with sample counts and protocol, to RUN/metrics.jsonl.
+    """Evaluate a run and append the result, with sample counts and protocol,
+    to RUN/metrics.jsonl.
+
+    Sample metrics score the run's generator (its EMA copy if any) against
+    its data set; classifier-error scores the run's classifier (ssgan,
+    supervised) on the test split. metrics None: what the run's method
+    trains (see split_metrics).
     device: where the generator and the feature extractor run (auto: CUDA if available).
     extractor_params: the extractor's parameters, e.g. {"weights": PATH}.
     A generator that outputs NaN or Inf raises NonFiniteSamplesError (a
     ValueError) naming the run, checkpoint and step; nothing is recorded."""
     from .api import load_generator, load_run
+    from .metrics.classifier_error import classifier_error
     from .train import checkpoint as ckpt_io
+    from .train.state import build_method, resolve_device
 
     n = _sample_count(n)
     cfg = load_run(run_dir)
+    on_samples, on_classifier = split_metrics(build_method(cfg), metrics, cfg.method.name)
     ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
-    from .train.state import resolve_device
-    G = load_generator(run_dir, checkpoint, device=str(resolve_device(device)))
-    source = _generator_name(run_dir, path, ckpt)
-    res = evaluate_generator(G, cfg, _metric_list(metrics), n, split or cfg.eval.split, extractor, seed=seed,
-                             batch_size=batch_size, progress=progress, extractor_params=extractor_params,
-                             source=source)
-    record_ = {"step": int(ckpt["step"]), "checkpoint": path.name, "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-               "sampler": _sampler_label(cfg, ckpt), **res}
+    dev = str(resolve_device(device))
+    record_: Dict[str, Any] = {"step": int(ckpt["step"]), "checkpoint": path.name,
+                               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if on_samples:
+        G = load_generator(run_dir, checkpoint, device=dev)
+        res = evaluate_generator(G, cfg, on_samples, n, split or cfg.eval.split, extractor, seed=seed,
+                                 batch_size=batch_size, progress=progress, extractor_params=extractor_params,
+                                 source=_generator_name(run_dir, path, ckpt))
+        record_.update(sampler=_sampler_label(cfg, ckpt), **res)
+    if on_classifier:
+        c = classifier_error(run_dir, checkpoint, device=dev, batch_size=batch_size)
+        record_.setdefault("results", {}).update(c["results"])
+        record_.setdefault("protocol", {}).update(c["protocol"])
+        record_["classifier"] = {"net": c["classifier"], "reference": c["reference"]}
     if record:
         rundir.append_jsonl(Path(run_dir) / rundir.METRICS, record_)
     return record_

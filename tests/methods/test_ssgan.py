@@ -270,10 +270,53 @@ def test_registered_metric_scores_a_classifier_in_the_context():
         fn(None, SimpleNamespace(real=x, real_labels=y, batch_size=16))
 
 
-@pytest.mark.xfail(reason="core: the loop needs a method without sampler (no sample grids, no evaluator, "
-                          "progress bar without g_loss)", raises=KeyError, strict=False)
 def test_a_supervised_run_trains_and_is_scored(tmp_path):
     run = ganscape.train(from_dict(_tree(method="supervised", steps=4, ema_decay=0.5)), run_dir=tmp_path / "run")
     ck = ckpt_io.load(run / "checkpoints" / "latest.pt")
     assert set(ck["nets"]) == {"D"} and set(ck["ema"]) == {"D"}
-    assert 0.0 <= classifier_error(run)["results"]["classifier_error"] <= 1.0
+    assert json.loads((run / "status.json").read_text())["status"] == "completed"
+    assert not (run / "samples").exists() or not any((run / "samples").iterdir())  # nothing to sample
+    err = classifier_error(run)["results"]["classifier_error"]
+    assert 0.0 <= err <= 1.0
+    # `ganscape eval RUN` scores what the method trains: here only the classifier
+    rec = ganscape.evaluate(run)
+    assert rec["results"] == {"classifier_error": err, "classifier_errors": round(err * 300)}
+    assert rec["classifier"]["net"] == "D+ema" and rec["classifier"]["reference"]["split"] == "test"
+    assert json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["results"]["classifier_error"] == err
+    with pytest.raises(ConfigError, match="score samples, but method 'supervised' trains no generator"):
+        ganscape.evaluate(run, metrics="fid")
+    with pytest.raises(ConfigError, match="trains no generator: there is nothing to sample"):
+        ganscape.sample(run, n=4)
+
+
+def test_eval_of_an_ssgan_run_scores_samples_and_the_classifier(tmp_path):
+    run = ganscape.train(from_dict(_tree(steps=2)), run_dir=tmp_path / "run")
+    rec = ganscape.evaluate(run, n=40)
+    assert {"fid", "kid", "classifier_error"} <= set(rec["results"])
+    assert rec["results"]["classifier_error"] == classifier_error(run)["results"]["classifier_error"]
+    assert rec["n_fake"] == 40 and rec["classifier"]["net"] == "D"
+    only = ganscape.evaluate(run, metrics="classifier-error", record=False)
+    assert set(only["results"]) == {"classifier_error", "classifier_errors"} and "n_fake" not in only
+
+
+def test_classifier_error_on_a_plain_gan_run_is_refused(tmp_path):
+    t = _tree(steps=2)
+    t["method"] = "gan"
+    run = ganscape.train(from_dict(t), run_dir=tmp_path / "run")
+    with pytest.raises(ConfigError, match="method 'gan' trains none"):
+        ganscape.evaluate(run, metrics="fid,classifier-error")
+
+
+def test_training_evaluates_the_classifier_and_keeps_the_best(tmp_path):
+    t = _tree(method="supervised", steps=6)
+    t["eval"] = {"metrics": ["classifier-error"], "every": 3, "best": "classifier_error"}
+    run = ganscape.train(from_dict(t), run_dir=tmp_path / "run")
+    recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in recs] == [3, 6] and all(r["source"] == "train" for r in recs)
+    best = min(r["results"]["classifier_error"] for r in recs)
+    assert classifier_error(run, checkpoint="best")["results"]["classifier_error"] == pytest.approx(best)
+    # a sample metric for a method without a generator is refused before any folder exists
+    t["eval"] = {"metrics": ["fid"], "every": 3, "best": "fid"}
+    with pytest.raises(ConfigError, match="trains no generator"):
+        ganscape.train(from_dict(t), run_dir=tmp_path / "other")
+    assert not (tmp_path / "other").exists()

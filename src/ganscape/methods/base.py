@@ -2,10 +2,13 @@
 
 A method declares the nets it trains, by name, and how each is built from the
 config (`build_nets`), the optimizers and the parameters each one updates
-(`optimizers`), which nets get EMA copies (`ema`) and which net samples
-(`sampler`). The train state holds them by these names, checkpoints store
-them by these names, and `sample` / `eval` draw from `state.sampler`, so the
-loop and the tools never ask what kind of model it is.
+(`optimizers`), which nets get EMA copies (`ema`), which net samples
+(`sampler`; None for a method that trains no generator, such as a plain
+classifier) and which net classifies (`classifier`; None for most methods).
+The train state holds them by these names, checkpoints store them by these
+names, `sample` / `eval` draw from `state.sampler`, and the classifier-error
+metric scores `state.classifier`, so the loop and the tools never ask what
+kind of model it is.
 
 It owns one training step:
 
@@ -47,7 +50,8 @@ class Batch:
 
 
 class Method(abc.ABC):
-    sampler: str = "G"                 # the net `sample` and `eval` draw from
+    sampler: Optional[str] = "G"       # the net `sample` and `eval` draw from (None: nothing to sample)
+    classifier: Optional[str] = None   # the net whose class logits classifier-error scores (None: none)
     ema: Tuple[str, ...] = ("G",)      # nets that get EMA copies when train.ema_decay > 0
 
     @abc.abstractmethod

@@ -128,6 +128,7 @@ class SSGAN(GAN):
     # D too: its average is the classifier that is evaluated (improved-gan
     # tests with a running average of D's parameters).
     ema = ("G", "D")
+    classifier = "D"
 
     def __init__(self, params: SSGANParams, config):
         _check_loss(config, "ssgan")
@@ -179,8 +180,9 @@ class Supervised(Method):
     """The ssgan discriminator's network trained as a plain classifier on the
     labelled examples only; no generator."""
 
-    sampler = None  # nothing to sample from
-    ema = ("D",)    # as ssgan: the averaged classifier is the one evaluated
+    sampler = None     # nothing to sample from
+    classifier = "D"
+    ema = ("D",)       # as ssgan: the averaged classifier is the one evaluated
 
     def __init__(self, params: NoParams, config):
         self.p = params

@@ -42,7 +42,6 @@ def load_classifier(run_dir: Union[str, Path], checkpoint: str = "latest", ema: 
     of ssgan or supervised; the config saved in the checkpoint builds the net."""
     from ..api import load_run
     from ..config import from_dict
-    from ..nets.ssgan import KClassDiscriminator
     from ..train import checkpoint as ckpt_io
     from ..train import rundir
     from ..train.state import DataSpec, build_method, load_data, resolve_device
@@ -54,19 +53,20 @@ def load_classifier(run_dir: Union[str, Path], checkpoint: str = "latest", ema: 
     data = load_data(cfg, "test")
     if data.y is None:
         raise ConfigError(f"classifier error: data set {cfg.data.name!r} has no labels")
-    nets = build_method(cfg).build_nets(cfg, DataSpec(data.shape, data.num_classes))
-    D = nets.get("D")
-    if not isinstance(D, KClassDiscriminator):
+    method = build_method(cfg)
+    if method.classifier is None:
         raise ConfigError(f"classifier error: {run_dir} was trained with method {cfg.method.name!r}, which trains "
                           f"no classifier; use a run of method ssgan or supervised")
-    use_ema = ema and "D" in ckpt.get("ema", {})
+    name = method.classifier
+    D = method.build_nets(cfg, DataSpec(data.shape, data.num_classes))[name]
+    use_ema = ema and name in ckpt.get("ema", {})
     try:
-        D.load_state_dict(ckpt["ema"]["D"] if use_ema else ckpt["nets"]["D"])
+        D.load_state_dict(ckpt["ema"][name] if use_ema else ckpt["nets"][name])
     except (RuntimeError, KeyError) as e:
         raise ckpt_io.CheckpointError(f"checkpoint {path} does not fit the run's classifier "
                                       f"({str(e).strip().splitlines()[0]})") from None
     D = D.to(resolve_device(device)).eval()
-    return D, data, {"checkpoint": path.name, "step": int(ckpt["step"]), "classifier": "D+ema" if use_ema else "D",
+    return D, data, {"checkpoint": path.name, "step": int(ckpt["step"]), "classifier": f"{name}+ema" if use_ema else name,
                      "dataset": cfg.data.name, "params": dict(cfg.data.params)}
 
 
@@ -85,7 +85,9 @@ def classifier_error(run_dir: Union[str, Path], checkpoint: str = "latest", ema:
             "protocol": {"classifier-error": {}}}
 
 
-@METRICS.register("classifier-error", results=("classifier_error",))
+# scores="classifier": computed from a run's classifier, not from samples
+# (evaluation.evaluate and the training loop's evaluator route it there).
+@METRICS.register("classifier-error", results=("classifier_error",), scores="classifier")
 def _classifier_error(p: NoParams, ctx) -> Dict[str, float]:
     """Test error of the run's classifier (ssgan, supervised) on the reference images and their labels."""
     D = getattr(ctx, "classifier", None)

@@ -142,13 +142,20 @@ def save_samples(state, cfg: Config, run: Path, fixed_z: torch.Tensor, real: tor
 
 
 class Evaluator:
-    """Scores the sampler on a schedule (config `eval`), appends to
-    metrics.jsonl, and tells when the chosen result is the best so far."""
+    """Scores the run on a schedule (config `eval`), appends to metrics.jsonl,
+    and tells when the chosen result is the best so far. Sample metrics score
+    the method's sampler; classifier-error scores its classifier on the test
+    split (ssgan, supervised)."""
 
-    def __init__(self, cfg: Config, device: torch.device):
+    def __init__(self, cfg: Config, device: torch.device, method):
+        from ..evaluation import split_metrics
         from ..metrics.evaluate import build_extractor
         self.cfg = cfg
-        self.extractor = build_extractor(cfg.eval.extractor, None, cfg.data.name, device=str(device))
+        # a metric the method has no net for is refused here, before the run folder exists
+        self.on_samples, self.on_classifier = split_metrics(method, cfg.eval.metrics, cfg.method.name)
+        self.extractor = (build_extractor(cfg.eval.extractor, None, cfg.data.name, device=str(device))
+                          if self.on_samples else None)
+        self.test = load_data(cfg, "test") if self.on_classifier else None
         self.best = None
         self.last_step = -1
 
@@ -167,10 +174,17 @@ class Evaluator:
 
     def run(self, state, run_dir: Path) -> bool:
         from ..config import ConfigError
+        from ..metrics.classifier_error import error_rate
         from ..metrics.evaluate import evaluate_generator
         e = self.cfg.eval
-        res = evaluate_generator(state.sampler, self.cfg, e.metrics, e.n, e.split, extractor_obj=self.extractor,
-                                 seed=self.cfg.seed + 3)
+        res: Dict[str, Any] = {"results": {}}
+        if self.on_samples:
+            res = evaluate_generator(state.sampler, self.cfg, self.on_samples, e.n, e.split,
+                                     extractor_obj=self.extractor, seed=self.cfg.seed + 3)
+        if self.on_classifier:
+            res["results"]["classifier_error"] = error_rate(state.classifier, self.test.x, self.test.y)
+            res.setdefault("protocol", {})["classifier-error"] = {}
+            res["classifier"] = {"split": "test", "n": len(self.test.x)}
         self.last_step = state.step
         rundir.append_jsonl(run_dir / rundir.METRICS, {"step": state.step, "source": "train", **res})
         if e.best not in res["results"]:
@@ -254,7 +268,7 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
 
     state, method = build_state(cfg, data.shape, device, data.num_classes)
     order = BatchOrder(len(x), cfg.real_batch_size, cfg.seed, device)
-    evaluator = Evaluator(cfg, device) if cfg.eval.metrics else None
+    evaluator = Evaluator(cfg, device, method) if cfg.eval.metrics else None
     if resume:
         run_dir = Path(run_dir)
         rundir.clean_orphans(run_dir)
@@ -271,6 +285,7 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
         rundir.clean_orphans(run_dir)
         save_json(cfg, run_dir / rundir.CONFIG)
     ckpt_dir = run_dir / rundir.CHECKPOINTS
+    can_sample = state.sampler_name is not None  # a classifier-only method has no sample grids
     n_fixed = tc.num_samples if data.kind == "image" else tc.num_samples * 40
     fixed_z = torch.randn(n_fixed, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
     saved_step = state.step if resume else None   # step of the newest checkpoint on disk
@@ -336,9 +351,11 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
                     record["sec_per_step"] = (now - last_log_time) / max(state.step - last_log_step, 1)
                     last_log_time, last_log_step = now, state.step
                     logger.write(state.step, record)
-                    bar.set_postfix(d=f"{record['d_loss']:.3f}", g=f"{record['g_loss']:.3f}", refresh=False)
+                    # the method's top-level losses (d_loss -> d, g_loss -> g, ...)
+                    bar.set_postfix({k[:-5]: f"{v:.3f}" for k, v in record.items()
+                                     if k.endswith("_loss") and "/" not in k}, refresh=False)
                 bar.update(1)
-                if tc.sample_every and state.step % tc.sample_every == 0:
+                if can_sample and tc.sample_every and state.step % tc.sample_every == 0:
                     save_samples(state, cfg, run_dir, fixed_z, data.x, data.info, state.step)
                 if evaluator and cfg.eval.every and state.step % cfg.eval.every == 0:
                     evaluate()
@@ -352,7 +369,8 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
                     break
             else:
                 checkpoint()
-                save_samples(state, cfg, run_dir, fixed_z, data.x, data.info, state.step)
+                if can_sample:
+                    save_samples(state, cfg, run_dir, fixed_z, data.x, data.info, state.step)
                 if evaluator and evaluator.last_step != state.step:
                     evaluate()
     except Diverged as e:
@@ -377,7 +395,7 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
             logger.close()
     extra: Dict[str, Any] = {"reason": reason} if reason else {}
     try:
-        if status == "completed" and "centers" in data.info:
+        if status == "completed" and can_sample and "centers" in data.info:
             from ..metrics.evaluate import NonFiniteSamplesError, generate
             from ..metrics.mode_coverage import mode_coverage
             try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import copy
 import random
 from dataclasses import dataclass, field
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
@@ -87,7 +87,8 @@ class TrainState:
     nets: Dict[str, nn.Module]
     optims: Dict[str, torch.optim.Optimizer]
     ema: Dict[str, nn.Module] = field(default_factory=dict)
-    sampler_name: str = "G"
+    sampler_name: Optional[str] = "G"       # None: the method trains nothing to sample from
+    classifier_name: Optional[str] = None   # the net classifier-error scores, if any
     # the configured learning rate of each optimizer (schedules scale it)
     base_lr: Dict[str, float] = field(default_factory=dict)
     step: int = 0        # training steps done (generator updates for a GAN)
@@ -95,10 +96,22 @@ class TrainState:
     batch: int = 0       # real batches drawn (the data order is a function of it)
     extra: Dict[str, Any] = field(default_factory=dict)
 
+    def _averaged(self, name: str) -> nn.Module:
+        return self.ema.get(name, self.nets[name])
+
     @property
     def sampler(self) -> nn.Module:
         """The net to sample from: the EMA copy of the method's sampler when there is one."""
-        return self.ema.get(self.sampler_name, self.nets[self.sampler_name])
+        if self.sampler_name is None:
+            raise ConfigError("this method trains no generator: there is nothing to sample from")
+        return self._averaged(self.sampler_name)
+
+    @property
+    def classifier(self) -> nn.Module:
+        """The method's classifier (its EMA copy when there is one)."""
+        if self.classifier_name is None:
+            raise ConfigError("this method trains no classifier")
+        return self._averaged(self.classifier_name)
 
     def modules(self) -> list:
         """Every net a checkpoint saves."""
@@ -154,7 +167,8 @@ def build_state(cfg: Config, shape: tuple, device: torch.device, num_classes: in
         for name in method.ema:
             ema[name] = copy.deepcopy(nets[name]).eval()
             ema[name].requires_grad_(False)
-    state = TrainState(nets=nets, optims=optims, ema=ema, sampler_name=method.sampler, base_lr=base_lr)
+    state = TrainState(nets=nets, optims=optims, ema=ema, sampler_name=method.sampler,
+                       classifier_name=method.classifier, base_lr=base_lr)
     method.setup(state)
     return state, method
 
@@ -162,6 +176,9 @@ def build_state(cfg: Config, shape: tuple, device: torch.device, num_classes: in
 def build_sampler(cfg: Config, shape: tuple, num_classes: int = 0) -> nn.Module:
     """The net a run samples from (its generator), built as the method builds it."""
     method = build_method(cfg)
+    if method.sampler is None:
+        raise ConfigError(f"method {cfg.method.name!r} trains no generator: there is nothing to sample; "
+                          f"evaluate its classifier with `ganscape eval RUN --metrics classifier-error`")
     return method.build_nets(cfg, DataSpec(tuple(shape), num_classes))[method.sampler]
 
 
