@@ -152,6 +152,14 @@ def test_resume_is_bit_exact(tmp_path):
             for k in a[group][name]:
                 assert torch.equal(a[group][name][k], b[group][name][k]), (group, name, k)
     assert ganscape.sample(full, n=3).shape == (3, 1, 8, 8)
+    # `ganscape eval RUN --metrics infogan-accuracy` reaches the run's generator
+    rec = ganscape.evaluate(full, metrics="infogan-accuracy", record=False,
+                            extractor="digits-cnn")
+    G = ganscape.load_generator(full)
+    from ganscape.metrics.evaluate import build_extractor
+    ext = build_extractor("digits-cnn")
+    expected = categorical_code_accuracy(G, lambda x: ext(x)["logits"], n_per_code=100, code=0, seed=0)
+    assert rec["results"]["infogan_cat_accuracy"] == pytest.approx(expected["accuracy"])
 
 
 # ---- pictures ----

@@ -100,6 +100,8 @@ class EvalContext:
     progress: bool = False
     fake_labels: Optional[torch.Tensor] = None  # classes the generated images were conditioned on
     real_labels: Optional[torch.Tensor] = None  # classes of the reference images
+    generator: Optional[torch.nn.Module] = None  # the net that made `fake`, for metrics that sample
+                                                 # it themselves (infogan-accuracy: images per code value)
     _fake: Optional[Features] = None
     _real: Optional[Features] = None
 
@@ -300,11 +302,14 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
                     cache: Optional[FeatureCache] = None, train: Optional[ArrayDataset] = None,
                     info: Optional[Dict[str, Any]] = None, batch_size: int = 256,
                     progress: bool = False, value_range: Optional[str] = None,
-                    fake_labels=None, real_labels=None) -> Dict[str, Any]:
+                    fake_labels=None, real_labels=None,
+                    generator: Optional[torch.nn.Module] = None) -> Dict[str, Any]:
     """Score generated images against reference images.
 
     fake_labels, real_labels: class labels (N,) / (M,), for the conditional
     metrics (intra-fid, class-consistency, per-class-pr).
+    generator: the net that made `fake`, for metrics that draw their own
+    samples from it (infogan-accuracy).
 
     fake, real: tensors or arrays (N, C, H, W), float in [-1, 1] or uint8 in
     [0, 255]; value_range applies to float inputs (see as_images: by default
@@ -326,7 +331,8 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
     ctx = EvalContext(fake=fake_t, real=real_t, extractor=ext, reference=dict(reference or {}), cache=cache,
                       train=train, info=dict(info or {}), batch_size=batch_size, progress=progress,
                       fake_labels=None if fake_labels is None else torch.as_tensor(fake_labels),
-                      real_labels=None if real_labels is None else torch.as_tensor(real_labels))
+                      real_labels=None if real_labels is None else torch.as_tensor(real_labels),
+                      generator=generator)
     results: Dict[str, float] = {}
     protocol: Dict[str, Any] = {}
     caught: List[str] = []
@@ -454,4 +460,5 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
     # [0, 1] guess applies: a collapsed generator may well output only values >= 0.
     return evaluate_arrays(fake, real, metrics, extractor=ext, reference=ref, cache=cache or FeatureCache(),
                            train=train, info=data.info, batch_size=batch_size, progress=progress,
-                           value_range="11", fake_labels=labels, real_labels=data.y if labels is not None else None)
+                           value_range="11", fake_labels=labels, real_labels=data.y if labels is not None else None,
+                           generator=G)
