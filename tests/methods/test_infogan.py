@@ -152,6 +152,9 @@ def test_resume_is_bit_exact(tmp_path):
             for k in a[group][name]:
                 assert torch.equal(a[group][name][k], b[group][name][k]), (group, name, k)
     assert ganscape.sample(full, n=3).shape == (3, 1, 8, 8)
+    # the run's end draws the sample grid and the code traversals
+    assert sorted(p.name for p in (full / "samples").iterdir()) == [
+        "step_000006.png", "traversal_c0_step_000006.png", "traversal_c1_step_000006.png"]
     # `ganscape eval RUN --metrics infogan-accuracy` reaches the run's generator
     rec = ganscape.evaluate(full, metrics="infogan-accuracy", record=False,
                             extractor="digits-cnn")
@@ -176,8 +179,11 @@ def test_traversal_grid_rows_are_categories_and_columns_sweep_a_continuous_code(
     assert torch.allclose(cont[:, 1], torch.linspace(-1, 1, 5).repeat(10))
     assert (noise == noise[0]).all() and (cont[:, 0] == cont[0, 0]).all()
     del G.decode
-    paths = method.save_pictures(state, tmp_path, step=7)
-    assert sorted(p.name for p in paths) == ["traversal_c0_step_000007.png", "traversal_c1_step_000007.png"]
+    from ganscape.train.loop import save_samples
+    cfg = from_dict(_tree(continuous=2))
+    paths = save_samples(state, method, cfg, tmp_path, torch.randn(8, 8), None, {}, step=7)
+    assert sorted(p.name for p in paths) == ["step_000007.png", "traversal_c0_step_000007.png",
+                                             "traversal_c1_step_000007.png"]
     assert all(p.is_file() for p in paths)
 
 

@@ -73,6 +73,12 @@ class Method(abc.ABC):
     def load_state_dict(self, sd: Dict) -> None:
         """Restore what state_dict() returned."""
 
+    def pictures(self, state) -> Dict[str, Tuple[Tensor, int]]:
+        """Pictures of the method's own besides the sample grid, drawn at every
+        sample step: {name: (images (N, C, H, W) in [-1, 1], images per row)},
+        written as RUN/samples/<name>_step_<step>.png (InfoGAN: code traversals)."""
+        return {}
+
     @abc.abstractmethod
     def step(self, state, batches: List[Batch], log: bool) -> Stats:
         """One training step on len(batches) real batches (for a GAN: one

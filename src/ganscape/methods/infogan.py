@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -213,13 +212,6 @@ class InfoGAN(GAN):
             return {"traversal": traversal_grid(G, steps=steps)}
         return {f"traversal_c{j}": traversal_grid(G, cont_index=j, steps=steps)
                 for j in range(self.spec.continuous)}
-
-    def save_pictures(self, state, run_dir, step: int) -> list:
-        """Write pictures() to RUN/samples/<name>_step_<step>.png; returns the paths."""
-        from .. import viz
-        from ..train import rundir
-        return [viz.save_image_grid(x, Path(run_dir) / rundir.SAMPLES / f"{name}_step_{step:06d}.png", nrow=nrow)
-                for name, (x, nrow) in self.pictures(state).items()]
 
 
 @METHODS.register("infogan", params=InfoGANParams)

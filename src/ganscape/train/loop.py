@@ -23,7 +23,7 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Optional, Union
+from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 
@@ -125,8 +125,10 @@ class Logger:
 
 
 @torch.no_grad()
-def save_samples(state, cfg: Config, run: Path, fixed_z: torch.Tensor, real: torch.Tensor,
-                 info: Dict[str, Any], step: int) -> Path:
+def save_samples(state, method, cfg: Config, run: Path, fixed_z: torch.Tensor, real: torch.Tensor,
+                 info: Dict[str, Any], step: int) -> List[Path]:
+    """The sample grid of the sampler on fixed_z (a scatter plot for 2-D
+    data), then the method's own pictures; returns the paths written."""
     from ..nets.conditional import generator_labels
     G = state.sampler
     labels = generator_labels(G, len(fixed_z))  # a conditional G: one class per grid column
@@ -134,11 +136,15 @@ def save_samples(state, cfg: Config, run: Path, fixed_z: torch.Tensor, real: tor
     G.eval()
     x = G(fixed_z) if labels is None else G(fixed_z, labels.to(fixed_z.device))
     G.train(was_training)
-    path = Path(run) / rundir.SAMPLES / f"step_{step:06d}.png"
+    folder = Path(run) / rundir.SAMPLES
     if x.ndim == 4:
-        return viz.save_image_grid(x, path, nrow=getattr(G, "num_classes", 0) or None)
-    return viz.save_scatter(x, path, real=real[:2000], centers=info.get("centers"),
-                            title=f"{cfg.data.name}, step {step}")
+        paths = [viz.save_image_grid(x, folder / f"step_{step:06d}.png", nrow=getattr(G, "num_classes", 0) or None)]
+    else:
+        paths = [viz.save_scatter(x, folder / f"step_{step:06d}.png", real=real[:2000], centers=info.get("centers"),
+                                  title=f"{cfg.data.name}, step {step}")]
+    for name, (images, nrow) in method.pictures(state).items():
+        paths.append(viz.save_image_grid(images, folder / f"{name}_step_{step:06d}.png", nrow=nrow))
+    return paths
 
 
 class Evaluator:
@@ -356,7 +362,7 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
                                      if k.endswith("_loss") and "/" not in k}, refresh=False)
                 bar.update(1)
                 if can_sample and tc.sample_every and state.step % tc.sample_every == 0:
-                    save_samples(state, cfg, run_dir, fixed_z, data.x, data.info, state.step)
+                    save_samples(state, method, cfg, run_dir, fixed_z, data.x, data.info, state.step)
                 if evaluator and cfg.eval.every and state.step % cfg.eval.every == 0:
                     evaluate()
                 if tc.checkpoint_every and state.step % tc.checkpoint_every == 0:
@@ -370,7 +376,7 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
             else:
                 checkpoint()
                 if can_sample:
-                    save_samples(state, cfg, run_dir, fixed_z, data.x, data.info, state.step)
+                    save_samples(state, method, cfg, run_dir, fixed_z, data.x, data.info, state.step)
                 if evaluator and evaluator.last_step != state.step:
                     evaluate()
     except Diverged as e:
