@@ -131,7 +131,7 @@ def _report(run: Path) -> int:
     print(f"run folder: {run}")
     print(f"status: {status.get('status')} at step {status.get('step')}"
           + (f" ({status['reason']})" if status.get("reason") else ""))
-    samples = sorted((Path(run) / rundir.SAMPLES).glob("*.png"))
+    samples = sorted((Path(run) / rundir.SAMPLES).glob("step_*.png"))  # the grids, not a method's pictures
     if samples:
         print(f"samples: {samples[-1]}")
     if "mode_coverage" in status:
