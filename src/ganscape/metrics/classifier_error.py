@@ -66,7 +66,8 @@ def load_classifier(run_dir: Union[str, Path], checkpoint: str = "latest", ema: 
         raise ckpt_io.CheckpointError(f"checkpoint {path} does not fit the run's classifier "
                                       f"({str(e).strip().splitlines()[0]})") from None
     D = D.to(resolve_device(device)).eval()
-    return D, data, {"checkpoint": path.name, "step": int(ckpt["step"]), "classifier": f"{name}+ema" if use_ema else name,
+    return D, data, {"checkpoint": path.name, "step": int(ckpt["step"]),
+                     "classifier": f"{name}+ema" if use_ema else name,
                      "dataset": cfg.data.name, "params": dict(cfg.data.params)}
 
 

@@ -137,10 +137,11 @@ def save_samples(state, method, cfg: Config, run: Path, fixed_z: torch.Tensor, r
     x = G(fixed_z) if labels is None else G(fixed_z, labels.to(fixed_z.device))
     G.train(was_training)
     folder = Path(run) / rundir.SAMPLES
+    grid = folder / f"step_{step:06d}.png"
     if x.ndim == 4:
-        paths = [viz.save_image_grid(x, folder / f"step_{step:06d}.png", nrow=getattr(G, "num_classes", 0) or None)]
+        paths = [viz.save_image_grid(x, grid, nrow=getattr(G, "num_classes", 0) or None)]
     else:
-        paths = [viz.save_scatter(x, folder / f"step_{step:06d}.png", real=real[:2000], centers=info.get("centers"),
+        paths = [viz.save_scatter(x, grid, real=real[:2000], centers=info.get("centers"),
                                   title=f"{cfg.data.name}, step {step}")]
     for name, (images, nrow) in method.pictures(state).items():
         paths.append(viz.save_image_grid(images, folder / f"{name}_step_{step:06d}.png", nrow=nrow))
