@@ -49,7 +49,7 @@ def test_override_of_a_bare_component_param():
     ("optim.generator.params.betas=[0.5, 1.5]", "betas: each must be in [0, 1)"),
     ("model.discriminator={pack: 3, pack_mode: split}",
          "train.batch_size: 64 is not divisible by model.discriminator.pack=3"),
-    ("model.generator.arch.params.widht=3", "unknown key model.generator.arch.params.widht; valid keys are: data_scale, depth, width"),
+    ("model.generator.arch.params.widht=3", "unknown key model.generator.arch.params.widht; valid keys are: data_scale, depth, hidden_noise, input_noise, width"),
     ("deterministic=maybe", "deterministic: expected true or false"),
 ])
 def test_errors_name_the_key_and_the_choices(override, message):

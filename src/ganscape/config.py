@@ -128,6 +128,13 @@ class TrainConfig:
     # examples per class (chosen with the run's seed), the rest count as
     # unlabelled (Batch.labelled); 0 = every label is known.
     labelled_per_class: int = 0
+    # With labelled_per_class > 0: 0 = a method sees the labels of the
+    # labelled examples that happen to be in the real batch (Batch.labelled,
+    # about batch_size * labelled fraction of them); N > 0 = every
+    # discriminator step also gets its own batch of N labelled examples drawn
+    # from the labelled subset (Batch.labelled_batch), as the improved-GAN
+    # code does. The semi-supervised methods (ssgan, supervised) use it.
+    labelled_batch_size: int = 0
 
     def validate(self, where: str) -> None:
         for k in ("steps", "batch_size", "n_disc", "log_every", "latest_every", "num_samples"):
@@ -137,9 +144,13 @@ class TrainConfig:
             raise ConfigError(f"{where}.ema_decay: must be in [0, 1), got {self.ema_decay}")
         if self.lr_schedule not in ("constant", "linear"):
             raise ConfigError(f"{where}.lr_schedule: {self.lr_schedule!r} is not allowed; choose constant or linear")
-        for k in ("sample_every", "checkpoint_every", "ema_start", "labelled_per_class"):
+        for k in ("sample_every", "checkpoint_every", "ema_start", "labelled_per_class", "labelled_batch_size"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{where}.{k}: must be >= 0, got {getattr(self, k)}")
+        if self.labelled_batch_size and not self.labelled_per_class:
+            raise ConfigError(f"{where}.labelled_batch_size: needs labelled_per_class > 0 (the labelled subset "
+                              f"it draws from); got labelled_batch_size {self.labelled_batch_size} with "
+                              f"labelled_per_class 0")
 
 
 @dataclass(frozen=True)

@@ -99,10 +99,58 @@ def test_ssgan_discriminator_objective_by_hand():
     unsup = -torch.log(zr / (zr + 1)).mean() - torch.log(1 / (zf + 1)).mean()
     assert method.loss(v_real, v_fake)["d"].item() == pytest.approx(0.5 * unsup.item(), rel=1e-5)  # improved-gan's 0.5
     assert method.loss(None, v_fake)["g"].item() == pytest.approx(-torch.log(zf / (zf + 1)).mean().item(), rel=1e-5)
-    method._target = (b.y, b.labelled)
+    method._target = b
     sup, stats = method.d_extra(D, h_real, h_fake, None)
     ce = F.cross_entropy(lr[b.labelled], b.y[b.labelled])
     assert sup.item() == pytest.approx(ce.item(), rel=1e-5) and stats["ssgan/labelled"].item() == 3
+
+
+def test_a_separate_labelled_batch_is_the_supervised_term():
+    # train.labelled_batch_size > 0 (improved-gan's protocol): the cross-entropy
+    # is over the labelled batch only, not over the real batch's labelled rows
+    cfg, data, state, method = _state(_tree(d_norm="none"))
+    D = state.nets["D"]
+    lb = Batch(data.x[20:26].clone(), data.y[20:26].clone())
+    b = Batch(data.x[:8].clone(), data.y[:8].clone(), torch.zeros(8, dtype=torch.bool), lb)
+    h_real = D.features(b.x)
+    method._target = b
+    sup, stats = method.d_extra(D, h_real, h_real, None)
+    ce = F.cross_entropy(D.class_logits(lb.x), lb.y)
+    assert sup.item() == pytest.approx(ce.item(), rel=1e-6) and stats["ssgan/labelled"].item() == 6
+
+
+def test_the_loop_draws_the_labelled_batch_from_the_labelled_subset_only(tmp_path, monkeypatch):
+    from ganscape.data.base import labelled_subset
+    from ganscape.methods.ssgan import SSGAN
+    seen = []
+    real_step = SSGAN.step
+
+    def spy(self, state, batches, log):
+        seen.extend(b.labelled_batch for b in batches)
+        return real_step(self, state, batches, log)
+
+    monkeypatch.setattr(SSGAN, "step", spy)
+    tree = _tree(labelled_per_class=2, labelled_batch_size=20)
+    ganscape.train(from_dict(tree), run_dir=tmp_path / "run")
+    data = load_data(from_dict(tree))
+    keep = labelled_subset(data.y, 2, 0)
+    allowed = {tuple(v.flatten().tolist()) for v in data.x[keep]}
+    assert len(seen) == 4 and all(len(lb) == 20 for lb in seen)
+    for lb in seen:
+        for xi, yi in zip(lb.x, lb.y):
+            assert tuple(xi.flatten().tolist()) in allowed
+        # one epoch of a 20-example subset per batch: every labelled example once, all classes twice
+        assert torch.bincount(lb.y, minlength=10).tolist() == [2] * 10
+
+
+@pytest.mark.parametrize("change,match", [
+    ({"labelled_per_class": 0, "labelled_batch_size": 8}, "labelled_batch_size: needs labelled_per_class > 0"),
+    ({"labelled_per_class": 2, "labelled_batch_size": 21}, "21 is more than the 20 labelled examples"),
+])
+def test_bad_labelled_batch_sizes_are_clear_errors(tmp_path, change, match):
+    with pytest.raises(ConfigError, match=match):
+        ganscape.train(from_dict(_tree(**change)), run_dir=tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 # ---- one step, every architecture ------------------------------------------------------
@@ -127,9 +175,18 @@ def test_ssgan_step_with_penalty_minibatch_discrimination_and_adversarial_term()
     assert "penalty/gp" in stats and all(torch.isfinite(v).all() for v in stats.values())
 
 
-@pytest.mark.parametrize("method,nets", [("ssgan", {"G", "D"}), ("supervised", {"D"})])
-def test_resume_is_bit_exact(tmp_path, method, nets):
-    tree = _tree(method=method, steps=6, ema_decay=0.9)
+@pytest.mark.parametrize("method,nets,extra", [
+    ("ssgan", {"G", "D"}, {}), ("supervised", {"D"}, {}),
+    # improved-gan's protocol: a labelled batch per D step and noise layers in D (torch's RNG)
+    ("ssgan", {"G", "D"}, {"labelled_batch_size": 20, "noise": True}),
+    ("supervised", {"D"}, {"labelled_batch_size": 20, "noise": True}),
+])
+def test_resume_is_bit_exact(tmp_path, method, nets, extra):
+    extra = dict(extra)
+    noise = extra.pop("noise", False)
+    tree = _tree(method=method, steps=6, ema_decay=0.9, **extra)
+    if noise:
+        tree["model"]["discriminator"]["arch"]["params"] = {**ARCHS["mlp"], "input_noise": 0.3, "hidden_noise": 0.5}
     full = ganscape.train(from_dict(tree), run_dir=tmp_path / "full")
     half = ganscape.train(from_dict({**tree, "train": {**tree["train"], "steps": 3}}), run_dir=tmp_path / "half")
     ganscape.resume(half, steps=6)
@@ -165,6 +222,17 @@ def test_supervised_baseline_learns_from_labelled_examples_only():
     after = {k: v.clone() for k, v in s1.nets["D"].state_dict().items()}
     m1.step(s1, [_batch(data, labelled=())], log=False)
     assert all(torch.equal(after[k], v) for k, v in s1.nets["D"].state_dict().items())
+
+
+def test_supervised_baseline_trains_on_the_separate_labelled_batch():
+    _, data, s1, m1 = _state(_tree(method="supervised", d_norm="none"))
+    _, _, s2, _ = _state(_tree(method="supervised", d_norm="none"))
+    lb = Batch(data.x[20:26].clone(), data.y[20:26].clone())
+    # the real batch's own labelled rows are ignored when a labelled batch is given
+    stats = m1.step(s1, [Batch(data.x[:8].clone(), data.y[:8].clone(), torch.ones(8, dtype=torch.bool), lb)],
+                    log=False)
+    ce = F.cross_entropy(s2.nets["D"].class_logits(lb.x), lb.y)
+    assert stats["supervised/labelled"].item() == 6 and stats["d_loss"].item() == pytest.approx(ce.item(), rel=1e-6)
 
 
 def test_supervised_and_ssgan_classify_with_the_same_network():

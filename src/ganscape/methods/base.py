@@ -40,10 +40,13 @@ class Batch:
     y: int64 class labels (N,) when the data set has labels;
     labelled: bool (N,), which of the labels a method may use (semi-supervised
     training); None means all of them.
+    labelled_batch: a separate batch of labelled examples only (x, y), drawn
+    from the labelled subset, when train.labelled_batch_size > 0; else None.
     """
     x: Tensor
     y: Optional[Tensor] = None
     labelled: Optional[Tensor] = None
+    labelled_batch: Optional["Batch"] = None
 
     def __len__(self) -> int:
         return len(self.x)

@@ -23,13 +23,14 @@ feature matching on D's trunk features (the GAN recipe's option; the paper's
 choice for semi-supervised learning, where minibatch discrimination did not
 help); adversarial > 0 adds the non-saturating -E log D(G(z)).
 
-Two differences from that code, both from the core's data flow: it draws a
-separate batch of labelled examples (as many as the unlabelled batch) for
-every D update, whereas here the labelled examples are those of the real
-batch that `train.labelled_per_class` marks (Batch.labelled), i.e. about
-batch_size * labelled fraction per batch, each seen once per epoch; and its
-feature matching is a mean over features, here a sum (the recipe's
-convention; a constant factor).
+Labelled examples: the authors' code draws a separate batch of labelled
+examples (as many as the unlabelled batch) for every D update; here that is
+`train.labelled_batch_size` > 0 (Batch.labelled_batch; the ssgan-digits
+preset sets 100). With 0, the labelled examples are those of the real batch
+that `train.labelled_per_class` marks (Batch.labelled), i.e. about
+batch_size * labelled fraction per batch, each seen once per epoch. One
+difference remains: its feature matching is a mean over features, here a sum
+(the recipe's convention; a constant factor).
 
 `supervised`: the same K-class network (same architecture, width and
 normalization as the discriminator), trained with the cross-entropy on the
@@ -133,9 +134,9 @@ class SSGAN(GAN):
     def __init__(self, params: SSGANParams, config):
         _check_loss(config, "ssgan")
         super().__init__(params, config)
-        # (labels, mask) of the batch of the D update in progress; set by step()
+        # The batch of the D update in progress; set by step()
         # because the recipe's hooks receive only conditioning labels.
-        self._target: Optional[Tuple[Tensor, Tensor]] = None
+        self._target: Optional[Batch] = None
 
     def build_nets(self, cfg, data) -> Dict[str, torch.nn.Module]:
         from ..train.state import build_net
@@ -152,15 +153,23 @@ class SSGAN(GAN):
         return out
 
     def d_extra(self, D, h_real: Tensor, h_fake: Tensor, y: Optional[Tensor]):
-        labels, mask = self._target
-        sup = supervised_loss(D.logits_of_features(h_real), labels, mask)
+        b = self._target
+        if b.labelled_batch is not None:  # train.labelled_batch_size > 0: its own labelled batch
+            lb = b.labelled_batch
+            labels, mask = lb.y, torch.ones_like(lb.y, dtype=torch.bool)
+            logits = D.class_logits(lb.x)
+        else:  # the labelled examples of the real batch
+            labels, mask = supervision(b, "ssgan")
+            logits = D.logits_of_features(h_real)
+        sup = supervised_loss(logits, labels, mask)
         return self.p.supervised_weight * sup, {"ssgan/supervised_loss": sup.detach(),
                                                 "ssgan/labelled": mask.sum().float()}
 
     def step(self, state, batches: List[Batch], log: bool) -> Stats:
         stats: Stats = {}
         for b in batches:
-            self._target = supervision(b, "ssgan")
+            supervision(b, "ssgan")  # a clear error on data without labels
+            self._target = b
             try:
                 stats.update(self.d_step(state, b.x, log))  # y=None: G and D are not conditioned
             finally:
@@ -198,9 +207,12 @@ class Supervised(Method):
         stats: Stats = {}
         for b in batches:
             y, mask = supervision(b, "supervised")
-            # Only the labelled examples go through the net: with batch norm or
-            # minibatch discrimination the others would shape the update too.
-            x, y = b.x[mask], y[mask]
+            if b.labelled_batch is not None:  # train.labelled_batch_size > 0, as ssgan
+                x, y = b.labelled_batch.x, b.labelled_batch.y
+            else:
+                # Only the labelled examples go through the net: with batch norm or
+                # minibatch discrimination the others would shape the update too.
+                x, y = b.x[mask], y[mask]
             stats["supervised/labelled"] = torch.tensor(float(len(x)))
             if len(x) == 0:  # no labelled example in this batch: no update (Adam's momentum would move D)
                 stats.setdefault("d_loss", torch.zeros(()))

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..registry import ARCHITECTURES, ConfigError
-from .layers import Discriminator, Generator, NetSpec
+from .layers import Discriminator, GaussianNoise, Generator, NetSpec
 
 
 @dataclass(frozen=True)
@@ -19,10 +19,18 @@ class MLPParams:
     # and the discriminator's input divided by it, so that both nets work at
     # unit scale (e.g. 4 for grid-25, whose modes reach +-4).
     data_scale: float = 1.0
+    # Discriminator only: std of Gaussian noise added in training mode to its
+    # input and to the input of every later dense layer (the head included), as
+    # in the improved-GAN MNIST discriminator (0.3 and 0.5). Off by default.
+    input_noise: float = 0.0
+    hidden_noise: float = 0.0
 
     def validate(self, where: str) -> None:
         if self.width < 1 or self.depth < 1:
             raise ConfigError(f"{where}: width and depth must be >= 1")
+        for k in ("input_noise", "hidden_noise"):
+            if not getattr(self, k) >= 0:
+                raise ConfigError(f"{where}.{k}: must be >= 0, got {getattr(self, k)}")
         if not self.data_scale > 0:
             raise ConfigError(f"{where}.data_scale: must be > 0, got {self.data_scale}")
 
@@ -64,11 +72,18 @@ def _mlp_trunk(p: MLPParams, spec: NetSpec) -> nn.Module:
             raise ConfigError("mlp.data_scale is for point data; images are always in [-1, 1]")
         layers.append(_Scale(1.0 / p.data_scale))
     for i in range(p.depth):
+        noise = p.input_noise if i == 0 else p.hidden_noise
+        if noise:
+            layers.append(GaussianNoise(noise))
         layers.append(spec.norm.weight(nn.Linear(d, p.width)))
         if i > 0:  # no activation normalization on the input layer (DCGAN convention)
             layers.append(spec.norm.feature(p.width, spatial=False))
         layers.append(nn.LeakyReLU(0.2))
         d = p.width
+    if p.hidden_noise:
+        # before the head. Feature matching reads the trunk's output, so it
+        # sees this noise too (the authors' code matches the features before it).
+        layers.append(GaussianNoise(p.hidden_noise))
     return nn.Sequential(*layers)
 
 
@@ -76,5 +91,8 @@ def _mlp_trunk(p: MLPParams, spec: NetSpec) -> nn.Module:
 def mlp(params: MLPParams, spec: NetSpec) -> nn.Module:
     """MLP: ReLU generator, LeakyReLU(0.2) discriminator; any data shape."""
     if spec.role == "generator":
+        if params.input_noise or params.hidden_noise:
+            raise ConfigError("mlp.input_noise and mlp.hidden_noise are discriminator options; "
+                              "set them under model.discriminator.arch.params")
         return MLPGenerator(params, spec)
     return Discriminator(_mlp_trunk(params, spec), params.width, spec)

@@ -270,8 +270,24 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
             raise ConfigError(f"train.labelled_per_class: data set {cfg.data.name!r} has no labels")
         labelled = labelled_subset(data.y, tc.labelled_per_class, cfg.seed).to(device)
 
-    def batch_of(idx: torch.Tensor) -> Batch:
-        return Batch(x[idx], y[idx] if y is not None else None, labelled[idx] if labelled is not None else None)
+    labelled_order = None
+    if tc.labelled_batch_size:
+        labelled_idx = labelled.nonzero().flatten()
+        if tc.labelled_batch_size > len(labelled_idx):
+            raise ConfigError(f"train.labelled_batch_size: {tc.labelled_batch_size} is more than the "
+                              f"{len(labelled_idx)} labelled examples (train.labelled_per_class "
+                              f"{tc.labelled_per_class} x {data.num_classes} classes)")
+        # its own seeded permutations, a pure function of the batch number like `order`
+        labelled_order = BatchOrder(len(labelled_idx), tc.labelled_batch_size, cfg.seed + 104_729, device)
+
+    def batch_of(k: int) -> Batch:
+        idx = order.indices(k)
+        extra = None
+        if labelled_order is not None:
+            li = labelled_idx[labelled_order.indices(k)]
+            extra = Batch(x[li], y[li])
+        return Batch(x[idx], y[idx] if y is not None else None, labelled[idx] if labelled is not None else None,
+                     extra)
 
     state, method = build_state(cfg, data.shape, device, data.num_classes)
     order = BatchOrder(len(x), cfg.real_batch_size, cfg.seed, device)
@@ -342,7 +358,7 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
                 if tc.lr_schedule == "linear":
                     set_lr(state, 1.0 - state.step / tc.steps)
                 log = (state.step + 1) % tc.log_every == 0 or state.step + 1 == tc.steps
-                batches = [batch_of(order.indices(state.batch + i)) for i in range(tc.n_disc)]
+                batches = [batch_of(state.batch + i) for i in range(tc.n_disc)]
                 state.batch += tc.n_disc
                 stats = method.step(state, batches, log)
                 state.step += 1
