@@ -1,0 +1,1 @@
+"""Studies: many runs, one Optuna database of trials, analysis and reports."""
