@@ -41,6 +41,10 @@ class Diverged(RuntimeError):
     """A loss, a weight or a buffer became NaN or Inf."""
 
 
+class Pruned(RuntimeError):
+    """Raised inside the loop when `on_eval` asks to stop (a study's pruner)."""
+
+
 class BatchOrder:
     """Which examples form real batch number k: a seeded permutation per epoch
     (the last incomplete batch of an epoch is dropped). A pure function of
@@ -165,6 +169,7 @@ class Evaluator:
         self.test = load_data(cfg, "test") if self.on_classifier else None
         self.best = None
         self.last_step = -1
+        self.last_results: Dict[str, Any] = {}
 
     def restore(self, run_dir: Path) -> None:
         """On resume: the best result training recorded so far."""
@@ -193,6 +198,7 @@ class Evaluator:
             res.setdefault("protocol", {})["classifier-error"] = {}
             res["classifier"] = {"split": "test", "n": len(self.test.x)}
         self.last_step = state.step
+        self.last_results = res["results"]
         rundir.append_jsonl(run_dir / rundir.METRICS, {"step": state.step, "source": "train", **res})
         if e.best not in res["results"]:
             raise ConfigError(f"eval.best: {e.best!r} is not among the results {sorted(res['results'])}")
@@ -249,8 +255,13 @@ def _prepare_resume(cfg: Config, run_dir: Path, state, method):
 
 
 def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = False,
-        progress: Optional[bool] = None) -> Dict[str, Any]:
+        progress: Optional[bool] = None,
+        on_eval: Optional[Callable[[int, Dict[str, Any]], bool]] = None) -> Dict[str, Any]:
     """Train `cfg` in `run_dir`. Returns the final status.
+
+    on_eval(step, results) is called after every evaluation during training
+    (config `eval`); when it returns True the run stops there with status
+    "pruned" (what a study's pruner uses).
 
     For a new run, `run_dir` may be a function that creates the folder: it is
     called only once everything is built (data, nets, extractor), so that a
@@ -343,6 +354,9 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
             raise Diverged("a loss became NaN or Inf")
         if evaluator.run(state, run_dir):
             ckpt_io.save(ckpt_dir / "best.pt", _payload(state, method, cfg))
+        if on_eval is not None and on_eval(state.step, evaluator.last_results):
+            raise Pruned(f"pruned at step {state.step} on {cfg.eval.best} "
+                         f"{evaluator.last_results.get(cfg.eval.best)}")
 
     try:
         set_status("running")
@@ -396,6 +410,8 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
                     save_samples(state, method, cfg, run_dir, fixed_z, data.x, data.info, state.step)
                 if evaluator and evaluator.last_step != state.step:
                     evaluate()
+    except Pruned as e:
+        status, reason = "pruned", str(e)
     except Diverged as e:
         status = "diverged"
         reason = f"{e} at step {state.step}; " + (

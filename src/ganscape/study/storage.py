@@ -1,0 +1,70 @@
+"""Reading a study back: the table of trials the analysis and the report
+use, and the counts `ganscape study status` prints. Trials replaced by a
+retry (their worker died) are left out; Optuna's own storage still has
+them, as failed trials."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Union
+
+from .runner import load_optuna_study, read_spec, replaced
+
+STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
+
+
+def _curve(run: Path, key: str) -> List[List[float]]:
+    from ..train import rundir
+    return [[r["step"], float(r["results"][key])] for r in rundir.read_jsonl(run / rundir.METRICS)
+            if r.get("source") == "train" and isinstance(r.get("results", {}).get(key), (int, float))]
+
+
+def load_table(out: Union[str, Path], study=None) -> List[Dict[str, Any]]:
+    """One record per trial (see analysis.py): number, state, params,
+    value, seed_values, reason, run_dirs (absolute), seconds, steps,
+    examples_seen, curve (the objective over training, first seed)."""
+    out = Path(out)
+    spec = read_spec(out)
+    study = study or load_optuna_study(out, spec)
+    trials = study.get_trials(deepcopy=False)
+    gone = replaced(trials)
+    table = []
+    for t in trials:
+        if t.number in gone:
+            continue
+        a = t.user_attrs
+        runs = [str((out / r).resolve()) for r in a.get("run_dirs", [])]
+        reason = a.get("reason")
+        if reason is None and "retry_reason" in a and t.state.name == "FAIL":
+            reason = a["retry_reason"]
+        table.append({
+            "number": t.number, "state": STATES.get(t.state.name, t.state.name.lower()),
+            "params": dict(t.params), "value": t.value if t.state.name == "COMPLETE" else None,
+            "seed_values": list(a.get("seed_values", [])), "reason": reason, "run_dirs": runs,
+            "seconds": float(a.get("seconds", 0.0)), "steps": int(a.get("steps", 0)),
+            "examples_seen": int(a.get("examples_seen", 0)),
+            "curve": _curve(Path(runs[0]), spec.objective.key) if runs and Path(runs[0]).exists() else [],
+        })
+    return table
+
+
+def counts(out: Union[str, Path], study=None) -> Dict[str, Any]:
+    """Trials by state, the budget, and the best value so far."""
+    from .runner import read_meta
+    out = Path(out)
+    spec = read_spec(out)
+    study = study or load_optuna_study(out, spec)
+    trials = study.get_trials(deepcopy=False)
+    gone = replaced(trials)
+    c: Dict[str, Any] = {s: 0 for s in STATES.values()}
+    for t in trials:
+        if t.number not in gone:
+            c[STATES.get(t.state.name, t.state.name.lower())] += 1
+    c["trials"] = read_meta(out)["trials"]
+    done = [t for t in trials if t.state.name == "COMPLETE"]
+    if done:
+        best = min(done, key=lambda t: t.value) if spec.objective.direction == "minimize" else \
+            max(done, key=lambda t: t.value)
+        c["best"] = round(best.value, 4)
+        c["best_trial"] = best.number
+        c["best_params"] = dict(best.params)
+    return c
