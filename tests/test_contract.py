@@ -22,6 +22,7 @@ ARCH_SETUP = {
     # are large enough (~20) for Hellinger's exp(v) terms to overflow the
     # gradient norm in this 1-step check
     "resnet": ({"width": 8, "pooling": "mean"}, {"name": "digits", "params": {"size": 16}}),
+    "resnet19": ({"width": 2}, {"name": "digits", "params": {"size": 32}}),  # smallest side: 32
 }
 
 LOSS_SPECS = [(n, {}) for n in LOSSES.names() if n != "f-gan"] + \
