@@ -20,6 +20,8 @@ examples:
   ganscape eval --samples samples.npz --reference digits
   ganscape list                                   # every component and its parameters
   ganscape download mnist --root data/mnist       # verified by SHA-256
+  ganscape study run loss-digits --out studies/loss-digits --workers 2
+  ganscape report studies/loss-digits             # an HTML report of a study (or of a run folder)
 """
 
 
@@ -95,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ganscape {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     from .cli_eval import add_eval
-    for add in (_add_train, _add_sample, add_eval, _add_list, _add_download, _add_demo):
+    from .cli_study import add_report, add_study
+    for add in (_add_train, _add_sample, add_eval, _add_list, _add_download, _add_demo, add_study, add_report):
         add(sub)
     return parser
 
@@ -209,8 +212,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .train.loop import RunFailed
 
     from .cli_eval import cmd_eval
+    from .cli_study import cmd_report, cmd_study
     handlers = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list,
-                "download": cmd_download, "demo": cmd_demo}
+                "download": cmd_download, "demo": cmd_demo, "study": cmd_study, "report": cmd_report}
     try:
         return handlers[a.command](a)
     except (ConfigError, CheckpointError, DownloadError, FileNotFoundError, FileExistsError, ValueError) as e:

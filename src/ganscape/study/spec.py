@@ -159,9 +159,9 @@ def _param(name: str, tree: Any, where: str) -> Param:
         for k in ("log", "step", "grid"):
             if k in t:
                 raise ConfigError(f"{where}.{k}: only for numbers, not for choices")
-        if scale:
-            raise ConfigError(f"{where}.scale: only for numbers")
-        return Param(name, keys, kind, choices=choices, when=tuple(when))
+        if scale and not all(isinstance(v, (int, float)) and not isinstance(v, bool) for _, v in choices):
+            raise ConfigError(f"{where}.scale: the choices must be numbers to scale other keys by")
+        return Param(name, keys, kind, choices=choices, when=tuple(when), scale=scale)
     rng = t[kinds[0]]
     if not isinstance(rng, (list, tuple)) or len(rng) != 2:
         raise ConfigError(f"{where}.{kinds[0]}: expected [low, high], got {rng!r}")

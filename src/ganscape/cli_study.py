@@ -1,0 +1,93 @@
+"""`ganscape study run|list|status` and `ganscape report`."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+STUDY_EXAMPLES = """\
+examples:
+  ganscape study list
+  ganscape study run loss-digits --out studies/loss-digits --workers 2
+  ganscape study run loss-digits --out studies/quick --trials 6 --set train.steps=200
+  ganscape study run my-spec.yaml --out studies/mine --backend ray
+  ganscape study run loss-digits --out studies/shared --storage postgresql://user@host/db
+  ganscape study status studies/loss-digits
+  ganscape report studies/loss-digits          # studies/loss-digits/report.html and report.md
+  ganscape report runs/digits-001              # one run: runs/digits-001/report.html
+Running the same `study run` command again after a crash or kill continues the study.
+"""
+
+
+def add_study(sub) -> None:
+    p = sub.add_parser("study", help="run, list and inspect landscape studies (Optuna)",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=STUDY_EXAMPLES)
+    ss = p.add_subparsers(dest="study_command", required=True, metavar="ACTION")
+    r = ss.add_parser("run", help="run or continue a study", formatter_class=argparse.RawDescriptionHelpFormatter,
+                      epilog=STUDY_EXAMPLES)
+    r.add_argument("spec", help="a shipped study name (ganscape study list) or a study spec YAML file")
+    r.add_argument("--out", required=True, help="the study folder (created, or continued when it exists)")
+    r.add_argument("--workers", type=int, default=1, help="trials run at once (default 1)")
+    r.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local worker processes (default) or Ray tasks")
+    r.add_argument("--address", default=None, help="with --backend ray: a running cluster's address "
+                                                  "(default: start a local Ray instance)")
+    r.add_argument("--storage", default=None, help="an SQLAlchemy URL for the Optuna storage "
+                                                  "(default: sqlite:///OUT/study.db)")
+    r.add_argument("--trials", type=int, default=None, help="number of trials (default: the spec's)")
+    r.add_argument("--threads", type=int, default=None, help="torch threads per worker "
+                                                            "(default: cores // workers)")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override the base config of every trial (repeatable)")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ss.add_parser("list", help="the shipped study specs")
+    st = ss.add_parser("status", help="trials complete / running / failed / pruned, best so far")
+    st.add_argument("study", help="a study folder")
+    st.add_argument("--json", action="store_true", help="print the counts as JSON")
+
+
+def add_report(sub) -> None:
+    p = sub.add_parser("report", help="write an HTML (+ markdown) report of a study or a run folder")
+    p.add_argument("path", help="a study folder (from `ganscape study run`) or a run folder")
+
+
+def cmd_study(a) -> int:
+    if a.study_command == "list":
+        from .study.spec import list_specs, load_spec
+        for name in list_specs():
+            s = load_spec(name)
+            print(f"{name:<22} {s.trials:>3} trials, {s.sampler:<6} {', '.join(s.factors)}")
+            print(f"{'':<22} {s.description}")
+        return 0
+    if a.study_command == "status":
+        from .study.storage import counts
+        c = counts(a.study)
+        if a.json:
+            print(json.dumps(c, indent=2))
+            return 0
+        done = c["complete"] + c["pruned"] + c["failed"]
+        print(f"{a.study}: {done} of {c['trials']} trials finished: {c['complete']} complete, {c['pruned']} pruned, "
+              f"{c['failed']} failed; {c['running']} running, {c['waiting']} waiting")
+        if "best" in c:
+            print(f"best: {c['best']} (trial {c['best_trial']}: "
+                  + ", ".join(f"{k}={_fmt(v)}" for k, v in c["best_params"].items()) + ")")
+        return 0
+    from .study.runner import run_study
+    c = run_study(a.spec, a.out, workers=a.workers, backend=a.backend, storage=a.storage, trials=a.trials,
+                  overrides=a.overrides, address=a.address, progress=not a.no_progress, threads=a.threads)
+    print(f"study {a.out}: {c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed of {c['trials']}"
+          + (f"; best {c['best']} (trial {c['best_trial']})" if "best" in c else ""))
+    print(f"report: ganscape report {a.out}")
+    return 0
+
+
+def _fmt(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def cmd_report(a) -> int:
+    from .study import make_report
+    paths = make_report(Path(a.path))
+    for p in paths:
+        print(f"wrote {p}")
+    return 0
