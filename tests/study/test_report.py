@@ -1,0 +1,259 @@
+"""Study and run reports: self-contained, escaped, robust to missing data,
+and clean when a real browser (headless Chromium) loads them."""
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+import time
+from html.parser import HTMLParser
+
+import pytest
+
+from ganscape.study import analysis as A
+from ganscape.study import report as R
+
+PAYLOAD = "<script>alert(1)</script>"
+# a folder name cannot hold the slash of </script>; this one needs none
+FOLDER_PAYLOAD = "<img src=x onerror=alert(1)>"
+
+
+# ----------------------------------------------------------------------------- helpers
+
+class Tags(HTMLParser):
+    """Every start tag of a page as (name, {attr: value})."""
+
+    def __init__(self, text):
+        super().__init__(convert_charrefs=True)
+        self.tags = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+    handle_startendtag = handle_starttag
+
+
+def check_self_contained(text):
+    """No script, no external resource, no event handler; every <img> a PNG
+    data: URI that decodes. Returns the decoded image bytes in page order."""
+    from PIL import Image
+
+    tags = Tags(text).tags
+    assert not {t for t, _ in tags} & {"script", "link", "iframe", "object", "embed", "base", "form"}
+    images = []
+    for tag, attrs in tags:
+        for k, v in attrs.items():
+            assert not k.startswith("on"), (tag, k)
+            assert not re.match(r"\s*(https?:)?//", v or "", re.I), (tag, k, v)
+        if tag == "img":
+            src = attrs.get("src", "")
+            assert src.startswith("data:image/png;base64,"), src[:60]
+            data = base64.b64decode(src.split(",", 1)[1], validate=True)
+            Image.open(io.BytesIO(data)).verify()
+            images.append(data)
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", text, re.I)
+    assert "url(" not in text and "@import" not in text
+    return images
+
+
+def png(path, color, size=(16, 16)):
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path, format="PNG")
+    return path.read_bytes()
+
+
+def make_run(folder, steps=(10, 20)):
+    """A tiny run folder written by hand, with a payload in its name, config and status."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"name": PAYLOAD, "seed": 0, "note": FOLDER_PAYLOAD}))
+    (folder / "status.json").write_text(json.dumps({"status": "diverged", "step": 20,
+                                                    "reason": f"diverged: {PAYLOAD}"}))
+    stats = [{"step": 5, "d_loss": 1.2, "g_loss": 0.7, "d_real": 0.6, "d_fake": 0.4, "sec_per_step": 0.01},
+             {"step": 10, "d_loss": 1.1, "g_loss": 0.8, "d_real": 0.7, "d_fake": 0.3, "sec_per_step": 0.01},
+             {"step": 15, "d_loss": "nan", "g_loss": "inf", "d_real": 0.7, "d_fake": 0.3, "sec_per_step": 0.01}]
+    (folder / "stats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stats) + '{"step": 20, "d_lo')
+    metrics = [{"step": 10, "source": "train", "results": {"fid": 41.5, "kid": 0.02}, "n_fake": 500},
+               {"step": 20, "fid": 33.25, "n": 500, "source": "train"}]  # the flat form is read too
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in metrics))
+    return {s: png(folder / "samples" / f"step_{s:06d}.png", (10 * i, 100, 200)) for i, s in enumerate(steps)}
+
+
+def uri(data):
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def make_study(root):
+    study = root / "study"
+    run = study / "trials" / f"trial-0001-{FOLDER_PAYLOAD}"
+    grids = make_run(run)
+    table = []
+    levels = ["ns", PAYLOAD, "a$b"]  # '$' would start matplotlib mathtext
+    for n in range(12):
+        state = ("complete", "complete", "complete", "pruned", "failed", "complete")[n % 6]
+        value = 40.0 - n if state == "complete" else None
+        table.append({
+            "number": n, "state": state, "params": {"loss": levels[n % 3], "norm": ["sn", "none"][n % 2],
+                                                    FOLDER_PAYLOAD: 1.5},
+            "value": value, "seed_values": [] if value is None else [value, value + 1.0],
+            "reason": f"diverged: {PAYLOAD}" if state == "failed" else None,
+            "run_dirs": [str(run)], "seconds": 10.0 + (n * 7) % 5, "steps": 100 if state == "complete" else 30,
+            "examples_seen": 6400, "curve": [[10, 50.0 - n], [20, 45.0 - n]]})
+    spec = f"name: '{PAYLOAD}'\ndescription: {FOLDER_PAYLOAD}\nsampler: random\ntrials: 12\n"
+    return study, run, table, spec, grids
+
+
+@pytest.fixture(scope="module")
+def study_report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("report")
+    study, run, table, spec, grids = make_study(root)
+    imp = A.Importances({"loss": 0.75, PAYLOAD: 0.25})
+    html_path, md_path = R.study_report(study, table, spec, ["loss", "norm"], importance=imp, n_boot=200)
+    return {"html": html_path, "md": md_path, "run": run, "table": table, "grids": grids}
+
+
+# ----------------------------------------------------------------------------- escaping
+
+def test_esc():
+    assert R.esc(PAYLOAD) == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    assert R.esc("\"'&") == "&quot;&#x27;&amp;"
+    assert R.esc(3) == "3" and R.esc(None) == "None"
+    assert R._md("a|b\n<c>") == "a\\|b &lt;c&gt;"
+    assert R._mpl("a$b") == "a\\$b"
+
+
+def test_study_report_is_escaped_and_self_contained(study_report):
+    text = study_report["html"].read_text()
+    assert study_report["html"].name == "report.html" and study_report["md"].name == "report.md"
+    assert study_report["html"].parent == study_report["run"].parent.parent
+    for raw in (PAYLOAD, FOLDER_PAYLOAD):
+        assert raw not in text and R.esc(raw) in text
+        assert raw not in study_report["md"].read_text()
+    assert "<script" not in text.lower()
+    images = check_self_contained(text)
+    # 2 box plots, 2 budget plots, importance, Pareto, curves, and sample grids
+    assert len(images) >= 7 + 2
+    # the best trial's newest grid is inlined, an older one is not
+    assert uri(study_report["grids"][20]) in text and uri(study_report["grids"][10]) not in text
+    for section in ("Summary", "Top trials", "Factor: loss", "Factor: norm", "budget", "Hyperparameter importance",
+                    "Pareto front", "Pruning", "Seed spread", "Failed and stopped trials", "Spec"):
+        assert section in text, section
+    assert "trial 11" in text  # the best: 40 - 11 = 29
+    assert "<pre>name: &#x27;&lt;script&gt;" in text
+
+
+def test_study_markdown(study_report):
+    md = study_report["md"].read_text()
+    assert "Trials: 12 (8 complete, 2 pruned, 2 failed, 0 running, 0 waiting)." in md
+    assert "Best fid: **29** (trial 11)" in md
+    assert "| loss | ns | 34 | 6 | 2 |" in md and "| loss | a$b | 29 | 11 | 4 |" in md
+    assert "| loss | 0.75 |" in md and f"| {R.esc(PAYLOAD)} | 0.25 |" in md
+
+
+def test_study_with_no_completed_trial_still_renders(tmp_path):
+    table = [{"number": 0, "state": "failed", "params": {"loss": "ns"}, "value": None, "seed_values": [],
+              "reason": "failed: out of memory", "run_dirs": [str(tmp_path / "missing")], "seconds": None,
+              "steps": None, "examples_seen": None, "curve": []},
+             {"number": 1, "state": "running", "params": {"loss": "ls"}, "value": None, "seed_values": [],
+              "reason": None, "run_dirs": [], "seconds": 1.0, "steps": 3, "examples_seen": 96, "curve": [[2, 9.0]]}]
+    why = A.Importances(reason="importance needs at least 2 completed trials; the study has 0")
+    html_path, md_path = R.study_report(tmp_path / "s", table, "name: empty\n", ["loss", "absent"], importance=why)
+    text = html_path.read_text()
+    assert "No trial has completed yet" in text and "No completed trial sets loss" in text
+    assert "No trial sets absent" in text and "needs at least 2 completed trials" in text
+    assert "out of memory" in text and "No trial was pruned" in text
+    check_self_contained(text)
+    assert "No trial has completed yet." in md_path.read_text()
+    # nothing at all, no spec, no importance
+    html_path, md_path = R.study_report(tmp_path / "nothing", [], "", ["loss"])
+    assert "No trial has completed yet" in html_path.read_text() and "Not computed" in html_path.read_text()
+    assert "ganscape study: nothing" in html_path.read_text()
+
+
+# ----------------------------------------------------------------------------- run report
+
+def test_run_report(tmp_path):
+    run = tmp_path / f"run-{FOLDER_PAYLOAD}"
+    grids = make_run(run, steps=(10, 20, 30))
+    path = R.run_report(run)
+    assert path == run / "report.html"
+    text = path.read_text()
+    for raw in (PAYLOAD, FOLDER_PAYLOAD):
+        assert raw not in text and R.esc(raw) in text
+    images = check_self_contained(text)
+    assert len(images) == 2 + 3  # training curves, metric curves, three grids in step order
+    assert images[2:] == [grids[10], grids[20], grids[30]]
+    assert "diverged: " + R.esc(PAYLOAD) in text
+    assert ">41.5<" in text and ">33.25<" in text and ">0.02<" in text  # both metrics.jsonl forms
+    assert "<pre>{\n  &quot;name&quot;: &quot;&lt;script&gt;" in text
+    # an evenly spaced subset keeps the first and the last grid
+    few = check_self_contained(R.run_report(run, max_grids=2).read_text())
+    assert few[2:] == [grids[10], grids[30]]
+
+
+def test_run_report_of_an_empty_folder(tmp_path):
+    text = R.run_report(tmp_path).read_text()
+    for note in ("No status.json", "No training statistics", "No evaluation recorded", "No sample grids",
+                 "No config.json"):
+        assert note in text
+    check_self_contained(text)
+    with pytest.raises(FileNotFoundError):
+        R.run_report(tmp_path / "missing")
+
+
+def test_run_report_of_a_real_run(tiny_tree, tmp_path):
+    import ganscape
+    from ganscape.config import from_dict
+
+    tiny_tree["eval"] = {"every": 10, "metrics": ["fid"], "n": 150}
+    run = ganscape.train(from_dict(tiny_tree), run_dir=tmp_path / "run")
+    text = R.run_report(run).read_text()
+    images = check_self_contained(text)
+    assert len(images) == 2 + 2  # curves, fid, the grids of steps 10 and 20
+    assert ">completed<" in text
+    from ganscape.train import rundir
+    fids = [r["results"]["fid"] for r in rundir.read_jsonl(run / "metrics.jsonl")]
+    assert len(fids) == 2 and all(f">{R._fmt(f)}<" in text for f in fids)
+
+
+# ----------------------------------------------------------------------------- a real browser
+
+CONSOLE = re.compile(r":CONSOLE[(:\]]|Uncaught")
+
+
+def chromium():
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def load(browser, page, profile):
+    """Load `page` in headless Chromium; return (exit code, the DOM after
+    loading, the browser's console lines)."""
+    cmd = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
+           f"--user-data-dir={profile}", "--dump-dom", page.as_uri()]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout, [line for line in r.stderr.splitlines() if CONSOLE.search(line)]
+
+
+def test_reports_load_cleanly_in_headless_chromium(study_report, tmp_path):
+    browser = chromium()
+    if browser is None:
+        pytest.skip("no chromium or chromium-browser binary on PATH (apt-get install chromium)")
+    t0 = time.perf_counter()
+    # the check can see a broken page: a script error reaches the console
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><title>bad</title><script>undefined_function()</script>")
+    rc, dom, console = load(browser, bad, tmp_path / "profile")
+    assert rc == 0 and any("Uncaught" in line for line in console), console
+
+    run_page = R.run_report(study_report["run"])
+    for page, title in ((study_report["html"], "ganscape study: "), (run_page, "ganscape run: ")):
+        rc, dom, console = load(browser, page, tmp_path / "profile")
+        assert rc == 0 and console == [], console
+        assert f"<title>{title}" in dom and "<h1>" + title in dom
+        check_self_contained(dom)  # no injected <script>, no on* handler, every image a data: URI
+        assert R.esc(PAYLOAD) in dom
+    assert time.perf_counter() - t0 < 20
