@@ -88,7 +88,29 @@ def make_sampler(spec: StudySpec, stream: int = 0):
         return optuna.samplers.TPESampler(seed=seed)
     if spec.sampler == "gp":
         return optuna.samplers.GPSampler(seed=seed)
-    return optuna.samplers.GridSampler({p.name: p.grid_values() for p in spec.space}, seed=seed)
+    # grid: the points are enqueued by prepare() (see grid_points); trials beyond the grid are random
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def grid_points(spec: StudySpec) -> List[Dict[str, Any]]:
+    """Every setting of the grid, in a seeded random order, without the
+    duplicates a conditional parameter would add where it is inactive.
+    (Optuna's GridSampler knows no conditions and stops the study from
+    inside a trial, which ask-and-tell workers cannot use.)"""
+    import itertools
+    import random
+    points, seen = [], set()
+    for combo in itertools.product(*[p.grid_values() for p in spec.space]):
+        chosen: Dict[str, Any] = {}
+        for p, v in zip(spec.space, combo):
+            if p.active(chosen):
+                chosen[p.name] = v
+        key = tuple(sorted(chosen.items()))
+        if key not in seen:
+            seen.add(key)
+            points.append(chosen)
+    random.Random(spec.sampler_seed).shuffle(points)
+    return points
 
 
 def make_pruner(spec: StudySpec, steps: int):
@@ -122,6 +144,8 @@ def read_meta(out: Path) -> Dict[str, Any]:
 
 def read_spec(out: Path) -> StudySpec:
     import yaml
+    if not (Path(out) / "study.json").exists() or not (Path(out) / "spec.yaml").exists():
+        raise FileNotFoundError(f"{out} is not a ganscape study folder (no study.json and spec.yaml)")
     text = (Path(out) / "spec.yaml").read_text()
     return parse_spec(yaml.safe_load(text), text)
 
@@ -296,6 +320,9 @@ def run_trial(study, trial, spec: StudySpec, tree: Dict[str, Any], out: Path, he
                     ganscape.train(cfg, run_dir=run, on_eval=on_eval)
                 if not (run / "trial.json").exists():
                     _write_trial_json(run, spec, trial.number, chosen, s)
+            except ConfigError as e:  # refused when the nets are built (e.g. a norm a net does not offer)
+                reason = f"invalid config: {e}"
+                break
             except Exception as e:  # noqa: BLE001 - any failure of one trial is recorded, the study goes on
                 reason = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                 break
@@ -419,8 +446,20 @@ def prepare(spec_source: Union[str, Path], out: Union[str, Path], storage: Optio
                 "trials": n_trials}
     meta["steps"] = int(tree["train"]["steps"])
     optuna = _optuna()
-    optuna.create_study(study_name=spec.name, storage=open_storage(meta["storage"]), load_if_exists=True,
-                        direction=spec.objective.direction)
+    study = optuna.create_study(study_name=spec.name, storage=open_storage(meta["storage"]), load_if_exists=True,
+                                direction=spec.objective.direction)
+    if spec.sampler == "grid":
+        with _locked(out / "study.lock"):
+            trials_now = study.get_trials(deepcopy=False)
+            have = [dict(t.params) if t.params else dict(t.system_attrs.get("fixed_params", {}))
+                    for t in trials_now]
+            room = n_trials - budget_used(trials_now)
+            for point in grid_points(spec):
+                if room <= 0:
+                    break
+                if point not in have:
+                    study.enqueue_trial(point)
+                    room -= 1
     tmp = out / "study.json.tmp"
     tmp.write_text(json.dumps(meta, indent=2) + "\n")
     os.replace(tmp, out / "study.json")

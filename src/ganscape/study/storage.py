@@ -40,7 +40,7 @@ def load_table(out: Union[str, Path], study=None) -> List[Dict[str, Any]]:
             "number": t.number, "state": STATES.get(t.state.name, t.state.name.lower()),
             "params": dict(t.params), "value": t.value if t.state.name == "COMPLETE" else None,
             "seed_values": list(a.get("seed_values", [])), "reason": reason, "run_dirs": runs,
-            "seconds": float(a.get("seconds", 0.0)), "steps": int(a.get("steps", 0)),
+            "seconds": float(a["seconds"]) if "seconds" in a else None, "steps": int(a.get("steps", 0)),
             "examples_seen": int(a.get("examples_seen", 0)),
             "curve": _curve(Path(runs[0]), spec.objective.key) if runs and Path(runs[0]).exists() else [],
         })
