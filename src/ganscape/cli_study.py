@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 STUDY_EXAMPLES = """\
@@ -13,6 +14,7 @@ examples:
   ganscape study run my-spec.yaml --out studies/mine --backend ray
   ganscape study run loss-digits --out studies/shared --storage postgresql://user@host/db
   ganscape study status studies/loss-digits
+  ganscape study rerun studies/loss-digits --seeds 5 --per-level   # the best settings' spread over seeds
   ganscape report studies/loss-digits          # studies/loss-digits/report.html and report.md
   ganscape report runs/digits-001              # one run: runs/digits-001/report.html
 Running the same `study run` command again after a crash or kill continues the study.
@@ -41,6 +43,12 @@ def add_study(sub) -> None:
                    help="override the base config of every trial (repeatable)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     ss.add_parser("list", help="the shipped study specs")
+    rr = ss.add_parser("rerun", help="train the best setting(s) with more seeds: their spread goes in the report")
+    rr.add_argument("study", help="a study folder")
+    rr.add_argument("--seeds", type=int, default=3, help="seeds in all, the trial's own included (default 3)")
+    rr.add_argument("--per-level", action="store_true",
+                    help="also the best setting of every level of every factor")
+    rr.add_argument("--workers", type=int, default=1, help="runs at once (default 1)")
     st = ss.add_parser("status", help="trials complete / running / failed / pruned, best so far")
     st.add_argument("study", help="a study folder")
     st.add_argument("--json", action="store_true", help="print the counts as JSON")
@@ -71,6 +79,16 @@ def cmd_study(a) -> int:
         if "best" in c:
             print(f"best: {c['best']} (trial {c['best_trial']}: "
                   + ", ".join(f"{k}={_fmt(v)}" for k, v in c["best_params"].items()) + ")")
+        return 0
+    if a.study_command == "rerun":
+        from .study.runner import rerun_best
+        path = rerun_best(a.study, seeds=a.seeds, per_level=a.per_level, workers=a.workers)
+        for r in json.loads(path.read_text())["reruns"]:
+            vals = [v for v in r["values"] if v is not None]
+            spread = (f"{sum(vals) / len(vals):.4g} +- {statistics.stdev(vals):.2g}" if len(vals) > 1
+                      else "too few finished seeds")
+            print(f"{r['label']} (trial {r['number']}): {spread} over {len(vals)} of {len(r['values'])} seeds")
+        print(f"wrote {path}; ganscape report {a.study} shows it")
         return 0
     from .study.runner import run_study
     c = run_study(a.spec, a.out, workers=a.workers, backend=a.backend, storage=a.storage, trials=a.trials,

@@ -542,3 +542,90 @@ def _run_ray(out: Path, workers: int, threads: int, address: Optional[str], hear
     finally:
         if started:
             ray.shutdown()
+
+
+# ---- the best settings over more seeds (Lucic et al. 2018's last phase) --------------------------
+def _rerun_job(job) -> Optional[float]:
+    """Train (or finish) one seed of a chosen setting; its objective value, or None when it failed."""
+    out, number, chosen, seed_index, rel, threads = job
+    import torch
+    import ganscape
+    from ..train import rundir
+    torch.set_num_threads(max(1, threads))
+    out = Path(out)
+    meta, spec = read_meta(out), read_spec(out)
+    run = out / rel
+    status = rundir.read_status(run).get("status") if (run / rundir.STATUS).exists() else None
+    try:
+        if status != "completed":
+            if status in ("running", "interrupted") and (run / "checkpoints" / "latest.pt").exists():
+                ganscape.resume(run, progress=False)
+            else:
+                if run.exists():
+                    import shutil
+                    shutil.rmtree(run)
+                cfg = trial_config(spec, base_tree(spec, meta["overrides"]), chosen, number, seed_index)
+                ganscape.train(cfg, run_dir=run)
+                _write_trial_json(run, spec, number, chosen, seed_index)
+    except Exception:  # noqa: BLE001 - a failed seed is recorded as None
+        return None
+    if rundir.read_status(run).get("status") != "completed":
+        return None
+    return objective_value(run, spec)
+
+
+def rerun_best(out: Union[str, Path], seeds: int = 3, per_level: bool = False, workers: int = 1,
+               threads: Optional[int] = None) -> Path:
+    """Train the best setting (and with per_level, the best setting of every
+    level of every factor) with `seeds` seeds in all: seed 0 is the trial
+    itself, the others go to STUDY/reruns/. Writes STUDY/reruns.json (the
+    report's "best settings over seeds") and returns its path. Running it
+    again reuses the finished seeds."""
+    from . import analysis
+    from .storage import load_table
+    if seeds < 2:
+        raise ConfigError(f"--seeds: the spread needs at least 2 seeds, got {seeds}")
+    out = Path(out)
+    spec = read_spec(out)
+    table = load_table(out)
+    direction = spec.objective.direction
+    done = analysis.completed(table)
+    if not done:
+        raise ValueError(f"{out}: no completed trial to re-run yet")
+    pick = min if direction == "minimize" else max
+    chosen: List[tuple] = [("best overall", pick(done, key=lambda r: r["value"]))]
+    if per_level:
+        for f in spec.factors:
+            for level, (_, number) in analysis.best_per_level(table, f, direction).items():
+                chosen.append((f"{f}={level}", next(r for r in done if r["number"] == number)))
+    jobs, layout = [], []
+    for label, r in chosen:
+        dirs = []
+        for s in range(seeds):
+            if s < len(r["run_dirs"]):
+                dirs.append(r["run_dirs"][s])
+                continue
+            rel = f"reruns/trial-{r['number']:04d}-seed{s}"
+            dirs.append(str((out / rel).resolve()))
+            if (r["number"], s) not in {(j[1], j[3]) for j in jobs}:
+                jobs.append((str(out), r["number"], r["params"], s, rel,
+                             threads or max(1, (os.cpu_count() or 1) // workers)))
+        layout.append((label, r, dirs))
+    if workers > 1 and len(jobs) > 1:
+        with multiprocessing.get_context("spawn").Pool(workers) as pool:
+            values = pool.map(_rerun_job, jobs, chunksize=1)
+    else:
+        values = [_rerun_job(j) for j in jobs]
+    by_job = {(j[1], j[3]): v for j, v in zip(jobs, values)}
+    reruns = []
+    for label, r, dirs in layout:
+        vals = [r["seed_values"][s] if s < len(r["seed_values"]) else by_job.get((r["number"], s))
+                for s in range(seeds)]
+        reruns.append({"label": label, "number": r["number"], "params": r["params"], "seeds": list(range(seeds)),
+                       "values": vals, "run_dirs": dirs})
+    path = out / "reruns.json"
+    tmp = out / "reruns.json.tmp"
+    tmp.write_text(json.dumps({"metric": spec.objective.key, "direction": direction, "reruns": reruns},
+                              indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
