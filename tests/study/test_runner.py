@@ -186,7 +186,7 @@ def test_pruning_stops_hopeless_trials(tmp_path):
                                 "float": [1e-6, 1e-3], "log": True}})
     out = tmp_path / "study"
     c = run_study(spec, out, progress=False)
-    assert c["complete"] + c["pruned"] == 4
+    assert c["complete"] + c["pruned"] == 4 and c["pruned"] >= 1  # seeded: the same trials are pruned each time
     for r in load_table(out):
         status = json.loads((Path(r["run_dirs"][0]) / "status.json").read_text())
         assert status["status"] == ("pruned" if r["state"] == "pruned" else "completed")

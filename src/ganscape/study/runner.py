@@ -472,7 +472,9 @@ def run_study(spec_source: Union[str, Path], out: Union[str, Path], workers: int
               address: Optional[str] = None, progress: bool = True, threads: Optional[int] = None,
               heartbeat: float = HEARTBEAT_S, grace: float = GRACE_S) -> Dict[str, int]:
     """Run (or continue) a study until it has its number of trials.
-    Returns the counts of trials by state."""
+    Returns the counts of trials by state. The local backend starts worker
+    processes with multiprocessing's spawn method: in a script, call this
+    under `if __name__ == "__main__":`."""
     if workers < 1:
         raise ConfigError(f"--workers: must be >= 1, got {workers}")
     if backend not in ("local", "ray"):
