@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 from pathlib import Path
 
 STUDY_EXAMPLES = """\
@@ -91,8 +92,12 @@ def cmd_study(a) -> int:
         print(f"wrote {path}; ganscape report {a.study} shows it")
         return 0
     from .study.runner import run_study
-    c = run_study(a.spec, a.out, workers=a.workers, backend=a.backend, storage=a.storage, trials=a.trials,
-                  overrides=a.overrides, address=a.address, progress=not a.no_progress, threads=a.threads)
+    try:
+        c = run_study(a.spec, a.out, workers=a.workers, backend=a.backend, storage=a.storage, trials=a.trials,
+                      overrides=a.overrides, address=a.address, progress=not a.no_progress, threads=a.threads)
+    except KeyboardInterrupt as e:
+        print(f"\n{e or 'study interrupted; run the same command again to continue'}", file=sys.stderr)
+        return 130
     print(f"study {a.out}: {c['complete']} complete, {c['pruned']} pruned, {c['failed']} failed of {c['trials']}"
           + (f"; best {c['best']} (trial {c['best_trial']})" if "best" in c else ""))
     print(f"report: ganscape report {a.out}")

@@ -162,6 +162,34 @@ def test_kill_9_of_a_worker_resumes_its_trial_from_the_checkpoint(tmp_path):
     assert victim.number not in {r["number"] for r in table}
 
 
+def test_ctrl_c_stops_the_study_and_the_same_command_resumes_the_interrupted_trial(tmp_path):
+    spec, out = _write(tmp_path, trials=2), tmp_path / "study"
+    coordinator = subprocess.Popen(_cli(spec, out, "--workers", "1"), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+    def running_with_checkpoint():
+        try:
+            st = optuna.load_study(study_name="tiny", storage=read_meta(out)["storage"])
+        except Exception:  # noqa: BLE001
+            return None
+        for t in st.trials:
+            if t.state.name == "RUNNING" and t.user_attrs.get("run_dirs"):
+                status = out / t.user_attrs["run_dirs"][0] / "status.json"
+                if status.exists() and json.loads(status.read_text()).get("checkpoint_step"):
+                    return t
+        return None
+
+    assert _wait_for(lambda: running_with_checkpoint() is not None)
+    os.killpg(coordinator.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
+    _, err = coordinator.communicate(timeout=120)
+    assert coordinator.returncode == 130 and "run the same command again" in err
+    st = optuna.load_study(study_name="tiny", storage=read_meta(out)["storage"])
+    assert not any(t.state.name == "FAIL" for t in st.trials)  # interrupted is not failed
+    r = subprocess.run(_cli(spec, out), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    _check_finished(out, 2)
+
+
 def test_failed_and_pruned_trials_are_recorded_with_reasons(tmp_path):
     # lr up to 1e4 makes some trials diverge; batch norm in D with layer... an invalid choice is a failed trial
     spec = _write(tmp_path, trials=3, space={

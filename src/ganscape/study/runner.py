@@ -257,6 +257,10 @@ def objective_value(run_dir: Path, spec: StudySpec) -> Optional[float]:
     return min(vals) if spec.objective.direction == "minimize" else max(vals)
 
 
+class TrialInterrupted(Exception):
+    """A trial's run was interrupted by a signal; the worker stops without telling Optuna."""
+
+
 class _Heartbeat:
     def __init__(self, trial, interval: float):
         self.trial, self.interval = trial, interval
@@ -329,6 +333,10 @@ def run_trial(study, trial, spec: StudySpec, tree: Dict[str, Any], out: Path, he
             finally:
                 seconds += time.perf_counter() - t0
             st = rundir.read_status(run)
+            if st.get("status") == "interrupted":
+                # Ctrl-C or SIGTERM reached the worker: the run saved a checkpoint. The trial stays
+                # running until a later `study run` finds its worker gone and resumes it.
+                raise TrialInterrupted(st.get("reason", ""))
             if st.get("status") == "pruned":
                 pruned = True
                 break
@@ -392,7 +400,10 @@ def worker_main(out: str, worker: int, threads: int, coordinator_pid: Optional[i
             trial.set_user_attr("pid", os.getpid())
             trial.set_user_attr("heartbeat", time.time())
             trial.set_user_attr("worker", worker)
-        run_trial(study, trial, spec, tree, out, heartbeat)
+        try:
+            run_trial(study, trial, spec, tree, out, heartbeat)
+        except TrialInterrupted:
+            return done
         done += 1
 
 
@@ -409,6 +420,8 @@ def _trial_numbers(meta, spec) -> List[int]:
 def _local_worker(out: str, worker: int, threads: int, coordinator_pid: int, heartbeat: float, grace: float) -> None:
     try:
         worker_main(out, worker, threads, coordinator_pid, heartbeat, grace)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the coordinator says what to do
+        raise SystemExit(130)
     except BaseException:
         traceback.print_exc()
         raise SystemExit(1)
@@ -493,8 +506,15 @@ def run_study(spec_source: Union[str, Path], out: Union[str, Path], workers: int
                                  daemon=False) for i in range(workers)]
             for p in procs:
                 p.start()
-            for p in procs:
-                p.join()
+            try:
+                for p in procs:
+                    p.join()
+            except KeyboardInterrupt:
+                # the workers got the signal too: their runs save a checkpoint and stop
+                for p in procs:
+                    p.join()
+                raise KeyboardInterrupt(f"study interrupted; run the same command again to continue "
+                                        f"(interrupted trials resume from their checkpoints)") from None
             bad = [p.exitcode for p in procs if p.exitcode]
             if bad:
                 raise RuntimeError(f"{len(bad)} of {workers} study workers failed (exit codes {bad}); "
