@@ -266,3 +266,53 @@ def test_importance_says_why_it_is_empty():
     multi = optuna.create_study(directions=["minimize", "minimize"])
     multi.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=3)
     assert "several objectives" in A.importance(multi).reason
+
+
+def test_wallclock_at_by_hand():
+    stats = [{"step": 10, "sec_per_step": 0.5},            # 10 steps x 0.5 = 5 s
+             {"step": 30, "sec_per_step": 0.25},           # + 20 x 0.25 = 10 s
+             {"step": 30, "sec_per_step": 9.0},            # a resumed run's repeat: ignored
+             {"step": 40, "d_loss": 1.0},                  # no rate: skipped
+             {"step": 50, "sec_per_step": 1.0}]            # + 20 x 1 = 30 s
+    got = A.wallclock_at(stats, [0, 5, 10, 20, 30, 40, 50, 51, -1])
+    assert got[:7] == pytest.approx([0.0, 2.5, 5.0, 7.5, 10.0, 20.0, 30.0])
+    assert got[7] is None and got[8] is None  # past the data, or nonsense: unknown
+    assert A.wallclock_at([], [0, 10]) == [None, None]
+    # the order of the records does not matter
+    assert A.wallclock_at([stats[i] for i in (4, 0, 3, 1)], [50]) == pytest.approx([30.0])
+
+
+def test_objective_by_cost():
+    table = [trial(2, 20.0, bs=64), trial(1, 30.0, bs=16), trial(3, None, state="failed", bs=32)]
+    table[0].update(curve=[[100, 40.0], [200, 20.0], ["x", 1.0]], steps=200, examples_seen=200 * 64 * 2)
+    table[1].update(curve=[[100, 35.0]], steps=100, examples_seen=1600)
+    table[2].update(curve=[], steps=0, examples_seen=0)
+    stats = {2: [{"step": 100, "sec_per_step": 0.1}, {"step": 200, "sec_per_step": 0.3}]}
+    rows = A.objective_by_cost(table, stats, "bs")
+    assert [r["number"] for r in rows] == [1, 2]  # trial order; no curve, no row
+    r1, r2 = rows
+    assert r1 == {"number": 1, "state": "complete", "level": 16, "steps": [100.0], "values": [35.0],
+                  "examples": [1600.0], "seconds": [None]}
+    assert r2["examples"] == [12800.0, 25600.0] and r2["values"] == [40.0, 20.0]
+    assert r2["seconds"] == pytest.approx([10.0, 40.0])
+    assert A.objective_by_cost(table, stats)[0]["level"] is None
+
+
+def test_rerun_summary():
+    data = {"metric": "fid", "direction": "minimize", "reruns": [
+        {"label": "loss=ns", "number": 4, "params": {"loss": "ns"}, "values": [10.0, 12.0, None]},
+        {"label": "loss=wgan", "number": 7, "params": {"loss": "wgan"}, "values": [None, None]},
+        {"label": "loss=hinge", "number": 2, "params": {"loss": "hinge"}, "values": [8.0, 9.0, 13.0]}]}
+    rows = A.rerun_summary(data)
+    assert [r["label"] for r in rows] == ["loss=hinge", "loss=ns", "loss=wgan"]  # mean 10 < 11; failed last
+    hinge, ns, wgan = rows
+    assert ns["n"] == 2 and ns["failed"] == 1 and ns["mean"] == 11.0
+    assert ns["std"] == pytest.approx(np.sqrt(2.0)) and (ns["min"], ns["max"]) == (10.0, 12.0)
+    assert hinge["mean"] == 10.0 and hinge["std"] == pytest.approx(np.std([8, 9, 13], ddof=1))
+    assert wgan["mean"] is None and wgan["std"] is None and wgan["failed"] == 2
+    data["direction"] = "maximize"
+    assert [r["label"] for r in A.rerun_summary(data)] == ["loss=ns", "loss=hinge", "loss=wgan"]
+    data["reruns"][0]["values"] = [20.0]
+    rows = A.rerun_summary(data)
+    assert rows[0]["label"] == "loss=ns" and rows[0]["std"] is None
+    assert A.rerun_summary({}) == []

@@ -104,6 +104,9 @@ def make_study(root):
             "run_dirs": [str(run)], "seconds": 10.0 + (n * 7) % 5, "steps": 100 if state == "complete" else 30,
             "examples_seen": 6400, "curve": [[10, 50.0 - n], [20, 45.0 - n]]})
     spec = f"name: '{PAYLOAD}'\ndescription: {FOLDER_PAYLOAD}\nsampler: random\ntrials: 12\n"
+    (study / "reruns.json").write_text(json.dumps({"metric": "fid", "direction": "minimize", "reruns": [
+        {"label": f"loss={PAYLOAD}", "number": 11, "params": {"loss": PAYLOAD}, "values": [29.0, 31.0, None]},
+        {"label": "loss=ns", "number": 6, "params": {"loss": "ns"}, "values": [None, None, None]}]}))
     return study, run, table, spec, grids
 
 
@@ -135,13 +138,18 @@ def test_study_report_is_escaped_and_self_contained(study_report):
         assert raw not in study_report["md"].read_text()
     assert "<script" not in text.lower()
     images = check_self_contained(text)
-    # 2 box plots, 2 budget plots, importance, Pareto, curves, and sample grids
-    assert len(images) >= 7 + 2
+    # 2 box plots, 2 budget plots, importance, Pareto, curves, examples/wall-clock, and sample grids
+    assert len(images) >= 8 + 2
     # the best trial's newest grid is inlined, an older one is not
     assert uri(study_report["grids"][20]) in text and uri(study_report["grids"][10]) not in text
     for section in ("Summary", "Top trials", "Factor: loss", "Factor: norm", "budget", "Hyperparameter importance",
-                    "Pareto front", "Pruning", "Seed spread", "Failed and stopped trials", "Spec"):
+                    "Pareto front", "against examples seen and wall-clock", "Pruning", "Seed spread",
+                    "Best settings over seeds", "Failed and stopped trials", "Spec"):
         assert section in text, section
+    # reruns.json: mean +- std over the finished seeds, failed seeds named, the failed setting last
+    reruns = text.split("Best settings over seeds", 1)[1].split("<h2>", 1)[0]
+    assert "30 \u00b1 1.414" in reruns and "29, 31, failed" in reruns and "failed, failed, failed" in reruns
+    assert reruns.index(R.esc(f"loss={PAYLOAD}")) < reruns.index("loss=ns")
     assert "trial 11" in text  # the best: 40 - 11 = 29
     assert "<pre>name: &#x27;&lt;script&gt;" in text
 
@@ -166,7 +174,12 @@ def test_study_with_no_completed_trial_still_renders(tmp_path):
     assert "No trial has completed yet" in text and "No completed trial sets loss" in text
     assert "No trial sets absent" in text and "needs at least 2 completed trials" in text
     assert "out of memory" in text and "No trial was pruned" in text
+    assert "Not run yet: `ganscape study rerun" in text
     check_self_contained(text)
+    # a damaged reruns.json is named, not fatal
+    (tmp_path / "s" / "reruns.json").write_text('{"reruns": [{"label": ')
+    html_path, _ = R.study_report(tmp_path / "s", table, "name: empty\n", ["loss"])
+    assert "could not read reruns.json" in html_path.read_text()
     assert "No trial has completed yet." in md_path.read_text()
     # nothing at all, no spec, no importance
     html_path, md_path = R.study_report(tmp_path / "nothing", [], "", ["loss"])

@@ -366,6 +366,82 @@ def seed_spread(table: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return out
 
 
+def wallclock_at(stats: Sequence[Dict[str, Any]], steps: Iterable[float]) -> List[Optional[float]]:
+    """Training seconds elapsed at each of `steps`, from a run's stats.jsonl.
+
+    Each stats record has "step" and "sec_per_step", the mean time of the
+    steps since the previous record (evaluation and checkpoint time are not
+    training time, and are left out, so trials that evaluate more often are
+    not charged for it). The elapsed time at a logged step is the sum of
+    sec_per_step x steps since the previous record; between records it is
+    interpolated linearly; before the first record the first rate applies.
+    A step after the last record, or records without a rate, gives None
+    (unknown, never a guess past the data)."""
+    pts: List[Tuple[float, float]] = [(0.0, 0.0)]
+    for r in sorted((r for r in stats if _finite(r.get("step")) and _finite(r.get("sec_per_step"))),
+                    key=lambda r: float(r["step"])):
+        s = float(r["step"])
+        if s <= pts[-1][0]:
+            continue  # a repeated step (a resumed run re-logs it): keep the first
+        pts.append((s, pts[-1][1] + (s - pts[-1][0]) * float(r["sec_per_step"])))
+    xs = np.array([p[0] for p in pts])
+    ys = np.array([p[1] for p in pts])
+    out: List[Optional[float]] = []
+    for s in steps:
+        s = float(s)
+        out.append(None if len(pts) < 2 or s < 0 or s > xs[-1] else float(np.interp(s, xs, ys)))
+    return out
+
+
+def objective_by_cost(table: Sequence[Dict[str, Any]], stats: Dict[Any, Sequence[Dict[str, Any]]],
+                      factor: Optional[str] = None) -> List[Dict[str, Any]]:
+    """The intermediate objective of every trial against examples seen and
+    against training seconds: the batch-size study's question (is a bigger
+    batch better per example, or per second?).
+
+    stats: {trial number: that trial's first-seed stats records}. Returns one
+    record per trial with a curve, in trial order: {"number", "state",
+    "level" (its value of `factor`, or None), "steps", "examples", "seconds",
+    "values"}. Examples seen at step s are s x the trial's examples per step
+    (its examples_seen / steps, which counts every D step's real batch);
+    seconds come from `wallclock_at` (None where unknown)."""
+    out = []
+    for t in sorted(table, key=lambda t: t.get("number", 0)):
+        pts = [(float(s), float(v)) for s, v in (c for c in (t.get("curve") or []) if len(c) == 2)
+               if _finite(s) and _finite(v)]
+        if not pts:
+            continue
+        steps = [s for s, _ in pts]
+        per_step = (float(t["examples_seen"]) / float(t["steps"])
+                    if _finite(t.get("examples_seen")) and _finite(t.get("steps")) and t["steps"] else None)
+        out.append({"number": t.get("number"), "state": t.get("state"),
+                    "level": (t.get("params") or {}).get(factor) if factor else None,
+                    "steps": steps, "values": [v for _, v in pts],
+                    "examples": [s * per_step if per_step is not None else None for s in steps],
+                    "seconds": wallclock_at(stats.get(t.get("number"), []), steps)})
+    return out
+
+
+def rerun_summary(reruns: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The rows of `ganscape study rerun`'s reruns.json: per re-run setting
+    {"label", "number", "params", "n" (finite seeds), "failed" (seeds with no
+    value: diverged or failed), "mean", "std" (ddof=1, None below 2 seeds),
+    "min", "max", "values" (per seed, None where failed)}, ordered best mean
+    first by the file's direction (settings with no value last)."""
+    sign = _sign(reruns.get("direction", "minimize"))
+    rows = []
+    for r in reruns.get("reruns") or []:
+        vals = [float(v) if _finite(v) else None for v in (r.get("values") or [])]
+        ok = np.array([v for v in vals if v is not None])
+        rows.append({"label": r.get("label"), "number": r.get("number"), "params": dict(r.get("params") or {}),
+                     "n": int(ok.size), "failed": sum(v is None for v in vals),
+                     "mean": float(ok.mean()) if ok.size else None,
+                     "std": float(ok.std(ddof=1)) if ok.size > 1 else None,
+                     "min": float(ok.min()) if ok.size else None, "max": float(ok.max()) if ok.size else None,
+                     "values": vals})
+    return sorted(rows, key=lambda r: (r["mean"] is None, sign * r["mean"] if r["mean"] is not None else 0.0))
+
+
 # ----------------------------------------------------------------------------- CSV
 
 def _cell(v: Any) -> str:

@@ -292,6 +292,36 @@ def _curves_plot(table: Sequence[Dict[str, Any]], metric: str) -> Optional[str]:
     return _fig_uri(fig)
 
 
+def _cost_plot(rows: List[Dict[str, Any]], metric: str, factor: Optional[str]) -> Optional[str]:
+    """Two panels: the objective against examples seen and against training
+    seconds, one line per trial, coloured by its level of `factor`."""
+    levels = sorted({r["level"] for r in rows}, key=analysis._level_key)
+    colors = {lv: f"C{i % 10}" for i, lv in enumerate(levels)}
+    fig = _figure(10.0, 3.6)
+    axes = fig.subplots(1, 2)
+    drawn, labelled = False, set()
+    for ax, key, label in ((axes[0], "examples", "examples seen"), (axes[1], "seconds", "training seconds")):
+        for r in rows:
+            pts = [(x, v) for x, v in zip(r[key], r["values"]) if x is not None]
+            if not pts:
+                continue
+            show = factor is not None and r["level"] not in labelled and len(levels) <= 12
+            ax.plot(*zip(*pts), color=colors[r["level"]], alpha=0.7, lw=1, marker=".", ms=3,
+                    label=_mpl(f"{factor}={r['level']}") if show else None)
+            if show:
+                labelled.add(r["level"])
+            drawn = True
+        ax.set_xlabel(label)
+        ax.set_ylabel(_mpl(metric))
+    if not drawn:
+        fig.clear()
+        return None
+    if labelled:
+        axes[0].legend(fontsize=7)
+    fig.suptitle(_mpl(f"{metric} during training, per trial (seed 0)"), fontsize=10)
+    return _fig_uri(fig)
+
+
 # ----------------------------------------------------------------------------- study report
 
 def _spec_info(spec_text: str) -> Dict[str, Any]:
@@ -317,6 +347,35 @@ def _state_counts(table: Sequence[Dict[str, Any]]) -> Dict[str, int]:
     return counts
 
 
+def _reruns_section(study_dir: Path, metric_name: str) -> List[str]:
+    path = Path(study_dir) / "reruns.json"
+    if not path.exists():
+        return [_note("Not run yet: `ganscape study rerun STUDY --seeds N` re-trains the best settings "
+                      "with more seeds.")]
+    try:
+        data = json.loads(path.read_text())
+        rows = analysis.rerun_summary(data if isinstance(data, dict) else {})
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        return [_note(f"could not read reruns.json: {e}")]
+    if not rows:
+        return [_note("reruns.json lists no setting.")]
+
+    def spread(r):
+        if r["mean"] is None:
+            return "failed"
+        return _fmt(r["mean"]) + (f" \u00b1 {_fmt(r['std'])}" if r["std"] is not None else "")
+
+    out = [_note(f"The best setting{'s per level' if len(rows) > 1 else ''} re-trained with seeds "
+                 f"0..{max(len(r['values']) for r in rows) - 1} (`ganscape study rerun`); "
+                 "mean \u00b1 sample std over the seeds that finished.")]
+    out.append(_table(["setting", "trial", f"{metric_name} mean \u00b1 std", "min", "max", "failed seeds",
+                       "per seed", "params"],
+                      [[r["label"], r["number"], spread(r), r["min"], r["max"], r["failed"],
+                        ", ".join("failed" if v is None else _fmt(v) for v in r["values"]),
+                        _params_text(r["params"])] for r in rows]))
+    return out
+
+
 def study_report(study_dir: Path, table: Sequence[Dict[str, Any]], spec_text: str, factors: Sequence[str],
                  importance: Optional[Dict[str, float]] = None, direction: str = "minimize",
                  metric_name: str = "fid", n_boot: int = 1000, level: float = 0.95) -> Tuple[Path, Path]:
@@ -335,8 +394,10 @@ def study_report(study_dir: Path, table: Sequence[Dict[str, Any]], spec_text: st
     the objective per level, the budget curves of all levels (Lucic et al.
     2018) and the best trial's newest sample grid per level; hyperparameter
     importance; the Pareto front of value against training seconds; the
-    intermediate objective curves; what pruning saved; the seed spread; the
-    failed trials with their reasons; the spec.
+    intermediate objective curves; the objective against examples seen and
+    training seconds; what pruning saved; the seed spread; the best settings
+    over seeds (reruns.json, from `ganscape study rerun`); the failed trials
+    with their reasons; the spec.
     """
     analysis._check_direction(direction)
     study_dir = Path(study_dir)
@@ -450,6 +511,21 @@ def study_report(study_dir: Path, table: Sequence[Dict[str, Any]], spec_text: st
         body.append("<h3>Objective during training</h3>")
         body.append(_img(curve_uri, "intermediate objective curves"))
 
+    # against examples seen and wall-clock (the batch-size question)
+    body.append(f"<h2>{esc(metric_name)} against examples seen and wall-clock</h2>")
+    stats = {}
+    for t in table:
+        if t.get("curve") and t.get("run_dirs"):
+            stats[t.get("number")], _ = _read_records(_resolve(study_dir, t["run_dirs"][0]) / rundir.STATS)
+    cost_rows = analysis.objective_by_cost(table, stats, factors[0] if factors else None)
+    cost_uri = _cost_plot(cost_rows, metric_name, factors[0] if factors else None) if cost_rows else None
+    if cost_uri:
+        body.append(_img(cost_uri, f"{metric_name} against examples seen and training seconds"))
+        body.append(_note("Examples seen count every discriminator step's real batch; training seconds "
+                          "sum the logged time per step (evaluations and checkpoints excluded)."))
+    else:
+        body.append(_note("No trial has intermediate objective values (objective.every) to plot."))
+
     # pruning
     body.append("<h2>Pruning</h2>")
     ps = analysis.pruning_savings(table, direction)
@@ -479,6 +555,10 @@ def study_report(study_dir: Path, table: Sequence[Dict[str, Any]], spec_text: st
                              _params_text(s["params"])] for s in spread]))
     else:
         body.append(_note("No trial ran more than one seed."))
+
+    # study rerun
+    body.append("<h2>Best settings over seeds</h2>")
+    body.extend(_reruns_section(study_dir, metric_name))
 
     # failures
     body.append("<h2>Failed and stopped trials</h2>")
