@@ -11,7 +11,7 @@ from .config import Config, load_config, load_json
 from .train import checkpoint as ckpt_io
 from .train import rundir
 from .train.loop import run as _run
-from .train.state import build_method, build_sampler, resolve_device
+from .train.state import DataSpec, build_method, build_sampler, resolve_device
 
 
 def make_config(preset: Optional[str] = None, config_file: Optional[str] = None,
@@ -122,7 +122,7 @@ def load_generator(run_dir: Union[str, Path], checkpoint: str = "latest", ema: b
                           f"{', '.join(diff[:6])}; using the checkpoint's", stacklevel=2)
             cfg = from_dict(ckpt["config"])
     data = load_data(cfg, "test")
-    G = build_sampler(cfg, data.shape, data.num_classes)
+    G = build_sampler(cfg, DataSpec.of(data))
     name = _sampler_name(cfg)
     weights = ckpt["ema"][name] if ema and name in ckpt.get("ema", {}) else ckpt["nets"][name]
     try:

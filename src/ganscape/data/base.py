@@ -5,7 +5,10 @@ CIFAR-10, is 150 MB as uint8), so a data set is just tensors:
 
 - images: ``x`` float32, shape (N, C, H, W), values in [-1, 1]
   (uint8 pixels p map to p / 127.5 - 1);
-- points: ``x`` float32, shape (N, D).
+- points: ``x`` float32, shape (N, D);
+- tokens: ``x`` int64, shape (N, L), ids in [0, vocab_size) (sequences:
+  the SeqGAN oracle's, text's characters or words; ``info["vocab"]`` holds
+  the strings of text tokens, ``info["pad"]`` the padding id when there is one).
 
 Loaders are registered in ``ganscape.registry.DATASETS`` with the signature
 ``fn(params, split: str, seed: int) -> ArrayDataset`` where split is "train"
@@ -25,15 +28,26 @@ SPLITS = ("train", "test")
 @dataclass
 class ArrayDataset:
     x: torch.Tensor
-    kind: Literal["image", "points"]
+    kind: Literal["image", "points", "tokens"]
     y: Optional[torch.Tensor] = None  # int64 class labels, shape (N,)
     num_classes: int = 0
+    vocab_size: int = 0  # tokens: the number of token ids (0 for images and points)
     # Anything a metric needs about the ground truth: mode centres and sigma
     # for the 2-D mixtures, per-image shape parameters for synthetic shapes.
     info: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.x.dtype != torch.float32:
+        if self.kind not in ("image", "points", "tokens"):
+            raise ValueError(f"dataset kind {self.kind!r} is not allowed; choose image, points or tokens")
+        if self.kind == "tokens":
+            if self.x.dtype != torch.int64 or self.x.ndim != 2:
+                raise TypeError(f"token data must be int64 (N, L), got {self.x.dtype} {tuple(self.x.shape)}")
+            if self.vocab_size < 2:
+                raise ValueError(f"token data needs vocab_size >= 2, got {self.vocab_size}")
+            if len(self.x) and (int(self.x.min()) < 0 or int(self.x.max()) >= self.vocab_size):
+                raise ValueError(f"token ids must lie in [0, {self.vocab_size}), got "
+                                 f"[{int(self.x.min())}, {int(self.x.max())}]")
+        elif self.x.dtype != torch.float32:
             raise TypeError(f"dataset x must be float32, got {self.x.dtype}")
         if self.kind == "image" and self.x.ndim != 4:
             raise ValueError(f"image data must be (N, C, H, W), got shape {tuple(self.x.shape)}")

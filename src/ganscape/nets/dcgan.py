@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..registry import ARCHITECTURES, ConfigError
-from .layers import Discriminator, Generator, NetSpec, dcgan_init, is_power_of_two
+from .layers import Discriminator, Generator, NetSpec, output_layer, dcgan_init, is_power_of_two
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class DCGANGenerator(Generator):
         for i in range(stages - 1):
             blocks += [_up(w[i], w[i + 1], p.kernel),
                        spec.norm.feature(w[i + 1], spatial=True), nn.ReLU()]
-        blocks += [_up(w[-1], spec.shape[0], p.kernel), nn.Tanh()]
+        blocks += [_up(w[-1], spec.shape[0], p.kernel), output_layer(spec)]
         self.blocks = nn.Sequential(*blocks)
         self.w0 = w[0]
         dcgan_init(self)

@@ -15,8 +15,15 @@ from .norms import Norm
 class NetSpec:
     """What an architecture builder needs to know besides its own params.
 
-    shape: one data example, (C, H, W) for images or (D,) for points; for a
-    packed discriminator (PacGAN) this is the shape of ONE unpacked example.
+    shape: one data example, (C, H, W) for images, (D,) for points or (L,)
+    for tokens; for a packed discriminator (PacGAN) this is the shape of ONE
+    unpacked example.
+    kind: "image", "points" or "tokens"; "" infers image or points from the shape.
+    vocab_size: the number of token ids (tokens only).
+    output: what a generator's last layer gives: "tanh" (images and points
+    in [-1, 1], or unbounded points, as each architecture defines) or
+    "logits" (no output activation: the per-pixel logits of a discrete
+    image generator, whose shape then holds C x levels channels).
     """
     role: str                       # "generator" | "discriminator"
     shape: Tuple[int, ...]
@@ -25,10 +32,17 @@ class NetSpec:
     minibatch_features: int = 0
     minibatch_kernel_dim: int = 5
     pack: int = 1
+    kind: str = ""
+    vocab_size: int = 0
+    output: str = "tanh"
 
     @property
     def is_image(self) -> bool:
-        return len(self.shape) == 3
+        return self.kind == "image" or (not self.kind and len(self.shape) == 3)
+
+    @property
+    def data_kind(self) -> str:
+        return self.kind or ("image" if len(self.shape) == 3 else "points")
 
     @property
     def in_shape(self) -> Tuple[int, ...]:
@@ -115,6 +129,14 @@ class Discriminator(nn.Module):
         h = self.features(x)
         logits = self.head(self.mbd(h) if self.mbd is not None else h).squeeze(1)
         return (logits, h) if return_features else logits
+
+
+def output_layer(spec: "NetSpec") -> nn.Module:
+    """A generator's last activation: tanh into [-1, 1], or none for
+    `output: logits` (a discrete image generator's per-pixel logits)."""
+    if spec.output not in ("tanh", "logits"):
+        raise ValueError(f"NetSpec.output must be 'tanh' or 'logits', got {spec.output!r}")
+    return nn.Tanh() if spec.output == "tanh" else nn.Identity()
 
 
 class Generator(nn.Module):

@@ -44,7 +44,7 @@ class MLPGenerator(Generator):
             d = p.width
         layers.append(nn.Linear(d, math.prod(spec.shape)))
         self.net = nn.Sequential(*layers)
-        self.image = spec.is_image
+        self.image = spec.is_image and spec.output == "tanh"  # logits: no squashing
         self.scale = p.data_scale
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

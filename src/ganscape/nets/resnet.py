@@ -54,7 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..registry import ARCHITECTURES, ConfigError
-from .layers import Discriminator, Generator, NetSpec, dcgan_init, is_power_of_two
+from .layers import Discriminator, Generator, NetSpec, output_layer, dcgan_init, is_power_of_two
 
 PAPER_WIDTH = {"generator": 256, "discriminator": 128}
 SEED = 4          # generator seed side
@@ -182,7 +182,7 @@ class ResNetGenerator(Generator):
         n_up = (side // SEED).bit_length() - 1  # log2(side / 4)
         self.blocks = nn.Sequential(*[UpBlock(g, g, spec) for _ in range(n_up)])
         self.out = nn.Sequential(spec.norm.feature(g, spatial=True), nn.ReLU(),
-                                 nn.Conv2d(g, spec.shape[0], 3, 1, 1), nn.Tanh())
+                                 nn.Conv2d(g, spec.shape[0], 3, 1, 1), output_layer(spec))
         dcgan_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -68,7 +68,7 @@ import torch
 from torch import nn
 
 from ..registry import ARCHITECTURES, ConfigError
-from .layers import Discriminator, Generator, NetSpec, dcgan_init
+from .layers import Discriminator, Generator, NetSpec, output_layer, dcgan_init
 from .resnet import DownBlock, GlobalPool, OptimizedBlock, UpBlock
 
 G_MULT = (8, 8, 4, 4, 2, 1)  # generator channels / width: seed, then each up block's output (compare_gan)
@@ -109,7 +109,7 @@ class ResNet19Generator(Generator):
         self.fc = nn.Linear(spec.z_dim, SEED * SEED * ch[0])
         self.blocks = nn.Sequential(*[UpBlock(cin, cout, spec) for cin, cout in zip(ch, ch[1:])])
         self.out = nn.Sequential(spec.norm.feature(ch[-1], spatial=True), nn.ReLU(),
-                                 nn.Conv2d(ch[-1], spec.shape[0], 3, 1, 1), nn.Tanh())
+                                 nn.Conv2d(ch[-1], spec.shape[0], 3, 1, 1), output_layer(spec))
         dcgan_init(self)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -56,7 +56,7 @@ import torch
 from torch import nn
 
 from ..registry import ARCHITECTURES, ConfigError
-from .layers import Discriminator, Generator, NetSpec, dcgan_init
+from .layers import Discriminator, Generator, NetSpec, output_layer, dcgan_init
 
 LEAK = 0.1          # LeakyReLU slope of the discriminator (Miyato et al. 2018)
 STAGES = 3          # stride-2 stages: the seed is H/8 x W/8
@@ -99,7 +99,7 @@ class SNDCGANGenerator(Generator):
         for cin, cout in ((8 * c, 4 * c), (4 * c, 2 * c), (2 * c, c)):
             layers += [nn.ConvTranspose2d(cin, cout, 4, 2, 1),  # exactly doubles H and W
                        spec.norm.feature(cout, spatial=True), nn.ReLU()]
-        layers += [nn.Conv2d(c, spec.shape[0], 3, 1, 1), nn.Tanh()]
+        layers += [nn.Conv2d(c, spec.shape[0], 3, 1, 1), output_layer(spec)]
         self.blocks = nn.Sequential(*layers)
         dcgan_init(self)
 

@@ -34,7 +34,7 @@ from ..registry import ConfigError
 from ..config import Config, save_json
 from . import checkpoint as ckpt_io
 from . import rundir
-from .state import build_state, load_data, resolve_device, seed_everything, update_ema
+from .state import DataSpec, build_state, load_data, resolve_device, seed_everything, update_ema
 
 
 class Diverged(RuntimeError):
@@ -300,7 +300,7 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
         return Batch(x[idx], y[idx] if y is not None else None, labelled[idx] if labelled is not None else None,
                      extra)
 
-    state, method = build_state(cfg, data.shape, device, data.num_classes)
+    state, method = build_state(cfg, DataSpec.of(data), device)
     order = BatchOrder(len(x), cfg.real_batch_size, cfg.seed, device)
     evaluator = Evaluator(cfg, device, method) if cfg.eval.metrics else None
     if resume:

@@ -46,12 +46,15 @@ def load_data(cfg: Config, split: str = "train") -> ArrayDataset:
     return entry.fn(DATASETS.params(cfg.data.name, cfg.data.params), split, cfg.seed)
 
 
-def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple, num_classes: int = 0) -> nn.Module:
+def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple, num_classes: int = 0, *,
+              kind: str = "", vocab_size: int = 0, output: str = "tanh") -> nn.Module:
     """One net of `role` as `net` describes it; class-conditional (a wrapper
     from nets/conditional.py) when net.cond is set, for data with
-    `num_classes` classes."""
+    `num_classes` classes. kind: "image", "points" or "tokens" ("" infers
+    image or points from the shape); vocab_size: token ids (tokens);
+    output: "tanh" or "logits" (a generator of discrete images, see NetSpec)."""
     arch = ARCHITECTURES.get(net.arch.name)
-    kind = "image" if len(shape) == 3 else "points"
+    kind = kind or ("image" if len(shape) == 3 else "points")
     if kind not in arch.tags.get("kinds", ("image", "points")):
         raise ConfigError(f"model.{role}.arch: {net.arch.name!r} does not handle {kind} data; "
                           f"architectures for {kind}: "
@@ -65,7 +68,8 @@ def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple, num_classes:
     pack = net.pack if role == "discriminator" else 1
     spec = NetSpec(role=role, shape=tuple(shape), z_dim=cfg.model.z_dim, norm=norm,
                    minibatch_features=net.minibatch_features,
-                   minibatch_kernel_dim=net.minibatch_kernel_dim, pack=pack)
+                   minibatch_kernel_dim=net.minibatch_kernel_dim, pack=pack, kind=kind, vocab_size=vocab_size,
+                   output=output)
     params = ARCHITECTURES.params(net.arch.name, net.arch.params)
     if net.cond == "none":
         return arch.fn(params, spec)
@@ -144,19 +148,32 @@ class TrainState:
 @dataclass(frozen=True)
 class DataSpec:
     """What a method needs to know of the data to build its nets."""
-    shape: tuple               # one example: (C, H, W) or (D,)
+    shape: tuple               # one example: (C, H, W), (D,) or (L,)
     num_classes: int = 0       # 0: no labels
+    kind: str = ""             # "image" | "points" | "tokens"; "" infers image or points from the shape
+    vocab_size: int = 0        # tokens: the number of token ids
+    info: Dict[str, Any] = field(default_factory=dict)  # the data set's info (levels of discrete images, ...)
+
+    @classmethod
+    def of(cls, data: ArrayDataset) -> "DataSpec":
+        return cls(tuple(data.shape), data.num_classes, data.kind, data.vocab_size, dict(data.info))
 
 
 def build_method(cfg: Config):
     return METHODS.build(cfg.method.name, cfg.method.params, cfg)
 
 
-def build_state(cfg: Config, shape: tuple, device: torch.device, num_classes: int = 0):
-    """The method, its nets, optimizers and EMA copies, on `device`.
+def _spec(shape, num_classes: int) -> DataSpec:
+    return shape if isinstance(shape, DataSpec) else DataSpec(tuple(shape), num_classes)
+
+
+def build_state(cfg: Config, shape, device: torch.device, num_classes: int = 0):
+    """The method, its nets, optimizers and EMA copies, on `device`, for data
+    of `shape` with `num_classes` classes (or a DataSpec, e.g.
+    DataSpec.of(dataset), which also carries the kind and vocabulary).
     Returns (state, method)."""
     method = build_method(cfg)
-    spec = DataSpec(tuple(shape), num_classes)
+    spec = _spec(shape, num_classes)
     nets = {k: m.to(device) for k, m in method.build_nets(cfg, spec).items()}
     optims, base_lr = {}, {}
     for name, (comp, params) in method.optimizers(cfg, nets).items():
@@ -173,13 +190,14 @@ def build_state(cfg: Config, shape: tuple, device: torch.device, num_classes: in
     return state, method
 
 
-def build_sampler(cfg: Config, shape: tuple, num_classes: int = 0) -> nn.Module:
-    """The net a run samples from (its generator), built as the method builds it."""
+def build_sampler(cfg: Config, shape, num_classes: int = 0) -> nn.Module:
+    """The net a run samples from (its generator), built as the method builds
+    it; shape as in build_state."""
     method = build_method(cfg)
     if method.sampler is None:
         raise ConfigError(f"method {cfg.method.name!r} trains no generator: there is nothing to sample; "
                           f"evaluate its classifier with `ganscape eval RUN --metrics classifier-error`")
-    return method.build_nets(cfg, DataSpec(tuple(shape), num_classes))[method.sampler]
+    return method.build_nets(cfg, _spec(shape, num_classes))[method.sampler]
 
 
 @torch.no_grad()
