@@ -145,3 +145,17 @@ def test_f_gan_generator_objectives():
     # The GAN divergence with the NS generator is exactly the NS loss.
     assert LOSSES.build("f-gan", {"divergence": "gan"}, None, v)["g"].item() == pytest.approx(terms("ns")["g"].item())
     assert LOSSES.build("f-gan", {"divergence": "gan"}, REAL, v)["d"].item() == pytest.approx(terms("ns")["d"].item())
+
+
+def test_boundary_seeking_continuous_by_hand():
+    t = terms("bgan")
+    # G: 0.5 (log D - log(1 - D))^2 = 0.5 v^2, averaged: 0.5 * (0.25 + 9) / 2
+    assert t["g"].item() == pytest.approx(0.5 * (0.5 ** 2 + 3.0 ** 2) / 2, rel=1e-12)
+    sig = lambda v: 1 / (1 + math.exp(-v))
+    via_d = np.mean([0.5 * (math.log(sig(v)) - math.log(1 - sig(v))) ** 2 for v in (0.5, 3.0)])
+    assert t["g"].item() == pytest.approx(via_d, rel=1e-9)
+    assert t["d"].item() == pytest.approx(terms("minimax")["d"].item(), rel=1e-12)
+    # its gradient vanishes at the boundary v = 0 (D = 1/2)
+    v = torch.zeros(3, requires_grad=True)
+    LOSSES.build("bgan", {}, None, v)["g"].backward()
+    assert torch.count_nonzero(v.grad) == 0

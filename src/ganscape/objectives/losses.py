@@ -100,6 +100,18 @@ def hinge(p: NoParams, real: Optional[Tensor], fake: Tensor) -> Terms:
     return out
 
 
+@LOSSES.register("bgan", params=SmoothingParams)
+def boundary_seeking(p: SmoothingParams, real: Optional[Tensor], fake: Tensor) -> Terms:
+    """Boundary-seeking GAN, continuous data (Hjelm et al. 2018): D as minimax; G: 0.5 v_f^2."""
+    # G moves its samples to the decision boundary D = 1/2, where
+    # 0.5 (log D - log(1 - D))^2 = 0.5 v^2 vanishes; computed on the logit v
+    # (log of a saturated sigmoid is fragile).
+    out = {"g": 0.5 * (fake * fake).mean()}
+    if real is not None:
+        out["d"] = _d_cross_entropy(p, real, fake)
+    return out
+
+
 # f-GAN (Nowozin et al. 2016, Table 2): output activation g_f and Fenchel
 # conjugate f*, for T = g_f(v). f* is written in terms of v where that avoids
 # overflow or log of a non-positive number.
