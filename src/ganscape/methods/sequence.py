@@ -1,0 +1,385 @@
+"""Recipes for token sequences: the MLE baseline and the sequence GANs that
+treat the generator as a policy (REFERENCES.md, "Sequence GANs").
+
+Every recipe trains an autoregressive generator G (nets/sequence.py: `lstm`)
+whose `log_prob(x)` gives log g(x_t | x_<t) per token and whose `sample`
+draws sequences. The discriminators see token ids.
+
+- `mle`: teacher forcing, G minimizes the mean negative log-likelihood per
+  token of the real sequences: the baseline every sequence GAN is measured
+  against, and SeqGAN's and MaliGAN's pretraining.
+- `seqgan` (Yu et al. 2017): `pretrain_g` MLE steps, then `pretrain_d` D
+  steps (real against G's samples), then adversarial steps: G is updated by
+  REINFORCE with per-token rewards Q_t = the mean over `rollouts` Monte Carlo
+  completions of the prefix x_<=t, made by a delayed copy of G (updated as
+  rollout <- r rollout + (1 - r) G with r = `rollout_update` after each G
+  step, SeqGAN's 0.8), of D's probability of real; Q_L = D(x). G minimizes
+  -mean_t Q_t log g(x_t | x_<t) (SeqGAN uses no baseline); D takes the
+  step's n_disc real batches against fresh samples.
+- `maligan` (Che et al. 2017; BGAN for sequences, Hjelm et al. 2018): G draws
+  `samples` sequences for each of the batch's groups; their weights
+  w = (df*/dT)(T(D(x))) are normalized within each group, and G minimizes
+  -mean_group sum_m stopgrad(w~_m) log g(x_m) (the whole sequence's
+  log-likelihood); optional MLE pretraining as SeqGAN's.
+- `scratchgan` (d'Autume et al. 2019, ScratchGAN-style): no pretraining; D
+  gives a logit per position (an `lstm` discriminator), rewards
+  r_t = 2 sigmoid(D_t) - 1, discounted returns R_t = sum_{s>=t} gamma^(s-t) r_s,
+  an EMA baseline b_t per position (b <- d b + (1 - d) mean R_t, d =
+  `baseline_decay`), and G minimizes -mean (R_t - b_t) log g(x_t | x_<t); D
+  minimizes the per-position cross-entropy on real and generated sequences.
+
+D's loss is the config's `loss` (its D term) on whole-sequence logits, or on
+every position's logit for ScratchGAN; SeqGAN and ScratchGAN read D's
+probability of real, so they take minimax or ns; MaliGAN takes whatever
+matches its divergence (as bgan).
+  Deviations from ScratchGAN: no embedding sharing, no mixed-precision or
+  gradient clipping tricks; batch sizes are the config's.
+
+Sampling temperature for `ganscape sample` and eval is the generator's
+(1.0). Rewards and weights never carry gradients into D.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..registry import LOSSES, METHODS, ConfigError
+from .base import Batch, Method, Stats, grad_norm, set_requires_grad
+from .bgan import Divergence, check_loss_matches, log_weight
+
+
+def _check_tokens(data, what: str) -> None:
+    if getattr(data, "kind", "") != "tokens":
+        raise ConfigError(f"method {what} trains sequence generators: it needs token data (oracle, text), "
+                          f"got {getattr(data, 'kind', '') or 'image/points'} data of shape {tuple(data.shape)}")
+
+
+def build_sequence_nets(cfg, data, what: str, with_d: bool) -> Dict[str, torch.nn.Module]:
+    from ..train.state import build_net
+    _check_tokens(data, what)
+    m = cfg.model
+    kw = dict(kind="tokens", vocab_size=data.vocab_size)
+    nets = {"G": build_net(cfg, "generator", m.generator, data.shape, **kw)}
+    if with_d:
+        nets["D"] = build_net(cfg, "discriminator", m.discriminator, data.shape, **kw)
+    return nets
+
+
+def mle_loss(G, x: Tensor) -> Tensor:
+    """Mean negative log-likelihood per token (nats)."""
+    return -G.log_prob(x).mean()
+
+
+class _Sequence(Method):
+    name = "sequence"
+    needs_d = True
+    per_position = False      # D scores every prefix (ScratchGAN) rather than whole sequences
+    probability_rewards = True  # rewards are sigmoid(D): D must be trained as a classifier
+
+    def __init__(self, params, config):
+        self.p = params
+        self.loss_entry = LOSSES.get(config.loss.name)
+        self.loss_params = LOSSES.params(config.loss.name, config.loss.params)
+        if self.needs_d and self.probability_rewards and config.loss.name not in ("minimax", "ns"):
+            raise ConfigError(f"method {self.name}: its rewards are D's probabilities of real, so D is a "
+                              f"classifier: loss must be minimax or ns (its D term), got {config.loss.name!r}")
+
+    def build_nets(self, cfg, data):
+        return build_sequence_nets(cfg, data, self.name, self.needs_d)
+
+    def optimizers(self, cfg, nets):
+        out = {"G": (cfg.optim.generator, nets["G"].parameters())}
+        if "D" in nets:
+            out["D"] = (cfg.optim.discriminator, nets["D"].parameters())
+        return out
+
+    def mle_step(self, state, x: Tensor, log: bool) -> Stats:
+        G, opt = state.nets["G"], state.optims["G"]
+        loss = mle_loss(G, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        stats: Stats = {"mle_loss": loss.detach()}
+        if log:
+            stats["g_grad_norm"] = grad_norm(G)
+        opt.step()
+        return stats
+
+    def d_step(self, state, real: Tensor, log: bool) -> Stats:
+        """D: the configured loss, real against a fresh batch of G's samples
+        (every position's logit as an example when per_position)."""
+        G, D, opt = state.nets["G"], state.nets["D"], state.optims["D"]
+        with torch.no_grad():
+            fake = G.sample(len(real))
+        score = D.per_position if self.per_position else D
+        v_real, v_fake = score(real), score(fake)
+        loss = self.loss_entry.fn(self.loss_params, v_real.flatten(), v_fake.flatten())["d"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        stats: Stats = {"d_loss": loss.detach(), "d_real": v_real.detach().mean(), "d_fake": v_fake.detach().mean()}
+        if log:
+            stats["d_grad_norm"] = grad_norm(D)
+        opt.step()
+        state.d_step += 1
+        return stats
+
+    def pg_step(self, state, loss: Tensor, log: bool, stats: Stats) -> Stats:
+        G, opt = state.nets["G"], state.optims["G"]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        stats["g_loss"] = loss.detach()
+        if log:
+            stats["g_grad_norm"] = grad_norm(G)
+        opt.step()
+        return stats
+
+
+# ----------------------------------------------------------------------------- MLE
+
+@dataclass(frozen=True)
+class MLEParams:
+    pass
+
+
+class MLE(_Sequence):
+    name = "mle"
+    needs_d = False
+
+    def step(self, state, batches: List[Batch], log: bool) -> Stats:
+        stats: Stats = {}
+        for b in batches:  # n_disc > 1 just means more MLE updates per step
+            stats = self.mle_step(state, b.x, log)
+        return stats
+
+
+@METHODS.register("mle", params=MLEParams)
+def mle(params: MLEParams, config) -> Method:
+    """Maximum likelihood (teacher forcing) for sequence generators: the baseline and the pretraining of sequence GANs."""
+    return MLE(params, config)
+
+
+# ----------------------------------------------------------------------------- SeqGAN
+
+@dataclass(frozen=True)
+class SeqGANParams:
+    pretrain_g: int = 0            # MLE steps before anything adversarial
+    pretrain_d: int = 0            # D-only steps after the MLE ones (each uses the step's n_disc batches)
+    rollouts: int = 16             # Monte Carlo completions per prefix
+    rollout_update: float = 0.8    # rollout net <- r rollout + (1 - r) G after each G step
+
+    def validate(self, where: str) -> None:
+        if self.pretrain_g < 0 or self.pretrain_d < 0:
+            raise ConfigError(f"{where}.pretrain_g, pretrain_d: must be >= 0")
+        if self.rollouts < 1:
+            raise ConfigError(f"{where}.rollouts: at least 1 completion per prefix, got {self.rollouts}")
+        if not 0.0 <= self.rollout_update <= 1.0:
+            raise ConfigError(f"{where}.rollout_update: must be in [0, 1], got {self.rollout_update}")
+
+
+def phase(step: int, pretrain_g: int, pretrain_d: int) -> str:
+    """"mle", "d" or "adversarial": what training step `step` (from 0) does."""
+    if step < pretrain_g:
+        return "mle"
+    if step < pretrain_g + pretrain_d:
+        return "d"
+    return "adversarial"
+
+
+@torch.no_grad()
+def rollout_rewards(rollout, D, x: Tensor, n_rollouts: int) -> Tensor:
+    """SeqGAN's Q_t (N, L): for t < L, the mean over n_rollouts completions of
+    x_<=t by `rollout` of sigmoid(D(completion)); Q_L = sigmoid(D(x))."""
+    n, length = x.shape
+    q = torch.empty(n, length, device=x.device)
+    for t in range(1, length):
+        prefix = x[:, :t].repeat(n_rollouts, 1)
+        done = rollout.sample(len(prefix), prefix=prefix)
+        q[:, t - 1] = torch.sigmoid(D(done)).view(n_rollouts, n).mean(0)
+    q[:, length - 1] = torch.sigmoid(D(x))
+    return q
+
+
+class SeqGAN(_Sequence):
+    name = "seqgan"
+    ema = ("G",)
+
+    def __init__(self, params: SeqGANParams, config):
+        super().__init__(params, config)
+        self.rollout = None
+
+    def setup(self, state) -> None:
+        self.rollout = copy.deepcopy(state.nets["G"]).eval().requires_grad_(False)
+
+    def state_dict(self) -> Dict:
+        return {"rollout": self.rollout.state_dict()}
+
+    def load_state_dict(self, sd: Dict) -> None:
+        self.rollout.load_state_dict(sd["rollout"])
+
+    @torch.no_grad()
+    def _sync_rollout(self, G, rate: float) -> None:
+        torch._foreach_lerp_(list(self.rollout.parameters()), list(G.parameters()), 1.0 - rate)
+
+    def step(self, state, batches: List[Batch], log: bool) -> Stats:
+        G, D = state.nets["G"], state.nets["D"]
+        ph = phase(state.step, self.p.pretrain_g, self.p.pretrain_d)
+        if ph == "mle":
+            stats = self.mle_step(state, batches[-1].x, log)
+            self._sync_rollout(G, 0.0)  # the rollout net starts the adversarial phase as the pretrained G
+            return stats
+        stats: Stats = {}
+        if ph == "adversarial":
+            set_requires_grad(D, False)
+            x, logp = G.sample(len(batches[-1].x), return_log_prob=True)
+            q = rollout_rewards(self.rollout, D, x, self.p.rollouts)
+            loss = -(q * logp).mean()
+            stats["reward"] = q.mean()
+            self.pg_step(state, loss, log, stats)
+            set_requires_grad(D, True)
+            self._sync_rollout(G, self.p.rollout_update)
+        for b in batches:
+            stats.update(self.d_step(state, b.x, log))
+        return stats
+
+
+@METHODS.register("seqgan", params=SeqGANParams)
+def seqgan(params: SeqGANParams, config) -> Method:
+    """SeqGAN: MLE pretraining, then REINFORCE with Monte Carlo rollout rewards from a CNN discriminator (Yu et al. 2017)."""
+    return SeqGAN(params, config)
+
+
+# ----------------------------------------------------------------------------- MaliGAN / BGAN
+
+@dataclass(frozen=True)
+class MaliGANParams:
+    divergence: Divergence = "gan"
+    samples: int = 16              # sequences per group; weights are normalized within a group
+    pretrain_g: int = 0
+    pretrain_d: int = 0
+
+    def validate(self, where: str) -> None:
+        if self.samples < 2:
+            raise ConfigError(f"{where}.samples: at least 2 sequences per group to normalize over, "
+                              f"got {self.samples}")
+        if self.pretrain_g < 0 or self.pretrain_d < 0:
+            raise ConfigError(f"{where}.pretrain_g, pretrain_d: must be >= 0")
+
+
+class MaliGAN(_Sequence):
+    name = "maligan"
+    probability_rewards = False  # weights come from the divergence D was trained on (checked below)
+
+    def __init__(self, params: MaliGANParams, config):
+        super().__init__(params, config)
+        check_loss_matches(params.divergence, config, "method.params")
+
+    def step(self, state, batches: List[Batch], log: bool) -> Stats:
+        G, D = state.nets["G"], state.nets["D"]
+        ph = phase(state.step, self.p.pretrain_g, self.p.pretrain_d)
+        if ph == "mle":
+            return self.mle_step(state, batches[-1].x, log)
+        stats: Stats = {}
+        for b in batches:
+            stats.update(self.d_step(state, b.x, log))
+        if ph == "adversarial":
+            m = self.p.samples
+            groups = max(1, len(batches[-1].x) // m)
+            set_requires_grad(D, False)
+            x, logp = G.sample(groups * m, return_log_prob=True)
+            with torch.no_grad():
+                logw = log_weight(self.p.divergence, D(x)).view(groups, m)
+            w = torch.softmax(logw, dim=1)
+            loss = -(w * logp.sum(1).view(groups, m)).sum(1).mean()
+            stats["log_z"] = (torch.logsumexp(logw, 1) - math.log(m)).mean()
+            stats["ess"] = (1.0 / (w ** 2).sum(1)).mean()
+            self.pg_step(state, loss, log, stats)
+            set_requires_grad(D, True)
+        return stats
+
+
+@METHODS.register("maligan", params=MaliGANParams)
+def maligan(params: MaliGANParams, config) -> Method:
+    """MaliGAN / BGAN for sequences: normalized importance weights over sampled sequences (Che et al. 2017)."""
+    return MaliGAN(params, config)
+
+
+# ----------------------------------------------------------------------------- ScratchGAN
+
+@dataclass(frozen=True)
+class ScratchGANParams:
+    discount: float = 0.23          # gamma of the discounted returns (ScratchGAN's)
+    baseline_decay: float = 0.08    # b <- d b + (1 - d) mean R_t (ScratchGAN's 0.08)
+
+    def validate(self, where: str) -> None:
+        if not 0.0 <= self.discount <= 1.0:
+            raise ConfigError(f"{where}.discount: must be in [0, 1], got {self.discount}")
+        if not 0.0 <= self.baseline_decay < 1.0:
+            raise ConfigError(f"{where}.baseline_decay: must be in [0, 1), got {self.baseline_decay}")
+
+
+def discounted_returns(r: Tensor, gamma: float) -> Tensor:
+    """R_t = sum_{s >= t} gamma^(s - t) r_s along the last axis."""
+    out = torch.empty_like(r)
+    acc = torch.zeros_like(r[..., 0])
+    for t in range(r.shape[-1] - 1, -1, -1):
+        acc = r[..., t] + gamma * acc
+        out[..., t] = acc
+    return out
+
+
+class ScratchGAN(_Sequence):
+    name = "scratchgan"
+    per_position = True
+
+    def __init__(self, params: ScratchGANParams, config):
+        super().__init__(params, config)
+        self.baseline = None  # (L,) once the first G step ran
+
+    def build_nets(self, cfg, data):
+        nets = super().build_nets(cfg, data)
+        if not hasattr(nets["D"], "per_position"):
+            raise ConfigError(f"method scratchgan needs a discriminator with a logit per position "
+                              f"(model.discriminator.arch: lstm), got {cfg.model.discriminator.arch.name!r}")
+        return nets
+
+    def state_dict(self) -> Dict:
+        return {"baseline": self.baseline}
+
+    def load_state_dict(self, sd: Dict) -> None:
+        self.baseline = sd.get("baseline")
+
+    def g_loss(self, v: Tensor, logp: Tensor) -> Dict[str, Tensor]:
+        """From D's per-position logits v (N, L) and log g(x_t | x_<t) (N, L)."""
+        r = 2.0 * torch.sigmoid(v) - 1.0
+        ret = discounted_returns(r, self.p.discount)
+        mean = ret.mean(0)
+        d = self.p.baseline_decay
+        self.baseline = mean.detach() if self.baseline is None else d * self.baseline + (1.0 - d) * mean.detach()
+        loss = -((ret - self.baseline).detach() * logp).mean()
+        return {"loss": loss, "reward": r.mean(), "return": mean.mean()}
+
+    def step(self, state, batches: List[Batch], log: bool) -> Stats:
+        G, D = state.nets["G"], state.nets["D"]
+        stats: Stats = {}
+        for b in batches:
+            stats.update(self.d_step(state, b.x, log))
+        set_requires_grad(D, False)
+        x, logp = G.sample(len(batches[-1].x), return_log_prob=True)
+        with torch.no_grad():
+            v = D.per_position(x)
+        out = self.g_loss(v, logp)
+        stats["reward"], stats["return"] = out["reward"].detach(), out["return"].detach()
+        self.pg_step(state, out["loss"], log, stats)
+        set_requires_grad(D, True)
+        return stats
+
+
+@METHODS.register("scratchgan", params=ScratchGANParams)
+def scratchgan(params: ScratchGANParams, config) -> Method:
+    """ScratchGAN-style: no pretraining, dense per-token rewards 2 sigmoid(D_t) - 1, discounted returns, EMA baseline."""
+    return ScratchGAN(params, config)
