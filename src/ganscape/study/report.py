@@ -202,6 +202,14 @@ def _write(path: Path, text: str) -> Path:
 
 # ----------------------------------------------------------------------------- study plots
 
+def _log_if_spread(ax, values: Iterable[float]) -> None:
+    """Log scale for positive values spanning more than 10x: a few diverged
+    settings (FID in the hundreds) would otherwise flatten the rest."""
+    vs = [float(v) for v in values if analysis._finite(v)]
+    if vs and min(vs) > 0 and max(vs) > 10 * min(vs):
+        ax.set_yscale("log")
+
+
 def _box_plot(values: Dict[Any, List[float]], factor: str, metric: str) -> str:
     levels = [lv for lv, vs in values.items() if vs]
     fig = _figure(max(4.0, 1.1 * len(levels) + 2), 3.4)
@@ -234,6 +242,7 @@ def _budget_plot(curves: Dict[Any, Dict[str, Any]], factor: str, metric: str, di
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("budget k (settings tried)")
+    _log_if_spread(ax, [v for c in curves.values() for v in (*c["lo"], *c["hi"])])
     best = "min" if direction == "minimize" else "max"
     ax.set_ylabel(_mpl(f"{best} {metric} of k settings"))
     ax.set_title(_mpl(f"{metric} vs budget per {factor}: mean and {level:.0%} interval"), fontsize=10)
@@ -287,6 +296,7 @@ def _curves_plot(table: Sequence[Dict[str, Any]], metric: str) -> Optional[str]:
         return None
     ax.set_xlabel("step")
     ax.set_ylabel(_mpl(metric))
+    _log_if_spread(ax, [v for t in table for c in (t.get("curve") or []) if len(c) == 2 for v in c[1:]])
     ax.set_title("intermediate objective (seed 0)", fontsize=10)
     ax.legend(fontsize=7)
     return _fig_uri(fig)
@@ -313,6 +323,7 @@ def _cost_plot(rows: List[Dict[str, Any]], metric: str, factor: Optional[str]) -
             drawn = True
         ax.set_xlabel(label)
         ax.set_ylabel(_mpl(metric))
+        _log_if_spread(ax, [v for r in rows for v in r["values"]])
     if not drawn:
         fig.clear()
         return None
