@@ -11,7 +11,7 @@ from .config import Config, load_config, load_json
 from .train import checkpoint as ckpt_io
 from .train import rundir
 from .train.loop import run as _run
-from .train.state import DataSpec, build_method, build_sampler, resolve_device
+from .train.state import DataSpec, build_method, build_sampler, load_data, resolve_device
 
 
 def make_config(preset: Optional[str] = None, config_file: Optional[str] = None,
@@ -178,15 +178,37 @@ def sample(run_dir: Union[str, Path], n: int = 64, seed: int = 0, checkpoint: st
     return sample_with_labels(run_dir, n, seed, checkpoint, batch_size, device, class_)[0]
 
 
+def data_info(run_dir: Union[str, Path]) -> Dict[str, Any]:
+    """The info of a run's data set (its test split): vocabulary, levels, ground truth."""
+    return load_data(load_run(run_dir), "test").info
+
+
 def save_samples(x: torch.Tensor, out: Union[str, Path], labels: Optional[torch.Tensor] = None,
-                 nrow: Optional[int] = None) -> Path:
+                 nrow: Optional[int] = None, info: Optional[Dict[str, Any]] = None) -> Path:
     """Write samples to FILE.npz (key "x", float32 in [-1, 1], plus "uint8" for
     images and "y" for class labels) or to a folder (a grid.png with `nrow`
-    images a row, and one PNG per image)."""
+    images a row, and one PNG per image).
+
+    Token sequences (int64 (N, L)): FILE.txt, one sequence per line, decoded
+    with the data set's `info` (text: its tokens joined, nothing between
+    characters, a space between words; otherwise the ids, space-separated;
+    a newline inside a sequence is written as \\n), or FILE.npz with the ids
+    under "tokens"."""
     from . import viz
     from .data.base import float_to_uint8
 
     out = Path(out)
+    if not x.is_floating_point():
+        from .metrics.sequences import decode
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix == ".txt":
+            out.write_text("".join(s.replace("\n", "\\n") + "\n" for s in decode(x, info or {})),
+                           encoding="utf-8")
+        elif out.suffix == ".npz":
+            np.savez_compressed(out, tokens=x.numpy().astype(np.int64))
+        else:
+            raise ValueError(f"--out {out}: token sequences go to a .txt file (one per line) or a .npz file")
+        return out
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
         arrays: Dict[str, Any] = {"x": x.numpy().astype(np.float32)}

@@ -154,7 +154,8 @@ def cmd_sample(a) -> int:
     except NonFiniteSamplesError as e:
         # Name the run, checkpoint and step; nothing has been written.
         raise e.about(describe_generator(a.run_dir, a.checkpoint)) from None
-    out = api.save_samples(x, a.out, labels=y, nrow=a.n if a.class_ == "all" else None)
+    info = api.data_info(a.run_dir) if not x.is_floating_point() else None  # tokens: decode with the vocabulary
+    out = api.save_samples(x, a.out, labels=y, nrow=a.n if a.class_ == "all" else None, info=info)
     print(f"wrote {len(x)} samples to {out}")
     return 0
 

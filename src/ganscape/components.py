@@ -7,4 +7,4 @@ from .methods import bgan, cgan, gan, sequence  # noqa: F401
 from .methods import infogan  # noqa: F401  (registers method infogan and metric infogan-accuracy)
 from .methods import ssgan  # noqa: F401  (methods ssgan, supervised; metric classifier-error)
 from .metrics.features import digits_cnn, inception, random_net  # noqa: F401
-from .metrics import evaluate  # noqa: F401
+from .metrics import evaluate, sequences  # noqa: F401

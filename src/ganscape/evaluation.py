@@ -118,11 +118,14 @@ def split_metrics(method, metrics: Union[str, Sequence[str], None],
                   name: str = "this") -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
     """(metrics scored on samples, metrics scored on the run's classifier) of
     a run of `method`. metrics None: the defaults of what the method trains
-    (FID, KID, IS and PRDC for a generator; classifier-error for a classifier).
+    (FID, KID, IS and PRDC for a generator of images; the token metrics that
+    apply for a sequence generator; classifier-error for a classifier).
     Asking for a kind of metric the method has no net for is a ConfigError."""
     from .registry import METRICS
     if metrics is None:
-        chosen = (DEFAULT_METRICS if method.sampler else ()) + (("classifier-error",) if method.classifier else ())
+        from .metrics.sequences import TOKEN_DEFAULTS
+        on_gen = TOKEN_DEFAULTS if getattr(method, "data_kind", "") == "tokens" else DEFAULT_METRICS
+        chosen = (on_gen if method.sampler else ()) + (("classifier-error",) if method.classifier else ())
     else:
         chosen = _metric_list(metrics)
     on_classifier = tuple(m for m in chosen if METRICS.get(m).tags.get("scores") == "classifier")

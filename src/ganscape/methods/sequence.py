@@ -78,6 +78,7 @@ def mle_loss(G, x: Tensor) -> Tensor:
 
 class _Sequence(Method):
     name = "sequence"
+    data_kind = "tokens"      # eval's default metrics: the token ones (metrics/sequences.py)
     needs_d = True
     per_position = False      # D scores every prefix (ScratchGAN) rather than whole sequences
     probability_rewards = True  # rewards are sigmoid(D): D must be trained as a classifier

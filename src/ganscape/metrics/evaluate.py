@@ -372,9 +372,10 @@ HIGHER_IS_BETTER = {"is", "precision", "recall", "density", "coverage", "stacked
 
 
 def is_better(name: str, new: float, old: Optional[float]) -> bool:
+    from .sequences import HIGHER_IS_BETTER as TOKENS_HIGHER
     if old is None:
         return True
-    return new > old if name in HIGHER_IS_BETTER else new < old
+    return new > old if name in HIGHER_IS_BETTER or name in TOKENS_HIGHER else new < old
 
 
 class NonFiniteSamplesError(ValueError):
@@ -404,6 +405,9 @@ def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
     """
     from ..nets.conditional import generator_labels
     n, batch_size = positive_int(n, "n"), positive_int(batch_size, "batch_size")
+    if getattr(G, "vocab_size", 0):  # a sequence generator draws with its own seeded sampler
+        from .sequences import generate_tokens
+        return generate_tokens(G, n, seed, batch_size)
     k = getattr(G, "num_classes", 0)
     if labels is None:
         labels = generator_labels(G, n)
@@ -421,7 +425,8 @@ def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
         out = []
         for i in range(0, n, batch_size):
             z = torch.randn(min(batch_size, n - i), G.z_dim, generator=g).to(device)
-            x = (G(z) if labels is None else G(z, labels[i:i + len(z)].to(device))).float().cpu()
+            x = (G(z) if labels is None else G(z, labels[i:i + len(z)].to(device))).cpu()
+            x = x.float() if x.is_floating_point() else x  # token ids stay integers
             if not torch.isfinite(x).all():
                 bad = sum(int((~torch.isfinite(t)).sum()) for t in (*G.parameters(), *G.buffers())
                           if t.is_floating_point())
@@ -445,6 +450,9 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
 
     source names G in errors (e.g. "the generator of RUN (checkpoint ..., step ...)").
     """
+    if getattr(G, "vocab_size", 0):  # a sequence generator: token metrics (metrics/sequences.py)
+        from .sequences import evaluate_tokens
+        return evaluate_tokens(G, cfg, metrics, n, split, seed=seed)
     real, ref, data = reference_images(cfg.data.name, dict(cfg.data.params), split, None, seed=0)
     from ..nets.conditional import generator_labels
     labels = generator_labels(G, n)  # a conditional G: classes in turn, so every class gets n / K samples

@@ -142,6 +142,12 @@ def save_samples(state, method, cfg: Config, run: Path, fixed_z: torch.Tensor, r
     G.train(was_training)
     folder = Path(run) / rundir.SAMPLES
     grid = folder / f"step_{step:06d}.png"
+    if not x.is_floating_point():  # token sequences: one decoded sequence per line
+        from ..metrics.sequences import decode
+        text = folder / f"step_{step:06d}.txt"
+        text.parent.mkdir(parents=True, exist_ok=True)
+        rundir._write_text(text, "".join(line.replace("\n", "\\n") + "\n" for line in decode(x, info)))
+        return [text]
     if x.ndim == 4:
         paths = [viz.save_image_grid(x, grid, nrow=getattr(G, "num_classes", 0) or None)]
     else:
@@ -164,8 +170,9 @@ class Evaluator:
         self.cfg = cfg
         # a metric the method has no net for is refused here, before the run folder exists
         self.on_samples, self.on_classifier = split_metrics(method, cfg.eval.metrics, cfg.method.name)
+        tokens = getattr(method, "data_kind", "") == "tokens"  # token metrics need no feature extractor
         self.extractor = (build_extractor(cfg.eval.extractor, None, cfg.data.name, device=str(device))
-                          if self.on_samples else None)
+                          if self.on_samples and not tokens else None)
         self.test = load_data(cfg, "test") if self.on_classifier else None
         self.best = None
         self.last_step = -1
@@ -320,7 +327,7 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
         save_json(cfg, run_dir / rundir.CONFIG)
     ckpt_dir = run_dir / rundir.CHECKPOINTS
     can_sample = state.sampler_name is not None  # a classifier-only method has no sample grids
-    n_fixed = tc.num_samples if data.kind == "image" else tc.num_samples * 40
+    n_fixed = tc.num_samples * 40 if data.kind == "points" else tc.num_samples
     fixed_z = torch.randn(n_fixed, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
     saved_step = state.step if resume else None   # step of the newest checkpoint on disk
     ok = torch.ones((), dtype=torch.bool, device=device)  # all losses finite so far
