@@ -98,14 +98,21 @@ def test_invalid_combinations_fail_when_building(tmp_path):
 
 
 @pytest.mark.parametrize("preset", __import__("ganscape.config", fromlist=["list_presets"]).list_presets())
-def test_every_preset_builds(preset):
+def test_every_preset_builds(preset, tmp_path):
     import torch
 
-    from ganscape.train.state import build_state, load_data
-    cfg = load_config(preset, None, ["data.params.n=256"] if preset in ("ring8", "grid25", "stacked-digits") else [])
+    from ganscape.train.state import DataSpec, build_state, load_data
+    sets = ["data.params.n=256"] if preset in ("ring8", "grid25", "stacked-digits") else []
+    if preset.startswith("text-"):  # text presets need a file
+        (tmp_path / "t.txt").write_text("the quick brown fox jumps over the lazy dog. " * 200)
+        sets = [f"data.params.path={tmp_path / 't.txt'}"]
+    if preset.endswith("-oracle"):
+        sets = ["data.params.n_train=200", "data.params.n_test=50"]
+    cfg = load_config(preset, None, sets)
     data = load_data(cfg, "test")
-    state, method = build_state(cfg, data.shape, torch.device("cpu"), data.num_classes)
+    state, method = build_state(cfg, DataSpec.of(data), torch.device("cpu"))
     G = state.nets["G"]
     k = getattr(G, "num_classes", 0)  # class-conditional presets take labels
     out = G(G.sample_z(4)) if not k else G(G.sample_z(4), torch.arange(4) % k)
     assert out.shape == (4, *data.shape)
+    assert out.dtype == data.x.dtype  # token generators give ids, image generators floats
