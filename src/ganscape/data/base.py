@@ -17,7 +17,7 @@ or "test".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, Literal, Optional
+from typing import Any, Callable, Dict, Literal, Optional
 
 import numpy as np
 import torch
@@ -32,6 +32,10 @@ class ArrayDataset:
     y: Optional[torch.Tensor] = None  # int64 class labels, shape (N,)
     num_classes: int = 0
     vocab_size: int = 0  # tokens: the number of token ids (0 for images and points)
+    # Applied by the training loop to each real batch: transform(x_batch, seed,
+    # batch_index) -> x_batch. It must be a pure function of its arguments
+    # (resumed runs redraw the same batches); e.g. dynamic binarization.
+    transform: Optional[Callable[[torch.Tensor, int, int], torch.Tensor]] = None
     # Anything a metric needs about the ground truth: mode centres and sigma
     # for the 2-D mixtures, per-image shape parameters for synthetic shapes.
     info: Dict[str, Any] = field(default_factory=dict)

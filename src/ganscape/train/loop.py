@@ -304,7 +304,8 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
         if labelled_order is not None:
             li = labelled_idx[labelled_order.indices(k)]
             extra = Batch(x[li], y[li])
-        return Batch(x[idx], y[idx] if y is not None else None, labelled[idx] if labelled is not None else None,
+        xb = x[idx] if data.transform is None else data.transform(x[idx], cfg.seed, k)  # e.g. dynamic binarization
+        return Batch(xb, y[idx] if y is not None else None, labelled[idx] if labelled is not None else None,
                      extra)
 
     state, method = build_state(cfg, DataSpec.of(data), device)
