@@ -95,8 +95,11 @@ def cmd_eval(a) -> int:
 def format_results(rec) -> str:
     lines = []
     if "n_fake" in rec:
-        lines.append(f"{rec['n_fake']} generated vs {rec['n_real']} reference samples; "
-                     f"extractor {rec['extractor'].split('(')[0]}")
+        how = (f"extractor {rec['extractor'].split('(')[0]}" if "extractor" in rec else
+               f"{rec.get('reference', {}).get('split', '')} split of {rec.get('reference', {}).get('dataset', '')}")
+        lines.append(f"{rec['n_fake']} generated vs {rec['n_real']} reference samples; {how}")
+    if rec.get("skipped"):
+        lines.append(f"  (not applicable to this data: {', '.join(rec['skipped'])})")
     if "classifier" in rec:
         ref = rec["classifier"]["reference"]
         lines.append(f"classifier {rec['classifier']['net']} on the {ref['split']} split of {ref['dataset']} "

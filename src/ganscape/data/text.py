@@ -1,0 +1,158 @@
+"""Any UTF-8 text file as token sequences, for sequence GANs and their MLE
+baseline: characters (the vocabulary is the file's characters) or words (the
+top_n most frequent words; the rest become <unk>).
+
+Ids: 0 = <pad>, 1 = <unk>, then the vocabulary built from the TRAIN part
+only (characters by code point; words by descending count, ties
+alphabetically), so nothing of the test text leaks into it; a test token
+outside it is <unk>.
+
+The split is by position: the last `test_fraction` of the text (of its
+lines, in line mode) is the test split, so no window straddles both and
+nothing is shuffled across the boundary. mode "window": non-overlapping
+windows of `length` tokens over the token stream (newlines are tokens like
+any other: characters keep "\\n", words see a "\\n" token per line break);
+mode "line": each non-empty line, cut to `length` tokens and padded with
+<pad>.
+
+Words are split on whitespace, with punctuation as separate tokens
+(regex \\w+|[^\\w\\s]); lowercase folds case first.
+"""
+from __future__ import annotations
+
+import collections
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Literal, Tuple
+
+import torch
+
+from ..registry import DATASETS, ConfigError
+from .base import ArrayDataset, check_split
+
+PAD, UNK = 0, 1
+_WORD = re.compile(r"\w+|[^\w\s]|\n")
+
+
+@dataclass(frozen=True)
+class TextParams:
+    path: str = ""                            # the UTF-8 text file (required)
+    level: Literal["char", "word"] = "char"
+    length: int = 32                          # tokens per sequence
+    mode: Literal["window", "line"] = "window"
+    top_n: int = 5000                         # word level: vocabulary size before <pad> and <unk>
+    lowercase: bool = False
+    test_fraction: float = 0.1
+
+    def validate(self, where: str) -> None:
+        if not self.path:
+            raise ConfigError(f"{where}.path: the text data set needs a file; set data.params.path=FILE")
+        if self.length < 2:
+            raise ConfigError(f"{where}.length: at least 2 tokens per sequence, got {self.length}")
+        if self.top_n < 1:
+            raise ConfigError(f"{where}.top_n: must be >= 1, got {self.top_n}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ConfigError(f"{where}.test_fraction: must be in (0, 1), got {self.test_fraction}")
+
+
+def read_text(path: str) -> str:
+    """The file as text, with clear errors for a missing, empty or binary file."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"data.params.path: {p} does not exist or is not a file")
+    raw = p.read_bytes()
+    if not raw.strip():
+        raise ConfigError(f"data.params.path: {p} is empty")
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise ConfigError(f"data.params.path: {p} looks binary (a NUL byte at offset {nul}); give a UTF-8 text file")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"data.params.path: {p} is not UTF-8 text (invalid byte at offset {e.start}); "
+                          "convert it with iconv or give another file") from None
+
+
+def tokenize(text: str, level: str) -> List[str]:
+    return list(text) if level == "char" else _WORD.findall(text)
+
+
+def words_of(text: str) -> List[str]:
+    """The words of a text for the in-vocabulary check (metrics/text.py's rule)."""
+    from ..metrics.text import split_words
+    return split_words(text)
+
+
+def build_vocab(tokens: List[str], level: str, top_n: int) -> List[str]:
+    if level == "char":
+        chars = sorted(set(tokens))
+        return ["<pad>", "<unk>", *chars]
+    counts = collections.Counter(tokens)
+    top = sorted(counts, key=lambda w: (-counts[w], w))[:top_n]
+    return ["<pad>", "<unk>", *top]
+
+
+def _encode(tokens: List[str], index: Dict[str, int]) -> List[int]:
+    return [index.get(t, UNK) for t in tokens]
+
+
+def _windows(ids: List[int], length: int) -> torch.Tensor:
+    n = len(ids) // length
+    return torch.tensor(ids[:n * length], dtype=torch.long).view(n, length)
+
+
+def _lines(lines: List[List[int]], length: int) -> torch.Tensor:
+    out = torch.full((len(lines), length), PAD, dtype=torch.long)
+    for i, ids in enumerate(lines):
+        ids = ids[:length]
+        out[i, :len(ids)] = torch.tensor(ids, dtype=torch.long)
+    return out
+
+
+@functools.lru_cache(maxsize=4)
+def text_data(p: TextParams) -> Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]]:
+    """(train ids, test ids, info), built once per process."""
+    text = read_text(p.path)
+    if p.lowercase:
+        text = text.lower()
+    if p.mode == "window":
+        cut = int(round(len(text) * (1.0 - p.test_fraction)))
+        train_text, test_text = text[:cut], text[cut:]
+        parts = [train_text, test_text]
+    else:
+        lines = [ln for ln in text.splitlines() if ln.strip()]
+        cut = int(round(len(lines) * (1.0 - p.test_fraction)))
+        train_lines, test_lines = lines[:cut], lines[cut:]
+        train_text = "\n".join(train_lines)
+        parts = [train_lines, test_lines]
+    vocab = build_vocab(tokenize(train_text, p.level), p.level, p.top_n)
+    index = {t: i for i, t in enumerate(vocab)}
+    if p.mode == "window":
+        train = _windows(_encode(tokenize(parts[0], p.level), index), p.length)
+        test = _windows(_encode(tokenize(parts[1], p.level), index), p.length)
+        n_tokens = len(tokenize(text, p.level))
+    else:
+        train = _lines([_encode(tokenize(ln, p.level), index) for ln in parts[0]], p.length)
+        test = _lines([_encode(tokenize(ln, p.level), index) for ln in parts[1]], p.length)
+        n_tokens = sum(len(tokenize(ln, p.level)) for ln in parts[0] + parts[1])
+    if len(train) < 2 or len(test) < 1:
+        unit = "lines" if p.mode == "line" else f"windows of {p.length} tokens"
+        fit = int(min(n_tokens * p.test_fraction, n_tokens * (1 - p.test_fraction) / 2))
+        hint = (f"; a length of at most {fit} would fit" if p.mode == "window" else
+                "; line mode needs at least 3 non-empty lines (use mode window)")
+        raise ConfigError(f"data.params.length: {p.path} holds {n_tokens} {p.level} tokens, which give "
+                          f"{len(train)} train and {len(test)} test {unit} (need >= 2 and >= 1){hint}")
+    info = {"vocab": vocab, "pad": PAD, "unk": UNK, "level": p.level, "joiner": "" if p.level == "char" else " ",
+            "train_words": sorted(set(words_of(train_text)))}
+    return train, test, info
+
+
+@DATASETS.register("text", params=TextParams)
+def text(params: TextParams, split: str, seed: int = 0) -> ArrayDataset:
+    """Any UTF-8 text file as sequences of characters or words (windows or padded lines), split by position."""
+    check_split(split)
+    train, test, info = text_data(params)
+    return ArrayDataset(x=train if split == "train" else test, kind="tokens", vocab_size=len(info["vocab"]),
+                        info=dict(info))
