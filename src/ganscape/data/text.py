@@ -127,7 +127,9 @@ def text_data(p: TextParams) -> Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]
         train_lines, test_lines = lines[:cut], lines[cut:]
         train_text = "\n".join(train_lines)
         parts = [train_lines, test_lines]
-    vocab = build_vocab(tokenize(train_text, p.level), p.level, p.top_n)
+    train_tokens = (tokenize(train_text, p.level) if p.mode == "window" else
+                    [t for ln in parts[0] for t in tokenize(ln, p.level)])  # lines: no newline token
+    vocab = build_vocab(train_tokens, p.level, p.top_n)
     index = {t: i for i, t in enumerate(vocab)}
     if p.mode == "window":
         train = _windows(_encode(tokenize(parts[0], p.level), index), p.length)
