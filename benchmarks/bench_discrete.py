@@ -1,0 +1,192 @@
+"""GANs for discrete data and sequences (issue 9), with the published numbers
+beside them:
+
+- binary: binarized digits at a fixed budget (the bgan-binary-digits preset's
+  nets and steps): BGAN with JS/GAN weights and with reverse-KL weights,
+  REINFORCE BGAN, WGAN-GP on sigmoid (two-way softmax) outputs, and
+  Gumbel-softmax; digits-FID and precision/recall against the binarized
+  training digits (the BGAN paper: BGAN beats the WGAN-GP relaxation);
+- oracle: the SeqGAN synthetic benchmark (vocabulary, length, sequences as
+  given; the published setting is 5000, 20, 10,000): oracle NLL of MLE (the
+  pretraining), SeqGAN, MaliGAN / BGAN and ScratchGAN-style, with the
+  oracle's entropy estimate (the floor) and the published MLE 9.038 / SeqGAN
+  8.736 (goal: every adversarial method at or below the MLE it starts from);
+- text: characters of a real text file (default: the licence texts in
+  /usr/share/common-licenses, English prose): test NLL of text-mle, and
+  BLEU-2..5 / self-BLEU / in-vocabulary words of text-mle and text-gan.
+
+    python benchmarks/bench_discrete.py [--parts binary,oracle,text] [--seeds 3] [--jobs 2]
+                                        [--vocab 5000] [--adv-steps 100] [--text FILE]
+
+Runs train in temporary folders (one thread each, --jobs at a time) and are
+scored there; nothing is kept.
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import ganscape
+
+BINARY = {
+    "BGAN, GAN/JS weights (bgan-binary-digits)": [],
+    "BGAN, reverse-KL weights": ["loss=f-gan", "loss.params.divergence=reverse-kl",
+                                 "method.params.divergence=reverse-kl"],
+    "BGAN, REINFORCE": ["method.params.estimator=reinforce"],
+    "WGAN-GP on sigmoid outputs": ["method=relaxed", "loss=wasserstein", "penalties=[{name: gp}]",
+                                   "optim.generator.params.betas=[0.5, 0.9]",
+                                   "optim.discriminator.params.betas=[0.5, 0.9]"],
+    "Gumbel-softmax": ["method=relaxed", "method.params.relaxation=gumbel"],
+}
+
+
+def _train(preset, seed, overrides, tmp):
+    import torch
+    torch.set_num_threads(1)
+    return ganscape.train(preset, overrides=[f"seed={seed}", "train.progress=false", "train.sample_every=0",
+                                             "eval.metrics=[]", *overrides], run_dir=Path(tmp) / "run")
+
+
+def binary_run(args):
+    name, seed, steps, n = args
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t0 = time.perf_counter()
+        run = _train("bgan-binary-digits", seed, BINARY[name] + ([f"train.steps={steps}"] if steps else []), tmp)
+        secs = time.perf_counter() - t0
+        r = ganscape.evaluate(run, metrics="fid,prdc", n=n, record=False)["results"]
+        return {"fid": r["fid"], "precision": r["precision"], "recall": r["recall"], "seconds": secs}
+
+
+def oracle_run(args):
+    preset, seed, over = args
+    import torch
+    from ganscape.train import rundir
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.set_num_threads(1)
+        t0 = time.perf_counter()
+        run = ganscape.train(preset, overrides=[f"seed={seed}", "train.progress=false", "train.sample_every=0",
+                                                *over], run_dir=Path(tmp) / "run")
+        secs = time.perf_counter() - t0
+        curve = [(r["step"], r["results"]["oracle_nll"]) for r in rundir.read_jsonl(run / "metrics.jsonl")]
+        final = ganscape.evaluate(run, metrics="oracle-nll", n=10000, record=False)["results"]["oracle_nll"]
+        return {"curve": curve, "final": final, "seconds": secs}
+
+
+def text_run(args):
+    preset, seed, over = args
+    import torch
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.set_num_threads(1)
+        t0 = time.perf_counter()
+        run = ganscape.train(preset, overrides=[f"seed={seed}", "train.progress=false", "train.sample_every=0",
+                                                "eval.metrics=[]", *over], run_dir=Path(tmp) / "run")
+        secs = time.perf_counter() - t0
+        r = ganscape.evaluate(run, metrics="test-nll,bleu,self-bleu,in-vocab-words,ngram-diversity", n=500,
+                              split="test", record=False)["results"]
+        samples = ganscape.sample(run, n=3, seed=1)
+        from ganscape.metrics.sequences import decode
+        r["examples"] = decode(samples, ganscape.api.data_info(run))
+        r["seconds"] = secs
+        return r
+
+
+def _ms(vals):
+    return f"{statistics.mean(vals):7.2f} +- {statistics.stdev(vals):5.2f}" if len(vals) > 1 else f"{vals[0]:7.2f}"
+
+
+def part_binary(a, pool):
+    print(f"\n== binarized digits, {a.seeds} seeds, {a.steps or 'preset'} steps, FID/PR at n = {a.n}")
+    jobs = [(name, s, a.steps, a.n) for name in BINARY for s in range(a.seeds)]
+    out = pool.map(binary_run, jobs)
+    by = {name: [o for (nm, *_), o in zip(jobs, out) if nm == name] for name in BINARY}
+    print(f"  {'method':44s} {'digits-FID':>16s} {'precision':>8s} {'recall':>8s} {'s/run':>6s}")
+    for name, rs in by.items():
+        print(f"  {name:44s} {_ms([r['fid'] for r in rs]):>16s} {statistics.mean(r['precision'] for r in rs):8.3f} "
+              f"{statistics.mean(r['recall'] for r in rs):8.3f} {statistics.mean(r['seconds'] for r in rs):6.0f}")
+        print(f"    per seed FID: {', '.join(f'{r['fid']:.2f}' for r in rs)}")
+    print("  published (Hjelm et al. 2018, binarized MNIST): BGAN's samples beat the WGAN-GP relaxation's")
+
+
+def part_oracle(a, pool):
+    from ganscape.data.oracle import OracleParams, oracle_data
+    import torch
+    p = OracleParams(vocab_size=a.vocab, n_train=a.n_train)
+    o, train, _ = oracle_data(p)
+    floor = o.entropy_rate_estimate(10000, torch.Generator().manual_seed(0))
+    print(f"\n== oracle: vocabulary {a.vocab}, length 20, {a.n_train} sequences; oracle NLL of 10,000 samples")
+    print(f"  the oracle's own samples (entropy estimate, the floor): {floor:.3f}")
+    data = [f"data.params.vocab_size={a.vocab}", f"data.params.n_train={a.n_train}"]
+    pre = a.pretrain
+    adv = [f"method.params.pretrain_g={pre}", f"method.params.pretrain_d={a.pretrain_d}",
+           f"train.steps={pre + a.pretrain_d + a.adv_steps}", f"eval.every={max(a.adv_steps // 5, 1)}"]
+    jobs = [("mle-oracle", s, data + [f"train.steps={pre}", f"eval.every={pre // 6}"]) for s in range(a.seeds)]
+    jobs += [(m, s, data + adv) for m in ("seqgan-oracle", "maligan-oracle") for s in range(a.seeds)]
+    jobs += [("scratchgan-oracle", s, data + [f"train.steps={a.scratch_steps}",
+                                               f"eval.every={a.scratch_steps // 6}"]) for s in range(a.seeds)]
+    out = pool.map(oracle_run, jobs)
+    for preset in ("mle-oracle", "seqgan-oracle", "maligan-oracle", "scratchgan-oracle"):
+        rs = [o_ for (pr, *_), o_ in zip(jobs, out) if pr == preset]
+        start = [next((v for s, v in r["curve"] if s >= pre), None) for r in rs] if preset in (
+            "seqgan-oracle", "maligan-oracle") else None
+        line = f"  {preset:18s} final {_ms([r['final'] for r in rs])}  ({statistics.mean(r['seconds'] for r in rs):.0f} s/run)"
+        if start and all(v is not None for v in start):
+            line += f"; after its MLE pretraining {_ms(start)}"
+        print(line)
+        for r in rs:
+            print("    curve: " + ", ".join(f"{s}: {v:.3f}" for s, v in r["curve"]))
+    print("  published (vocabulary 5000, length 20): random 10.310, MLE 9.038, SeqGAN 8.736 (Yu et al. 2017)")
+
+
+def part_text(a, pool):
+    path = a.text
+    if not path:
+        files = sorted(p for p in Path("/usr/share/common-licenses").glob("*") if p.is_file() and not p.is_symlink())
+        path = str(Path(tempfile.gettempdir()) / "ganscape-bench-licenses.txt")
+        Path(path).write_text("\n".join(f.read_text(errors="replace") for f in files))
+    n_chars = len(Path(path).read_text())
+    print(f"\n== text: characters of {path} ({n_chars} characters), windows of 64, test = last 10%")
+    data = [f"data.params.path={path}"]
+    jobs = [(p, s, data) for p in ("text-mle", "text-gan") for s in range(a.seeds)]
+    out = pool.map(text_run, jobs)
+    for preset in ("text-mle", "text-gan"):
+        rs = [o_ for (pr, *_), o_ in zip(jobs, out) if pr == preset]
+        keys = ("test_nll", "bleu2", "bleu3", "bleu4", "bleu5", "self_bleu2", "self_bleu4", "in_vocab_words",
+                "distinct2")
+        print(f"  {preset} ({statistics.mean(r['seconds'] for r in rs):.0f} s/run):")
+        for k in keys:
+            vals = [r[k] for r in rs]
+            print(f"    {k:16s} {statistics.mean(vals):.4f}" + (f" +- {statistics.stdev(vals):.4f}" if len(vals) > 1 else ""))
+        for e in rs[0]["examples"]:
+            print(f"    sample: {e[:64]!r}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--parts", default="binary,oracle,text")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=0, help="binary: steps (0: the preset's)")
+    ap.add_argument("--n", type=int, default=1000, help="binary: samples for FID and PR")
+    ap.add_argument("--vocab", type=int, default=5000)
+    ap.add_argument("--n-train", type=int, default=10000)
+    ap.add_argument("--pretrain", type=int, default=3000, help="oracle: MLE steps (and the MLE run's length)")
+    ap.add_argument("--pretrain-d", type=int, default=200)
+    ap.add_argument("--adv-steps", type=int, default=100)
+    ap.add_argument("--scratch-steps", type=int, default=3000)
+    ap.add_argument("--text", default="", help="text: a UTF-8 file (default: the licence texts on Debian)")
+    a = ap.parse_args()
+    t0 = time.perf_counter()
+    with multiprocessing.get_context("spawn").Pool(a.jobs) as pool:
+        for part in a.parts.split(","):
+            {"binary": part_binary, "oracle": part_oracle, "text": part_text}[part.strip()](a, pool)
+            print(f"  ({time.perf_counter() - t0:.0f} s so far)", flush=True)
+
+
+if __name__ == "__main__":
+    main()
