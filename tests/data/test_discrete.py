@@ -73,3 +73,31 @@ def test_binarize_batch_keeps_the_device_and_shape():
     out = binarize_batch(p, 0, 0)
     assert out.shape == p.shape and out.dtype == p.dtype
     assert 0.2 < (out > 0).float().mean() < 0.8  # p = 1/2
+
+
+def test_the_loop_binarizes_real_batch_k_with_the_run_seed(tiny_tree, tmp_path, monkeypatch):
+    """The loop hands the transform the run seed and the batch number k, and
+    trains on what it returns; resuming then redraws the same pixels (the
+    bit-exact resume of dynamic data: tests/methods/test_discrete_contract.py)."""
+    import ganscape
+    import ganscape.data.discrete as discrete
+    from ganscape.config import from_dict
+
+    calls = []
+
+    def recording(x, seed, k):
+        out = binarize_batch(x, seed, k)
+        calls.append((seed, k, x.clone(), out))
+        return out
+
+    monkeypatch.setattr(discrete, "binarize_batch", recording)  # looked up when the data set is built
+    tiny_tree.update(seed=5, data={"name": "binary-digits", "params": {"dynamic": True}})
+    tiny_tree["train"].update(steps=3, n_disc=2)
+    ganscape.train(from_dict(tiny_tree), run_dir=tmp_path / "run")
+    train_calls = [c for c in calls if c[0] == 5]
+    assert [k for _, k, _, _ in train_calls] == list(range(6))  # 3 steps x 2 D steps, in order
+    grey = DATASETS.build("binary-digits", {"dynamic": True}, "train", 0).x
+    for seed, k, x, out in train_calls:
+        assert x.shape == (16, 1, 8, 8)                                  # training images went in ...
+        assert (x.flatten(1)[:, None] == grey.flatten(1)[None]).all(-1).any(-1).all()
+        assert torch.equal(out, binarize_batch(x, 5, k))               # binary pixels came out

@@ -58,6 +58,18 @@ def test_log_prob_by_hand_and_by_enumeration():
     assert (freq - p).abs().max() < 0.012
 
 
+def test_sampler_never_draws_a_zero_probability_id():
+    o = OracleLSTM(vocab_size=5, emb_dim=2, hidden_dim=2, length=4, seed=0)
+    with torch.no_grad():
+        o.head.weight.zero_()
+        o.head.bias.copy_(torch.tensor([0.0, -math.inf, math.log(3.0), -math.inf, 0.0]))  # p = 1/5, 0, 3/5, 0, 1/5
+    s = o.sample(5000, torch.Generator().manual_seed(0), batch=700)  # batches of 700: the last one is short
+    freq = torch.bincount(s.flatten(), minlength=5).float() / s.numel()
+    assert freq[1] == 0 and freq[3] == 0
+    torch.testing.assert_close(freq, torch.tensor([0.2, 0.0, 0.6, 0.0, 0.2]), atol=0.01, rtol=0)  # sd 0.003
+    assert o.sample(0, torch.Generator()).shape == (0, 4)
+
+
 def test_nll_checks_its_input():
     o = OracleLSTM(vocab_size=5, emb_dim=2, hidden_dim=2, length=4)
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
@@ -103,6 +115,17 @@ def test_saved_with_the_data(tmp_path):
     oracle_data.cache_clear()
     with pytest.raises(ConfigError, match=r"different vocab_size \(50 in the file, 60 asked\)"):
         DATASETS.build("oracle", {**params, "vocab_size": 60}, "train", 0)
+    assert sorted(f.name for f in tmp_path.iterdir()) == ["oracle.pt"]  # no temporary file left behind
+    d = torch.load(path, weights_only=True)
+    d["oracle"]["head.bias"] = torch.zeros(7)
+    torch.save(d, path)
+    oracle_data.cache_clear()
+    with pytest.raises(ConfigError, match="oracle weights do not fit an LSTM of these params"):
+        DATASETS.build("oracle", params, "train", 0)
+    torch.save({"something": torch.zeros(3)}, path)
+    oracle_data.cache_clear()
+    with pytest.raises(ConfigError, match="not a readable oracle file .*KeyError"):
+        DATASETS.build("oracle", params, "train", 0)
     path.write_bytes(path.read_bytes()[:100])  # truncated
     oracle_data.cache_clear()
     with pytest.raises(ConfigError, match="not a readable oracle file"):

@@ -3,8 +3,8 @@ split by position, decoding, and every error."""
 import pytest
 import torch
 
-from ganscape.data.text import PAD, UNK, text_data
-from ganscape.metrics.sequences import decode, token_lists
+from ganscape.data.text import PAD, UNK, decode, text_data
+from ganscape.metrics.sequences import token_lists
 from ganscape.registry import DATASETS, ConfigError
 
 
@@ -55,6 +55,23 @@ def test_words_in_lines_with_padding(tmp_path):
     assert d.info["train_words"] == sorted({"the", "cat", "sat", "dog", "on", "mat"})
 
 
+def test_word_windows_cut_the_token_stream_not_a_word(tmp_path):
+    # 10 words over 39 characters: a cut at 80% of the characters (31) would
+    # fall inside "dddd" and put "dd" in the train vocabulary
+    path = write(tmp_path, "a bb ccc dddd eeeee a bb ccc dddd eeeee")
+    params = {"path": path, "level": "word", "length": 2, "test_fraction": 0.2}
+    d = DATASETS.build("text", params, "train", 0)
+    t = DATASETS.build("text", params, "test", 0)
+    assert d.info["vocab"] == ["<pad>", "<unk>", "a", "bb", "ccc", "dddd", "eeeee"]  # counts 2, 2, 2, 1, 1
+    assert d.x.tolist() == [[2, 3], [4, 5], [6, 2], [3, 4]] and t.x.tolist() == [[5, 6]]
+    assert decode(d.x, d.info) == ["a bb", "ccc dddd", "eeeee a", "bb ccc"] and decode(t.x, t.info) == ["dddd eeeee"]
+    assert d.info["train_words"] == ["a", "bb", "ccc", "dddd", "eeeee"] and d.info["joiner"] == " "
+    # line breaks are tokens of the stream at word level too
+    path = write(tmp_path, "x y\n" * 10, "lines.txt")
+    d = DATASETS.build("text", {"path": path, "level": "word", "length": 3}, "train", 0)
+    assert d.info["vocab"] == ["<pad>", "<unk>", "\n", "x", "y"] and d.x[0].tolist() == [3, 4, 2]
+
+
 def test_lowercase_and_ids_are_deterministic(tmp_path):
     path = write(tmp_path, "Hello hello HELLO world " * 20)
     a = DATASETS.build("text", {"path": path, "level": "word", "lowercase": True, "length": 5}, "train", 0)
@@ -69,7 +86,12 @@ def test_lowercase_and_ids_are_deterministic(tmp_path):
     (b"abc\x00def" * 10, {}, "looks binary \\(a NUL byte at offset 3\\)"),
     (b"abc\xff\xfe" * 10, {}, "not UTF-8 text \\(invalid byte at offset 3\\)"),
     ("short text", {"length": 50}, "holds 10 char tokens"),
-    ("one line only", {"mode": "line"}, "line mode needs at least 3 non-empty lines"),
+    ("one line only", {"mode": "line"}, "1 train and 0 test lines .* more non-empty lines than these 1"),
+    ("a\nb\nc\n", {"mode": "line"}, "3 train and 0 test lines"),   # round(3 * 0.9) = 3: no test line
+    ("ab" * 10, {"length": 2, "test_fraction": 0.01}, "the file is too short for windows"),
+    ("ab" * 10, {"top_n": 0}, "top_n: must be >= 1"),
+    ("ab" * 10, {"test_fraction": 1.0}, "test_fraction: must be in \\(0, 1\\)"),
+    ("ab" * 10, {"level": "byte"}, "level"),
 ])
 def test_errors(tmp_path, content, params, match):
     path = write(tmp_path, content)

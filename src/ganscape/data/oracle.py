@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Dict, Optional, Tuple
@@ -71,20 +72,33 @@ class OracleLSTM(nn.Module):
         return total / max(tokens.numel(), 1)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: Optional[torch.Generator] = None, batch: int = 2000) -> Tensor:
-        """n sequences (n, L) drawn token by token."""
+    def sample(self, n: int, generator: Optional[torch.Generator] = None, batch: int = 1000) -> Tensor:
+        """n sequences (n, L) int64 drawn token by token, on the oracle's device.
+
+        Each token is drawn by inverting the cumulative softmax at a uniform
+        from `generator` (a CPU generator: the same draws on any device). It is
+        the exact categorical draw, 10x faster on CPU than torch.multinomial
+        over 5000 ids, which made the 10,000-sequence data set take half a
+        minute."""
+        dev = self.head.weight.device
         out = []
         for i in range(0, n, batch):
             m = min(batch, n - i)
-            tok = torch.full((m, 1), self.vocab_size, dtype=torch.long)
+            tok = torch.full((m, 1), self.vocab_size, dtype=torch.long, device=dev)
             state, seq = None, []
             for _ in range(self.length):
                 h, state = self.lstm(self.emb(tok), state)
-                p = torch.softmax(self.head(h[:, -1]), -1)
-                tok = torch.multinomial(p, 1, generator=generator)
+                # Unnormalized is enough (u is scaled by the total). In float32 an
+                # id's slice c[i] - c[i-1] is off by at most half an ulp of c[i]
+                # (~6e-8 of the total), whatever the rounding before it.
+                logits = self.head(h[:, -1])
+                c = logits.sub_(logits.amax(-1, keepdim=True)).exp_().cumsum(-1)
+                u = torch.rand(m, 1, generator=generator).to(dev)
+                # right=True: the first id whose cumulative mass exceeds u, never a zero-probability id
+                tok = torch.searchsorted(c, u * c[:, -1:], right=True).clamp_max(self.vocab_size - 1)
                 seq.append(tok)
             out.append(torch.cat(seq, 1))
-        return torch.cat(out)
+        return torch.cat(out) if out else torch.zeros(0, self.length, dtype=torch.long, device=dev)
 
     def entropy_rate_estimate(self, n: int, generator: Optional[torch.Generator] = None) -> float:
         """The mean NLL per token of the oracle's own samples (a Monte Carlo
@@ -135,7 +149,11 @@ def _load(path: Path, p: OracleParams) -> Tuple[OracleLSTM, Tensor, Tensor]:
         raise ConfigError(f"data.params.path: {path} holds an oracle with different "
                           f"{', '.join(f'{k} ({saved.get(k)} in the file, {want[k]} asked)' for k in diff)}")
     oracle = OracleLSTM(p.vocab_size, p.emb_dim, p.hidden_dim, p.length, p.oracle_seed)
-    oracle.load_state_dict(sd)
+    try:
+        oracle.load_state_dict(sd)
+    except (RuntimeError, TypeError, AttributeError) as e:
+        raise ConfigError(f"data.params.path: {path}: its oracle weights do not fit an LSTM of these params "
+                          f"({type(e).__name__}: {str(e).splitlines()[0]}); delete it to write a new one") from None
     for name, t, n in (("train", train, p.n_train), ("test", test, p.n_test)):
         if not (isinstance(t, Tensor) and t.dtype == torch.long and tuple(t.shape) == (n, p.length)):
             raise ConfigError(f"data.params.path: {path}: its {name} sequences are not ({n}, {p.length}) ids")
@@ -144,9 +162,16 @@ def _load(path: Path, p: OracleParams) -> Tuple[OracleLSTM, Tensor, Tensor]:
 
 def _save(path: Path, p: OracleParams, oracle: OracleLSTM, train: Tensor, test: Tensor) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"params": p.key(), "oracle": oracle.state_dict(), "train": train, "test": test}, tmp)
-    os.replace(tmp, path)
+    # A private temporary name: a study's workers may all write the same
+    # oracle file at once; each replace is atomic and they write equal data.
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save({"params": p.key(), "oracle": oracle.state_dict(), "train": train, "test": test}, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 @functools.lru_cache(maxsize=4)

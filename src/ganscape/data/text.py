@@ -7,9 +7,10 @@ only (characters by code point; words by descending count, ties
 alphabetically), so nothing of the test text leaks into it; a test token
 outside it is <unk>.
 
-The split is by position: the last `test_fraction` of the text (of its
-lines, in line mode) is the test split, so no window straddles both and
-nothing is shuffled across the boundary. mode "window": non-overlapping
+The split is by position: the last `test_fraction` of the text's tokens
+(of its non-empty lines, in line mode) is the test split, so no window
+straddles both, no word is cut in two and nothing is shuffled across the
+boundary. mode "window": non-overlapping
 windows of `length` tokens over the token stream (newlines are tokens like
 any other: characters keep "\\n", words see a "\\n" token per line break);
 mode "line": each non-empty line, cut to `length` tokens and padded with
@@ -79,6 +80,22 @@ def tokenize(text: str, level: str) -> List[str]:
     return list(text) if level == "char" else _WORD.findall(text)
 
 
+def _tokens_at(text: str, level: str) -> Tuple[List[str], List[int]]:
+    """The tokens of `text` and the character offset where each starts."""
+    if level == "char":
+        return list(text), list(range(len(text)))
+    found = list(_WORD.finditer(text))
+    return [m.group() for m in found], [m.start() for m in found]
+
+
+def decode(ids: torch.Tensor, info: Dict[str, Any]) -> List[str]:
+    """(N, L) ids -> one string per sequence, padding dropped, tokens joined by
+    info["joiner"] ("" for characters, " " for words). The one definition
+    lives with the sequence metrics, which also decode vocabulary-less ids."""
+    from ..metrics.sequences import decode as _decode
+    return _decode(ids, info)
+
+
 def words_of(text: str) -> List[str]:
     """The words of a text for the in-vocabulary check (metrics/text.py's rule)."""
     from ..metrics.text import split_words
@@ -118,33 +135,36 @@ def text_data(p: TextParams) -> Tuple[torch.Tensor, torch.Tensor, Dict[str, Any]
     if p.lowercase:
         text = text.lower()
     if p.mode == "window":
-        cut = int(round(len(text) * (1.0 - p.test_fraction)))
-        train_text, test_text = text[:cut], text[cut:]
-        parts = [train_text, test_text]
+        # Cut the token stream, not the characters: a character cut could
+        # split a word in two and put both halves in the vocabularies.
+        tokens, starts = _tokens_at(text, p.level)
+        cut = int(round(len(tokens) * (1.0 - p.test_fraction)))
+        train_tokens, test_tokens = tokens[:cut], tokens[cut:]
+        train_text = text[:starts[cut]] if cut < len(tokens) else text
+        vocab = build_vocab(train_tokens, p.level, p.top_n)
+        index = {t: i for i, t in enumerate(vocab)}
+        train = _windows(_encode(train_tokens, index), p.length)
+        test = _windows(_encode(test_tokens, index), p.length)
+        n_tokens = len(tokens)
+        # the largest length giving >= 2 train windows and >= 1 test window
+        fit = min(len(train_tokens) // 2, len(test_tokens))
+        hint = f"; a length of at most {fit} would fit" if fit >= 2 else "; the file is too short for windows"
     else:
         lines = [ln for ln in text.splitlines() if ln.strip()]
         cut = int(round(len(lines) * (1.0 - p.test_fraction)))
-        train_lines, test_lines = lines[:cut], lines[cut:]
-        train_text = "\n".join(train_lines)
-        parts = [train_lines, test_lines]
-    train_tokens = (tokenize(train_text, p.level) if p.mode == "window" else
-                    [t for ln in parts[0] for t in tokenize(ln, p.level)])  # lines: no newline token
-    vocab = build_vocab(train_tokens, p.level, p.top_n)
-    index = {t: i for i, t in enumerate(vocab)}
-    if p.mode == "window":
-        train = _windows(_encode(tokenize(parts[0], p.level), index), p.length)
-        test = _windows(_encode(tokenize(parts[1], p.level), index), p.length)
-        n_tokens = len(tokenize(text, p.level))
-    else:
-        train = _lines([_encode(tokenize(ln, p.level), index) for ln in parts[0]], p.length)
-        test = _lines([_encode(tokenize(ln, p.level), index) for ln in parts[1]], p.length)
-        n_tokens = sum(len(tokenize(ln, p.level)) for ln in parts[0] + parts[1])
+        train_lines = [tokenize(ln, p.level) for ln in lines[:cut]]   # no newline token inside a line
+        test_lines = [tokenize(ln, p.level) for ln in lines[cut:]]
+        train_text = "\n".join(lines[:cut])
+        vocab = build_vocab([t for ln in train_lines for t in ln], p.level, p.top_n)
+        index = {t: i for i, t in enumerate(vocab)}
+        train = _lines([_encode(ln, index) for ln in train_lines], p.length)
+        test = _lines([_encode(ln, index) for ln in test_lines], p.length)
+        n_tokens = sum(map(len, train_lines + test_lines))
+        hint = (f"; line mode needs more non-empty lines than these {len(lines)} (or a larger "
+                "test_fraction; or use mode window)")
     if len(train) < 2 or len(test) < 1:
-        unit = "lines" if p.mode == "line" else f"windows of {p.length} tokens"
-        fit = int(min(n_tokens * p.test_fraction, n_tokens * (1 - p.test_fraction) / 2))
-        hint = (f"; a length of at most {fit} would fit" if p.mode == "window" else
-                "; line mode needs at least 3 non-empty lines (use mode window)")
-        raise ConfigError(f"data.params.length: {p.path} holds {n_tokens} {p.level} tokens, which give "
+        key, unit = (("path", "lines") if p.mode == "line" else ("length", f"windows of {p.length} tokens"))
+        raise ConfigError(f"data.params.{key}: {p.path} holds {n_tokens} {p.level} tokens, which give "
                           f"{len(train)} train and {len(test)} test {unit} (need >= 2 and >= 1){hint}")
     info = {"vocab": vocab, "pad": PAD, "unk": UNK, "level": p.level, "joiner": "" if p.level == "char" else " ",
             "train_words": sorted(set(words_of(train_text)))}
