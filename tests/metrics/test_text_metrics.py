@@ -31,6 +31,24 @@ def test_bleu_and_self_bleu_agree_with_nltk(seed):
     assert bleu([words], [words, "a dog".split()], 4) == pytest.approx(1.0)
 
 
+
+def test_word_tokens_duplicates_and_subsets_agree_with_nltk():
+    # self-BLEU leaves only the sample itself out: its duplicates stay references
+    words = "the a cat dog sat ran on under mat rug".split()
+    rng = random.Random(5)
+    samples = [[rng.choice(words) for _ in range(rng.randrange(1, 7))] for _ in range(20)]
+    samples += [list(s) for s in samples[:6]] + [list(samples[0])]
+    for n in (1, 2, 3, 4, 5):
+        want = sum(sentence_bleu(samples[:i] + samples[i + 1:], s, tuple([1 / n] * n), smoothing_function=SM)
+                   for i, s in enumerate(samples)) / len(samples)
+        assert self_bleu(samples, n) == pytest.approx(want, abs=1e-12)
+    cands = [[rng.choice(words) for _ in range(5)] for _ in range(10)]
+    subset = random.Random(3).sample(samples, 8)
+    assert bleu(cands, samples, 4, max_references=8, seed=3) == pytest.approx(nltk_bleu(cands, subset, 4), abs=1e-12)
+    assert bleu(cands, samples, 4, max_references=100) == pytest.approx(nltk_bleu(cands, samples, 4), abs=1e-12)
+    assert self_bleu(samples, 3, max_samples=5, seed=2) == self_bleu(random.Random(2).sample(samples, 5), 3)
+
+
 def test_bleu_by_hand():
     # candidate "a b c d" against "a b x d e": p1 = 3/4, p2 = 1/3 ("a b"), p3 = 0, p4 = 0;
     # method1 replaces a zero numerator by 0.1: p3 = 0.1/2, p4 = 0.1/1; BP = exp(1 - 5/4)

@@ -9,9 +9,12 @@ which takes minutes for 500 samples against 1000 references; here the
 references are counted once (their largest count of every n-gram) and
 nltk's brevity penalty and smoothing finish the score: the same numbers
 (tests/metrics/test_text_metrics.py checks them against sentence_bleu).
-Texygen scores every sample against the whole test set; `max_references`
-(the registry's default 1000, with 500 candidates) scores against a seeded
-random subset and the protocol records it.
+On one core, BLEU-2..5 of 1000 length-20 candidates against 1000 references
+takes ~0.4 s here and ~3 min through sentence_bleu (~45 ms a candidate per n).
+Texygen scores every sample against the whole test set, which stays the
+default here (max_references=None); `max_references` scores against a seeded
+random subset instead, a deviation from Texygen that the caller records (the
+"bleu" metric of the registry uses 1000 references and 500 candidates).
 """
 from __future__ import annotations
 
@@ -100,7 +103,13 @@ def bleu_scores(candidates: Sequence[Sequence[Any]], references: Sequence[Sequen
                 ) -> Dict[str, float]:
     """Texygen's BLEU-n for each n in ns: the mean over candidates of nltk's
     sentence BLEU against the references (uniform weights over 1..n-grams,
-    smoothing method1). {"bleu2": ..., ...}."""
+    smoothing method1). {"bleu2": ..., ...}.
+
+    candidates, references: non-empty lists of token lists (str or int tokens).
+    max_references: None scores against all the references (Texygen);
+    k scores against random.Random(seed).sample(references, k), the same
+    subset for every candidate and every n. ValueError on an empty list.
+    """
     _check("bleu: candidates", candidates)
     _check("bleu: references", references)
     ns = tuple(ns)
@@ -117,7 +126,10 @@ def bleu(candidates, references, n: int = 4, max_references: Optional[int] = Non
 def self_bleu_scores(samples: Sequence[Sequence[Any]], ns: Iterable[int] = (2, 3, 4, 5),
                      max_samples: Optional[int] = None, seed: int = 0) -> Dict[str, float]:
     """Texygen's self-BLEU-n: each sample scored against all the other
-    samples as its references (higher means less diverse)."""
+    samples as its references (higher means less diverse); identical samples
+    give 1.0. max_samples: None uses every sample; k uses a seeded random
+    subset of k samples (random.Random(seed).sample), each scored against the
+    other k - 1. ValueError for fewer than 2 samples. {"self_bleu2": ...}."""
     samples = [tuple(s) for s in _subset(samples, max_samples, seed)]
     if len(samples) < 2:
         raise ValueError(f"self_bleu: needs at least 2 samples, got {len(samples)}")
@@ -128,6 +140,7 @@ def self_bleu_scores(samples: Sequence[Sequence[Any]], ns: Iterable[int] = (2, 3
 
 
 def self_bleu(samples, n: int = 4, max_samples: Optional[int] = None, seed: int = 0) -> float:
+    """Self-BLEU-n (see self_bleu_scores)."""
     return self_bleu_scores(samples, (n,), max_samples, seed)[f"self_bleu{n}"]
 
 
@@ -138,6 +151,7 @@ def distinct_n(samples: Sequence[Sequence[Any]], n: int) -> float:
 
 
 def ngram_diversity(samples, ns: Iterable[int] = (1, 2, 3, 4)) -> Dict[str, float]:
+    """distinct-n for each n in ns: {"distinct1": ..., ...}."""
     return {f"distinct{n}": distinct_n(samples, n) for n in ns}
 
 
