@@ -109,7 +109,8 @@ def part_binary(a, pool):
     for name, rs in by.items():
         print(f"  {name:44s} {_ms([r['fid'] for r in rs]):>16s} {statistics.mean(r['precision'] for r in rs):8.3f} "
               f"{statistics.mean(r['recall'] for r in rs):8.3f} {statistics.mean(r['seconds'] for r in rs):6.0f}")
-        print(f"    per seed FID: {', '.join(f'{r['fid']:.2f}' for r in rs)}")
+        per_seed = ", ".join(f"{r['fid']:.2f}" for r in rs)
+        print(f"    per seed FID: {per_seed}")
     print("  published (Hjelm et al. 2018, binarized MNIST): BGAN's samples beat the WGAN-GP relaxation's")
 
 
