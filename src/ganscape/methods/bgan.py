@@ -64,6 +64,16 @@ def log_weight(divergence: str, v: Tensor) -> Tensor:
     raise ValueError(f"unknown divergence {divergence!r}")
 
 
+def normalized_weights(logw: Tensor):
+    """From log w (groups, M): the weights normalized within each group
+    w~ = softmax_m(log w), the log-partition estimate log Z = mean over
+    groups of logmeanexp_m log w, and the effective sample size
+    1 / sum_m w~^2 (between 1 and M), averaged over groups."""
+    w = torch.softmax(logw, dim=1)
+    log_z = (torch.logsumexp(logw, 1) - math.log(logw.shape[1])).mean()
+    return w, log_z, (1.0 / (w ** 2).sum(1)).mean()
+
+
 def check_loss_matches(divergence: str, config, where: str) -> None:
     """D must be trained on the divergence whose weights G uses."""
     name = config.loss.name
@@ -164,10 +174,8 @@ class BGAN(_DiscreteGAN):
 
     def g_loss(self, logw: Tensor, logg: Tensor) -> Dict[str, Tensor]:
         """G's loss and diagnostics from log w (N, M) and log g(x_m | z) (N, M)."""
-        m = logw.shape[1]
-        w = torch.softmax(logw, dim=1)
-        out = {"log_z": (torch.logsumexp(logw, 1) - math.log(m)).mean(),
-               "ess": (1.0 / (w ** 2).sum(1)).mean()}
+        w, log_z, ess = normalized_weights(logw)
+        out = {"log_z": log_z, "ess": ess}
         if self.b.estimator == "importance":
             out["loss"] = -(w.detach() * logg).sum(1).mean()
             return out

@@ -41,7 +41,6 @@ Sampling temperature for `ganscape sample` and eval is the generator's
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass
 from typing import Dict, List, Literal
 
@@ -51,7 +50,7 @@ from torch import Tensor
 
 from ..registry import LOSSES, METHODS, ConfigError
 from .base import Batch, Method, Stats, grad_norm, set_requires_grad
-from .bgan import Divergence, check_loss_matches, log_weight
+from .bgan import Divergence, check_loss_matches, log_weight, normalized_weights
 
 
 def _check_tokens(data, what: str) -> None:
@@ -294,10 +293,8 @@ class MaliGAN(_Sequence):
             x, logp = G.sample(groups * m, return_log_prob=True)
             with torch.no_grad():
                 logw = log_weight(self.p.divergence, D(x)).view(groups, m)
-            w = torch.softmax(logw, dim=1)
+            w, stats["log_z"], stats["ess"] = normalized_weights(logw)
             loss = -(w * logp.sum(1).view(groups, m)).sum(1).mean()
-            stats["log_z"] = (torch.logsumexp(logw, 1) - math.log(m)).mean()
-            stats["ess"] = (1.0 / (w ** 2).sum(1)).mean()
             self.pg_step(state, loss, log, stats)
             set_requires_grad(D, True)
         return stats
