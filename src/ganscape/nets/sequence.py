@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..registry import ARCHITECTURES, ConfigError
-from .layers import NetSpec
+from .layers import NetSpec, draw_categorical
 
 WEIGHT_NORMS = ("none", "spectral", "weight")
 
@@ -119,7 +119,7 @@ class LSTMGenerator(nn.Module):
                 out = h[:, -1]
             for t in range(t0, self.length):
                 logit = self.head(out) / temperature
-                tok = torch.multinomial(torch.softmax(logit.detach(), -1), 1, generator=generator)
+                tok = draw_categorical(logit, generator)
                 tokens.append(tok)
                 if return_log_prob:
                     logps.append(F.log_softmax(logit, -1).gather(-1, tok))
@@ -147,9 +147,9 @@ class LSTMGenerator(nn.Module):
         outs, inp, state = [], self._bos(n), None
         for t in range(self.length):
             h, state = self.lstm(self.emb(inp), state)
-            p = torch.softmax(self.head(h[:, -1]), -1)
-            outs.append(p)
-            inp = torch.multinomial(p.detach(), 1, generator=generator)
+            logit = self.head(h[:, -1])
+            outs.append(torch.softmax(logit, -1))
+            inp = draw_categorical(logit, generator)
         return torch.stack(outs, 1)
 
     def forward(self, z: Tensor) -> Tensor:
