@@ -90,7 +90,7 @@ def text_run(args):
         r = ganscape.evaluate(run, metrics="test-nll,bleu,self-bleu,in-vocab-words,ngram-diversity", n=500,
                               split="test", record=False)["results"]
         samples = ganscape.sample(run, n=3, seed=1)
-        from ganscape.metrics.sequences import decode
+        from ganscape.data.text import decode
         r["examples"] = decode(samples, ganscape.api.data_info(run))
         r["seconds"] = secs
         return r

@@ -199,7 +199,7 @@ def save_samples(x: torch.Tensor, out: Union[str, Path], labels: Optional[torch.
 
     out = Path(out)
     if not x.is_floating_point():
-        from .metrics.sequences import decode
+        from .data.text import decode
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.suffix == ".txt":
             out.write_text("".join(s.replace("\n", "\\n") + "\n" for s in decode(x, info or {})),

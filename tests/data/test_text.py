@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ganscape.data.text import PAD, UNK, decode, text_data
-from ganscape.metrics.sequences import token_lists
+from ganscape.data.text import token_lists
 from ganscape.registry import DATASETS, ConfigError
 
 

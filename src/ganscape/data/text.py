@@ -88,12 +88,25 @@ def _tokens_at(text: str, level: str) -> Tuple[List[str], List[int]]:
     return [m.group() for m in found], [m.start() for m in found]
 
 
-def decode(ids: torch.Tensor, info: Dict[str, Any]) -> List[str]:
-    """(N, L) ids -> one string per sequence, padding dropped, tokens joined by
-    info["joiner"] ("" for characters, " " for words). The one definition
-    lives with the sequence metrics, which also decode vocabulary-less ids."""
-    from ..metrics.sequences import decode as _decode
-    return _decode(ids, info)
+def token_lists(x: torch.Tensor, info: Dict[str, Any]) -> List[List[Any]]:
+    """(N, L) ids -> per sequence the list of its tokens, padding dropped:
+    the vocabulary's strings where the data set has one, else the ids."""
+    vocab, pad = info.get("vocab"), info.get("pad")
+    out = []
+    for row in x.tolist():
+        ids = [i for i in row if i != pad]
+        out.append([vocab[i] for i in ids] if vocab else ids)
+    return out
+
+
+def decode(x: torch.Tensor, info: Dict[str, Any]) -> List[str]:
+    """(N, L) ids -> one string per sequence: text tokens joined by the data
+    set's joiner ("" for characters, " " for words), ids by spaces."""
+    joiner = info.get("joiner", "") if info.get("vocab") else " "
+    return [joiner.join(map(str, t)) for t in token_lists(x, info)]
+
+
+@torch.no_grad()
 
 
 def words_of(text: str) -> List[str]:

@@ -26,31 +26,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from ..data.text import decode, token_lists  # noqa: F401  (re-exported: metrics and callers decode samples)
 from ..registry import METRICS, ConfigError, NoParams
 
 TOKEN_DEFAULTS = ("oracle-nll", "test-nll", "bleu", "self-bleu", "ngram-diversity", "in-vocab-words")
 HIGHER_IS_BETTER = {f"bleu{n}" for n in range(2, 6)} | {f"distinct{n}" for n in range(1, 5)} | {"in_vocab_words"}
 
 
-def token_lists(x: torch.Tensor, info: Dict[str, Any]) -> List[List[Any]]:
-    """(N, L) ids -> per sequence the list of its tokens, padding dropped:
-    the vocabulary's strings where the data set has one, else the ids."""
-    vocab, pad = info.get("vocab"), info.get("pad")
-    out = []
-    for row in x.tolist():
-        ids = [i for i in row if i != pad]
-        out.append([vocab[i] for i in ids] if vocab else ids)
-    return out
-
-
-def decode(x: torch.Tensor, info: Dict[str, Any]) -> List[str]:
-    """(N, L) ids -> one string per sequence: text tokens joined by the data
-    set's joiner ("" for characters, " " for words), ids by spaces."""
-    joiner = info.get("joiner", "") if info.get("vocab") else " "
-    return [joiner.join(map(str, t)) for t in token_lists(x, info)]
-
-
-@torch.no_grad()
 def generate_tokens(G: torch.nn.Module, n: int, seed: int, batch_size: int = 1000) -> torch.Tensor:
     """n sequences (n, L) int64 from G, with a private seeded generator, on the CPU."""
     was = G.training

@@ -143,7 +143,7 @@ def save_samples(state, method, cfg: Config, run: Path, fixed_z: torch.Tensor, r
     folder = Path(run) / rundir.SAMPLES
     grid = folder / f"step_{step:06d}.png"
     if not x.is_floating_point():  # token sequences: one decoded sequence per line
-        from ..metrics.sequences import decode
+        from ..data.text import decode
         text = folder / f"step_{step:06d}.txt"
         text.parent.mkdir(parents=True, exist_ok=True)
         rundir._write_text(text, "".join(line.replace("\n", "\\n") + "\n" for line in decode(x, info)))
