@@ -70,7 +70,7 @@ def binary_digits(params: BinaryDigitsParams, split: str, seed: int = 0) -> Arra
     """The 8x8 digits binarized (fixed threshold, or dynamic Bernoulli draws each epoch), pixels in {-1, 1}."""
     p, y = _grey(params.size, split)
     info = {"discrete": {"mode": "channel", "values": [-1.0, 1.0]},
-            "binarize": "dynamic" if params.dynamic else "fixed"}
+            "binarize": "dynamic" if params.dynamic else "fixed", "levels": 2}
     if not params.dynamic:
         x = torch.where(p > params.threshold, 1.0, -1.0)
         return ArrayDataset(x=x, kind="image", y=y, num_classes=10, info=info)
