@@ -3,7 +3,7 @@ from .data import digits, discrete, files, oracle, shapes, stacked, synthetic, t
 from .nets import dcgan, mlp, norms, resnet, resnet19, seq_cnn, sequence, sndcgan  # noqa: F401
 from .objectives import losses, penalties  # noqa: F401
 from . import optim  # noqa: F401
-from .methods import bgan, cgan, gan, sequence  # noqa: F401
+from .methods import bgan, cgan, gan, sequence, vae  # noqa: F401
 from .methods import infogan  # noqa: F401  (registers method infogan and metric infogan-accuracy)
 from .methods import ssgan  # noqa: F401  (methods ssgan, supervised; metric classifier-error)
 from .metrics.features import digits_cnn, inception, random_net  # noqa: F401

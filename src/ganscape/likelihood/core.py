@@ -55,9 +55,9 @@ def to_levels(x: Tensor, levels: int) -> Tensor:
     return ((x + 1.0) * (levels - 1) / 2.0).round().clamp(0, levels - 1).long()
 
 
-def from_levels(v: Tensor, levels: int) -> Tensor:
+def from_levels(v: Tensor, levels: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """Integer levels 0..K-1 -> grid values 2 v / (K - 1) - 1."""
-    return v.float() * (2.0 / (levels - 1)) - 1.0
+    return v.to(dtype) * (2.0 / (levels - 1)) - 1.0
 
 
 def quantize(x: Tensor, levels: int) -> Tensor:

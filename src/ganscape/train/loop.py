@@ -226,6 +226,9 @@ def _payload(state, method, cfg: Config) -> Dict[str, Any]:
 
 def _finite(stats: Dict[str, torch.Tensor]) -> torch.Tensor:
     vals = [v for k, v in stats.items() if k.endswith("loss") or k.startswith("penalty/")]
+    vals = vals or list(stats.values())  # a method that names no loss: every statistic must be finite
+    if not vals:
+        return torch.ones((), dtype=torch.bool)
     return torch.stack([torch.isfinite(v).all() for v in vals]).all()
 
 
