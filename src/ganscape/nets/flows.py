@@ -51,7 +51,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..registry import ConfigError
+from ..likelihood.core import dequantize, discrete_log_prob_bound, quantize
+from ..registry import ARCHITECTURES, ConfigError
 
 MASKS = ("realnvp", "channel")
 
@@ -364,3 +365,50 @@ class RealNVP(nn.Module):
         p = next(self.parameters())
         z = torch.randn(n, self.dim, generator=generator, device=p.device, dtype=p.dtype)
         return self.inverse(z * temperature)
+
+
+class FlowGenerator(nn.Module):
+    """A flow as a generator (the `realnvp` architecture): forward(z) maps
+    standard normal latents (N, C*H*W) through the inverse flow, at
+    `temperature` (z scaled by it), and onto the data's level grid
+    (likelihood.core.quantize, after clamping to [-1, 1]); `continuous(z)` is
+    the same without clamping and quantizing (what flow-GAN's discriminator
+    sees). The flow models dequantized data directly on [-1, 1] (no logit
+    pre-transform: the few pixels a density puts outside cost nothing here)."""
+
+    likelihood = "dequantized bound"
+
+    def __init__(self, flow: RealNVP, levels: int, temperature: float = 1.0):
+        super().__init__()
+        self.flow, self.levels, self.temperature = flow, levels, temperature
+        self.z_dim, self.shape = flow.dim, flow.shape
+
+    def sample_z(self, n: int, generator: Optional[torch.Generator] = None, device=None) -> Tensor:
+        device = device or next(self.parameters()).device
+        return torch.randn(n, self.z_dim, generator=generator).to(device)
+
+    def continuous(self, z: Tensor) -> Tensor:
+        return self.flow.inverse(z * self.temperature)
+
+    def forward(self, z: Tensor) -> Tensor:
+        x = self.continuous(z).clamp(-1, 1)
+        return quantize(x, self.levels) if self.levels else x
+
+    def log_density(self, y: Tensor) -> Tensor:
+        """log p(y) (N,) of continuous (dequantized) images."""
+        return self.flow.log_prob(y)
+
+    def log_prob_discrete(self, x: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
+        """The uniform-dequantization bound on log P(v) (N,) for grid images x,
+        with one draw of the dequantization noise (likelihood.core)."""
+        y = dequantize(x, self.levels, generator)
+        return discrete_log_prob_bound(self.flow.log_prob(y), self.z_dim, self.levels)
+
+
+@ARCHITECTURES.register("realnvp", params=FlowParams, kinds=("image",))
+def realnvp(params: FlowParams, spec) -> nn.Module:
+    """RealNVP normalizing flow (Dinh et al. 2017) with Glow's actnorm / 1x1 convs: a generator with exact likelihood."""
+    if spec.role != "generator":
+        raise ConfigError("realnvp is a generator (a flow); choose an image discriminator for model.discriminator")
+    params.validate_shape(tuple(spec.shape), "model.generator.arch.params")
+    return FlowGenerator(RealNVP(params, tuple(spec.shape)), spec.levels)

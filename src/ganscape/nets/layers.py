@@ -20,6 +20,8 @@ class NetSpec:
     unpacked example.
     kind: "image", "points" or "tokens"; "" infers image or points from the shape.
     vocab_size: the number of token ids (tokens only).
+    levels: the data's discrete levels per pixel (17 for the 8x8 digits), for
+    the likelihood models that quantize their samples to them; 0 if none.
     output: what a generator's last layer gives: "tanh" (images and points
     in [-1, 1], or unbounded points, as each architecture defines) or
     "logits" (no output activation: the per-pixel logits of a discrete
@@ -35,6 +37,7 @@ class NetSpec:
     kind: str = ""
     vocab_size: int = 0
     output: str = "tanh"
+    levels: int = 0                 # discrete levels per pixel (likelihood models: realnvp, pixelcnn); 0: continuous
 
     @property
     def is_image(self) -> bool:
@@ -175,16 +178,18 @@ def is_power_of_two(n: int) -> bool:
     return n >= 1 and (n & (n - 1)) == 0 and math.log2(n).is_integer()
 
 
-def draw_categorical(logits: torch.Tensor, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def draw_categorical(logits: torch.Tensor, generator: Optional[torch.Generator] = None,
+                     u: Optional[torch.Tensor] = None) -> torch.Tensor:
     """One id per row of unnormalized `logits` (n, V): (n, 1) int64.
 
-    Inverts the cumulative softmax at a uniform drawn from `generator` (a CPU
-    generator, so the same draws on any device). It is the exact categorical
+    Inverts the cumulative softmax at a uniform `u` (n,) when given (a model
+    whose randomness comes from its latent, e.g. PixelCNN's), else drawn from
+    `generator` (a CPU generator, so the same draws on any device). It is the exact categorical
     draw and about 10x faster on CPU than torch.multinomial over thousands of
     ids, which dominated SeqGAN's rollouts. In float32 an id's slice
     c[i] - c[i-1] is off by at most half an ulp of c[i] (~6e-8 of the total).
     right=True picks the first id whose cumulative mass exceeds u, never an id
     of probability zero."""
     c = (logits.detach() - logits.detach().amax(-1, keepdim=True)).exp_().cumsum(-1)
-    u = torch.rand(len(c), 1, generator=generator).to(c.device)
+    u = torch.rand(len(c), 1, generator=generator).to(c.device) if u is None else u.reshape(-1, 1).to(c)
     return torch.searchsorted(c, u * c[:, -1:], right=True).clamp_max(c.shape[-1] - 1)

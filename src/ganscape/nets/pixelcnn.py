@@ -66,7 +66,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..likelihood.core import from_levels, to_levels
-from ..registry import ConfigError
+from ..registry import ARCHITECTURES, ConfigError
+from .layers import draw_categorical
 
 OUTPUTS = ("categorical", "logistic")
 LOG_S_MIN = -7.0   # PixelCNN++'s clamp: a logistic narrower than ~1/1000 of [-1, 1] buys nothing
@@ -286,7 +287,7 @@ class GatedPixelCNN(nn.Module):
 
     @torch.no_grad()
     def sample(self, n: int, temperature: float = 1.0, generator: Optional[torch.Generator] = None,
-               return_log_prob: bool = False):
+               return_log_prob: bool = False, uniforms: Optional[Tensor] = None):
         """n images (n, C, H, W) on the level grid in [-1, 1], drawn sub-pixel by
         sub-pixel. Each sub-pixel's K level probabilities are raised to 1 /
         temperature and renormalized (temperature 1: the model itself). With
@@ -298,10 +299,18 @@ class GatedPixelCNN(nn.Module):
         per row on one output row; every layer's horizontal input for the
         finished columns of the current row. Per sub-pixel only one column
         of the horizontal stack and the head runs, so drawing an image costs
-        about one full forward pass instead of H W C of them."""
+        about one full forward pass instead of H W C of them.
+
+        Each level is drawn by inverting the cumulative probabilities at a
+        uniform: from `generator`, or from `uniforms` (n, H W C) in raster
+        order (row, column, channel) when given, which makes the sample a
+        deterministic function of them (the method's generator interface
+        feeds Phi(z) of a standard normal latent)."""
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         C, H, W = self.shape
+        if uniforms is not None and tuple(uniforms.shape) != (n, C * H * W):
+            raise ValueError(f"uniforms must be ({n}, {C * H * W}), got {tuple(uniforms.shape)}")
         p = next(self.parameters())
         x = torch.zeros(n, C, H, W, device=p.device, dtype=p.dtype)
         total = torch.zeros(n, device=p.device, dtype=p.dtype)
@@ -323,7 +332,49 @@ class GatedPixelCNN(nn.Module):
                         if l + 1 < len(layers):
                             h_in[l + 1][..., j:j + 1] = h
                     lp = self._level_log_probs(self._head(h)[:, c, :, 0, 0])
-                    v = torch.multinomial(F.softmax(lp / temperature, -1), 1, generator=generator)
+                    k = (i * W + j) * C + c
+                    v = draw_categorical(lp / temperature, generator, None if uniforms is None else uniforms[:, k])
                     total += lp.gather(1, v).squeeze(1)
                     x[:, c, i, j] = from_levels(v.squeeze(1), self.levels, x.dtype)
         return (x, total) if return_log_prob else x
+
+
+class PixelCNNGenerator(nn.Module):
+    """PixelCNN as a generator (the `pixelcnn` architecture). Its randomness
+    is its latent: z ~ N(0, I) of one dimension per sub-pixel, turned into the
+    uniforms Phi(z) at which each sub-pixel's level is drawn by inverse CDF
+    (in raster order), so forward(z) is a deterministic, exact sample of the
+    model and seeded sampling and evaluation work as for any generator."""
+
+    likelihood = "exact"
+
+    def __init__(self, net: GatedPixelCNN, temperature: float = 1.0):
+        super().__init__()
+        self.net, self.temperature = net, temperature
+        self.shape = tuple(net.shape)
+        self.z_dim = math.prod(self.shape)
+
+    def sample_z(self, n: int, generator: Optional[torch.Generator] = None, device=None) -> Tensor:
+        device = device or next(self.parameters()).device
+        return torch.randn(n, self.z_dim, generator=generator).to(device)
+
+    def forward(self, z: Tensor) -> Tensor:
+        # Phi(z) in (0, 1); clamped away from 1 so the inverse CDF never runs off the last level
+        u = torch.special.ndtr(z.double()).clamp(0.0, 1.0 - 1e-12)
+        return self.net.sample(len(z), self.temperature, uniforms=u)
+
+    def log_prob_discrete(self, x: Tensor, generator: Optional[torch.Generator] = None) -> Tensor:
+        """Exact log P(v) (N,) of grid images x."""
+        return self.net.log_prob(x)
+
+
+@ARCHITECTURES.register("pixelcnn", params=PixelCNNParams, kinds=("image",))
+def pixelcnn(params: PixelCNNParams, spec) -> nn.Module:
+    """Gated PixelCNN (van den Oord et al. 2016): an autoregressive generator with exact likelihood, sampled pixel by pixel."""
+    if spec.role != "generator":
+        raise ConfigError("pixelcnn is a generator (an autoregressive model); choose an image discriminator "
+                          "for model.discriminator")
+    if spec.levels < 2:
+        raise ConfigError("pixelcnn models images on a grid of discrete levels (the 8x8 digits: 17, "
+                          "binary-digits: 2); this data set declares none")
+    return PixelCNNGenerator(GatedPixelCNN(params, tuple(spec.shape), spec.levels))

@@ -47,12 +47,13 @@ def load_data(cfg: Config, split: str = "train") -> ArrayDataset:
 
 
 def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple, num_classes: int = 0, *,
-              kind: str = "", vocab_size: int = 0, output: str = "tanh") -> nn.Module:
+              kind: str = "", vocab_size: int = 0, output: str = "tanh", levels: int = 0) -> nn.Module:
     """One net of `role` as `net` describes it; class-conditional (a wrapper
     from nets/conditional.py) when net.cond is set, for data with
     `num_classes` classes. kind: "image", "points" or "tokens" ("" infers
     image or points from the shape); vocab_size: token ids (tokens);
-    output: "tanh" or "logits" (a generator of discrete images, see NetSpec)."""
+    output: "tanh" or "logits" (a generator of discrete images, see NetSpec);
+    levels: the data's discrete levels per pixel (0: continuous)."""
     arch = ARCHITECTURES.get(net.arch.name)
     kind = kind or ("image" if len(shape) == 3 else "points")
     if kind not in arch.tags.get("kinds", ("image", "points")):
@@ -69,7 +70,7 @@ def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple, num_classes:
     spec = NetSpec(role=role, shape=tuple(shape), z_dim=cfg.model.z_dim, norm=norm,
                    minibatch_features=net.minibatch_features,
                    minibatch_kernel_dim=net.minibatch_kernel_dim, pack=pack, kind=kind, vocab_size=vocab_size,
-                   output=output)
+                   output=output, levels=levels)
     params = ARCHITECTURES.params(net.arch.name, net.arch.params)
     if net.cond == "none":
         return arch.fn(params, spec)
