@@ -40,11 +40,15 @@ def add_eval(sub) -> None:
     p.add_argument("run_dir", nargs="?", help="run folder (results are appended to its metrics.jsonl)")
     p.add_argument("--samples", help="FILE.npz or image folder to score instead of a run")
     p.add_argument("--reference", help="with --samples: a data set name, FILE.npz or image folder")
+    from . import components  # noqa: F401  (the metric names below come from the registry)
+    from .registry import METRICS
     p.add_argument("--metrics", default=None,
-                   help="comma-separated: fid, kid, is, prdc, msssim, c2st, memorization, stacked-modes, shapes, "
-                        "intra-fid, class-consistency, per-class-pr, infogan-accuracy, classifier-error "
-                        "(default: fid,kid,is,prdc for a generator, plus classifier-error for a run that "
-                        "trains a classifier: ssgan, supervised)")
+                   help=f"comma-separated: {', '.join(METRICS.names())} (default: fid,kid,is,prdc for an image "
+                        "generator, the token metrics that apply for a sequence generator, plus "
+                        "classifier-error for a run that trains a classifier: ssgan, supervised)")
+    p.add_argument("--param", action="append", default=[], metavar="METRIC.KEY=VALUE",
+                   help="a metric's parameter, value parsed as YAML; repeatable "
+                        "(e.g. --param nll.ais_steps=200 --param nll.iwae_k=100; see `ganscape list`)")
     p.add_argument("--n", type=_positive_int, default=None,
                    help="generated samples (default 10000 for runs, all for files)")
     p.add_argument("--extractor", help="feature extractor (default: the data set's; see `ganscape list`)")
@@ -58,6 +62,21 @@ def add_eval(sub) -> None:
     p.add_argument("--batch-size", type=_positive_int, default=256, help="feature-extraction batch (default 256)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: CUDA when available)")
     p.add_argument("--json", action="store_true", help="print the full record as JSON")
+
+
+def parse_metric_params(items) -> dict:
+    """["nll.ais_steps=200", ...] -> {"nll": {"ais_steps": 200}} (values parsed as YAML)."""
+    import yaml
+
+    from .registry import ConfigError
+    out: dict = {}
+    for item in items or ():
+        key, eq, value = item.partition("=")
+        metric, dot, name = key.partition(".")
+        if not eq or not dot or not metric or not name:
+            raise ConfigError(f"--param {item!r}: expected METRIC.KEY=VALUE, e.g. nll.ais_steps=200")
+        out.setdefault(metric.strip(), {})[name.strip()] = yaml.safe_load(value)
+    return out
 
 
 def cmd_eval(a) -> int:
@@ -84,7 +103,8 @@ def cmd_eval(a) -> int:
                   file=sys.stderr)
             return 2
         rec = evaluate(a.run_dir, a.metrics, 10000 if a.n is None else a.n, a.extractor, a.checkpoint, a.split,
-                       batch_size=a.batch_size, progress=True, device=a.device, extractor_params=extractor_params)
+                       batch_size=a.batch_size, progress=True, device=a.device, extractor_params=extractor_params,
+                       metric_params=parse_metric_params(a.param))
     if a.json:
         print(json.dumps(rec, indent=2, default=str))
     else:
@@ -98,6 +118,10 @@ def format_results(rec) -> str:
         how = (f"extractor {rec['extractor'].split('(')[0]}" if "extractor" in rec else
                f"{rec.get('reference', {}).get('split', '')} split of {rec.get('reference', {}).get('dataset', '')}")
         lines.append(f"{rec['n_fake']} generated vs {rec['n_real']} reference samples; {how}")
+    nll = rec.get("protocol", {}).get("nll")
+    if nll:
+        lines.append(f"nll: {nll['estimator_used']}, {nll['n']} images of the {nll['split']} split, "
+                     f"{nll['levels']} levels per pixel")
     if rec.get("skipped"):
         lines.append(f"  (not applicable to this data: {', '.join(rec['skipped'])})")
     if "classifier" in rec:

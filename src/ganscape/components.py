@@ -8,3 +8,4 @@ from .methods import infogan  # noqa: F401  (registers method infogan and metric
 from .methods import ssgan  # noqa: F401  (methods ssgan, supervised; metric classifier-error)
 from .metrics.features import digits_cnn, inception, random_net  # noqa: F401
 from .metrics import evaluate, sequences  # noqa: F401
+from .likelihood import metric as _likelihood_metric  # noqa: F401  (metric nll)

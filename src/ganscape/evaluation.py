@@ -142,7 +142,8 @@ def split_metrics(method, metrics: Union[str, Sequence[str], None],
 def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None, n: int = 10000,
              extractor: Optional[str] = None, checkpoint: str = "latest", split: Optional[str] = None,
              seed: int = 0, batch_size: int = 256, record: bool = True, progress: bool = False,
-             device: str = "auto", extractor_params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+             device: str = "auto", extractor_params: Optional[Dict[str, Any]] = None,
+             metric_params: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
     """Evaluate a run and append the result, with sample counts and protocol,
     to RUN/metrics.jsonl.
 
@@ -152,6 +153,7 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
     trains (see split_metrics).
     device: where the generator and the feature extractor run (auto: CUDA if available).
     extractor_params: the extractor's parameters, e.g. {"weights": PATH}.
+    metric_params: {metric: {key: value}}, e.g. {"nll": {"ais_steps": 200}}.
     A generator that outputs NaN or Inf raises NonFiniteSamplesError (a
     ValueError) naming the run, checkpoint and step; nothing is recorded."""
     from .api import load_generator, load_run
@@ -162,6 +164,10 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
     n = _sample_count(n)
     cfg = load_run(run_dir)
     on_samples, on_classifier = split_metrics(build_method(cfg), metrics, cfg.method.name)
+    stray = sorted(set(metric_params or {}) - set(on_samples))
+    if stray:
+        raise ConfigError(f"metric parameters for {', '.join(stray)}, which this evaluation does not compute "
+                          f"(metrics: {', '.join(on_samples + on_classifier)})")
     ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
     dev = str(resolve_device(device))
     record_: Dict[str, Any] = {"step": int(ckpt["step"]), "checkpoint": path.name,
@@ -170,7 +176,7 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
         G = load_generator(run_dir, checkpoint, device=dev)
         res = evaluate_generator(G, cfg, on_samples, n, split or cfg.eval.split, extractor, seed=seed,
                                  batch_size=batch_size, progress=progress, extractor_params=extractor_params,
-                                 source=_generator_name(run_dir, path, ckpt))
+                                 source=_generator_name(run_dir, path, ckpt), metric_params=metric_params)
         record_.update(sampler=_sampler_label(cfg, ckpt), **res)
     if on_classifier:
         c = classifier_error(run_dir, checkpoint, device=dev, batch_size=batch_size)

@@ -342,7 +342,10 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
         for m in names:
             params = METRICS.params(m, (metric_params or {}).get(m), where=f"metric {m}")
             protocol[m] = {k: v for k, v in vars(params).items()}
-            results.update(METRICS.get(m).fn(params, ctx))
+            out = dict(METRICS.get(m).fn(params, ctx))
+            # what a metric learns while computing (e.g. which estimator it used) joins its protocol
+            protocol[m].update(out.pop("_protocol", {}))
+            results.update(out)
         caught = sorted({str(x.message) for x in w})
     for msg in caught:
         warnings.warn(msg, stacklevel=2)
@@ -445,14 +448,16 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
                        cache: Optional[FeatureCache] = None, progress: bool = False,
                        extractor_obj: Optional[FeatureExtractor] = None,
                        extractor_params: Optional[Dict[str, Any]] = None,
-                       source: str = "the generator") -> Dict[str, Any]:
+                       source: str = "the generator",
+                       metric_params: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
     """Sample n images from G and score them against the config's data set (split).
 
     source names G in errors (e.g. "the generator of RUN (checkpoint ..., step ...)").
+    metric_params: {metric: {key: value}} (defaults: each metric's own).
     """
     if getattr(G, "vocab_size", 0):  # a sequence generator: token metrics (metrics/sequences.py)
         from .sequences import evaluate_tokens
-        return evaluate_tokens(G, cfg, metrics, n, split, seed=seed)
+        return evaluate_tokens(G, cfg, metrics, n, split, seed=seed, metric_params=metric_params)
     real, ref, data = reference_images(cfg.data.name, dict(cfg.data.params), split, None, seed=0)
     from ..nets.conditional import generator_labels
     labels = generator_labels(G, n)  # a conditional G: classes in turn, so every class gets n / K samples
@@ -469,4 +474,4 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
     return evaluate_arrays(fake, real, metrics, extractor=ext, reference=ref, cache=cache or FeatureCache(),
                            train=train, info=data.info, batch_size=batch_size, progress=progress,
                            value_range="11", fake_labels=labels, real_labels=data.y if labels is not None else None,
-                           generator=G)
+                           generator=G, metric_params=metric_params)
