@@ -135,6 +135,11 @@ class TrainConfig:
     # from the labelled subset (Batch.labelled_batch), as the improved-GAN
     # code does. The semi-supervised methods (ssgan, supervised) use it.
     labelled_batch_size: int = 0
+    # Warm start: "RUN_DIR" or "RUN_DIR:CHECKPOINT" (latest | best | a step):
+    # every net of this run that the checkpoint holds under the same name
+    # starts from its weights (e.g. SeqGAN's G from an mle run; set its
+    # pretrain_g to 0). Optimizers, counters and RNG start fresh.
+    init_from: str = ""
 
     def validate(self, where: str) -> None:
         for k in ("steps", "batch_size", "n_disc", "log_every", "latest_every", "num_samples"):

@@ -238,6 +238,30 @@ class RunFailed(RuntimeError):
     the same reason wherever the run folder is writable."""
 
 
+def warm_start(state, source: str) -> Dict[str, str]:
+    """train.init_from: load the nets of another run's checkpoint that this
+    run also has (same name); their EMA copies start equal to them. A net of
+    the same name whose shapes differ is an error; nets the source lacks
+    keep their initialization. Returns {net: "source checkpoint"}."""
+    folder, _, which = source.partition(":")
+    ckpt, path = ckpt_io.load_newest(Path(folder) / rundir.CHECKPOINTS, which or "latest")
+    shared = sorted(set(state.nets) & set(ckpt.get("nets", {})))
+    if not shared:
+        raise ConfigError(f"train.init_from: {path} holds nets {sorted(ckpt.get('nets', {}))}, none of this "
+                          f"run's ({sorted(state.nets)})")
+    done = {}
+    for name in shared:
+        try:
+            state.nets[name].load_state_dict(ckpt["nets"][name])
+        except RuntimeError as e:
+            raise ConfigError(f"train.init_from: net {name} of {path} does not fit this run's "
+                              f"({str(e).strip().splitlines()[0]})") from None
+        if name in state.ema:
+            state.ema[name].load_state_dict(state.nets[name].state_dict())
+        done[name] = f"{path} (step {int(ckpt['step'])})"
+    return done
+
+
 def _prepare_resume(cfg: Config, run_dir: Path, state, method):
     """Load the newest usable checkpoint into state and method; check that the
     config it was written with agrees with `cfg` wherever a change is not
@@ -326,6 +350,8 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
         if evaluator:
             evaluator.restore(run_dir)
     else:
+        if tc.init_from:  # before the folder exists: a bad source leaves nothing behind
+            warm_start(state, tc.init_from)
         run_dir = Path(run_dir() if callable(run_dir) else run_dir)
         rundir.clean_orphans(run_dir)
         save_json(cfg, run_dir / rundir.CONFIG)
