@@ -138,7 +138,7 @@ class VAE(nn.Module):
         a = self.head(self.encoder.features(x))
         mu, log_sigma = a[:, :self.z_dim], a[:, self.z_dim:2 * self.z_dim].clamp(min=LOG_SCALE_MIN)
         h = a[:, 2 * self.z_dim:]
-        eps = torch.randn(len(x), k, self.z_dim, device=x.device)
+        eps = torch.randn(len(x), k, self.z_dim, device=x.device, dtype=mu.dtype)
         z = mu[:, None] + torch.exp(log_sigma)[:, None] * eps
         log_q = (-0.5 * eps.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1) - log_sigma.sum(-1, keepdim=True)
         if len(self.iaf):
