@@ -405,7 +405,7 @@ class FlowGenerator(nn.Module):
         return discrete_log_prob_bound(self.flow.log_prob(y), self.z_dim, self.levels)
 
 
-@ARCHITECTURES.register("realnvp", params=FlowParams, kinds=("image",))
+@ARCHITECTURES.register("realnvp", params=FlowParams, kinds=("image",), likelihood_model=("likelihood", "flowgan"))
 def realnvp(params: FlowParams, spec) -> nn.Module:
     """RealNVP normalizing flow (Dinh et al. 2017) with Glow's actnorm / 1x1 convs: a generator with exact likelihood."""
     if spec.role != "generator":

@@ -368,7 +368,7 @@ class PixelCNNGenerator(nn.Module):
         return self.net.log_prob(x)
 
 
-@ARCHITECTURES.register("pixelcnn", params=PixelCNNParams, kinds=("image",))
+@ARCHITECTURES.register("pixelcnn", params=PixelCNNParams, kinds=("image",), likelihood_model=("likelihood",))
 def pixelcnn(params: PixelCNNParams, spec) -> nn.Module:
     """Gated PixelCNN (van den Oord et al. 2016): an autoregressive generator with exact likelihood, sampled pixel by pixel."""
     if spec.role != "generator":

@@ -358,7 +358,9 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
     ckpt_dir = run_dir / rundir.CHECKPOINTS
     can_sample = state.sampler_name is not None  # a classifier-only method has no sample grids
     n_fixed = tc.num_samples * 40 if data.kind == "points" else tc.num_samples
-    fixed_z = torch.randn(n_fixed, cfg.model.z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
+    # the sampler's own latent size where it has one (a flow or PixelCNN: one per pixel)
+    z_dim = getattr(state.sampler, "z_dim", cfg.model.z_dim) if can_sample else cfg.model.z_dim
+    fixed_z = torch.randn(n_fixed, z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
     saved_step = state.step if resume else None   # step of the newest checkpoint on disk
     ok = torch.ones((), dtype=torch.bool, device=device)  # all losses finite so far
     status, reason = "completed", None

@@ -60,6 +60,10 @@ def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple, num_classes:
         raise ConfigError(f"model.{role}.arch: {net.arch.name!r} does not handle {kind} data; "
                           f"architectures for {kind}: "
                           f"{', '.join(e.name for e in ARCHITECTURES if kind in e.tags.get('kinds', ()))}")
+    if arch.tags.get("likelihood_model") and not levels:
+        raise ConfigError(f"model.{role}.arch: {net.arch.name!r} is a model with its own likelihood, trained by "
+                          f"method {' or '.join(arch.tags['likelihood_model'])}, not as a "
+                          f"{role} of method {cfg.method.name!r}")
     norm_entry = NORMALIZATIONS.get(net.norm.name)
     if role not in norm_entry.tags.get("roles", ()):
         allowed = [e.name for e in NORMALIZATIONS if role in e.tags.get("roles", ())]
