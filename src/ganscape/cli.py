@@ -22,6 +22,7 @@ examples:
   ganscape download mnist --root data/mnist       # verified by SHA-256
   ganscape study run loss-digits --out studies/loss-digits --workers 2
   ganscape report studies/loss-digits             # an HTML report of a study (or of a run folder)
+  ganscape compare runs/digits-001 runs/vae-digits-001 --out compare/   # GAN vs VAE vs flow vs PixelCNN
 """
 
 
@@ -96,9 +97,10 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     parser.add_argument("--version", action="version", version=f"ganscape {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    from .cli_eval import add_eval
+    from .cli_eval import add_compare, add_eval
     from .cli_study import add_report, add_study
-    for add in (_add_train, _add_sample, add_eval, _add_list, _add_download, _add_demo, add_study, add_report):
+    for add in (_add_train, _add_sample, add_eval, add_compare, _add_list, _add_download, _add_demo, add_study,
+                add_report):
         add(sub)
     return parser
 
@@ -212,9 +214,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .train.checkpoint import CheckpointError, describe_os_error
     from .train.loop import RunFailed
 
-    from .cli_eval import cmd_eval
+    from .cli_eval import cmd_compare, cmd_eval
     from .cli_study import cmd_report, cmd_study
-    handlers = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list,
+    handlers = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "compare": cmd_compare, "list": cmd_list,
                 "download": cmd_download, "demo": cmd_demo, "study": cmd_study, "report": cmd_report}
     try:
         return handlers[a.command](a)

@@ -446,11 +446,20 @@ def flatten(tree: Any, prefix: str = "") -> Dict[str, Any]:
 
 def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> List[Tuple[str, Any, Any]]:
     """(key, old value, new value) for every dotted key where two plain
-    config trees differ."""
-    a, b = flatten(to_plain(old)), flatten(to_plain(new))
+    config trees differ. Both are completed with the current defaults first,
+    so a key added to ganscape since a run was saved (at its default) is no
+    difference: old runs still load and resume."""
+    a, b = flatten(_with_defaults(old)), flatten(_with_defaults(new))
     missing = object()
     return [(k, a.get(k, missing), b.get(k, missing)) for k in sorted(set(a) | set(b))
             if a.get(k, missing) != b.get(k, missing)]
+
+
+def _with_defaults(tree: Mapping[str, Any]) -> Dict[str, Any]:
+    try:
+        return to_plain(from_dict(to_plain(tree)))
+    except ConfigError:  # not a valid config today (a removed key): compare it as it is
+        return to_plain(tree)
 
 
 def is_resumable(key: str) -> bool:

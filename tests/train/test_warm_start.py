@@ -51,3 +51,15 @@ def test_errors_name_the_problem(tmp_path):
     assert not (tmp_path / "b").exists()                               # nothing left behind
     with pytest.raises(Exception, match="step_000007.pt does not exist"):
         ganscape.train(from_dict(tree({"name": "mle"}, init_from=f"{mle}:7")), run_dir=tmp_path / "c")
+
+
+def test_a_key_added_since_a_run_was_saved_is_no_difference():
+    """Runs saved before train.init_from existed still load and resume."""
+    from ganscape.config import config_diff, to_plain
+    cfg = from_dict(tree({"name": "mle"}))
+    old = to_plain(cfg)
+    del old["train"]["init_from"]
+    assert config_diff(old, to_plain(cfg)) == []
+    changed = to_plain(cfg)
+    changed["train"]["init_from"] = "runs/x"
+    assert [k for k, _, _ in config_diff(old, changed)] == ["train.init_from"]
