@@ -19,7 +19,10 @@ beside them:
                                         [--vocab 5000] [--adv-steps 100] [--text FILE]
 
 Runs train in temporary folders (one thread each, --jobs at a time) and are
-scored there; nothing is kept.
+scored there; nothing is kept. The oracle part trains the MLE baseline first
+and starts SeqGAN's and MaliGAN's adversarial phase from it (train.init_from),
+as their pretraining, so "vs its MLE start" is the change the adversarial
+phase makes.
 """
 from __future__ import annotations
 
@@ -64,18 +67,18 @@ def binary_run(args):
 
 
 def oracle_run(args):
-    preset, seed, over = args
+    """One oracle run in `folder` (kept: the adversarial runs start from the MLE run's checkpoint)."""
+    preset, seed, over, folder = args
     import torch
     from ganscape.train import rundir
-    with tempfile.TemporaryDirectory() as tmp:
-        torch.set_num_threads(1)
-        t0 = time.perf_counter()
-        run = ganscape.train(preset, overrides=[f"seed={seed}", "train.progress=false", "train.sample_every=0",
-                                                *over], run_dir=Path(tmp) / "run")
-        secs = time.perf_counter() - t0
-        curve = [(r["step"], r["results"]["oracle_nll"]) for r in rundir.read_jsonl(run / "metrics.jsonl")]
-        final = ganscape.evaluate(run, metrics="oracle-nll", n=10000, record=False)["results"]["oracle_nll"]
-        return {"curve": curve, "final": final, "seconds": secs}
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    run = ganscape.train(preset, overrides=[f"seed={seed}", "train.progress=false", "train.sample_every=0",
+                                            *over], run_dir=Path(folder))
+    secs = time.perf_counter() - t0
+    curve = [(r["step"], r["results"]["oracle_nll"]) for r in rundir.read_jsonl(run / "metrics.jsonl")]
+    final = ganscape.evaluate(run, metrics="oracle-nll", n=10000, record=False)["results"]["oracle_nll"]
+    return {"curve": curve, "final": final, "seconds": secs}
 
 
 def text_run(args):
@@ -123,25 +126,38 @@ def part_oracle(a, pool):
     print(f"\n== oracle: vocabulary {a.vocab}, length 20, {a.n_train} sequences; oracle NLL of 10,000 samples")
     print(f"  the oracle's own samples (entropy estimate, the floor): {floor:.3f}")
     data = [f"data.params.vocab_size={a.vocab}", f"data.params.n_train={a.n_train}"]
+    work = Path(tempfile.mkdtemp(prefix="ganscape-bench-oracle-"))
     pre = a.pretrain
-    adv = [f"method.params.pretrain_g={pre}", f"method.params.pretrain_d={a.pretrain_d}",
-           f"train.steps={pre + a.pretrain_d + a.adv_steps}", f"eval.every={max(a.adv_steps // 5, 1)}"]
-    jobs = [("mle-oracle", s, data + [f"train.steps={pre}", f"eval.every={pre // 6}"]) for s in range(a.seeds)]
-    jobs += [(m, s, data + adv) for m in ("seqgan-oracle", "maligan-oracle") for s in range(a.seeds)]
-    jobs += [("scratchgan-oracle", s, data + [f"train.steps={a.scratch_steps}",
-                                               f"eval.every={a.scratch_steps // 6}"]) for s in range(a.seeds)]
-    out = pool.map(oracle_run, jobs)
+    # 1. the MLE baseline, which is also the pretraining of SeqGAN and MaliGAN (train.init_from)
+    mle_jobs = [("mle-oracle", s, data + [f"train.steps={pre}", f"eval.every={max(pre // 6, 1)}"],
+                 str(work / f"mle-{s}")) for s in range(a.seeds)]
+    # ScratchGAN needs no pretraining: it runs beside the MLE runs
+    scratch_jobs = [("scratchgan-oracle", s, data + [f"train.steps={a.scratch_steps}",
+                                                      f"eval.every={max(a.scratch_steps // 6, 1)}"],
+                     str(work / f"scratchgan-{s}")) for s in range(a.seeds)]
+    out = pool.map(oracle_run, mle_jobs + scratch_jobs)
+    results = {j[0] + str(j[1]): o_ for j, o_ in zip(mle_jobs + scratch_jobs, out)}
+    # 2. the adversarial phase from each seed's MLE checkpoint
+    adv = ["method.params.pretrain_g=0", f"method.params.pretrain_d={a.pretrain_d}",
+           f"train.steps={a.pretrain_d + a.adv_steps}", f"eval.every={max(a.adv_steps // 5, 1)}"]
+    adv_jobs = [(m, s, data + adv + [f"train.init_from={work / f'mle-{s}'}"], str(work / f"{m}-{s}"))
+                for m in ("seqgan-oracle", "maligan-oracle") for s in range(a.seeds)]
+    out = pool.map(oracle_run, adv_jobs)
+    results.update({j[0] + str(j[1]): o_ for j, o_ in zip(adv_jobs, out)})
+    mle_final = [results[f"mle-oracle{s}"]["final"] for s in range(a.seeds)]
+    print(f"  {'method':18s} {'oracle NLL':>16s}  {'vs its MLE start':>16s}  s/run")
     for preset in ("mle-oracle", "seqgan-oracle", "maligan-oracle", "scratchgan-oracle"):
-        rs = [o_ for (pr, *_), o_ in zip(jobs, out) if pr == preset]
-        start = [next((v for s, v in r["curve"] if s >= pre), None) for r in rs] if preset in (
-            "seqgan-oracle", "maligan-oracle") else None
-        line = f"  {preset:18s} final {_ms([r['final'] for r in rs])}  ({statistics.mean(r['seconds'] for r in rs):.0f} s/run)"
-        if start and all(v is not None for v in start):
-            line += f"; after its MLE pretraining {_ms(start)}"
-        print(line)
+        rs = [results[f"{preset}{s}"] for s in range(a.seeds)]
+        delta = ""
+        if preset in ("seqgan-oracle", "maligan-oracle"):
+            delta = _ms([r["final"] - m for r, m in zip(rs, mle_final)])
+        print(f"  {preset:18s} {_ms([r['final'] for r in rs]):>16s}  {delta:>16s}  "
+              f"{statistics.mean(r['seconds'] for r in rs):5.0f}")
         for r in rs:
-            print("    curve: " + ", ".join(f"{s}: {v:.3f}" for s, v in r["curve"]))
+            print("    curve (n = 2000 per point): " + ", ".join(f"{s}: {v:.3f}" for s, v in r["curve"]))
     print("  published (vocabulary 5000, length 20): random 10.310, MLE 9.038, SeqGAN 8.736 (Yu et al. 2017)")
+    import shutil
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def part_text(a, pool):
@@ -177,7 +193,7 @@ def main():
     ap.add_argument("--vocab", type=int, default=5000)
     ap.add_argument("--n-train", type=int, default=10000)
     ap.add_argument("--pretrain", type=int, default=3000, help="oracle: MLE steps (and the MLE run's length)")
-    ap.add_argument("--pretrain-d", type=int, default=200)
+    ap.add_argument("--pretrain-d", type=int, default=300)
     ap.add_argument("--adv-steps", type=int, default=100)
     ap.add_argument("--scratch-steps", type=int, default=3000)
     ap.add_argument("--text", default="", help="text: a UTF-8 file (default: the licence texts on Debian)")
