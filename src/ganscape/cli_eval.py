@@ -130,12 +130,13 @@ def format_results(rec) -> str:
         lines.append(f"classifier {rec['classifier']['net']} on the {ref['split']} split of {ref['dataset']} "
                      f"({ref['n']} examples)")
     res = rec["results"]
+    width = max([28] + [len(k) for k in res])
     for k, v in res.items():
         if k.endswith("_std"):
             continue
         std = res.get(f"{k}_std")
         value = f"{v:10d}" if isinstance(v, int) else f"{v:10.4f}"
-        lines.append(f"  {k:<28s} {value}" + (f" +- {std:.4f}" if std is not None else ""))
+        lines.append(f"  {k:<{width}s} {value}" + (f" +- {std:.4f}" if std is not None else ""))
     for w in rec.get("warnings", []):
         lines.append(f"  warning: {w}")
     return "\n".join(lines)

@@ -13,11 +13,17 @@ labelled with how it was obtained:
   levels like a flow's density.
 
 Results: bits_per_dim, nll_nats (per example); for VAEs also
-elbo_bits_per_dim; for AIS also ais_sigma and ais_acceptance. The label and
+elbo_bits_per_dim; for AIS also ais_sigma and ais_acceptance; and, for
+scale, the test bits/dim of two baselines fitted here on the training split
+(likelihood.baselines): baseline_independent_bits_per_dim (a categorical per
+pixel) and baseline_mixture_bits_per_dim (a mixture of
+`baseline_components` such products). The label and
 the settings go to the record's protocol.
 """
 from __future__ import annotations
 
+import functools
+import json
 import math
 from dataclasses import dataclass
 from typing import Any, Dict, Literal, Tuple
@@ -41,11 +47,14 @@ class NLLParams:
     ais_validation: int = 50        # training examples that choose sigma
     batch: int = 100
     seed: int = 0
+    baseline_components: int = 10   # the fitted baselines printed beside (likelihood.baselines); 0: none
 
     def validate(self, where: str) -> None:
         for k in ("iwae_k", "ais_steps", "ais_chains", "ais_leapfrog", "batch"):
             if getattr(self, k) < 1:
                 raise ConfigError(f"{where}.{k}: must be >= 1, got {getattr(self, k)}")
+        if self.baseline_components < 0:
+            raise ConfigError(f"{where}.baseline_components: must be >= 0, got {self.baseline_components}")
         if self.n < 0 or self.ais_validation < 1 or not self.ais_sigmas or min(self.ais_sigmas) <= 0:
             raise ConfigError(f"{where}: n must be >= 0, ais_validation >= 1, ais_sigmas positive")
 
@@ -140,4 +149,29 @@ def _nll(p: NLLParams, ctx) -> Dict[str, Any]:
     x_val = None
     if not hasattr(G, "log_prob_discrete") and not (p.estimator == "auto" and hasattr(G, "iwae")):
         x_val, _ = _split(ctx.reference, "train", p.ais_validation, "metric nll")
-    return model_nll(G, x, levels, p, x_val)
+    out = model_nll(G, x, levels, p, x_val)
+    if p.baseline_components:
+        out.update(baseline_bits(ctx.reference, p.split, p.n, levels, p.baseline_components))
+    return out
+
+
+def baseline_bits(reference: Dict[str, Any], split: str, n: int, levels: int, components: int) -> Dict[str, float]:
+    """Test bits/dim of the fitted baselines (cached per data set and split)."""
+    key = json.dumps([reference.get("dataset"), reference.get("params") or {}, split, n, levels, components],
+                     sort_keys=True)
+    return dict(_baseline_bits(key))
+
+
+@functools.lru_cache(maxsize=8)
+def _baseline_bits(key: str) -> Tuple[Tuple[str, float], ...]:
+    from .baselines import fit_independent, fit_mixture
+    dataset, params, split, n, levels, components = json.loads(key)
+    ref = {"dataset": dataset, "params": params}
+    train, _ = _split(ref, "train", 0, "metric nll")
+    test, _ = _split(ref, split, n, "metric nll")
+    vt, vs = core.to_levels(train, levels), core.to_levels(test, levels)
+    dim = math.prod(test.shape[1:])
+    ind = fit_independent(vt, levels)
+    mix = fit_mixture(vt, levels, components=components, seed=0)
+    return (("baseline_independent_bits_per_dim", core.bits_per_dim(ind.log_prob(vs), dim)),
+            ("baseline_mixture_bits_per_dim", core.bits_per_dim(mix.log_prob(vs), dim)))
