@@ -140,6 +140,11 @@ class TrainConfig:
     # starts from its weights (e.g. SeqGAN's G from an mle run; set its
     # pretrain_g to 0). Optimizers, counters and RNG start fresh.
     init_from: str = ""
+    # Stop after this many seconds of training steps (evaluations, samples and
+    # checkpoints not counted), as a completed run whose status gives the
+    # reason; 0: no limit. Counted from each start (a resumed run gets a fresh
+    # budget). For comparisons at an equal wall-clock budget.
+    max_seconds: float = 0.0
 
     def validate(self, where: str) -> None:
         for k in ("steps", "batch_size", "n_disc", "log_every", "latest_every", "num_samples"):
@@ -149,7 +154,8 @@ class TrainConfig:
             raise ConfigError(f"{where}.ema_decay: must be in [0, 1), got {self.ema_decay}")
         if self.lr_schedule not in ("constant", "linear"):
             raise ConfigError(f"{where}.lr_schedule: {self.lr_schedule!r} is not allowed; choose constant or linear")
-        for k in ("sample_every", "checkpoint_every", "ema_start", "labelled_per_class", "labelled_batch_size"):
+        for k in ("sample_every", "checkpoint_every", "ema_start", "labelled_per_class", "labelled_batch_size",
+                  "max_seconds"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{where}.{k}: must be >= 0, got {getattr(self, k)}")
         if self.labelled_batch_size and not self.labelled_per_class:
@@ -429,7 +435,7 @@ def dumps_yaml(cfg: Config) -> str:
 # Keys that may differ between a checkpoint and the config it resumes with:
 # they change how long or how fast training goes on, or what is logged and
 # evaluated, never the shapes of the nets or the objective.
-RESUMABLE = ("name", "device", "train.steps", "train.log_every", "train.sample_every", "train.checkpoint_every",
+RESUMABLE = ("name", "device", "train.steps", "train.max_seconds", "train.log_every", "train.sample_every", "train.checkpoint_every",
              "train.latest_every", "train.num_samples", "train.progress", "train.lr_schedule", "eval",
              "optim.generator.params.lr", "optim.discriminator.params.lr")
 

@@ -63,3 +63,20 @@ def test_a_key_added_since_a_run_was_saved_is_no_difference():
     changed = to_plain(cfg)
     changed["train"]["init_from"] = "runs/x"
     assert [k for k, _, _ in config_diff(old, changed)] == ["train.init_from"]
+
+
+def test_max_seconds_stops_a_run_as_completed_with_the_reason(tmp_path):
+    from ganscape.train import rundir
+    cfg = from_dict({"train": {"steps": 100000, "max_seconds": 0.5, "log_every": 1000, "sample_every": 0,
+                               "checkpoint_every": 0, "progress": False}})
+    run = ganscape.train(cfg, run_dir=tmp_path / "run")
+    status = rundir.read_status(run)
+    assert status["status"] == "completed" and 0 < status["step"] < 100000
+    assert "time budget reached" in status["reason"] and "train.max_seconds 0.5" in status["reason"]
+    stats = rundir.read_jsonl(run / "stats.jsonl")
+    assert stats[-1]["step"] == status["step"]            # the last step is logged
+    ck = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
+    assert ck["step"] == status["step"]
+    # the steps' own time is what is counted: within a few steps of the budget
+    per_step = stats[-1]["sec_per_step"]
+    assert status["step"] * per_step == pytest.approx(0.5, abs=max(0.25, 5 * per_step))

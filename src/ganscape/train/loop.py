@@ -406,8 +406,11 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
         from tqdm.auto import tqdm
         bar = tqdm(total=tc.steps, initial=state.step, desc=cfg.name, unit="step", disable=not show,
                    dynamic_ncols=True)
+        train_seconds = 0.0  # time in training steps only (train.max_seconds), counted from this start
+        out_of_time = False
         with stop.installed():
-            while state.step < tc.steps:
+            while state.step < tc.steps and not out_of_time:
+                t_step = time.perf_counter()
                 if tc.lr_schedule == "linear":
                     set_lr(state, 1.0 - state.step / tc.steps)
                 log = (state.step + 1) % tc.log_every == 0 or state.step + 1 == tc.steps
@@ -419,7 +422,9 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
                     # Before ema_start the EMA simply follows its net.
                     update_ema(ema, state.nets[name], tc.ema_decay if state.step > tc.ema_start else 0.0)
                 ok = ok & _finite(stats)
-                if log:
+                train_seconds += time.perf_counter() - t_step
+                out_of_time = bool(tc.max_seconds) and train_seconds >= tc.max_seconds
+                if log or out_of_time:
                     if not bool(ok):
                         raise Diverged("a loss became NaN or Inf")
                     now = time.perf_counter()
@@ -444,6 +449,9 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
                     status, reason = "interrupted", f"stopped by {stop.signal_name}; resume with --resume"
                     break
             else:
+                if out_of_time:
+                    reason = (f"time budget reached: {train_seconds:.1f} s of training steps "
+                              f"(train.max_seconds {tc.max_seconds:g}) at step {state.step} of {tc.steps}")
                 checkpoint()
                 if can_sample:
                     save_samples(state, method, cfg, run_dir, fixed_z, data.x, data.info, state.step)
