@@ -38,7 +38,6 @@ from dataclasses import dataclass
 from typing import Dict, List, Literal, Optional
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..nets.discrete import DiscreteImageGenerator, discrete_info

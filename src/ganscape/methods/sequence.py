@@ -42,10 +42,9 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Dict, List, Literal
+from typing import Dict, List
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from ..registry import LOSSES, METHODS, ConfigError
