@@ -138,12 +138,16 @@ def part_oracle(a, pool):
     results = {j[0] + str(j[1]): o_ for j, o_ in zip(mle_jobs + scratch_jobs, out)}
     # 2. the adversarial phase from each seed's MLE checkpoint
     adv = ["method.params.pretrain_g=0", f"method.params.pretrain_d={a.pretrain_d}",
-           f"train.steps={a.pretrain_d + a.adv_steps}", f"eval.every={max(a.adv_steps // 5, 1)}"]
+           f"train.steps={a.pretrain_d + a.adv_steps}", f"eval.every={max(a.adv_steps // 5, 1)}",
+           f"model.discriminator.arch.params.width={a.d_width}", f"optim.discriminator.params.lr={a.d_lr}",
+           f"optim.generator.params.lr={a.adv_g_lr}"]
     adv_jobs = [(m, s, data + adv + [f"train.init_from={work / f'mle-{s}'}"], str(work / f"{m}-{s}"))
                 for m in ("seqgan-oracle", "maligan-oracle") for s in range(a.seeds)]
     out = pool.map(oracle_run, adv_jobs)
     results.update({j[0] + str(j[1]): o_ for j, o_ in zip(adv_jobs, out)})
     mle_final = [results[f"mle-oracle{s}"]["final"] for s in range(a.seeds)]
+    print(f"  SeqGAN / MaliGAN: D {a.pretrain_d} pretraining steps, then {a.adv_steps} adversarial steps; "
+          f"D width {a.d_width}, D lr {a.d_lr:g}, G lr {a.adv_g_lr:g} (fresh Adam from the MLE weights)")
     print(f"  {'method':18s} {'oracle NLL':>16s}  {'vs its MLE start':>16s}  s/run")
     for preset in ("mle-oracle", "seqgan-oracle", "maligan-oracle", "scratchgan-oracle"):
         rs = [results[f"{preset}{s}"] for s in range(a.seeds)]
@@ -200,8 +204,12 @@ def main():
     ap.add_argument("--vocab", type=int, default=5000)
     ap.add_argument("--n-train", type=int, default=10000)
     ap.add_argument("--pretrain", type=int, default=3000, help="oracle: MLE steps (and the MLE run's length)")
-    ap.add_argument("--pretrain-d", type=int, default=300)
-    ap.add_argument("--adv-steps", type=int, default=100)
+    ap.add_argument("--pretrain-d", type=int, default=150)
+    ap.add_argument("--d-width", type=float, default=0.2, help="oracle: seq-cnn width of SeqGAN/MaliGAN's D")
+    ap.add_argument("--d-lr", type=float, default=1e-3, help="oracle: D's learning rate (SeqGAN: 1e-4)")
+    ap.add_argument("--adv-g-lr", type=float, default=1e-3,
+                    help="oracle: G's learning rate in the adversarial phase (SeqGAN: 1e-2, as its MLE)")
+    ap.add_argument("--adv-steps", type=int, default=60)
     ap.add_argument("--scratch-steps", type=int, default=3000)
     ap.add_argument("--text-gan-steps", type=int, default=400,
                     help="text: text-gan's steps after the text-mle run (D pretraining + adversarial)")
