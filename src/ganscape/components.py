@@ -1,6 +1,6 @@
 """Importing this module registers every built-in component."""
 from .data import digits, discrete, files, oracle, shapes, stacked, synthetic, text  # noqa: F401
-from .nets import dcgan, flows, mlp, norms, pixelcnn, resnet, resnet19, seq_cnn, sequence, sndcgan  # noqa: F401
+from .nets import dcgan, flows, mlp, norms, pixelcnn, resnet, resnet19, seq_cnn, sequence, sndcgan, transformer  # noqa: F401
 from .objectives import losses, penalties  # noqa: F401
 from . import optim  # noqa: F401
 from .methods import bgan, cgan, gan, likelihood, sequence, vae  # noqa: F401

@@ -11,6 +11,7 @@ from ganscape.train import rundir
 ORACLE = {"name": "oracle", "params": {"vocab_size": 30, "length": 6, "n_train": 256, "n_test": 64,
                                        "emb_dim": 4, "hidden_dim": 4}}
 G_LSTM = {"arch": {"name": "lstm", "params": {"emb_dim": 8, "hidden_dim": 8}}, "norm": "none"}
+G_TF = {"arch": {"name": "transformer", "params": {"d_model": 8, "heads": 2, "layers": 1}}, "norm": "none"}
 D_CNN = {"arch": {"name": "seq-cnn", "params": {"emb_dim": 8, "width": 0.05}}, "norm": "none"}
 D_LSTM = {"arch": {"name": "lstm", "params": {"emb_dim": 8, "hidden_dim": 8}}, "norm": "spectral"}
 MLP = {"arch": {"name": "mlp", "params": {"width": 16, "depth": 1}}}
@@ -42,6 +43,8 @@ CASES = {
     "maligan-kl-lstm": (ORACLE, G_LSTM, D_LSTM, {"name": "f-gan", "params": {"divergence": "kl"}}, [],
                         {"name": "maligan", "params": {"samples": 4, "divergence": "kl"}}),
     "scratchgan": (ORACLE, G_LSTM, D_LSTM, "ns", [], {"name": "scratchgan"}),
+    "mle-transformer": (ORACLE, G_TF, MLP, "ns", [], {"name": "mle"}),
+    "seqgan-transformer": (ORACLE, G_TF, D_CNN, "ns", [], {"name": "seqgan", "params": {"rollouts": 2}}),
 }
 
 
@@ -86,7 +89,7 @@ def test_trains_samples_and_evaluates(case, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["bgan-dcgan-dynamic", "bgan-reinforce-rkl", "relaxed-gumbel-hard", "seqgan-cnn",
-                                  "maligan-cnn", "scratchgan", "mle"])
+                                  "maligan-cnn", "scratchgan", "mle", "seqgan-transformer"])
 def test_resume_is_bit_exact(case, tmp_path, same_checkpoints):
     full = ganscape.train(from_dict(tree(case, 6)), run_dir=tmp_path / "full")
     half = ganscape.train(from_dict(tree(case, 3)), run_dir=tmp_path / "half")

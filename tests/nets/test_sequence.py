@@ -15,21 +15,26 @@ def spec(role, length=3, vocab=3, norm="none"):
                    vocab_size=vocab)
 
 
-def tiny_g(length=3, vocab=3, seed=0):
+GENERATORS = {"lstm": {"emb_dim": 4, "hidden_dim": 5}, "transformer": {"d_model": 8, "heads": 2, "layers": 2}}
+
+
+def tiny_g(length=3, vocab=3, seed=0, arch="lstm"):
     torch.manual_seed(seed)
-    G = ARCHITECTURES.build("lstm", {"emb_dim": 4, "hidden_dim": 5}, spec("generator", length, vocab))
+    G = ARCHITECTURES.build(arch, GENERATORS[arch], spec("generator", length, vocab))
     with torch.no_grad():  # larger weights: a peaked, non-uniform distribution
-        for p in G.parameters():
-            p.mul_(3.0)
-    return G
+        for name, p in G.named_parameters():
+            if "norm" not in name:
+                p.mul_(3.0)
+    return G.eval()
 
 
 def all_sequences(length, vocab):
     return torch.tensor(list(itertools.product(range(vocab), repeat=length)))
 
 
-def test_log_prob_is_a_distribution_over_all_sequences():
-    G = tiny_g()
+@pytest.mark.parametrize("arch", sorted(GENERATORS))
+def test_log_prob_is_a_distribution_over_all_sequences(arch):
+    G = tiny_g(arch=arch)
     xs = all_sequences(3, 3)
     lp = G.log_prob(xs)
     assert lp.shape == (27, 3)
@@ -37,8 +42,9 @@ def test_log_prob_is_a_distribution_over_all_sequences():
     torch.testing.assert_close(lp, torch.log_softmax(G.logits(xs), -1).gather(-1, xs.unsqueeze(-1)).squeeze(-1))
 
 
-def test_samples_follow_the_model_and_return_their_log_prob():
-    G = tiny_g()
+@pytest.mark.parametrize("arch", sorted(GENERATORS))
+def test_samples_follow_the_model_and_return_their_log_prob(arch):
+    G = tiny_g(arch=arch)
     xs = all_sequences(3, 3)
     p = G.log_prob(xs).sum(1).exp().detach()
     g = torch.Generator().manual_seed(1)
@@ -53,8 +59,9 @@ def test_samples_follow_the_model_and_return_their_log_prob():
                                G.sample(50, generator=torch.Generator().manual_seed(3)))
 
 
-def test_rollouts_keep_the_prefix_and_draw_from_the_conditional():
-    G = tiny_g()
+@pytest.mark.parametrize("arch", sorted(GENERATORS))
+def test_rollouts_keep_the_prefix_and_draw_from_the_conditional(arch):
+    G = tiny_g(arch=arch)
     prefix = torch.full((20000, 1), 2)
     x, lp = G.sample(20000, prefix=prefix, generator=torch.Generator().manual_seed(2), return_log_prob=True)
     assert torch.equal(x[:, :1], prefix)
@@ -67,8 +74,9 @@ def test_rollouts_keep_the_prefix_and_draw_from_the_conditional():
     assert torch.equal(full, torch.tensor([[0, 1, 2]] * 5))
 
 
-def test_low_temperature_is_greedy():
-    G = tiny_g()
+@pytest.mark.parametrize("arch", sorted(GENERATORS))
+def test_low_temperature_is_greedy(arch):
+    G = tiny_g(arch=arch)
     x = G.sample(200, temperature=1e-4, generator=torch.Generator().manual_seed(0))
     assert (x == x[0]).all()
     greedy = [G.logits(x[:1])[0, 0].argmax().item()]
@@ -136,3 +144,17 @@ def test_norms_and_kinds():
     D = ARCHITECTURES.build("seq-cnn", {"width": 0.1}, spec("discriminator", 6, 11, norm="spectral"))
     assert hasattr(D.head, "parametrizations")
     assert ARCHITECTURES.get("lstm").tags["kinds"] == ("tokens",)
+
+
+def test_transformer_is_causal_and_only_a_generator():
+    G = tiny_g(length=6, vocab=5, arch="transformer")
+    x = torch.randint(0, 5, (2, 6))
+    y = x.clone()
+    y[:, 4] = (y[:, 4] + 1) % 5               # change token 4: logits of positions <= 4 must not move
+    a, b = G.logits(x), G.logits(y)
+    torch.testing.assert_close(a[:, :5], b[:, :5])
+    assert not torch.allclose(a[:, 5], b[:, 5])
+    with pytest.raises(ConfigError, match="transformer is a generator"):
+        ARCHITECTURES.build("transformer", {}, spec("discriminator"))
+    with pytest.raises(ConfigError, match="divisible by heads"):
+        ARCHITECTURES.params("transformer", {"d_model": 10, "heads": 4})

@@ -67,15 +67,25 @@ class LSTMParams:
                 raise ConfigError(f"{where}.{k}: must be >= 1, got {getattr(self, k)}")
 
 
-class LSTMGenerator(nn.Module):
-    def __init__(self, p: LSTMParams, spec: NetSpec):
-        super().__init__()
-        if spec.vocab_size < 2:
-            raise ConfigError("lstm generator: the data set gives no vocabulary (token data needed)")
-        self.vocab_size, self.length, self.z_dim = spec.vocab_size, spec.shape[0], spec.z_dim
-        self.emb = nn.Embedding(self.vocab_size + 1, p.emb_dim)     # + BOS
-        self.lstm = nn.LSTM(p.emb_dim, p.hidden_dim, p.layers, batch_first=True)
-        self.head = spec.norm.weight(nn.Linear(p.hidden_dim, self.vocab_size))
+class AutoregressiveGenerator(nn.Module):
+    """What every autoregressive token generator shares: a begin-of-sequence
+    row in `emb`, an output `head`, and one hook
+
+        _run(e (N, T, E), state) -> (hidden (N, T, H), state)
+
+    that continues a sequence of input embeddings from `state` (None: from
+    the start); the LSTM carries its recurrent state, the Transformer the
+    embeddings seen so far. Sampling, rollouts and relaxations are written
+    once on top of it."""
+
+    vocab_size: int
+    length: int
+    z_dim: int
+    emb: nn.Embedding
+    head: nn.Module
+
+    def _run(self, e: Tensor, state):
+        raise NotImplementedError
 
     @property
     def device(self) -> torch.device:
@@ -89,7 +99,7 @@ class LSTMGenerator(nn.Module):
         return torch.full((n, 1), self.vocab_size, dtype=torch.long, device=self.device)
 
     def logits(self, x: Tensor) -> Tensor:
-        h, _ = self.lstm(self.emb(torch.cat([self._bos(len(x)), x[:, :-1]], 1)))
+        h, _ = self._run(self.emb(torch.cat([self._bos(len(x)), x[:, :-1]], 1)), None)
         return self.head(h)
 
     def log_prob(self, x: Tensor) -> Tensor:
@@ -102,12 +112,12 @@ class LSTMGenerator(nn.Module):
             raise ValueError(f"temperature must be > 0, got {temperature}")
         with torch.set_grad_enabled(return_log_prob and torch.is_grad_enabled()):
             tokens, logps = [], []
-            inp, state = self._bos(n), None
+            inp = self._bos(n)
             if prefix is not None and prefix.shape[1]:
                 if len(prefix) != n:
                     raise ValueError(f"prefix has {len(prefix)} rows for {n} samples")
                 t0 = prefix.shape[1]
-                h, state = self.lstm(self.emb(torch.cat([inp, prefix], 1)), None)
+                h, state = self._run(self.emb(torch.cat([inp, prefix], 1)), None)
                 out = h[:, -1]
                 tokens.append(prefix)
                 if return_log_prob:
@@ -115,7 +125,7 @@ class LSTMGenerator(nn.Module):
                     logps.append(lp)
             else:
                 t0 = 0
-                h, state = self.lstm(self.emb(inp), None)
+                h, state = self._run(self.emb(inp), None)
                 out = h[:, -1]
             for t in range(t0, self.length):
                 logit = self.head(out) / temperature
@@ -124,7 +134,7 @@ class LSTMGenerator(nn.Module):
                 if return_log_prob:
                     logps.append(F.log_softmax(logit, -1).gather(-1, tok))
                 if t + 1 < self.length:
-                    h, state = self.lstm(self.emb(tok), state)
+                    h, state = self._run(self.emb(tok), state)
                     out = h[:, -1]
             x = torch.cat(tokens, 1)
         return (x, torch.cat(logps, 1)) if return_log_prob else x
@@ -132,7 +142,7 @@ class LSTMGenerator(nn.Module):
     def _relaxed(self, n: int, step) -> Tensor:
         outs, inp, state = [], self.emb(self._bos(n)), None
         for t in range(self.length):
-            h, state = self.lstm(inp, state)
+            h, state = self._run(inp, state)
             y = step(self.head(h[:, -1]))                            # (n, V)
             outs.append(y)
             inp = (y @ self.emb.weight[:self.vocab_size]).unsqueeze(1)
@@ -146,7 +156,7 @@ class LSTMGenerator(nn.Module):
         """The softmax at every step (n, L, V), feeding back a drawn token."""
         outs, inp, state = [], self._bos(n), None
         for t in range(self.length):
-            h, state = self.lstm(self.emb(inp), state)
+            h, state = self._run(self.emb(inp), state)
             logit = self.head(h[:, -1])
             outs.append(torch.softmax(logit, -1))
             inp = draw_categorical(logit, generator)
@@ -154,6 +164,20 @@ class LSTMGenerator(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         return self.sample(len(z))
+
+
+class LSTMGenerator(AutoregressiveGenerator):
+    def __init__(self, p: LSTMParams, spec: NetSpec):
+        super().__init__()
+        if spec.vocab_size < 2:
+            raise ConfigError("lstm generator: the data set gives no vocabulary (token data needed)")
+        self.vocab_size, self.length, self.z_dim = spec.vocab_size, spec.shape[0], spec.z_dim
+        self.emb = nn.Embedding(self.vocab_size + 1, p.emb_dim)     # + BOS
+        self.lstm = nn.LSTM(p.emb_dim, p.hidden_dim, p.layers, batch_first=True)
+        self.head = spec.norm.weight(nn.Linear(p.hidden_dim, self.vocab_size))
+
+    def _run(self, e: Tensor, state):
+        return self.lstm(e, state)
 
 
 class LSTMDiscriminator(nn.Module):
