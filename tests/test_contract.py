@@ -39,7 +39,8 @@ def test_every_registered_architecture_is_covered():
     image_and_points = {e.name for e in ARCHITECTURES if "tokens" not in e.tags.get("kinds", ())
                         and not e.tags.get("likelihood_model")}
     assert set(ARCH_SETUP) == image_and_points
-    assert {e.name for e in ARCHITECTURES} - image_and_points == {"lstm", "seq-cnn", "realnvp", "pixelcnn"}
+    assert {e.name for e in ARCHITECTURES} - image_and_points == {"lstm", "seq-cnn", "transformer", "realnvp",
+                                                                  "pixelcnn"}
 
 def _config(arch, d_norm, g_norm, loss, penalty):
     params, data = ARCH_SETUP[arch]
