@@ -154,15 +154,26 @@ def class_labels(G: torch.nn.Module, n: int, class_: Union[int, str, None]) -> O
 
 
 def sample_with_labels(run_dir: Union[str, Path], n: int = 64, seed: int = 0, checkpoint: str = "latest",
-                       batch_size: int = 500, device: str = "cpu", class_: Union[int, str, None] = None):
+                       batch_size: int = 500, device: str = "cpu", class_: Union[int, str, None] = None,
+                       temperature: Optional[float] = None):
     """(x, y): n samples from a run's generator and their class labels (None
     for an unconditional generator). class_: a class index, "all" (n samples
-    of each class, so K * n in all) or None (classes in turn)."""
+    of each class, so K * n in all) or None (classes in turn). temperature:
+    for generators that have one (flows: z scaled by it; PixelCNN and
+    sequence generators: each categorical's probabilities to the power 1/T);
+    None: the model's own (1)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     from .metrics.evaluate import generate
     from .nets.conditional import generator_labels
     G = load_generator(run_dir, checkpoint, device=device)
+    if temperature is not None:
+        if not hasattr(G, "temperature"):
+            raise ValueError("temperature: this run's generator has no sampling temperature (flows, PixelCNN "
+                             "and sequence generators have one)")
+        if not temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        G.temperature = float(temperature)
     y = class_labels(G, n, class_)
     if y is None:
         y = generator_labels(G, n)
@@ -171,11 +182,12 @@ def sample_with_labels(run_dir: Union[str, Path], n: int = 64, seed: int = 0, ch
 
 
 def sample(run_dir: Union[str, Path], n: int = 64, seed: int = 0, checkpoint: str = "latest",
-           batch_size: int = 500, device: str = "cpu", class_: Union[int, str, None] = None) -> torch.Tensor:
-    """n samples from a run's generator: images (n, C, H, W) in [-1, 1] or
-    points (n, D); for a class-conditional run, of class `class_` (see
-    sample_with_labels)."""
-    return sample_with_labels(run_dir, n, seed, checkpoint, batch_size, device, class_)[0]
+           batch_size: int = 500, device: str = "cpu", class_: Union[int, str, None] = None,
+           temperature: Optional[float] = None) -> torch.Tensor:
+    """n samples from a run's generator: images (n, C, H, W) in [-1, 1],
+    points (n, D) or tokens (n, L); for a class-conditional run, of class
+    `class_`; at `temperature` where the generator has one (see sample_with_labels)."""
+    return sample_with_labels(run_dir, n, seed, checkpoint, batch_size, device, class_, temperature)[0]
 
 
 def data_info(run_dir: Union[str, Path]) -> Dict[str, Any]:

@@ -65,6 +65,9 @@ def _add_sample(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", type=checkpoint_name, default="latest",
                    help="latest | best | a step number (default: latest)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature of flows (z scaled by T), PixelCNN and sequence generators "
+                        "(probabilities to the power 1/T); default: the model's own (1)")
     p.add_argument("--class", dest="class_", metavar="K|all",
                    help="class-conditional runs: N samples of class K, or N of every class ('all': the grid has "
                         "one row per class); the npz holds the labels as 'y'")
@@ -152,7 +155,8 @@ def cmd_sample(a) -> int:
     from .metrics.evaluate import NonFiniteSamplesError
 
     try:
-        x, y = api.sample_with_labels(a.run_dir, n=a.n, seed=a.seed, checkpoint=a.checkpoint, class_=a.class_)
+        x, y = api.sample_with_labels(a.run_dir, n=a.n, seed=a.seed, checkpoint=a.checkpoint, class_=a.class_,
+                                      temperature=a.temperature)
     except NonFiniteSamplesError as e:
         # Name the run, checkpoint and step; nothing has been written.
         raise e.about(describe_generator(a.run_dir, a.checkpoint)) from None

@@ -120,3 +120,16 @@ def test_nll_of_pixelcnn_and_flow_equal_their_definitions(tmp_path):
                 y = core.dequantize(test, 17, torch.Generator().manual_seed(0))
                 lp = G.flow.log_prob(y).double() + 64 * math.log(2 / 16)
         assert r["bits_per_dim"] == pytest.approx(float(-lp.mean() / (64 * math.log(2))), rel=1e-6)
+
+
+def test_sampling_temperature(tmp_path):
+    run = ganscape.train(from_dict(tree("realnvp", 2)), run_dir=tmp_path / "flow")
+    cold = ganscape.sample(run, n=200, temperature=0.01)
+    warm = ganscape.sample(run, n=200)
+    assert cold.std(0).mean() < 0.5 * warm.std(0).mean()       # z scaled towards the mode
+    gan = ganscape.train(from_dict({"train": {"steps": 1, "progress": False, "sample_every": 0}}),
+                         run_dir=tmp_path / "gan")
+    with pytest.raises(ValueError, match="has no sampling temperature"):
+        ganscape.sample(gan, n=4, temperature=0.5)
+    with pytest.raises(ValueError, match="temperature must be > 0"):
+        ganscape.sample(run, n=4, temperature=0)

@@ -39,7 +39,8 @@ def generate_tokens(G: torch.nn.Module, n: int, seed: int, batch_size: int = 100
     G.eval()
     try:
         g = torch.Generator(device=next(G.parameters()).device).manual_seed(seed)
-        out = [G.sample(min(batch_size, n - i), generator=g).cpu() for i in range(0, n, batch_size)]
+        t = getattr(G, "temperature", 1.0)
+        out = [G.sample(min(batch_size, n - i), t, generator=g).cpu() for i in range(0, n, batch_size)]
     finally:
         G.train(was)
     return torch.cat(out)

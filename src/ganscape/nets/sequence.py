@@ -83,6 +83,7 @@ class AutoregressiveGenerator(nn.Module):
     z_dim: int
     emb: nn.Embedding
     head: nn.Module
+    temperature: float = 1.0     # what forward(z) (sample and eval) draws at; methods pass their own
 
     def _run(self, e: Tensor, state):
         raise NotImplementedError
@@ -163,7 +164,7 @@ class AutoregressiveGenerator(nn.Module):
         return torch.stack(outs, 1)
 
     def forward(self, z: Tensor) -> Tensor:
-        return self.sample(len(z))
+        return self.sample(len(z), self.temperature)
 
 
 class LSTMGenerator(AutoregressiveGenerator):
