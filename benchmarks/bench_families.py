@@ -92,8 +92,9 @@ def bdmc_check(run, ais_steps, n=20):
     the forward (lower) and reverse (upper) estimates and their gap, nats."""
     import torch
     from ganscape.likelihood.ais import bdmc, simulate
+    from ganscape.train import rundir
     G = ganscape.api.load_generator(run)
-    rec = [r for r in ganscape.train.rundir.read_jsonl(Path(run) / "metrics.jsonl") if "ais_sigma" in r.get(
+    rec = [r for r in rundir.read_jsonl(Path(run) / "metrics.jsonl") if "ais_sigma" in r.get(
         "results", {})][-1]
     sigma = rec["results"]["ais_sigma"]
     g = torch.Generator().manual_seed(0)
