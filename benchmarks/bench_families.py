@@ -37,9 +37,9 @@ RUNS = {
     "RealNVP": ("realnvp-digits", []),
     "PixelCNN": ("pixelcnn-digits", []),
     "flow-GAN": ("flowgan-digits", []),
-    "VAE, binarized": ("vae-binary-digits", []),
-    "VAE + IAF, binarized": ("iaf-vae-binary-digits", []),
-    "PixelCNN, binarized": ("pixelcnn-binary-digits", []),
+    "VAE (binarized)": ("vae-binary-digits", []),
+    "VAE + IAF (binarized)": ("iaf-vae-binary-digits", []),
+    "PixelCNN (binarized)": ("pixelcnn-binary-digits", []),
 }
 PUBLISHED = ("published, MNIST (not comparable in scale: 28x28, 60k images): binarized MNIST NLL in nats "
              "IWAE 82.90, IAF-VAE ~79.1, PixelCNN 81.30; MNIST bits/dim RealNVP 1.06, Glow 1.05")
@@ -129,13 +129,13 @@ def main():
         rows = pool.map(measure_one, [(nm, run, a.n, a.ais_steps, a.ais_n) for nm, run, _ in trained])
     print(f"\n== families on the 8x8 digits, {a.budget:g} s of training each (1 thread), FID/PR at n = {a.n}")
     print(f"  {'model':24s} {'data':14s} {'steps':>7s} {'FID':>7s} {'prec':>5s} {'rec':>5s} "
-          f"{'bits/dim':>8s} {'(how)':28s} {'ELBO b/d':>8s} {'AIS b/d':>8s} {'s/1000 samples':>14s} {'params':>9s}")
+          f"{'bits/dim':>8s} {'nats':>7s} {'(how)':28s} {'ELBO b/d':>8s} {'AIS b/d':>8s} {'s/1000 samples':>14s} {'params':>9s}")
     for r in rows:
         def f(k, spec):
             v = r.get(k)
             return format(v, spec) if isinstance(v, (int, float)) else "-"
         print(f"  {r['name']:24s} {r['data']:14s} {r['steps']:7d} {f('fid', '7.2f')} {f('precision', '5.2f')} "
-              f"{f('recall', '5.2f')} {f('bits_per_dim', '8.3f')} {r['nll_kind'][:28]:28s} "
+              f"{f('recall', '5.2f')} {f('bits_per_dim', '8.3f')} {f('nll_nats', '7.2f')} {r['nll_kind'][:28]:28s} "
               f"{f('elbo_bits_per_dim', '8.3f')} {f('ais_bits_per_dim', '8.3f')} "
               f"{f('sample_seconds_per_1000', '14.4f')} {r['sampler_params']:9d}")
     for data in sorted({r["data"] for r in rows}):

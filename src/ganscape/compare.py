@@ -34,7 +34,7 @@ from .train import rundir
 
 FAMILY = {"vae": "VAE", "likelihood": "likelihood model", "flowgan": "flow-GAN", "gan": "GAN", "cgan": "GAN",
           "infogan": "GAN", "bgan": "GAN (discrete)", "relaxed": "GAN (discrete)"}
-COLUMNS = ["run", "family", "method", "generator", "fid", "precision", "recall", "bits_per_dim", "nll_kind",
+COLUMNS = ["run", "family", "method", "generator", "fid", "precision", "recall", "bits_per_dim", "nll_nats", "nll_kind",
            "elbo_bits_per_dim", "train_seconds", "steps", "sample_seconds_per_1000", "sampler_params",
            "total_params"]
 
@@ -89,11 +89,11 @@ def measure(run_dir: Path, n: int = 1000, ais: bool = True, nll_params: Optional
     has_own = hasattr(G, "log_prob_discrete") or hasattr(G, "iwae")
     if has_own or ais:
         rec = evaluate(run, metrics="nll", n=2, device=device, metric_params={"nll": dict(nll_params or {})})
-        row.update(bits_per_dim=rec["results"]["bits_per_dim"],
+        row.update(bits_per_dim=rec["results"]["bits_per_dim"], nll_nats=rec["results"]["nll_nats"],
                    nll_kind=rec["protocol"]["nll"]["estimator_used"],
                    elbo_bits_per_dim=rec["results"].get("elbo_bits_per_dim"))
     else:
-        row.update(bits_per_dim=None, nll_kind="(AIS skipped)", elbo_bits_per_dim=None)
+        row.update(bits_per_dim=None, nll_nats=None, nll_kind="(AIS skipped)", elbo_bits_per_dim=None)
     return row
 
 
