@@ -15,6 +15,7 @@
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
@@ -65,7 +66,7 @@ class MaximumLikelihood(Method):
             nll = -G.log_prob_discrete(b.x).mean()
             opt.zero_grad(set_to_none=True)
             nll.backward()
-            stats = {"nll_loss": nll.detach(), "bits_per_dim": nll.detach() / (G.z_dim * 0.6931471805599453)}
+            stats = {"nll_loss": nll.detach(), "bits_per_dim": nll.detach() / (G.z_dim * math.log(2))}
             if log:
                 stats["g_grad_norm"] = grad_norm(G)
             opt.step()
@@ -106,7 +107,7 @@ class FlowGAN(GAN):
             return None, {}
         nll = -self._G.log_prob_discrete(self._real).mean()
         return self.p.nll_weight * nll, {"nll": nll.detach(), "bits_per_dim": nll.detach() / (
-            self._G.z_dim * 0.6931471805599453)}
+            self._G.z_dim * math.log(2))}
 
     def step(self, state, batches: List[Batch], log: bool) -> Stats:
         self._G = state.nets["G"]
