@@ -16,6 +16,7 @@ Stats: elbo (nats per example, on this batch; the KL weight applied is
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, List, Literal
 
@@ -101,7 +102,7 @@ class VAEMethod(Method):
             z, log_q = vae.posterior(x, 1)
             z = z[:, 0]
             recon = vae.log_likelihood(x, z)
-            log_pz = (-0.5 * z.pow(2) - 0.5 * torch.log(torch.tensor(2 * torch.pi))).sum(-1)
+            log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
             kl = log_q[:, 0] - log_pz
             beta = self.kl_weight(state.step)
             loss = -(recon - beta * kl).mean()
