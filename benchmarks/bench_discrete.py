@@ -170,13 +170,15 @@ def part_text(a, pool):
         path = str(Path(tempfile.gettempdir()) / "ganscape-bench-licenses.txt")
         Path(path).write_text("\n".join(f.read_text(errors="replace") for f in files))
     n_chars = len(Path(path).read_text())
-    print(f"\n== text: characters of {path} ({n_chars} characters), windows of 64, test = last 10%")
+    print(f"\n== text: characters of {path} ({n_chars} characters), windows of 64, test = last 10%; "
+          f"text-gan from the text-mle run: {a.text_gan_steps} steps (D pretraining first), G lr {a.text_gan_lr:g}")
     data = [f"data.params.path={path}"]
     work = Path(tempfile.mkdtemp(prefix="ganscape-bench-text-"))
     # text-gan's pretraining is the text-mle run itself (train.init_from), then D pretraining and MaliGAN
     mle = [("text-mle", s, data, str(work / f"mle-{s}")) for s in range(a.seeds)]
     gan = [("text-gan", s, data + [f"train.init_from={work / f'mle-{s}'}", "method.params.pretrain_g=0",
-                                   f"train.steps={a.text_gan_steps}"], str(work / f"gan-{s}"))
+                                   f"train.steps={a.text_gan_steps}",
+                                   f"optim.generator.params.lr={a.text_gan_lr}"], str(work / f"gan-{s}"))
            for s in range(a.seeds)]
     out = pool.map(text_run, mle) + pool.map(text_run, gan)
     jobs = mle + gan
@@ -213,6 +215,8 @@ def main():
     ap.add_argument("--scratch-steps", type=int, default=3000)
     ap.add_argument("--text-gan-steps", type=int, default=400,
                     help="text: text-gan's steps after the text-mle run (D pretraining + adversarial)")
+    ap.add_argument("--text-gan-lr", type=float, default=2e-4,
+                    help="text: G's learning rate in text-gan's adversarial phase (fresh Adam from the MLE weights)")
     ap.add_argument("--text", default="", help="text: a UTF-8 file (default: the licence texts on Debian)")
     a = ap.parse_args()
     t0 = time.perf_counter()
