@@ -25,6 +25,7 @@ generator).
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
@@ -67,7 +68,7 @@ class LSTMParams:
                 raise ConfigError(f"{where}.{k}: must be >= 1, got {getattr(self, k)}")
 
 
-class AutoregressiveGenerator(nn.Module):
+class AutoregressiveGenerator(nn.Module, abc.ABC):
     """What every autoregressive token generator shares: a begin-of-sequence
     row in `emb`, an output `head`, and one hook
 
@@ -85,8 +86,9 @@ class AutoregressiveGenerator(nn.Module):
     head: nn.Module
     temperature: float = 1.0     # what forward(z) (sample and eval) draws at; methods pass their own
 
+    @abc.abstractmethod
     def _run(self, e: Tensor, state):
-        raise NotImplementedError
+        """Continue input embeddings e (N, T, E) from `state`: (hidden (N, T, H), new state)."""
 
     @property
     def device(self) -> torch.device:
