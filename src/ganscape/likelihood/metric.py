@@ -68,6 +68,11 @@ def _split(reference: Dict[str, Any], split: str, n: int, where: str):
     return x, data
 
 
+def _uses_ais(G, p: NLLParams) -> bool:
+    """AIS when asked, or for a generator with no likelihood of its own (exact, bound or IWAE)."""
+    return p.estimator == "ais" or not (hasattr(G, "log_prob_discrete") or hasattr(G, "iwae"))
+
+
 def _batched(fn, x: torch.Tensor, batch: int) -> torch.Tensor:
     return torch.cat([fn(x[i:i + batch]) for i in range(0, len(x), batch)])
 
@@ -82,35 +87,35 @@ def model_nll(G: torch.nn.Module, x: torch.Tensor, levels: int, p: NLLParams,
     was = G.training
     G.eval()
     # a private RNG stream (VAE posterior draws, AIS): evaluating during training must not move the run's RNG
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(p.seed)
-        return _model_nll(G, x, levels, dim, p, x_val, g, was)
-
-
-def _model_nll(G, x, levels, dim, p, x_val, g, was) -> Dict[str, Any]:
-    out: Dict[str, Any] = {}
     try:
-        with torch.no_grad():
-            if p.estimator == "auto" and hasattr(G, "log_prob_discrete"):
-                lp = _batched(lambda b: G.log_prob_discrete(b, g).double(), x, p.batch)
-                label = G.likelihood
-            elif p.estimator == "auto" and hasattr(G, "iwae"):
-                kind = getattr(G, "kind", "")
-                xin = core.dequantize(x, levels, g) if kind == "gaussian" else x
-                per = max(1, p.batch * 10 // p.iwae_k)
-                lp = _batched(lambda b: G.iwae(b, p.iwae_k).double(), xin, per)
-                elbo = _batched(lambda b: G.elbo(b).double(), xin, p.batch)
-                if kind == "gaussian":
-                    lp, elbo = (core.discrete_log_prob_bound(v, dim, levels) for v in (lp, elbo))
-                out["elbo_bits_per_dim"] = core.bits_per_dim(elbo, dim)
-                out["elbo_nats"] = float(-elbo.mean())
-                label = f"IWAE bound (k={p.iwae_k})"
-            else:
-                lp, extra = _ais_nll(G, x, levels, p, x_val, g)
-                out.update(extra)
-                label = "AIS (Gaussian observation model)"
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(p.seed)
+            return _model_nll(G, x, levels, dim, p, x_val, g)
     finally:
         G.train(was)
+
+
+def _model_nll(G, x, levels, dim, p, x_val, g) -> Dict[str, Any]:
+    out: Dict[str, Any] = {}
+    with torch.no_grad():
+        if _uses_ais(G, p):
+            lp, extra = _ais_nll(G, x, levels, p, x_val, g)
+            out.update(extra)
+            label = "AIS (Gaussian observation model)"
+        elif hasattr(G, "log_prob_discrete"):
+            lp = _batched(lambda b: G.log_prob_discrete(b, g).double(), x, p.batch)
+            label = G.likelihood
+        else:  # a VAE
+            kind = getattr(G, "kind", "")
+            xin = core.dequantize(x, levels, g) if kind == "gaussian" else x
+            per = max(1, p.batch * 10 // p.iwae_k)
+            lp = _batched(lambda b: G.iwae(b, p.iwae_k).double(), xin, per)
+            elbo = _batched(lambda b: G.elbo(b).double(), xin, p.batch)
+            if kind == "gaussian":
+                lp, elbo = (core.discrete_log_prob_bound(v, dim, levels) for v in (lp, elbo))
+            out["elbo_bits_per_dim"] = core.bits_per_dim(elbo, dim)
+            out["elbo_nats"] = float(-elbo.mean())
+            label = f"IWAE bound (k={p.iwae_k})"
     out.update(bits_per_dim=core.bits_per_dim(lp, dim), nll_nats=float(-lp.mean()))
     out["_protocol"] = {"estimator_used": label, "levels": levels, "n": len(x), "dim": dim}
     return out
@@ -147,7 +152,7 @@ def _nll(p: NLLParams, ctx) -> Dict[str, Any]:
     x, data = _split(ctx.reference, p.split, p.n, "metric nll")
     levels = core.levels_of(data.info, "metric nll")
     x_val = None
-    if not hasattr(G, "log_prob_discrete") and not (p.estimator == "auto" and hasattr(G, "iwae")):
+    if _uses_ais(G, p):
         x_val, _ = _split(ctx.reference, "train", p.ais_validation, "metric nll")
     out = model_nll(G, x, levels, p, x_val)
     if p.baseline_components:

@@ -124,8 +124,9 @@ class VAE(nn.Module):
     def forward(self, z: Tensor) -> Tensor:
         a, log_scale = self.decode(z)
         if self.samples == "mean":
-            x = self.mean(z) if self.kind == "bernoulli" else a.clamp(-1, 1)
-            return x if self.kind == "bernoulli" else core.quantize(x, self.levels)
+            if self.kind == "bernoulli":
+                return 2 * torch.sigmoid(a) - 1
+            return core.quantize(a.clamp(-1, 1), self.levels)
         if self.kind == "bernoulli":
             return torch.bernoulli(torch.sigmoid(a)) * 2 - 1
         u = torch.rand_like(a).clamp(1e-6, 1 - 1e-6)
