@@ -238,3 +238,32 @@ def _dataset_params_for(name: str, fake: torch.Tensor) -> Dict[str, Any]:
     if "size" in fields and fake.ndim == 4:
         return {"size": int(fake.shape[-1])}
     return {}
+
+
+def heldout_fid(run_dir: PathLike, checkpoint: str = "latest", seed: int = 0,
+                record: bool = True) -> Dict[str, Any]:
+    """A scale to read a run's FID by: FID against the training split of as
+    many generated samples as the test split holds, beside the FID of the
+    test split itself (held-out real data scored the same way, at equal n).
+
+    Returns {"step", "metric": "fid_equal_n", "n", "fid_generated",
+    "fid_heldout_real", "ratio", "extractor"} (the data set's default
+    extractor); appended to RUN/metrics.jsonl when record is True."""
+    from .api import load_generator, load_run
+    from .metrics.evaluate import generate
+    from .train import checkpoint as ckpt_io
+
+    cfg = load_run(run_dir)
+    ckpt, _ = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
+    params = dict(cfg.data.params)
+    train, ref, _ = reference_images(cfg.data.name, params, "train", None)
+    test, _, _ = reference_images(cfg.data.name, params, "test", None)
+    fake = generate(load_generator(run_dir, checkpoint), len(test), seed=seed)
+    real_rec = evaluate_arrays(test, train, ["fid"], reference=ref, value_range="11")
+    fake_fid = evaluate_arrays(fake, train, ["fid"], reference=ref, value_range="11")["results"]["fid"]
+    real_fid = real_rec["results"]["fid"]
+    out = {"step": int(ckpt["step"]), "metric": "fid_equal_n", "n": len(test), "fid_generated": fake_fid,
+           "fid_heldout_real": real_fid, "ratio": fake_fid / real_fid, "extractor": real_rec["extractor"]}
+    if record:
+        rundir.append_jsonl(Path(run_dir) / rundir.METRICS, out)
+    return out

@@ -1,11 +1,10 @@
-"""`ganscape study run|list|status` and `ganscape report`."""
+"""`ganscape study run|list|rerun|status`: landscape studies (Optuna)."""
 from __future__ import annotations
 
 import argparse
 import json
 import statistics
 import sys
-from pathlib import Path
 
 STUDY_EXAMPLES = """\
 examples:
@@ -22,7 +21,7 @@ Running the same `study run` command again after a crash or kill continues the s
 """
 
 
-def add_study(sub) -> None:
+def add(sub) -> None:
     p = sub.add_parser("study", help="run, list and inspect landscape studies (Optuna)",
                        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=STUDY_EXAMPLES)
     ss = p.add_subparsers(dest="study_command", required=True, metavar="ACTION")
@@ -53,23 +52,19 @@ def add_study(sub) -> None:
     st = ss.add_parser("status", help="trials complete / running / failed / pruned, best so far")
     st.add_argument("study", help="a study folder")
     st.add_argument("--json", action="store_true", help="print the counts as JSON")
+    p.set_defaults(handler=run)
 
 
-def add_report(sub) -> None:
-    p = sub.add_parser("report", help="write an HTML (+ markdown) report of a study or a run folder")
-    p.add_argument("path", help="a study folder (from `ganscape study run`) or a run folder")
-
-
-def cmd_study(a) -> int:
+def run(a) -> int:
     if a.study_command == "list":
-        from .study.spec import list_specs, load_spec
+        from ..study.spec import list_specs, load_spec
         for name in list_specs():
             s = load_spec(name)
             print(f"{name:<22} {s.trials:>3} trials, {s.sampler:<6} {', '.join(s.factors)}")
             print(f"{'':<22} {s.description}")
         return 0
     if a.study_command == "status":
-        from .study.storage import counts
+        from ..study.storage import counts
         c = counts(a.study)
         if a.json:
             print(json.dumps(c, indent=2))
@@ -82,7 +77,7 @@ def cmd_study(a) -> int:
                   + ", ".join(f"{k}={_fmt(v)}" for k, v in c["best_params"].items()) + ")")
         return 0
     if a.study_command == "rerun":
-        from .study.runner import rerun_best
+        from ..study.runner import rerun_best
         path = rerun_best(a.study, seeds=a.seeds, per_level=a.per_level, workers=a.workers)
         for r in json.loads(path.read_text())["reruns"]:
             vals = [v for v in r["values"] if v is not None]
@@ -91,7 +86,7 @@ def cmd_study(a) -> int:
             print(f"{r['label']} (trial {r['number']}): {spread} over {len(vals)} of {len(r['values'])} seeds")
         print(f"wrote {path}; ganscape report {a.study} shows it")
         return 0
-    from .study.runner import run_study
+    from ..study.runner import run_study
     try:
         c = run_study(a.spec, a.out, workers=a.workers, backend=a.backend, storage=a.storage, trials=a.trials,
                       overrides=a.overrides, address=a.address, progress=not a.no_progress, threads=a.threads)
@@ -107,10 +102,3 @@ def cmd_study(a) -> int:
 def _fmt(v) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
-
-def cmd_report(a) -> int:
-    from .study import make_report
-    paths = make_report(Path(a.path))
-    for p in paths:
-        print(f"wrote {p}")
-    return 0

@@ -1,0 +1,38 @@
+"""`ganscape sample`: draw samples from a trained run."""
+from __future__ import annotations
+
+from .args import checkpoint_name, positive_int
+
+
+def add(sub) -> None:
+    p = sub.add_parser("sample", help="draw samples from a trained run")
+    p.add_argument("run_dir")
+    p.add_argument("-n", type=positive_int, default=64, help="number of samples (default 64)")
+    p.add_argument("--out", required=True, help="FILE.npz (arrays) or a folder (PNG grid + images)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--checkpoint", type=checkpoint_name, default="latest",
+                   help="latest | best | a step number (default: latest)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="sampling temperature of flows (z scaled by T), PixelCNN and sequence generators "
+                        "(probabilities to the power 1/T); default: the model's own (1)")
+    p.add_argument("--class", dest="class_", metavar="K|all",
+                   help="class-conditional runs: N samples of class K, or N of every class ('all': the grid has "
+                        "one row per class); the npz holds the labels as 'y'")
+    p.set_defaults(handler=run)
+
+
+def run(a) -> int:
+    from .. import api
+    from ..metrics.evaluate import NonFiniteSamplesError
+    from ..evaluation import describe_generator
+
+    try:
+        x, y = api.sample_with_labels(a.run_dir, n=a.n, seed=a.seed, checkpoint=a.checkpoint, class_=a.class_,
+                                      temperature=a.temperature)
+    except NonFiniteSamplesError as e:
+        # Name the run, checkpoint and step; nothing has been written.
+        raise e.about(describe_generator(a.run_dir, a.checkpoint)) from None
+    info = api.data_info(a.run_dir) if not x.is_floating_point() else None  # tokens: decode with the vocabulary
+    out = api.save_samples(x, a.out, labels=y, nrow=a.n if a.class_ == "all" else None, info=info)
+    print(f"wrote {len(x)} samples to {out}")
+    return 0
