@@ -7,7 +7,8 @@ from typing import Any, Dict, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from .config import Config, load_config, load_json
+from . import components  # noqa: F401  (an entry point: the registries are filled before any config is built)
+from .config import Config, load_config
 from .train import checkpoint as ckpt_io
 from .train import rundir
 from .train.loop import run as _run
@@ -89,10 +90,7 @@ def resume(run_dir: Union[str, Path], steps: Optional[int] = None, progress: Opt
 
 def load_run(run_dir: Union[str, Path]) -> Config:
     """The resolved Config of a run folder."""
-    path = Path(run_dir) / rundir.CONFIG
-    if not path.exists():
-        raise FileNotFoundError(f"{run_dir} is not a ganscape run folder (no {rundir.CONFIG})")
-    return load_json(path)
+    return rundir.load_config(run_dir)
 
 
 def _sampler_name(cfg: Config) -> str:

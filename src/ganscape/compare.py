@@ -68,7 +68,7 @@ def measure(run_dir: Path, n: int = 1000, ais: bool = True, nll_params: Optional
             device: str = "cpu") -> Dict[str, Any]:
     """One row of the comparison (see the module docstring)."""
     from .api import load_generator, load_run
-    from .evaluation import evaluate
+    from .metrics.evaluate_run import evaluate
     run = Path(run_dir)
     cfg = load_run(run)
     G = load_generator(run, device=device)

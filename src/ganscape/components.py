@@ -1,11 +1,19 @@
-"""Importing this module registers every built-in component."""
+"""The one place that imports every component module, so that each
+registers itself (by decorator) in its registry: data sets, architectures,
+normalizations, losses, penalties, optimizers, methods, feature extractors
+and metrics.
+
+Imported by the entry points only: the package's __init__ (so that any
+`import ganscape...` fills the registries first), api, the command line
+and the study worker. Never by config.py, registry.py or a component
+module: that is what kept a 19-module import circle (tests/test_imports.py
+checks it). A new component module is added to the list below.
+"""
 from .data import digits, discrete, files, oracle, shapes, stacked, synthetic, text  # noqa: F401
 from .nets import dcgan, flows, mlp, norms, pixelcnn, resnet, resnet19, seq_cnn, sequence, sndcgan, transformer  # noqa: F401
 from .objectives import losses, penalties  # noqa: F401
 from . import optim  # noqa: F401
-from .methods import bgan, cgan, gan, likelihood, sequence, vae  # noqa: F401
-from .methods import infogan  # noqa: F401  (registers method infogan and metric infogan-accuracy)
-from .methods import ssgan  # noqa: F401  (methods ssgan, supervised; metric classifier-error)
+from .methods import bgan, cgan, gan, infogan, likelihood, sequence, ssgan, vae  # noqa: F401
 from .metrics.features import digits_cnn, inception, random_net  # noqa: F401
-from .metrics import evaluate, sequences  # noqa: F401
-from .likelihood import metric as _likelihood_metric  # noqa: F401  (metric nll)
+from .metrics import classifier_error, image_metrics, nll, sequences  # noqa: F401
+from .metrics import infogan as infogan_metric  # noqa: F401

@@ -32,6 +32,11 @@ from .registry import (ARCHITECTURES, DATASETS, EXTRACTORS, LOSSES, METHODS, MET
 PRESET_DIR = Path(__file__).parent / "presets"
 DEFAULT_PRESET = "digits"
 
+# The values of NetConfig.cond (nets/conditional.py builds them). Here, not
+# there, so that validating a config imports no net module.
+GENERATOR_CONDITIONING = ("none", "concat", "cbn")
+DISCRIMINATOR_CONDITIONING = ("none", "concat", "projection", "acgan")
+
 
 def check_name(name: str) -> str:
     """A run name is one folder name: letters, digits, '.', '_', '-', not
@@ -91,7 +96,6 @@ class ModelConfig:
                               "set model.discriminator.pack")
         if self.discriminator.pack < 1 or self.discriminator.minibatch_features < 0:
             raise ConfigError(f"{where}.discriminator: pack must be >= 1 and minibatch_features >= 0")
-        from .nets.conditional import DISCRIMINATOR_CONDITIONING, GENERATOR_CONDITIONING
         for role, allowed in (("generator", GENERATOR_CONDITIONING), ("discriminator", DISCRIMINATOR_CONDITIONING)):
             cond = getattr(self, role).cond
             if cond not in allowed:
@@ -272,8 +276,10 @@ def _resolve_component(c: Component, registry: Registry, where: str) -> Componen
 
 def resolve(cfg: Config) -> Config:
     """Validate every component against its registry; return the config with
-    all component defaults filled in."""
-    from . import components  # noqa: F401  (registers everything)
+    all component defaults filled in. The registries are filled by
+    ganscape.components, which the entry points import (importing any part
+    of ganscape does, through the package's __init__); config imports no
+    component module, so that no component's import reaches back here."""
 
     def get(path):
         obj = cfg

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganscape.evaluation import evaluate_samples, load_images
+from ganscape.metrics.evaluate import evaluate_samples, load_images
 from ganscape.metrics.evaluate import NonFiniteSamplesError, evaluate_arrays, generate
 
 

@@ -17,7 +17,7 @@ def add(sub) -> None:
 
 def run(a) -> int:
     from .. import api
-    from ..evaluation import evaluate, heldout_fid
+    from ..metrics.evaluate_run import evaluate, heldout_fid
     from ..train import rundir
     from .eval import format_results
 

@@ -52,7 +52,8 @@ def add(sub) -> None:
 
 
 def run(a) -> int:
-    from ..evaluation import evaluate, evaluate_samples
+    from ..metrics.evaluate import evaluate_samples
+    from ..metrics.evaluate_run import evaluate
 
     if bool(a.run_dir) == bool(a.samples):
         print("error: give either RUN_DIR or --samples (with --reference)", file=sys.stderr)

@@ -24,7 +24,7 @@ def add(sub) -> None:
 def run(a) -> int:
     from .. import api
     from ..metrics.evaluate import NonFiniteSamplesError
-    from ..evaluation import describe_generator
+    from ..metrics.evaluate_run import describe_generator
 
     try:
         x, y = api.sample_with_labels(a.run_dir, n=a.n, seed=a.seed, checkpoint=a.checkpoint, class_=a.class_,

@@ -48,7 +48,6 @@ from ..nets.infogan import Codes, CodeSpec, InfoGANGenerator, QHead, QOutput, tr
 from ..registry import METHODS, ConfigError
 from .base import Method, Stats, set_requires_grad
 from .gan import GAN, GANParams
-from ..metrics import infogan as _metric  # noqa: F401  (registers the method's metric)
 
 
 @dataclass(frozen=True)

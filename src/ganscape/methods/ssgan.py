@@ -52,8 +52,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-# Importing the methods registers the metric that scores their classifiers.
-from ..metrics import classifier_error as _classifier_error  # noqa: F401
 from ..nets.ssgan import build_k_class_discriminator
 from ..objectives.losses import SmoothingParams
 from ..registry import METHODS, ConfigError, NoParams

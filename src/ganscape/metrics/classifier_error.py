@@ -40,13 +40,12 @@ def error_rate(classifier: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ba
 def load_classifier(run_dir: Union[str, Path], checkpoint: str = "latest", ema: bool = True, device: str = "cpu"):
     """(classifier D in eval mode, the test data set, a description of the weights) of a run
     of ssgan or supervised; the config saved in the checkpoint builds the net."""
-    from ..api import load_run
     from ..config import from_dict
     from ..train import checkpoint as ckpt_io
     from ..train import rundir
     from ..train.state import DataSpec, build_method, load_data, resolve_device
 
-    cfg = load_run(run_dir)
+    cfg = rundir.load_config(run_dir)
     ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
     if "config" in ckpt:
         cfg = from_dict(ckpt["config"])  # the config its weights were trained with
@@ -87,7 +86,7 @@ def classifier_error(run_dir: Union[str, Path], checkpoint: str = "latest", ema:
 
 
 # scores="classifier": computed from a run's classifier, not from samples
-# (evaluation.evaluate and the training loop's evaluator route it there).
+# (evaluate_run.evaluate and the training loop's evaluator route it there).
 @METRICS.register("classifier-error", results=("classifier_error",), scores="classifier")
 def _classifier_error(p: NoParams, ctx) -> Dict[str, float]:
     """Test error of the run's classifier (ssgan, supervised) on the reference images and their labels."""

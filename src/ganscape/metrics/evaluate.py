@@ -1,5 +1,13 @@
 """Evaluation: samples -> features (once) -> every requested metric.
 
+The entry points for samples in memory or in files: evaluate_arrays
+(images), evaluate_generator (a net: sample, then score; the training
+loop's evaluator), evaluate_samples (FILE.npz / image folders / arrays
+against a data set or other images). A run folder is scored by
+evaluate_run.evaluate, which finds its generator and calls these.
+Reading inputs is images.py; the registered image metrics are
+image_metrics.py (registered by ganscape.components, not by this module).
+
 Metrics are registered in ``ganscape.registry.METRICS`` as
 ``fn(params, ctx: EvalContext) -> {name: value}``. The context computes the
 generated and reference features once, on first use, and every metric that
@@ -13,16 +21,18 @@ from __future__ import annotations
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Union
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
 
 from ..data.base import ArrayDataset
-from ..registry import DATASETS, EXTRACTORS, METRICS, ConfigError, NoParams
+from ..registry import DATASETS, EXTRACTORS, METRICS, ConfigError
 from .cache import FeatureCache, canonical
 from .checks import positive_int
 from .features.base import FeatureExtractor, Features, extract
+from .images import VALUE_RANGES, PathLike, as_images, load_images  # noqa: F401  (VALUE_RANGES: re-exported)
 
 DEFAULT_METRICS = ("fid", "kid", "is", "prdc")
 
@@ -33,57 +43,6 @@ def default_extractor(dataset: str) -> str:
     if dataset in DATASETS:
         return DATASETS.get(dataset).tags.get("extractor", "inception-v3-fid")
     return "inception-v3-fid"
-
-
-# How the float images of an input are read (see as_images): None = they must
-# be in [-1, 1], and data lying wholly in [0, 1] are refused as ambiguous;
-# "01" = they are in [0, 1] and are mapped to [-1, 1] by 2x - 1; "11" = they
-# are in [-1, 1] even if they happen to lie in [0, 1].
-VALUE_RANGES = ("01", "11")
-
-
-def as_images(x, what: str, value_range: Optional[str] = None) -> torch.Tensor:
-    """Images (N, C, H, W), N >= 1, as float32 in [-1, 1]: the one gate every
-    evaluated array passes.
-
-    x: tensor or array, uint8 in [0, 255] or float (see VALUE_RANGES for
-    value_range). bool, complex and other integer dtypes are refused: there is
-    no single right way to read them as images. Errors name `what`.
-    """
-    if value_range is not None and value_range not in VALUE_RANGES:
-        raise ValueError(f"value_range must be one of None, '01' (floats in [0, 1], converted) or '11' "
-                         f"(floats in [-1, 1]); got {value_range!r}")
-    t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
-    if t.ndim != 4:
-        raise ValueError(f"{what}: expected images (N, C, H, W), got shape {tuple(t.shape)}")
-    if len(t) == 0:
-        raise ValueError(f"{what}: no images (shape {tuple(t.shape)})")
-    if t.dtype == torch.uint8:
-        return t.float() / 127.5 - 1.0
-    if not t.is_floating_point():
-        dtype = str(t.dtype).replace("torch.", "")
-        raise ValueError(f"{what}: dtype {dtype} is not an image type; give float images in [-1, 1] "
-                         f"(or [0, 1] with --range 01 / value_range='01') or uint8 in [0, 255]")
-    t = t.float()
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{what}: contains NaN or Inf")
-    lo, hi = float(t.min()), float(t.max())
-    if value_range == "01":
-        if lo < -1e-4 or hi > 1.0001:
-            raise ValueError(f"{what}: value_range '01' says the values lie in [0, 1], but they are outside "
-                             f"[0, 1] (range [{lo:.3g}, {hi:.3g}])")
-        return t * 2.0 - 1.0
-    if value_range is None and lo >= 0.0 and hi <= 1.0:
-        # Rule: float data with min >= 0 and max <= 1 are most likely [0, 1]
-        # images (torchvision's ToTensor, PIL / 255), which scored as [-1, 1]
-        # would give silently wrong numbers; the caller must say which they are.
-        raise ValueError(f"{what}: values lie in [0, 1]; ganscape expects [-1, 1]; pass --range 01 "
-                         f"(value_range='01') to convert them with 2x - 1, or --range 11 (value_range='11') "
-                         f"if they are [-1, 1] data that happen to be >= 0 (observed range [{lo:.3g}, {hi:.3g}])")
-    if lo < -1.0001 or hi > 1.0001:
-        hint = "; for [0, 255] data give uint8" if lo >= 0 and hi <= 255 else ""
-        raise ValueError(f"{what}: values must lie in [-1, 1] (or be uint8), got range [{lo:.3g}, {hi:.3g}]{hint}")
-    return t
 
 
 @dataclass
@@ -122,167 +81,6 @@ class EvalContext:
         return self._real
 
 
-def _features_pair(ctx: EvalContext):
-    return ctx.real_features().features, ctx.fake_features().features
-
-
-# ---- registered metrics ---------------------------------------------------------
-# `results` tags name the scalars each metric returns, so that a config's
-# eval.best is checked before training starts, not after it.
-@METRICS.register("fid", results=("fid",))
-def _fid(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
-    """Frechet distance between Gaussians fit to real and generated features (lower is better)."""
-    from .fid import fid_from_features
-    real, fake = _features_pair(ctx)
-    return {"fid": fid_from_features(fake, real)}
-
-
-@dataclass(frozen=True)
-class KIDParams:
-    num_subsets: int = 100
-    subset_size: int = 1000
-
-
-@METRICS.register("kid", params=KIDParams, results=("kid", "kid_std"))
-def _kid(p: KIDParams, ctx: EvalContext) -> Dict[str, float]:
-    """Kernel inception distance: unbiased MMD^2, cubic kernel, mean and std over subsets."""
-    from .kid import kid_from_features
-    real, fake = _features_pair(ctx)
-    mean, std = kid_from_features(fake, real, num_subsets=p.num_subsets, subset_size=p.subset_size)
-    return {"kid": mean, "kid_std": std}
-
-
-@dataclass(frozen=True)
-class ISParams:
-    splits: int = 10
-
-
-@METRICS.register("is", params=ISParams, results=("is", "is_std"))
-def _is(p: ISParams, ctx: EvalContext) -> Dict[str, float]:
-    """Inception score exp(E KL(p(y|x) || p(y))) of the generated samples, mean and std over splits."""
-    from .inception_score import inception_score
-    probs = ctx.fake_features().probs
-    if probs is None:
-        raise ConfigError(f"metric is: extractor {ctx.extractor.name!r} gives no class probabilities for these images")
-    mean, std = inception_score(probs=probs, splits=p.splits)
-    return {"is": mean, "is_std": std}
-
-
-@dataclass(frozen=True)
-class PRDCParams:
-    k_pr: int = 3
-    k_dc: int = 5
-
-
-@METRICS.register("prdc", params=PRDCParams, results=("precision", "recall", "density", "coverage"))
-def _prdc(p: PRDCParams, ctx: EvalContext) -> Dict[str, float]:
-    """Improved precision/recall (k=3) and density/coverage (k=5) in feature space."""
-    from .prdc import prdc
-    real, fake = _features_pair(ctx)
-    return {k: float(v) for k, v in prdc(real, fake, k_pr=p.k_pr, k_dc=p.k_dc).items()}
-
-
-@dataclass(frozen=True)
-class MSSSIMParams:
-    n_pairs: int = 1000
-
-
-@METRICS.register("msssim", params=MSSSIMParams, results=("msssim", "msssim_real"))
-def _msssim(p: MSSSIMParams, ctx: EvalContext) -> Dict[str, float]:
-    """Mean MS-SSIM over random pairs of generated images (lower = more diverse); the real data's value alongside."""
-    from .msssim import ms_ssim_diversity
-    return {"msssim": float(ms_ssim_diversity(ctx.fake, n_pairs=p.n_pairs, seed=0)),
-            "msssim_real": float(ms_ssim_diversity(ctx.real, n_pairs=p.n_pairs, seed=0))}
-
-
-@METRICS.register("c2st", results=("c2st_accuracy", "c2st_p_value"))
-def _c2st(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
-    """Classifier two-sample test: held-out accuracy of a real-vs-generated classifier (0.5 = indistinguishable)."""
-    from .c2st import c2st_accuracy
-    real, fake = _features_pair(ctx)
-    out = c2st_accuracy(fake, real, seed=0)
-    return {"c2st_accuracy": float(out["accuracy"]), "c2st_p_value": float(out["p_value"])}
-
-
-@METRICS.register("memorization", results=("memorization_mean_nn_distance", "memorization_median_nn_distance",
-                                              "memorization_fraction_near_copies"))
-def _memorization(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
-    """Nearest-neighbour distances of generated samples to the training set (pixels) and the fraction of near copies."""
-    from .memorization import memorization
-    if ctx.train is None:
-        raise ConfigError("metric memorization needs the training set; evaluate a run or pass train=")
-    out = memorization(ctx.fake.flatten(1).numpy(), ctx.train.x.flatten(1).numpy())
-    return {f"memorization_{k}": float(v) for k, v in out.items() if isinstance(v, (int, float, np.floating))}
-
-
-@METRICS.register("stacked-modes", results=("stacked_modes_captured", "stacked_kl_to_uniform"))
-def _stacked_modes(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
-    """Stacked-digits protocol: modes captured out of 1000 and KL(generated modes || uniform)."""
-    from .stacked_modes import stacked_mode_stats
-    if ctx.fake.shape[1] != 3 or not hasattr(ctx.extractor, "channel_logits"):
-        raise ConfigError("metric stacked-modes needs 3-channel stacked digits and the digits-cnn extractor")
-    with torch.no_grad():
-        logits = torch.cat([ctx.extractor.channel_logits(ctx.fake[i:i + 1000]) for i in range(0, len(ctx.fake), 1000)])
-    out = stacked_mode_stats(torch.softmax(logits.double(), -1).numpy())
-    return {f"stacked_{k}": float(v) for k, v in out.items()}
-
-
-@METRICS.register("shapes", results=("shapes_valid_fraction", "shapes_kind_tv", "shapes_size_coverage",
-                                       "shapes_position_coverage", "shapes_color_coverage", "shapes_coverage"))
-def _shapes(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
-    """Synthetic shapes: fraction of generated images that are one valid shape, and coverage of the true parameter ranges."""
-    from .shape_validity import shape_validity
-    if "shapes" not in ctx.info:
-        raise ConfigError("metric shapes needs the 'shapes' data set's ground truth")
-    return shape_validity(ctx.fake, ctx.info)
-
-
-def _labels(ctx: EvalContext, metric: str):
-    if ctx.fake_labels is None or ctx.real_labels is None:
-        raise ConfigError(f"metric {metric} needs class labels of the generated and the reference images: "
-                          "evaluate a class-conditional run (method cgan) or pass fake_labels / real_labels")
-    return ctx.fake_labels.numpy(), ctx.real_labels.numpy()
-
-
-def _per_class(prefix: str, values) -> Dict[str, float]:
-    return {f"{prefix}_class_{c}": float(v) for c, v in enumerate(values) if v == v}  # NaN: class not evaluated
-
-
-@METRICS.register("intra-fid", results=("intra_fid",))
-def _intra_fid(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
-    """Intra-class FID: FID of each class's samples against that class's real images, averaged (per class too)."""
-    from .conditional import intra_class_fid
-    fl, rl = _labels(ctx, "intra-fid")
-    real, fake = _features_pair(ctx)
-    out = intra_class_fid(fake, real, fake_labels=fl, real_labels=rl)
-    return {"intra_fid": float(out["intra_fid"]), **_per_class("intra_fid", out["intra_fid_per_class"])}
-
-
-@METRICS.register("class-consistency", results=("class_consistency",))
-def _class_consistency(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
-    """Accuracy of the extractor's classifier (digits-cnn for digits) on class-conditional samples."""
-    from .conditional import class_consistency
-    fl, _ = _labels(ctx, "class-consistency")
-    probs = ctx.fake_features().probs
-    if probs is None:
-        raise ConfigError(f"metric class-consistency: extractor {ctx.extractor.name!r} gives no class probabilities")
-    out = class_consistency(predicted=probs, labels=fl)
-    return {"class_consistency": float(out["class_consistency"]),
-            **_per_class("class_consistency", out["class_consistency_per_class"])}
-
-
-@METRICS.register("per-class-pr", params=PRDCParams, results=("precision_mean", "recall_mean"))
-def _per_class_pr(p: PRDCParams, ctx: EvalContext) -> Dict[str, float]:
-    """Improved precision and recall within each class (k = k_pr), and their means."""
-    from .conditional import per_class_precision_recall
-    fl, rl = _labels(ctx, "per-class-pr")
-    real, fake = _features_pair(ctx)
-    out = per_class_precision_recall(fake, real, fake_labels=fl, real_labels=rl, k=p.k_pr)
-    return {"precision_mean": float(out["precision_mean"]), "recall_mean": float(out["recall_mean"]),
-            **_per_class("precision", out["precision_per_class"]), **_per_class("recall", out["recall_per_class"])}
-
-
-# ---- entry points -----------------------------------------------------------------
 def build_extractor(name: Optional[str], params: Optional[Dict[str, Any]] = None,
                     dataset: Optional[str] = None, device: str = "cpu") -> FeatureExtractor:
     name = name or default_extractor(dataset or "")
@@ -475,3 +273,94 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
                            train=train, info=data.info, batch_size=batch_size, progress=progress,
                            value_range="11", fake_labels=labels, real_labels=data.y if labels is not None else None,
                            generator=G, metric_params=metric_params)
+
+
+def _metric_list(metrics: Union[str, Sequence[str], None]) -> Tuple[str, ...]:
+    if metrics is None:
+        return DEFAULT_METRICS
+    if isinstance(metrics, str):
+        metrics = metrics.split(",")
+    return tuple(m.strip() for m in metrics if m.strip())
+
+
+def _sample_count(n, what: str = "n") -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        # A slice x[:n] with n <= 0 would silently drop samples instead.
+        raise ValueError(f"{what} must be a positive number of samples, got {n!r}")
+    return int(n)
+
+
+def split_metrics(method, metrics: Union[str, Sequence[str], None],
+                  name: str = "this") -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+    """(metrics scored on samples, metrics scored on the run's classifier) of
+    a run of `method`. metrics None: the defaults of what the method trains
+    (FID, KID, IS and PRDC for a generator of images; the token metrics that
+    apply for a sequence generator; classifier-error for a classifier).
+    Asking for a kind of metric the method has no net for is a ConfigError."""
+    if metrics is None:
+        from .sequences import TOKEN_DEFAULTS
+        on_gen = TOKEN_DEFAULTS if getattr(method, "data_kind", "") == "tokens" else DEFAULT_METRICS
+        chosen = (on_gen if method.sampler else ()) + (("classifier-error",) if method.classifier else ())
+    else:
+        chosen = _metric_list(metrics)
+    on_classifier = tuple(m for m in chosen if METRICS.get(m).tags.get("scores") == "classifier")
+    on_samples = tuple(m for m in chosen if m not in on_classifier)
+    if on_samples and method.sampler is None:
+        raise ConfigError(f"metrics {', '.join(on_samples)} score samples, but method {name!r} trains no "
+                          f"generator; its classifier is scored by classifier-error")
+    if on_classifier and method.classifier is None:
+        raise ConfigError(f"metric classifier-error scores a run's classifier, and method {name!r} trains "
+                          f"none; it applies to runs of method ssgan or supervised")
+    return on_samples, on_classifier
+
+
+def evaluate_samples(samples: Union[PathLike, torch.Tensor, np.ndarray], reference: Union[str, PathLike, torch.Tensor,
+                     np.ndarray], metrics: Union[str, Sequence[str], None] = None, extractor: Optional[str] = None,
+                     n: Optional[int] = None, split: str = "train", batch_size: int = 256,
+                     progress: bool = False, device: str = "auto", value_range: Optional[str] = None,
+                     extractor_params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Score any samples (tensor, array, FILE.npz or image folder) against a
+    registered data set's split, or against other images (tensor, array, file, folder).
+
+    n: score only the first n samples (None: all). value_range: how float
+    samples and float reference files/arrays are read (see load_images);
+    a registered data set is always [-1, 1]. extractor_params: e.g. {"weights": PATH}.
+    """
+    if n is not None:
+        n = _sample_count(n)
+    if isinstance(samples, (torch.Tensor, np.ndarray)):
+        fake = as_images(samples, "samples", value_range)
+    else:
+        fake = load_images(samples, value_range=value_range)
+    if n is not None:
+        fake = fake[:n]
+    info: Dict[str, Any] = {}
+    if isinstance(reference, str) and reference in DATASETS:
+        params = _dataset_params_for(reference, fake)
+        real, ref, data = reference_images(reference, params, split, None)
+        info = data.info
+    elif isinstance(reference, (torch.Tensor, np.ndarray)):
+        real, ref = as_images(reference, "reference", value_range), {"source": "array"}
+    else:
+        p = Path(str(reference))
+        if not p.exists():
+            raise ConfigError(f"reference {reference!r} is neither a registered data set "
+                              f"({', '.join(DATASETS.names())}) nor an existing file or folder")
+        real = load_images(p, size=fake.shape[-1], channels=fake.shape[1], value_range=value_range)
+        ref = {"source": str(p.resolve())}
+    from ..train.state import resolve_device
+    # Both sides are in [-1, 1] now: converted above, or a registered data set.
+    rec = evaluate_arrays(fake, real, _metric_list(metrics), extractor=extractor, extractor_params=extractor_params,
+                          reference=ref, cache=FeatureCache(), info=info, batch_size=batch_size, progress=progress,
+                          device=str(resolve_device(device)), value_range="11")
+    if value_range is not None:
+        rec["value_range"] = value_range
+    return rec
+
+
+def _dataset_params_for(name: str, fake: torch.Tensor) -> Dict[str, Any]:
+    # Match the reference resolution to the samples where the data set lets us.
+    fields = DATASETS.get(name).params_cls.__dataclass_fields__
+    if "size" in fields and fake.ndim == 4:
+        return {"size": int(fake.shape[-1])}
+    return {}

@@ -36,12 +36,10 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
+from ..config import DISCRIMINATOR_CONDITIONING, GENERATOR_CONDITIONING  # noqa: F401  (the allowed values of cond)
 from ..registry import ConfigError
 from .layers import Generator, NetSpec
 from .norms import Norm
-
-GENERATOR_CONDITIONING = ("none", "concat", "cbn")
-DISCRIMINATOR_CONDITIONING = ("none", "concat", "projection", "acgan")
 
 
 class LabelContext:

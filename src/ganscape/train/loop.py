@@ -165,8 +165,7 @@ class Evaluator:
     split (ssgan, supervised)."""
 
     def __init__(self, cfg: Config, device: torch.device, method):
-        from ..evaluation import split_metrics
-        from ..metrics.evaluate import build_extractor
+        from ..metrics.evaluate import build_extractor, split_metrics
         self.cfg = cfg
         # a metric the method has no net for is refused here, before the run folder exists
         self.on_samples, self.on_classifier = split_metrics(method, cfg.eval.metrics, cfg.method.name)

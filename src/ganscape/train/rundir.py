@@ -19,7 +19,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Union
 
 CONFIG = "config.json"
 STATUS = "status.json"
@@ -118,6 +118,16 @@ def read_status(run: Path) -> Dict[str, Any]:
 
 def is_run_dir(path: Path) -> bool:
     return (Path(path) / CONFIG).exists()
+
+
+def load_config(run: Union[str, Path]):
+    """The resolved Config of a run folder (api.load_run; here so that the
+    evaluator below the API can read it too)."""
+    from ..config import load_json
+    path = Path(run) / CONFIG
+    if not path.exists():
+        raise FileNotFoundError(f"{run} is not a ganscape run folder (no {CONFIG})")
+    return load_json(path)
 
 
 def check_out_dir(out: Path) -> Path:

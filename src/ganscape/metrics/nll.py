@@ -31,7 +31,7 @@ from typing import Any, Dict, Literal, Tuple
 import torch
 
 from ..registry import DATASETS, METRICS, ConfigError
-from . import core
+from ..likelihood import core
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def _model_nll(G, x, levels, dim, p, x_val, g) -> Dict[str, Any]:
 
 
 def _ais_nll(G, x, levels, p: NLLParams, x_val, g) -> Tuple[torch.Tensor, Dict[str, float]]:
-    from .ais import ais, choose_sigma
+    from ..likelihood.ais import ais, choose_sigma
     z_dim = getattr(G, "z_dim", 0)
     if not z_dim or getattr(G, "vocab_size", 0):
         raise ConfigError("metric nll: this generator has no likelihood of its own and no continuous latent "
@@ -169,7 +169,7 @@ def baseline_bits(reference: Dict[str, Any], split: str, n: int, levels: int, co
 
 @functools.lru_cache(maxsize=8)
 def _baseline_bits(key: str) -> Tuple[Tuple[str, float], ...]:
-    from .baselines import fit_independent, fit_mixture
+    from ..likelihood.baselines import fit_independent, fit_mixture
     dataset, params, split, n, levels, components = json.loads(key)
     ref = {"dataset": dataset, "params": params}
     train, _ = _split(ref, "train", 0, "metric nll")

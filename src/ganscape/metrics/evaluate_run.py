@@ -1,0 +1,113 @@
+"""Evaluating a run folder (`ganscape eval RUN`, ganscape.evaluate): find
+the run's generator and classifier at a checkpoint, score them with
+evaluate.py, and append the record to RUN/metrics.jsonl. The one module of
+metrics/ that reads run folders through the API (api.load_generator); the
+training loop's evaluator uses evaluate.py directly, so nothing below the
+API imports this module."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Union
+
+from ..registry import ConfigError
+from ..train import rundir
+from .evaluate import _sample_count, evaluate_arrays, evaluate_generator, reference_images, split_metrics
+
+PathLike = Union[str, Path]
+
+
+def _generator_name(run_dir: PathLike, path: Path, ckpt: Dict[str, Any]) -> str:
+    return f"the generator of {run_dir} (checkpoint {path.name}, step {int(ckpt['step'])})"
+
+
+def describe_generator(run_dir: PathLike, checkpoint: str = "latest") -> str:
+    """"the generator of RUN (checkpoint NAME, step N)", for messages about a run's generator."""
+    from ..train import checkpoint as ckpt_io
+    ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
+    return _generator_name(run_dir, path, ckpt)
+
+
+def _sampler_label(cfg, ckpt) -> str:
+    """Which weights were scored: the sampler net's name, "+ema" for its EMA copy."""
+    from ..train.state import build_method
+    name = build_method(cfg).sampler
+    return f"{name}+ema" if name in ckpt.get("ema", {}) else name
+
+
+def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None, n: int = 10000,
+             extractor: Optional[str] = None, checkpoint: str = "latest", split: Optional[str] = None,
+             seed: int = 0, batch_size: int = 256, record: bool = True, progress: bool = False,
+             device: str = "auto", extractor_params: Optional[Dict[str, Any]] = None,
+             metric_params: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """Evaluate a run and append the result, with sample counts and protocol,
+    to RUN/metrics.jsonl.
+
+    Sample metrics score the run's generator (its EMA copy if any) against
+    its data set; classifier-error scores the run's classifier (ssgan,
+    supervised) on the test split. metrics None: what the run's method
+    trains (see split_metrics).
+    device: where the generator and the feature extractor run (auto: CUDA if available).
+    extractor_params: the extractor's parameters, e.g. {"weights": PATH}.
+    metric_params: {metric: {key: value}}, e.g. {"nll": {"ais_steps": 200}}.
+    A generator that outputs NaN or Inf raises NonFiniteSamplesError (a
+    ValueError) naming the run, checkpoint and step; nothing is recorded."""
+    from ..api import load_generator
+    from ..train import checkpoint as ckpt_io
+    from ..train.state import build_method, resolve_device
+    from .classifier_error import classifier_error
+
+    n = _sample_count(n)
+    cfg = rundir.load_config(run_dir)
+    on_samples, on_classifier = split_metrics(build_method(cfg), metrics, cfg.method.name)
+    stray = sorted(set(metric_params or {}) - set(on_samples))
+    if stray:
+        raise ConfigError(f"metric parameters for {', '.join(stray)}, which this evaluation does not compute "
+                          f"(metrics: {', '.join(on_samples + on_classifier)})")
+    ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
+    dev = str(resolve_device(device))
+    record_: Dict[str, Any] = {"step": int(ckpt["step"]), "checkpoint": path.name,
+                               "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if on_samples:
+        G = load_generator(run_dir, checkpoint, device=dev)
+        res = evaluate_generator(G, cfg, on_samples, n, split or cfg.eval.split, extractor, seed=seed,
+                                 batch_size=batch_size, progress=progress, extractor_params=extractor_params,
+                                 source=_generator_name(run_dir, path, ckpt), metric_params=metric_params)
+        record_.update(sampler=_sampler_label(cfg, ckpt), **res)
+    if on_classifier:
+        c = classifier_error(run_dir, checkpoint, device=dev, batch_size=batch_size)
+        record_.setdefault("results", {}).update(c["results"])
+        record_.setdefault("protocol", {}).update(c["protocol"])
+        record_["classifier"] = {"net": c["classifier"], "reference": c["reference"]}
+    if record:
+        rundir.append_jsonl(Path(run_dir) / rundir.METRICS, record_)
+    return record_
+
+
+def heldout_fid(run_dir: PathLike, checkpoint: str = "latest", seed: int = 0,
+                record: bool = True) -> Dict[str, Any]:
+    """A scale to read a run's FID by: FID against the training split of as
+    many generated samples as the test split holds, beside the FID of the
+    test split itself (held-out real data scored the same way, at equal n).
+
+    Returns {"step", "metric": "fid_equal_n", "n", "fid_generated",
+    "fid_heldout_real", "ratio", "extractor"} (the data set's default
+    extractor); appended to RUN/metrics.jsonl when record is True."""
+    from ..api import load_generator
+    from ..train import checkpoint as ckpt_io
+    from .evaluate import generate
+
+    cfg = rundir.load_config(run_dir)
+    ckpt, _ = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
+    params = dict(cfg.data.params)
+    train, ref, _ = reference_images(cfg.data.name, params, "train", None)
+    test, _, _ = reference_images(cfg.data.name, params, "test", None)
+    fake = generate(load_generator(run_dir, checkpoint), len(test), seed=seed)
+    real_rec = evaluate_arrays(test, train, ["fid"], reference=ref, value_range="11")
+    fake_fid = evaluate_arrays(fake, train, ["fid"], reference=ref, value_range="11")["results"]["fid"]
+    real_fid = real_rec["results"]["fid"]
+    out = {"step": int(ckpt["step"]), "metric": "fid_equal_n", "n": len(test), "fid_generated": fake_fid,
+           "fid_heldout_real": real_fid, "ratio": fake_fid / real_fid, "extractor": real_rec["extractor"]}
+    if record:
+        rundir.append_jsonl(Path(run_dir) / rundir.METRICS, out)
+    return out

@@ -1,0 +1,173 @@
+"""The registered image metrics: each adapts an EvalContext (features
+computed once, shared) to a function of this package, and declares the
+scalars it returns (`results`), so that a config's eval.best is checked
+before training starts. Registered when ganscape.components imports this
+module; the token metrics are in sequences.py, nll in nll.py,
+classifier-error and infogan-accuracy in their own modules."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict
+
+import numpy as np
+import torch
+
+from ..registry import METRICS, ConfigError, NoParams
+from .evaluate import EvalContext
+
+
+def _features_pair(ctx: EvalContext):
+    return ctx.real_features().features, ctx.fake_features().features
+
+
+@METRICS.register("fid", results=("fid",))
+def _fid(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
+    """Frechet distance between Gaussians fit to real and generated features (lower is better)."""
+    from .fid import fid_from_features
+    real, fake = _features_pair(ctx)
+    return {"fid": fid_from_features(fake, real)}
+
+
+@dataclass(frozen=True)
+class KIDParams:
+    num_subsets: int = 100
+    subset_size: int = 1000
+
+
+@METRICS.register("kid", params=KIDParams, results=("kid", "kid_std"))
+def _kid(p: KIDParams, ctx: EvalContext) -> Dict[str, float]:
+    """Kernel inception distance: unbiased MMD^2, cubic kernel, mean and std over subsets."""
+    from .kid import kid_from_features
+    real, fake = _features_pair(ctx)
+    mean, std = kid_from_features(fake, real, num_subsets=p.num_subsets, subset_size=p.subset_size)
+    return {"kid": mean, "kid_std": std}
+
+
+@dataclass(frozen=True)
+class ISParams:
+    splits: int = 10
+
+
+@METRICS.register("is", params=ISParams, results=("is", "is_std"))
+def _is(p: ISParams, ctx: EvalContext) -> Dict[str, float]:
+    """Inception score exp(E KL(p(y|x) || p(y))) of the generated samples, mean and std over splits."""
+    from .inception_score import inception_score
+    probs = ctx.fake_features().probs
+    if probs is None:
+        raise ConfigError(f"metric is: extractor {ctx.extractor.name!r} gives no class probabilities for these images")
+    mean, std = inception_score(probs=probs, splits=p.splits)
+    return {"is": mean, "is_std": std}
+
+
+@dataclass(frozen=True)
+class PRDCParams:
+    k_pr: int = 3
+    k_dc: int = 5
+
+
+@METRICS.register("prdc", params=PRDCParams, results=("precision", "recall", "density", "coverage"))
+def _prdc(p: PRDCParams, ctx: EvalContext) -> Dict[str, float]:
+    """Improved precision/recall (k=3) and density/coverage (k=5) in feature space."""
+    from .prdc import prdc
+    real, fake = _features_pair(ctx)
+    return {k: float(v) for k, v in prdc(real, fake, k_pr=p.k_pr, k_dc=p.k_dc).items()}
+
+
+@dataclass(frozen=True)
+class MSSSIMParams:
+    n_pairs: int = 1000
+
+
+@METRICS.register("msssim", params=MSSSIMParams, results=("msssim", "msssim_real"))
+def _msssim(p: MSSSIMParams, ctx: EvalContext) -> Dict[str, float]:
+    """Mean MS-SSIM over random pairs of generated images (lower = more diverse); the real data's value alongside."""
+    from .msssim import ms_ssim_diversity
+    return {"msssim": float(ms_ssim_diversity(ctx.fake, n_pairs=p.n_pairs, seed=0)),
+            "msssim_real": float(ms_ssim_diversity(ctx.real, n_pairs=p.n_pairs, seed=0))}
+
+
+@METRICS.register("c2st", results=("c2st_accuracy", "c2st_p_value"))
+def _c2st(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
+    """Classifier two-sample test: held-out accuracy of a real-vs-generated classifier (0.5 = indistinguishable)."""
+    from .c2st import c2st_accuracy
+    real, fake = _features_pair(ctx)
+    out = c2st_accuracy(fake, real, seed=0)
+    return {"c2st_accuracy": float(out["accuracy"]), "c2st_p_value": float(out["p_value"])}
+
+
+@METRICS.register("memorization", results=("memorization_mean_nn_distance", "memorization_median_nn_distance",
+                                              "memorization_fraction_near_copies"))
+def _memorization(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
+    """Nearest-neighbour distances of generated samples to the training set (pixels) and the fraction of near copies."""
+    from .memorization import memorization
+    if ctx.train is None:
+        raise ConfigError("metric memorization needs the training set; evaluate a run or pass train=")
+    out = memorization(ctx.fake.flatten(1).numpy(), ctx.train.x.flatten(1).numpy())
+    return {f"memorization_{k}": float(v) for k, v in out.items() if isinstance(v, (int, float, np.floating))}
+
+
+@METRICS.register("stacked-modes", results=("stacked_modes_captured", "stacked_kl_to_uniform"))
+def _stacked_modes(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
+    """Stacked-digits protocol: modes captured out of 1000 and KL(generated modes || uniform)."""
+    from .stacked_modes import stacked_mode_stats
+    if ctx.fake.shape[1] != 3 or not hasattr(ctx.extractor, "channel_logits"):
+        raise ConfigError("metric stacked-modes needs 3-channel stacked digits and the digits-cnn extractor")
+    with torch.no_grad():
+        logits = torch.cat([ctx.extractor.channel_logits(ctx.fake[i:i + 1000]) for i in range(0, len(ctx.fake), 1000)])
+    out = stacked_mode_stats(torch.softmax(logits.double(), -1).numpy())
+    return {f"stacked_{k}": float(v) for k, v in out.items()}
+
+
+@METRICS.register("shapes", results=("shapes_valid_fraction", "shapes_kind_tv", "shapes_size_coverage",
+                                       "shapes_position_coverage", "shapes_color_coverage", "shapes_coverage"))
+def _shapes(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
+    """Synthetic shapes: fraction of generated images that are one valid shape, and coverage of the true parameter ranges."""
+    from .shape_validity import shape_validity
+    if "shapes" not in ctx.info:
+        raise ConfigError("metric shapes needs the 'shapes' data set's ground truth")
+    return shape_validity(ctx.fake, ctx.info)
+
+
+def _labels(ctx: EvalContext, metric: str):
+    if ctx.fake_labels is None or ctx.real_labels is None:
+        raise ConfigError(f"metric {metric} needs class labels of the generated and the reference images: "
+                          "evaluate a class-conditional run (method cgan) or pass fake_labels / real_labels")
+    return ctx.fake_labels.numpy(), ctx.real_labels.numpy()
+
+
+def _per_class(prefix: str, values) -> Dict[str, float]:
+    return {f"{prefix}_class_{c}": float(v) for c, v in enumerate(values) if v == v}  # NaN: class not evaluated
+
+
+@METRICS.register("intra-fid", results=("intra_fid",))
+def _intra_fid(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
+    """Intra-class FID: FID of each class's samples against that class's real images, averaged (per class too)."""
+    from .conditional import intra_class_fid
+    fl, rl = _labels(ctx, "intra-fid")
+    real, fake = _features_pair(ctx)
+    out = intra_class_fid(fake, real, fake_labels=fl, real_labels=rl)
+    return {"intra_fid": float(out["intra_fid"]), **_per_class("intra_fid", out["intra_fid_per_class"])}
+
+
+@METRICS.register("class-consistency", results=("class_consistency",))
+def _class_consistency(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
+    """Accuracy of the extractor's classifier (digits-cnn for digits) on class-conditional samples."""
+    from .conditional import class_consistency
+    fl, _ = _labels(ctx, "class-consistency")
+    probs = ctx.fake_features().probs
+    if probs is None:
+        raise ConfigError(f"metric class-consistency: extractor {ctx.extractor.name!r} gives no class probabilities")
+    out = class_consistency(predicted=probs, labels=fl)
+    return {"class_consistency": float(out["class_consistency"]),
+            **_per_class("class_consistency", out["class_consistency_per_class"])}
+
+
+@METRICS.register("per-class-pr", params=PRDCParams, results=("precision_mean", "recall_mean"))
+def _per_class_pr(p: PRDCParams, ctx: EvalContext) -> Dict[str, float]:
+    """Improved precision and recall within each class (k = k_pr), and their means."""
+    from .conditional import per_class_precision_recall
+    fl, rl = _labels(ctx, "per-class-pr")
+    real, fake = _features_pair(ctx)
+    out = per_class_precision_recall(fake, real, fake_labels=fl, real_labels=rl, k=p.k_pr)
+    return {"precision_mean": float(out["precision_mean"]), "recall_mean": float(out["recall_mean"]),
+            **_per_class("precision", out["precision_per_class"]), **_per_class("recall", out["recall_per_class"])}
