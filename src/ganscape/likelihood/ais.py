@@ -8,8 +8,8 @@ p(x | z) = N(x; G(z), sigma^2 I) and the prior p(z) = N(0, I). AIS moves
 `chains` chains per example along the geometric path
 f_t(z) = p(z) p(x | z)^beta_t, beta_0 = 0 < ... < beta_T = 1 (the sigmoid
 schedule of Grosse et al.: beta_t proportional to sigmoid(delta (2 t / T - 1)),
-rescaled to [0, 1], delta = 4), with one HMC transition (`leapfrog` steps,
-a step size per chain adapted towards 0.65 acceptance) at each beta_t:
+rescaled to [0, 1], delta = 4), with one HMC transition (`leapfrog` steps)
+at each beta_t:
 
     log w = sum_t (beta_t - beta_{t-1}) log p(x | z_{t-1}),
     log p^(x) = log mean_chains exp(log w)     (a stochastic lower bound).
@@ -21,10 +21,22 @@ stochastic upper bound. The gap between the two bounds shrinks to zero as T
 grows (BDMC); the paper's check is that it is small (about 1 nat) on
 simulated data at the T used on real data.
 
-Deviations from the paper's code: the step size adapts per chain
-multiplicatively (x1.02 / x0.98) rather than by a shared running acceptance;
-the mass matrix is the identity; sigma is chosen from a grid by AIS on a
-validation subset (`choose_sigma`), as the paper tunes it on validation data.
+The step size follows eval_gen's rule (`adapt_step_size`): one step size
+shared by every chain of the call, an exponential moving average of the
+acceptance rate (weight 0.1 on the newest transition's mean acceptance,
+starting at the target), the step size multiplied by 1.02 while that average
+is above the target (0.65) and by 0.98 otherwise, clipped to [1e-4, 0.5]. A controller on the running average settles where the average
+equals the target. (A multiplicative x1.02 / x0.98 per accepted / rejected
+transition, without the average, balances where 1.02^a 0.98^(1-a) = 1, at
+a = 0.505, whatever target is declared.) Where the 0.5 ceiling binds (near
+beta = 0 the target is the prior, which HMC crosses easily) the acceptance
+sits above the target; `AISResult.acceptance_trace` shows it per transition.
+
+Deviations from the paper's code: the step size starts at 0.05, not 0.01:
+the sigma search runs short chains (30 to 100 transitions), in which 0.01
+grows by 1.02 per transition too slowly to leave the region where the
+chains barely move; the mass matrix is the identity (as there); sigma is chosen from a grid by AIS on a validation subset
+(`choose_sigma`), as the paper tunes it on validation data.
 """
 from __future__ import annotations
 
@@ -58,10 +70,30 @@ def gaussian_log_lik(decoder: Decoder, z: Tensor, x: Tensor, sigma: float) -> Te
     return -0.5 * ((x - mean).pow(2).sum(-1) / sigma ** 2 + d * (LOG_2PI + 2 * math.log(sigma)))
 
 
+# eval_gen's HMC step-size controller (algorithms/hmc.py, sampling/samplers.py)
+TARGET_ACCEPT = 0.65
+STEP_INC, STEP_DEC = 1.02, 0.98
+STEP_MIN, STEP_MAX = 1e-4, 0.5
+ACCEPT_SLOWNESS = 0.9       # EMA: new = 0.9 old + 0.1 (this transition's mean acceptance)
+
+
+def adapt_step_size(eps: float, avg_accept: float, accept_rate: float, target: float = TARGET_ACCEPT,
+                    ) -> Tuple[float, float]:
+    """One update of the shared HMC step size after a transition with mean
+    acceptance `accept_rate` in [0, 1]: (new step size, new running average).
+    The step size moves on the running average *before* this transition is
+    folded in (eval_gen updates both at once from the old values)."""
+    eps = eps * (STEP_INC if avg_accept > target else STEP_DEC)
+    eps = min(max(eps, STEP_MIN), STEP_MAX)
+    return eps, ACCEPT_SLOWNESS * avg_accept + (1.0 - ACCEPT_SLOWNESS) * accept_rate
+
+
 @dataclass
 class AISResult:
-    log_w: Tensor          # (N, chains) log importance weights
-    acceptance: float      # mean HMC acceptance rate
+    log_w: Tensor             # (N, chains) log importance weights
+    acceptance: float         # mean HMC acceptance rate over all transitions
+    acceptance_trace: Tensor  # (T,) mean acceptance of each transition, float64
+    step_size: float          # the step size at the end
 
     @property
     def log_p(self) -> Tensor:
@@ -69,11 +101,10 @@ class AISResult:
         return torch.logsumexp(self.log_w, 1) - math.log(self.log_w.shape[1])
 
 
-def _hmc(z: Tensor, energy_grad, eps: Tensor, leapfrog: int, generator: Optional[torch.Generator]):
-    """One HMC transition for every row, with per-row step sizes eps (rows,)."""
+def _hmc(z: Tensor, energy_grad, e: float, leapfrog: int, generator: Optional[torch.Generator]):
+    """One HMC transition for every row, with step size e."""
     p0 = torch.randn(z.shape, generator=generator, dtype=z.dtype).to(z.device)
     u0, g = energy_grad(z)
-    e = eps[:, None]
     zn, p = z, p0 - 0.5 * e * g
     for i in range(leapfrog):
         zn = zn + e * p
@@ -88,13 +119,17 @@ def _hmc(z: Tensor, energy_grad, eps: Tensor, leapfrog: int, generator: Optional
 
 
 def ais(decoder: Decoder, x: Tensor, z_dim: int, sigma: float, steps: int = 1000, chains: int = 16,
-        leapfrog: int = 10, step_size: float = 0.05, target_accept: float = 0.65,
+        leapfrog: int = 10, step_size: float = 0.05, target_accept: float = TARGET_ACCEPT,
         reverse_from: Optional[Tensor] = None, generator: Optional[torch.Generator] = None) -> AISResult:
     """AIS log-weights for examples x (N, ...) under N(decoder(z), sigma^2 I).
 
     reverse_from: exact posterior samples z* (N, z_dim) of each x (simulated
     data): run the reverse chain from beta = 1 to 0 instead; the returned
-    log_w are then log weights of 1 / p(x) (see bdmc)."""
+    log_w are then log weights of 1 / p(x) (see bdmc).
+    step_size: the start of the shared step size (eval_gen's is 0.01; see the module docstring),
+    adapted towards `target_accept` (adapt_step_size)."""
+    if not 0.0 < target_accept < 1.0:
+        raise ValueError(f"target_accept must lie in (0, 1), got {target_accept}")
     n = len(x)
     xf = x.reshape(n, -1).double().repeat_interleave(chains, 0)                 # (N * S, D)
     betas = sigmoid_schedule(steps)
@@ -105,8 +140,8 @@ def ais(decoder: Decoder, x: Tensor, z_dim: int, sigma: float, steps: int = 1000
         z = torch.randn(n * chains, z_dim, generator=generator, dtype=torch.float64).to(xf.device)
     dec = lambda zz: decoder(zz.to(torch.get_default_dtype())).double()  # noqa: E731
     log_w = torch.zeros(n * chains, dtype=torch.float64, device=xf.device)
-    eps = torch.full((n * chains,), step_size, dtype=torch.float64, device=xf.device)
-    accepted = 0.0
+    eps, avg = float(step_size), float(target_accept)   # eval_gen starts the average at the target
+    trace = torch.zeros(len(betas) - 1, dtype=torch.float64)
     for t in range(1, len(betas)):
         with torch.no_grad():
             log_w += (betas[t] - betas[t - 1]) * gaussian_log_lik(dec, z, xf, sigma)
@@ -120,9 +155,9 @@ def ais(decoder: Decoder, x: Tensor, z_dim: int, sigma: float, steps: int = 1000
             return u.detach(), g
 
         z, acc = _hmc(z, energy_grad, eps, leapfrog, generator)
-        eps = torch.where(acc, eps * 1.02, eps * 0.98)
-        accepted += float(acc.double().mean())
-    return AISResult(log_w.reshape(n, chains), accepted / max(len(betas) - 1, 1))
+        trace[t - 1] = float(acc.double().mean())
+        eps, avg = adapt_step_size(eps, avg, float(trace[t - 1]), target_accept)
+    return AISResult(log_w.reshape(n, chains), float(trace.mean()), trace, eps)
 
 
 @dataclass
