@@ -177,6 +177,9 @@ class EvalConfig:
     split: str = "train"            # reference split of the training data set
     extractor: Optional[str] = None  # None = the data set's default (digits-cnn for digits)
     best: str = "fid"               # result that selects checkpoints/best.pt
+    # {metric: {key: value}}: parameters of eval.metrics during training only (`ganscape eval` keeps each
+    # metric's defaults), e.g. {nll: {split: val}} to select best.pt on a validation split
+    params: Mapping[str, Any] = field(default_factory=dict)
 
     def validate(self, where: str) -> None:
         if self.every < 0 or self.n < 2:
@@ -299,6 +302,16 @@ def resolve(cfg: Config) -> Config:
         if results and cfg.eval.best not in results:
             raise ConfigError(f"eval.best: {cfg.eval.best!r} is not a result of eval.metrics "
                               f"{list(cfg.eval.metrics)}; choose one of: {', '.join(results)}")
+    eval_params = {}
+    for m, mp in cfg.eval.params.items():
+        if m not in cfg.eval.metrics:
+            raise ConfigError(f"eval.params.{m}: parameters of a metric that eval.metrics "
+                              f"{list(cfg.eval.metrics)} does not compute")
+        if not isinstance(mp, Mapping):
+            raise ConfigError(f"eval.params.{m}: expected a mapping of the metric's parameters, got {mp!r}")
+        eval_params[m] = to_plain(METRICS.params(m, mp, where=f"eval.params.{m}"))
+    if cfg.eval.params:
+        replaced["eval"] = dataclasses.replace(cfg.eval, params=eval_params)
     if cfg.eval.extractor is not None and cfg.eval.extractor not in EXTRACTORS:
         raise ConfigError(f"eval.extractor: unknown extractor {cfg.eval.extractor!r}; "
                           f"choose one of: {', '.join(EXTRACTORS.names())}")

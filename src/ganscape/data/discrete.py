@@ -29,12 +29,13 @@ from torch import Tensor
 
 from ..registry import DATASETS, ConfigError
 from .base import ArrayDataset, resize_images
-from .digits import digits_arrays
+from .digits import check_validation, digits_arrays
 
 
-def _grey(size: int, split: str) -> Tuple[Tensor, Tensor]:
-    """Digits as grey probabilities in [0, 1] (N, 1, size, size) and labels."""
-    images, labels = digits_arrays(split)
+def _grey(size: int, split: str, validation: int = 0) -> Tuple[Tensor, Tensor]:
+    """Digits as grey probabilities in [0, 1] (N, 1, size, size) and labels
+    (split "val": the `validation` held-out training images, see data/digits.py)."""
+    images, labels = digits_arrays(split, validation)
     x = torch.from_numpy(images)[:, None]
     x = resize_images(x * 2.0 - 1.0, size).clamp(-1, 1).add(1.0).mul(0.5).contiguous()
     return x, torch.from_numpy(labels)
@@ -58,23 +59,25 @@ class BinaryDigitsParams:
     size: Literal[8, 16, 32] = 8     # resolution; the grey image is resized before binarizing
     threshold: float = 0.5           # fixed binarization: pixel = grey > threshold
     dynamic: bool = False            # resample the pixels every time an example is drawn
+    validation: int = 0              # training images held out as the split "val" (data/digits.py)
 
     def validate(self, where: str) -> None:
         check_size(self.size, where)
         if not 0.0 < self.threshold < 1.0:
             raise ConfigError(f"{where}.threshold: must be in (0, 1), got {self.threshold}")
+        check_validation(self.validation, where)
 
 
 @DATASETS.register("binary-digits", params=BinaryDigitsParams, extractor="digits-cnn")
 def binary_digits(params: BinaryDigitsParams, split: str, seed: int = 0) -> ArrayDataset:
     """The 8x8 digits binarized (fixed threshold, or dynamic Bernoulli draws each epoch), pixels in {-1, 1}."""
-    p, y = _grey(params.size, split)
+    p, y = _grey(params.size, split, params.validation)
     info = {"discrete": {"mode": "channel", "values": [-1.0, 1.0]},
             "binarize": "dynamic" if params.dynamic else "fixed", "levels": 2}
     if not params.dynamic:
         x = torch.where(p > params.threshold, 1.0, -1.0)
         return ArrayDataset(x=x, kind="image", y=y, num_classes=10, info=info)
-    if split == "test":  # one fixed draw, so the test set is binary and the same for every run
+    if split != "train":  # one fixed draw, so the test (and val) set is binary and the same for every run
         return ArrayDataset(x=binarize_batch(p * 2.0 - 1.0, 0, 0), kind="image", y=y, num_classes=10, info=info)
     return ArrayDataset(x=p * 2.0 - 1.0, kind="image", y=y, num_classes=10, info=info, transform=binarize_batch)
 

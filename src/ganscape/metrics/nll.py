@@ -12,6 +12,11 @@ labelled with how it was obtained:
   validation subset of the training split, then converted to the discrete
   levels like a flow's density.
 
+`split`: test (the default), train, or val: the training images that the
+digits data sets hold out with `data.params.validation: N`, for choosing a
+checkpoint without the test split (`eval.params: {nll: {split: val}}` with
+`eval.best: bits_per_dim` keeps the best one as best.pt).
+
 Results: bits_per_dim, nll_nats (per example); for VAEs also
 elbo_bits_per_dim; for AIS also ais_sigma and ais_acceptance; and, for
 scale, the test bits/dim of two baselines fitted here on the training split
@@ -36,7 +41,7 @@ from ..likelihood import core
 
 @dataclass(frozen=True)
 class NLLParams:
-    split: str = "test"
+    split: Literal["test", "val", "train"] = "test"
     n: int = 0                      # examples of the split (0: all)
     estimator: Literal["auto", "ais"] = "auto"   # auto: the model's own (exact, bound); ais: AIS on its decoder
     iwae_k: int = 1000              # VAE: importance samples of the IWAE bound
@@ -63,6 +68,9 @@ def _split(reference: Dict[str, Any], split: str, n: int, where: str):
     name = reference.get("dataset")
     if name not in DATASETS:
         raise ConfigError(f"{where}: scores a run's generator on a registered data set; the reference is {name!r}")
+    if split == "val" and not (reference.get("params") or {}).get("validation"):
+        raise ConfigError(f"{where}: split val is the training images a data set holds out with "
+                          f"data.params.validation: N (digits, binary-digits); {name!r} holds out none here")
     data = DATASETS.get(name).fn(DATASETS.params(name, reference.get("params") or {}), split, 0)
     x = data.x if not n else data.x[:n]
     return x, data

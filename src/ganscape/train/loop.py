@@ -198,7 +198,8 @@ class Evaluator:
         res: Dict[str, Any] = {"results": {}}
         if self.on_samples:
             res = evaluate_generator(state.sampler, self.cfg, self.on_samples, e.n, e.split,
-                                     extractor_obj=self.extractor, seed=self.cfg.seed + 3)
+                                     extractor_obj=self.extractor, seed=self.cfg.seed + 3,
+                                     metric_params=dict(e.params) or None)
         if self.on_classifier:
             res["results"]["classifier_error"] = error_rate(state.classifier, self.test.x, self.test.y)
             res.setdefault("protocol", {})["classifier-error"] = {}
