@@ -16,10 +16,11 @@ from ganscape.registry import ConfigError
 
 
 def tiny(shape, levels, output="categorical", layers=2, kernel=3, hidden=6, head_hidden=12, mixtures=2,
-         seed=0, scale=1.0, double=True):
+         seed=0, scale=1.0, double=True, dropout=0.0):
     torch.manual_seed(seed)
     net = GatedPixelCNN(PixelCNNParams(hidden=hidden, layers=layers, kernel=kernel, gated_kernel=3,
-                                       output=output, mixtures=mixtures, head_hidden=head_hidden), shape, levels)
+                                       output=output, mixtures=mixtures, head_hidden=head_hidden,
+                                       dropout=dropout), shape, levels)
     if double:
         net = net.double()
     if scale != 1.0:  # larger weights: peaked, far-from-uniform distributions
@@ -247,7 +248,35 @@ def test_state_dict_round_trip():
     assert torch.equal(fresh.log_prob(x), net.log_prob(x))
 
 
+def test_dropout_acts_in_training_only_and_keeps_the_order():
+    net = tiny((1, 5, 5), 17, layers=4, hidden=8, head_hidden=8, dropout=0.5)
+    plain = tiny((1, 5, 5), 17, layers=4, hidden=8, head_hidden=8)
+    plain.load_state_dict(net.state_dict())          # dropout adds no parameters: same checkpoints
+    x = from_levels(torch.randint(0, 17, (4, 1, 5, 5)), 17, torch.float64)
+    net.train()
+    a, b = net.logits(x), net.logits(x)
+    assert not torch.equal(a, b)                     # a fresh mask per call
+    check_order(net, full_coverage=False)            # masks on hidden features see no later pixel
+    net.eval()
+    assert torch.equal(net.logits(x), plain.logits(x))   # off in eval mode: the same net
+    assert torch.equal(net.log_prob(x), plain.log_prob(x))
+
+
+def test_dropout_drops_about_the_given_fraction():
+    net = tiny((1, 4, 4), 17, layers=1, hidden=64, head_hidden=8, dropout=0.3).train()
+    layer = net.layers[0]
+    x = from_levels(torch.randint(0, 17, (50, 1, 4, 4)), 17, torch.float64)
+    g, _ = layer.vertical(x)
+    undropped = torch.nn.functional.pad(x, (1, 1, 1, 0))
+    full = torch.tanh(layer.v_conv(undropped).chunk(2, 1)[0]) * torch.sigmoid(layer.v_conv(undropped).chunk(2, 1)[1])
+    kept = g != 0
+    assert abs(float(kept.double().mean()) - 0.7) < 0.02
+    # survivors are scaled by 1 / (1 - p), so the expectation is unchanged
+    assert torch.allclose(g[kept], full[kept] / 0.7)
+
+
 @pytest.mark.parametrize("bad,match", [
+    ({"dropout": 1.0}, "dropout"), ({"dropout": -0.1}, "dropout"), ({"dropout": True}, "dropout"),
     ({"hidden": 0}, "hidden"), ({"layers": 0}, "layers"), ({"mixtures": 0}, "mixtures"),
     ({"head_hidden": -1}, "head_hidden"), ({"kernel": 4}, "kernel"), ({"kernel": 1}, "kernel"),
     ({"gated_kernel": 2}, "gated_kernel"), ({"output": "gaussian"}, "categorical, logistic"),

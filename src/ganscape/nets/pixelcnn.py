@@ -21,7 +21,12 @@ Architecture (paper Fig. 2), without the blind spot of masked 3x3 stacks:
 - gated activations tanh(a) * sigmoid(b) in both stacks;
 - the first layer (kernel `kernel`) uses mask A at the current pixel, later
   layers (kernel `gated_kernel`) mask B;
-- head: ReLU, 1x1 to `head_hidden`, ReLU, 1x1 to the output parameters.
+- head: ReLU, 1x1 to `head_hidden`, ReLU, 1x1 to the output parameters;
+- `dropout` (PixelCNN++'s regularizer, Salimans et al. 2017, who use 0.5 on
+  CIFAR-10): in training, each gated activation of both stacks is dropped
+  with that probability before it feeds the next convolution. An element-wise
+  mask on hidden features cannot carry information from later pixels, so the
+  causal order is unchanged; in eval mode (likelihoods, sampling) it is off.
 
 Channel (sub-pixel) order: every hidden feature map belongs to one colour
 group (contiguous, balanced: feature k of n is in group k * C // n). Every
@@ -51,6 +56,10 @@ Deviations from the papers:
   the categorical output);
 - no conditioning vector h, and no skip connections summed from every layer
   (the head reads the last horizontal stack, as in the paper's Fig. 2);
+- dropout sits on the gated output of each layer (both stacks), where
+  PixelCNN++ drops the hidden activation inside each gated residual block,
+  between its two convolutions (this net's layers have one convolution
+  before the gate);
 - log_s is clamped at -7 as in PixelCNN++'s code; the bin mass is computed
   as sigma(a) sigma(-b) (1 - e^{-(a-b)}), exact in every tail and for bins
   much narrower than the scale, so PixelCNN++'s pdf fallback is not needed.
@@ -82,8 +91,12 @@ class PixelCNNParams:
     output: str = "categorical"     # "categorical" | "logistic"
     mixtures: int = 5               # logistics per sub-pixel (output "logistic")
     head_hidden: int = 256          # channels of the 1x1 output layers
+    dropout: float = 0.0            # training only: drop probability of each gated activation (PixelCNN++)
 
     def validate(self, where: str) -> None:
+        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)) or \
+                not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"{where}.dropout: must be a number in [0, 1), got {self.dropout!r}")
         for name in ("hidden", "layers", "mixtures", "head_hidden"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -158,9 +171,11 @@ class _MaskedConv(nn.Conv2d):
 
 
 class _GatedLayer(nn.Module):
-    def __init__(self, cin: int, hidden: int, k: int, in_groups: Tensor, groups: Tensor, first: bool):
+    def __init__(self, cin: int, hidden: int, k: int, in_groups: Tensor, groups: Tensor, first: bool,
+                 dropout: float = 0.0):
         super().__init__()
         self.n, self.first = k // 2, first
+        self.drop = nn.Dropout(dropout)
         self.v_conv = nn.Conv2d(cin, 2 * hidden, (self.n + 1, k))
         self.v_to_h = nn.Conv2d(2 * hidden, 2 * hidden, 1)
         self.h_conv = _MaskedConv(cin, 2 * hidden, self.n + 1, in_groups, groups.repeat(2), inclusive=not first)
@@ -172,12 +187,12 @@ class _GatedLayer(nn.Module):
         n = self.n
         a = self.v_conv(F.pad(v, (n, n, n, 0)))            # rows r-n..r, columns c-n..c+n
         link = self.v_to_h(F.pad(a, (0, 0, 1, 0))[:, :, :-1])   # shift down one row
-        return _gate(a), link
+        return self.drop(_gate(a)), link
 
     def horizontal(self, h: Tensor, link: Tensor) -> Tensor:
         """h: (N, Cin, R, W), link as from `vertical` -> (N, hidden, R, W);
         rows are independent and column c depends on columns <= c only."""
-        out = self.h_out(_gate(self.h_conv(F.pad(h, (self.n, 0, 0, 0))) + link))
+        out = self.h_out(self.drop(_gate(self.h_conv(F.pad(h, (self.n, 0, 0, 0))) + link)))
         return out if self.first else out + h
 
     # One-row / one-column versions for sampling: the same convolutions on the
@@ -187,12 +202,12 @@ class _GatedLayer(nn.Module):
         (next v at row r (N, hidden, 1, W), link for row r+1 (N, 2 hidden, 1, W))."""
         n = self.n
         a = self.v_conv(F.pad(rows, (n, n, n + 1 - rows.shape[2], 0)))
-        return _gate(a), self.v_to_h(a)
+        return self.drop(_gate(a)), self.v_to_h(a)
 
     def horizontal_col(self, cols: Tensor, link: Tensor) -> Tensor:
         """cols: (N, Cin, 1, <= n+1), input columns c-n..c of one row; link:
         (N, 2 hidden, 1, 1) at column c -> output at column c (N, hidden, 1, 1)."""
-        out = self.h_out(_gate(self.h_conv(F.pad(cols, (self.n + 1 - cols.shape[3], 0, 0, 0))) + link))
+        out = self.h_out(self.drop(_gate(self.h_conv(F.pad(cols, (self.n + 1 - cols.shape[3], 0, 0, 0))) + link)))
         return out if self.first else out + cols[..., -1:]
 
 
@@ -224,7 +239,7 @@ class GatedPixelCNN(nn.Module):
         self.layers = nn.ModuleList(
             _GatedLayer(C if l == 0 else params.hidden, params.hidden,
                         params.kernel if l == 0 else params.gated_kernel,
-                        torch.arange(C) if l == 0 else gh, gh, first=l == 0)
+                        torch.arange(C) if l == 0 else gh, gh, first=l == 0, dropout=float(params.dropout))
             for l in range(params.layers))
         gm = _groups(params.head_hidden, C)
         self.head1 = _MaskedConv(params.hidden, params.head_hidden, 1, gh, gm, inclusive=True)
