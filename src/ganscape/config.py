@@ -178,7 +178,8 @@ class EvalConfig:
     extractor: Optional[str] = None  # None = the data set's default (digits-cnn for digits)
     best: str = "fid"               # result that selects checkpoints/best.pt
     # {metric: {key: value}}: parameters of eval.metrics during training only (`ganscape eval` keeps each
-    # metric's defaults), e.g. {nll: {split: val}} to select best.pt on a validation split
+    # metric's defaults), e.g. {nll: {split: val}} to select best.pt on a validation split; a metric
+    # that eval.metrics does not list ignores its entry
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def validate(self, where: str) -> None:
@@ -304,9 +305,10 @@ def resolve(cfg: Config) -> Config:
                               f"{list(cfg.eval.metrics)}; choose one of: {', '.join(results)}")
     eval_params = {}
     for m, mp in cfg.eval.params.items():
-        if m not in cfg.eval.metrics:
-            raise ConfigError(f"eval.params.{m}: parameters of a metric that eval.metrics "
-                              f"{list(cfg.eval.metrics)} does not compute")
+        # parameters of a registered metric that eval.metrics does not list are kept, unused: a preset's
+        # {nll: ...} must not break `--set eval.metrics=[fid]`
+        if m not in METRICS:
+            raise ConfigError(f"eval.params.{m}: unknown metric {m!r}; choose one of: {', '.join(METRICS.names())}")
         if not isinstance(mp, Mapping):
             raise ConfigError(f"eval.params.{m}: expected a mapping of the metric's parameters, got {mp!r}")
         eval_params[m] = to_plain(METRICS.params(m, mp, where=f"eval.params.{m}"))

@@ -52,9 +52,12 @@ def test_eval_params_are_typed_and_checked():
     cfg = load_config("pixelcnn-digits", None, ["eval.metrics=[nll]", "eval.best=bits_per_dim",
                                                  "eval.params={nll: {split: val}}"])
     assert cfg.eval.params["nll"]["split"] == "val" and cfg.eval.params["nll"]["iwae_k"] == 1000  # defaults filled
-    with pytest.raises(ConfigError, match="eval.params.fid: parameters of a metric that eval.metrics"):
+    with pytest.raises(ConfigError, match="eval.params.nl: unknown metric 'nl'"):
         load_config("pixelcnn-digits", None, ["eval.metrics=[nll]", "eval.best=bits_per_dim",
-                                               "eval.params={fid: {}}"])
+                                               "eval.params={nl: {}}"])
+    # a preset's nll parameters do not stand in the way of other metrics
+    cfg = load_config("vae-digits", None, ["eval.metrics=[fid]", "eval.best=fid"])
+    assert cfg.eval.metrics == ("fid",) and cfg.eval.params["nll"]["split"] == "val"
     with pytest.raises(ConfigError, match="eval.params.nll.split"):
         load_config("pixelcnn-digits", None, ["eval.metrics=[nll]", "eval.best=bits_per_dim",
                                                "eval.params={nll: {split: valid}}"])

@@ -199,7 +199,7 @@ class Evaluator:
         if self.on_samples:
             res = evaluate_generator(state.sampler, self.cfg, self.on_samples, e.n, e.split,
                                      extractor_obj=self.extractor, seed=self.cfg.seed + 3,
-                                     metric_params=dict(e.params) or None)
+                                     metric_params={m: p for m, p in e.params.items() if m in self.on_samples})
         if self.on_classifier:
             res["results"]["classifier_error"] = error_rate(state.classifier, self.test.x, self.test.y)
             res.setdefault("protocol", {})["classifier-error"] = {}
