@@ -79,7 +79,7 @@ def _tiny(validation, steps=6):
 
 
 def test_training_keeps_the_checkpoint_with_the_best_validation_likelihood(tmp_path):
-    from ganscape.likelihood.metric import NLLParams, model_nll
+    from ganscape.metrics.nll import NLLParams, model_nll
     run = ganscape.train(from_dict(_tiny(40)), run_dir=tmp_path / "run")
     recs = [r for r in rundir.read_jsonl(run / "metrics.jsonl") if r.get("source") == "train"]
     assert [r["step"] for r in recs] == [1, 2, 3, 4, 5, 6]
