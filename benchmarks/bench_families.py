@@ -96,7 +96,7 @@ def measure_one(args):
     return row
 
 
-SHIPPED = ("vae-digits", "iaf-vae-digits", "realnvp-digits", "pixelcnn-digits")
+SHIPPED = ("vae-digits", "iaf-vae-digits", "realnvp-digits", "pixelcnn-digits", "pixelcnn-binary-digits")
 
 
 def shipped_one(args):
