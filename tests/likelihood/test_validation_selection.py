@@ -97,6 +97,11 @@ def test_training_keeps_the_checkpoint_with_the_best_validation_likelihood(tmp_p
 
 def test_nll_on_val_without_a_held_out_split_is_one_line(tmp_path):
     tree = _tiny(0, steps=1)
-    with pytest.raises(ConfigError, match="split val is the training images a data set holds out") as e:
+    with pytest.raises(ConfigError, match="split 'val' is the training images held out") as e:
         ganscape.train(from_dict(tree), run_dir=tmp_path / "run")
     assert "\n" not in str(e.value)
+    assert not (tmp_path / "run").exists()       # refused before the run folder is made
+    # the metric itself says what is wrong when called on such a reference directly
+    from ganscape.metrics.nll import _split
+    with pytest.raises(ConfigError, match="split val is the training images a data set holds out"):
+        _split({"dataset": "digits", "params": {"size": 8}}, "val", 0, "metric nll")

@@ -173,6 +173,14 @@ class Evaluator:
         self.extractor = (build_extractor(cfg.eval.extractor, None, cfg.data.name, device=str(device))
                           if self.on_samples and not tokens else None)
         self.test = load_data(cfg, "test") if self.on_classifier else None
+        # a metric asked to score the held-out split (e.g. nll with split val) needs the data to hold one out:
+        # refused here, before the run folder exists, not at the first evaluation
+        if any(p.get("split") == "val" for m, p in cfg.eval.params.items() if m in self.on_samples):
+            from ..config import ConfigError
+            try:
+                load_data(cfg, "val")
+            except (ConfigError, ValueError) as err:
+                raise ConfigError(f"eval.params: {err}") from None
         self.best = None
         self.last_step = -1
         self.last_results: Dict[str, Any] = {}
