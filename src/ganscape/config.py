@@ -149,6 +149,10 @@ class TrainConfig:
     # reason; 0: no limit. Counted from each start (a resumed run gets a fresh
     # budget). For comparisons at an equal wall-clock budget.
     max_seconds: float = 0.0
+    # torch threads on a CPU: 0 = choose by measuring the first steps and
+    # again when throughput changes (one thread with `deterministic`; see
+    # train/threads.py); N = exactly N. `--threads` beats it.
+    threads: int = 0
 
     def validate(self, where: str) -> None:
         for k in ("steps", "batch_size", "n_disc", "log_every", "latest_every", "num_samples"):
@@ -159,7 +163,7 @@ class TrainConfig:
         if self.lr_schedule not in ("constant", "linear"):
             raise ConfigError(f"{where}.lr_schedule: {self.lr_schedule!r} is not allowed; choose constant or linear")
         for k in ("sample_every", "checkpoint_every", "ema_start", "labelled_per_class", "labelled_batch_size",
-                  "max_seconds"):
+                  "max_seconds", "threads"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{where}.{k}: must be >= 0, got {getattr(self, k)}")
         if self.labelled_batch_size and not self.labelled_per_class:
@@ -457,7 +461,7 @@ def dumps_yaml(cfg: Config) -> str:
 # they change how long or how fast training goes on, or what is logged and
 # evaluated, never the shapes of the nets or the objective.
 RESUMABLE = ("name", "device", "train.steps", "train.max_seconds", "train.log_every", "train.sample_every", "train.checkpoint_every",
-             "train.latest_every", "train.num_samples", "train.progress", "train.lr_schedule", "eval",
+             "train.latest_every", "train.num_samples", "train.progress", "train.lr_schedule", "train.threads", "eval",
              "optim.generator.params.lr", "optim.discriminator.params.lr")
 
 

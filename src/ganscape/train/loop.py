@@ -34,6 +34,7 @@ from ..registry import ConfigError
 from ..config import Config, save_json
 from . import checkpoint as ckpt_io
 from . import rundir
+from . import threads as thr
 from .state import DataSpec, build_state, load_data, resolve_device, seed_everything, update_ema
 
 
@@ -376,6 +377,9 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
     show = tc.progress if progress is None else progress
     stop = StopRequest()
     logger = bar = None
+    threads_before = torch.get_num_threads()  # given back at the end: a library call must not keep our count
+    tuner = thr.tuner(tc.threads, cfg.deterministic, str(device),
+                      lambda rec: rundir.append_jsonl(run_dir / rundir.THREADS, {"step": state.step, **rec}))
 
     def set_status(name: str, **extra: Any) -> None:
         rundir.write_status(run_dir, name, step=state.step, checkpoint_step=saved_step, **extra)
@@ -416,6 +420,7 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
                    dynamic_ncols=True)
         train_seconds = 0.0  # time in training steps only (train.max_seconds), counted from this start
         out_of_time = False
+        tuner.begin()
         with stop.installed():
             while state.step < tc.steps and not out_of_time:
                 t_step = time.perf_counter()
@@ -430,7 +435,9 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
                     # Before ema_start the EMA simply follows its net.
                     update_ema(ema, state.nets[name], tc.ema_decay if state.step > tc.ema_start else 0.0)
                 ok = ok & _finite(stats)
-                train_seconds += time.perf_counter() - t_step
+                step_seconds = time.perf_counter() - t_step
+                train_seconds += step_seconds
+                tuner.record(step_seconds)  # the thread count for the next step (train/threads.py)
                 out_of_time = bool(tc.max_seconds) and train_seconds >= tc.max_seconds
                 if log or out_of_time:
                     if not bool(ok):
@@ -483,6 +490,7 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
               raise_=False)
         raise
     finally:
+        torch.set_num_threads(threads_before)
         if bar is not None:
             bar.close()
         if logger is not None:

@@ -11,6 +11,7 @@
       samples/           step_000500.png grids (scatter plots for 2-D data)
       checkpoints/       latest.pt, previous.pt, step_001000.pt ...
       tensorboard/       event files, when tensorboard is installed
+      threads.jsonl      each choice of the torch thread count and what was measured (train/threads.py)
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ METRICS = "metrics.jsonl"
 SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"
+THREADS = "threads.jsonl"
 
 
 def _json_safe(v: Any) -> Any:

@@ -1,0 +1,263 @@
+"""The thread count (train/threads.py): which CPUs count, the decision on
+injected timings (never on this machine's speed), when it measures again,
+who overrides whom, and that choosing never changes a run's results."""
+import json
+
+import pytest
+import torch
+
+from ganscape.config import from_dict
+from ganscape.registry import ConfigError
+from ganscape.train import threads as thr
+from ganscape.train.loop import run
+
+
+# ---- CPUs available: affinity capped by the cgroup quota (fixture files) ----------------------------
+
+def _tree(tmp_path, files, proc):
+    for rel, text in files.items():
+        p = tmp_path / "cg" / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(text)
+    (tmp_path / "proc_cgroup").write_text(proc)
+    return tmp_path / "cg", tmp_path / "proc_cgroup"
+
+
+def test_cgroup_v2_quota_in_the_process_cgroup(tmp_path):
+    root, proc = _tree(tmp_path, {"cpu.max": "max 100000\n", "user/job/cpu.max": "150000 100000\n"},
+                       "0::/user/job\n")
+    assert thr.cgroup_cpus(root, proc) == 1.5
+    assert thr.available_cpus(affinity=range(8), quota=1.5) == 2     # 1.5 CPUs let two threads run
+    assert thr.available_cpus(affinity=range(8), quota=0.5) == 1
+
+
+def test_cgroup_v2_a_parent_quota_limits_too(tmp_path):
+    root, proc = _tree(tmp_path, {"cpu.max": "max 100000", "a/cpu.max": "300000 100000",
+                                  "a/b/cpu.max": "max 100000"}, "0::/a/b\n")
+    assert thr.cgroup_cpus(root, proc) == 3.0
+
+
+def test_cgroup_v2_no_limit(tmp_path):
+    root, proc = _tree(tmp_path, {"cpu.max": "max 100000"}, "0::/\n")
+    assert thr.cgroup_cpus(root, proc) is None
+
+
+def test_cgroup_v1_quota_over_period(tmp_path):
+    # a container: /proc/self/cgroup names a path that its mount does not show, the mount's own files hold the quota
+    root, proc = _tree(tmp_path, {"cpu,cpuacct/cpu.cfs_quota_us": "250000", "cpu,cpuacct/cpu.cfs_period_us": "100000"},
+                       "12:memory:/docker/abc\n3:cpu,cpuacct:/docker/abc\n")
+    assert thr.cgroup_cpus(root, proc) == 2.5
+    root, proc = _tree(tmp_path / "x", {"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000"},
+                       "2:cpu:/\n")
+    assert thr.cgroup_cpus(root, proc) is None
+
+
+def test_no_cgroup_files_at_all(tmp_path):
+    assert thr.cgroup_cpus(tmp_path / "nothing", tmp_path / "nofile") is None
+
+
+def test_affinity_caps_and_candidates():
+    assert thr.available_cpus(affinity=[3], quota=None) == 1
+    assert thr.available_cpus(affinity=range(6), quota=4.0) == 4
+    assert thr.candidates(1) == [1] and thr.candidates(3) == [1, 2, 3]
+    assert thr.candidates(24) == [1, 2, 4, 8, 16, 24]
+
+
+# ---- the decision on injected timings ----------------------------------------------------------------
+
+def test_choose_prefers_the_fewest_threads_within_the_margin():
+    # 92 vs 87 steps/s idle (the issue's MLP): 1 thread
+    assert thr.choose({1: [1 / 92] * 3, 2: [1 / 87] * 3}) == 1
+    # two threads 4% faster: still 1 (inside the 5% margin); 10% faster: 2
+    assert thr.choose({1: [1.0], 2: [0.96]}) == 1
+    assert thr.choose({1: [1.0], 2: [0.9]}) == 2
+    assert thr.choose({1: [1.0], 2: [0.6], 3: [0.58]}) == 2     # 2 is within 5% of 3, the fastest
+    assert thr.choose({1: [1.0, 5.0, 1.0], 2: [2.0, 2.0, 2.0]}) == 1   # the median, not the mean
+
+
+class Fake:
+    """Drives an AutoThreads with unit times from a table {threads: seconds}."""
+
+    def __init__(self, available=2, **kw):
+        self.calls = []
+        self.decisions = []
+        self.t = thr.AutoThreads(available, set_threads=self.calls.append, on_decision=self.decisions.append, **kw)
+
+    def units(self, speed, n):
+        for _ in range(n):
+            self.t.record(speed[self.t.current])
+
+
+def test_measures_each_candidate_then_keeps_the_best():
+    f = Fake()
+    f.t.begin()
+    assert f.t.current == 1
+    f.units({1: 0.025, 2: 0.02}, 200)          # 1.25x: both get a second round
+    assert f.t.chosen == 2 and f.t.current == 2
+    d = f.decisions[0]
+    assert d["why"] == "start" and d["threads"] == 2 and d["available"] == 2
+    assert d["units_per_s"] == {"1": 40.0, "2": 50.0}
+    assert f.calls == [1, 2, 1, 2]              # rounds 1, 2 | 2, 1 (reversed), then the choice
+    f.units({1: 0.025, 2: 0.02}, 5000)
+    assert len(f.decisions) == 1                # steady speed: no new measurement, however long
+    f.units({1: 0.03, 2: 0.025}, 5000)
+    assert len(f.decisions) == 1                # 0.8x the measured rate: above the 0.7 that measures again
+
+
+def test_a_collapsed_candidate_is_not_tried_a_second_time():
+    f = Fake()
+    f.t.begin()
+    f.units({1: 0.01, 2: 1.0}, 300)
+    assert f.t.chosen == 1
+    # 2 threads ran once for warm-up and once timed, never in round two
+    assert f.calls == [1, 2, 1]
+
+
+def test_measures_again_when_throughput_drops_then_backs_off():
+    f = Fake()
+    f.t.begin()
+    f.units({1: 0.011, 2: 0.01}, 300)            # idle: 2 threads 10% faster (beyond the 5% margin)
+    first = f.t.chosen
+    assert first == 2
+    # a busy process starts: 2 threads collapse (0.01 -> 0.125 s), 1 thread halves
+    f.units({1: 0.022, 2: 0.125}, 400)
+    assert [d["why"] for d in f.decisions][:2] == ["start", "slower"]
+    assert f.decisions[1]["threads"] == 1 and f.t.current == 1
+    # the process stops: 1 thread is back to 0.011 s, faster than measured under load -> measure again
+    f.units({1: 0.011, 2: 0.01}, 3000)
+    assert f.decisions[2]["why"] == "faster" and f.decisions[2]["threads"] == 2
+
+
+def test_no_new_measurement_before_the_cooldown():
+    f = Fake()
+    f.t.begin()
+    f.units({1: 0.01, 2: 0.05}, 100)
+    assert len(f.decisions) == 1
+    cost = f.t._probe_cost
+    # slower at once: the cooldown (10x the measurement) must pass first
+    f.units({1: 0.05, 2: 0.25}, int(9 * cost / 0.05))
+    assert len(f.decisions) == 1
+    f.units({1: 0.05, 2: 0.25}, 200)
+    assert len(f.decisions) == 2 and f.decisions[1]["why"] == "slower"
+
+
+def test_one_cpu_means_one_thread_and_no_measurement():
+    f = Fake(available=1)
+    f.t.begin()
+    f.units({1: 0.01}, 500)
+    assert f.calls == [1] and f.t.chosen == 1 and len(f.decisions) == 1
+
+
+def test_new_phase_resets_the_reference():
+    f = Fake()
+    f.t.begin()
+    f.units({1: 0.01, 2: 0.05}, 100)
+    f.t.new_phase()
+    f.units({1: 0.5, 2: 2.5}, 20)      # a 50x bigger unit in a new phase is not a slowdown
+    assert len(f.decisions) == 1 and f.t.reference == 0.5
+
+
+# ---- precedence: --threads, then train.threads, then auto ----------------------------------------------
+
+def test_precedence():
+    assert isinstance(thr.tuner(0, False, "cpu", available=2), thr.AutoThreads)
+    t = thr.tuner(0, True, "cpu", available=2)
+    assert isinstance(t, thr.FixedThreads) and t.chosen == 1 and t.why.startswith("deterministic")
+    t = thr.tuner(3, True, "cpu", available=2)
+    assert t.chosen == 3 and t.why == "train.threads"
+    with thr.using(threads=2):
+        t = thr.tuner(3, False, "cpu", available=4)
+        assert t.chosen == 2 and t.why == "--threads"
+    assert thr.tuner(3, False, "cpu", available=2).chosen == 3     # the override ended with the block
+    with thr.using(cap=1):
+        assert thr.tuner(0, False, "cpu", available=8).candidates == [1]
+    assert isinstance(thr.tuner(0, False, "cuda:0", available=2), thr.LeaveAlone)
+
+
+def test_bad_counts_are_refused_with_the_key():
+    with pytest.raises(ConfigError, match="--threads: must be an integer >= 0"):
+        with thr.using(threads=-1):
+            pass
+    with pytest.raises(ConfigError, match="train.threads: must be >= 0"):
+        from ganscape.config import load_config
+        load_config("digits", None, ["train.threads=-2"])
+
+
+# ---- in the training loop ------------------------------------------------------------------------------
+
+def _cfg(tiny_tree, **train):
+    tiny_tree["train"].update(train)
+    return from_dict(tiny_tree)
+
+
+def test_train_threads_is_applied_and_recorded(tiny_tree, tmp_path, monkeypatch):
+    seen = []
+    from ganscape.methods import gan
+    orig = gan.GAN.step
+
+    def spy(self, *a, **k):
+        seen.append(torch.get_num_threads())
+        return orig(self, *a, **k)
+
+    monkeypatch.setattr(gan.GAN, "step", spy)
+    before = torch.get_num_threads()
+    (tmp_path / "r").mkdir()
+    run(_cfg(tiny_tree, threads=2), tmp_path / "r")
+    assert set(seen) == {2}
+    assert torch.get_num_threads() == before          # the caller's count is given back
+    lines = [json.loads(x) for x in (tmp_path / "r" / "threads.jsonl").read_text().splitlines()]
+    assert lines == [{"step": 0, "threads": 2, "why": "train.threads", "units_per_s": {},
+                      "available": thr.available_cpus()}]
+
+
+def test_auto_measurement_changes_nothing_in_the_run(tiny_tree, tmp_path, monkeypatch, same_checkpoints):
+    """A run whose auto tuner measures and switches several times (timings
+    injected: which count is fast flips every 12 steps) equals a run at a
+    fixed count, bit for bit, with determinism on: the tuner draws from no
+    random stream and touches no state. (torch's count itself is left alone
+    here: a different count may change the last float bits, which is why
+    deterministic auto is one thread.)"""
+    tiny_tree["deterministic"] = True
+    switches, units = [], iter(range(10 ** 6))
+
+    class Injected(thr.AutoThreads):
+        def record(self, seconds):
+            fast = 1 if (next(units) // 12) % 2 == 0 else 2
+            return super().record(0.01 if self.current == fast else 0.05)
+
+    monkeypatch.setattr(thr, "COOLDOWN", 0.0)
+    use = {"injected": True}
+    real = thr.tuner
+
+    def fake(configured, deterministic, device, on_decision):
+        if not use["injected"]:
+            return real(configured, deterministic, device, on_decision)
+        return Injected(2, set_threads=switches.append, on_decision=on_decision, slot_seconds=0.015,
+                        block_seconds=0.03)
+
+    monkeypatch.setattr(thr, "tuner", fake)
+    (tmp_path / "a").mkdir()
+    run(_cfg(tiny_tree, steps=40), tmp_path / "a")
+    use["injected"] = False
+    (tmp_path / "b").mkdir()
+    run(_cfg(tiny_tree, steps=40, threads=1), tmp_path / "b")
+    lines = [json.loads(x) for x in (tmp_path / "a" / "threads.jsonl").read_text().splitlines()]
+    assert len(lines) >= 2 and lines[0]["why"] == "start" and lines[1]["why"] == "slower"
+    assert len(set(switches)) == 2 and len(switches) >= 4          # it measured, and more than once
+    same_checkpoints(tmp_path / "a", tmp_path / "b")
+
+
+def test_deterministic_auto_runs_at_one_thread(tiny_tree, tmp_path, same_checkpoints):
+    tiny_tree["deterministic"] = True
+    (tmp_path / "a").mkdir()
+    run(_cfg(tiny_tree), tmp_path / "a")
+    (tmp_path / "b").mkdir()
+    run(_cfg(tiny_tree, threads=1), tmp_path / "b")
+    rec = json.loads((tmp_path / "a" / "threads.jsonl").read_text().splitlines()[0])
+    assert rec["threads"] == 1 and rec["why"].startswith("deterministic")
+    same_checkpoints(tmp_path / "a", tmp_path / "b")
+
+
+def test_describe_is_one_line():
+    line = thr.describe({"threads": 1, "why": "start", "units_per_s": {"1": 91.04, "2": 0.548}, "available": 2})
+    assert line == "threads 1 of 2 CPUs (start; units/s 1: 91.04, 2: 0.548)"
