@@ -12,6 +12,12 @@ from ganscape.train import threads as thr
 from ganscape.train.loop import run
 
 
+@pytest.fixture(autouse=True)
+def _no_hold_leaks(monkeypatch):
+    """The tuners driven by hand below begin() without close(): their hold on the count ends with the test."""
+    monkeypatch.setattr(thr, "_held", 0)
+
+
 # ---- CPUs available: affinity capped by the cgroup quota (fixture files) ----------------------------
 
 def _tree(tmp_path, files, proc):
@@ -141,6 +147,15 @@ def test_no_new_measurement_before_the_cooldown():
     assert len(f.decisions) == 2 and f.decisions[1]["why"] == "slower"
 
 
+def test_a_measurement_cut_short_still_decides_on_what_it_has():
+    f = Fake()
+    f.t.begin()
+    f.units({1: 0.01, 2: 0.05}, 35)           # round one of 1 done, 2 barely started
+    assert f.decisions == []
+    f.t.finish()
+    assert f.decisions[0]["threads"] == 1 and f.decisions[0]["why"] == "start, cut short"
+
+
 def test_one_cpu_means_one_thread_and_no_measurement():
     f = Fake(available=1)
     f.t.begin()
@@ -159,7 +174,15 @@ def test_new_phase_resets_the_reference():
 
 # ---- precedence: --threads, then train.threads, then auto ----------------------------------------------
 
-def test_precedence():
+def test_omp_num_threads_caps_auto(monkeypatch):
+    assert thr.omp_limit({"OMP_NUM_THREADS": "1"}) == 1 and thr.omp_limit({"OMP_NUM_THREADS": "4,2"}) == 4
+    assert thr.omp_limit({}) is None and thr.omp_limit({"OMP_NUM_THREADS": "x"}) is None
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert thr.tuner(0, False, "cpu", available=8).candidates == [1]
+
+
+def test_precedence(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert isinstance(thr.tuner(0, False, "cpu", available=2), thr.AutoThreads)
     t = thr.tuner(0, True, "cpu", available=2)
     assert isinstance(t, thr.FixedThreads) and t.chosen == 1 and t.why.startswith("deterministic")

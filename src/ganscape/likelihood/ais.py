@@ -120,14 +120,16 @@ def _hmc(z: Tensor, energy_grad, e: float, leapfrog: int, generator: Optional[to
 
 def ais(decoder: Decoder, x: Tensor, z_dim: int, sigma: float, steps: int = 1000, chains: int = 16,
         leapfrog: int = 10, step_size: float = 0.05, target_accept: float = TARGET_ACCEPT,
-        reverse_from: Optional[Tensor] = None, generator: Optional[torch.Generator] = None) -> AISResult:
+        reverse_from: Optional[Tensor] = None, generator: Optional[torch.Generator] = None,
+        on_step: Optional[Callable[[], None]] = None) -> AISResult:
     """AIS log-weights for examples x (N, ...) under N(decoder(z), sigma^2 I).
 
     reverse_from: exact posterior samples z* (N, z_dim) of each x (simulated
     data): run the reverse chain from beta = 1 to 0 instead; the returned
     log_w are then log weights of 1 / p(x) (see bdmc).
     step_size: the start of the shared step size (eval_gen's is 0.01; see the module docstring),
-    adapted towards `target_accept` (adapt_step_size)."""
+    adapted towards `target_accept` (adapt_step_size). on_step(): called after each of the
+    `steps` transitions (a progress bar, the thread count)."""
     if not 0.0 < target_accept < 1.0:
         raise ValueError(f"target_accept must lie in (0, 1), got {target_accept}")
     n = len(x)
@@ -157,6 +159,8 @@ def ais(decoder: Decoder, x: Tensor, z_dim: int, sigma: float, steps: int = 1000
         z, acc = _hmc(z, energy_grad, eps, leapfrog, generator)
         trace[t - 1] = float(acc.double().mean())
         eps, avg = adapt_step_size(eps, avg, float(trace[t - 1]), target_accept)
+        if on_step is not None:
+            on_step()
     return AISResult(log_w.reshape(n, chains), float(trace.mean()), trace, eps)
 
 
@@ -193,12 +197,14 @@ def bdmc(decoder: Decoder, x: Tensor, z_star: Tensor, sigma: float, steps: int, 
 
 def choose_sigma(decoder: Decoder, x_val: Tensor, z_dim: int, grid: Sequence[float], steps: int = 100,
                  chains: int = 4, leapfrog: int = 10,
-                 generator: Optional[torch.Generator] = None) -> Tuple[float, dict]:
+                 generator: Optional[torch.Generator] = None,
+                 on_step: Optional[Callable[[], None]] = None) -> Tuple[float, dict]:
     """The sigma of the grid with the highest mean AIS log-likelihood on the
-    validation examples (a short AIS run each), and every grid value's score."""
+    validation examples (a short AIS run each), and every grid value's score.
+    on_step: as in ais()."""
     scores = {}
     for s in grid:
-        r = ais(decoder, x_val, z_dim, float(s), steps, chains, leapfrog, generator=generator)
+        r = ais(decoder, x_val, z_dim, float(s), steps, chains, leapfrog, generator=generator, on_step=on_step)
         scores[float(s)] = float(r.log_p.mean())
     best = max(scores, key=scores.get)
     return best, scores

@@ -86,8 +86,9 @@ def _batched(fn, x: torch.Tensor, batch: int) -> torch.Tensor:
 
 
 def model_nll(G: torch.nn.Module, x: torch.Tensor, levels: int, p: NLLParams,
-              x_val: torch.Tensor = None) -> Dict[str, Any]:
-    """bits/dim of grid images x under G (see the module docstring)."""
+              x_val: torch.Tensor = None, progress: bool = False) -> Dict[str, Any]:
+    """bits/dim of grid images x under G (see the module docstring).
+    progress: a bar over AIS's transitions (the slow estimator)."""
     dim = math.prod(x.shape[1:])
     g = torch.Generator().manual_seed(p.seed)
     dev = next(G.parameters()).device
@@ -98,16 +99,16 @@ def model_nll(G: torch.nn.Module, x: torch.Tensor, levels: int, p: NLLParams,
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(p.seed)
-            return _model_nll(G, x, levels, dim, p, x_val, g)
+            return _model_nll(G, x, levels, dim, p, x_val, g, progress)
     finally:
         G.train(was)
 
 
-def _model_nll(G, x, levels, dim, p, x_val, g) -> Dict[str, Any]:
+def _model_nll(G, x, levels, dim, p, x_val, g, progress=False) -> Dict[str, Any]:
     out: Dict[str, Any] = {}
     with torch.no_grad():
         if _uses_ais(G, p):
-            lp, extra = _ais_nll(G, x, levels, p, x_val, g)
+            lp, extra = _ais_nll(G, x, levels, p, x_val, g, progress)
             out.update(extra)
             label = "AIS (Gaussian observation model)"
         elif hasattr(G, "log_prob_discrete"):
@@ -129,8 +130,9 @@ def _model_nll(G, x, levels, dim, p, x_val, g) -> Dict[str, Any]:
     return out
 
 
-def _ais_nll(G, x, levels, p: NLLParams, x_val, g) -> Tuple[torch.Tensor, Dict[str, float]]:
+def _ais_nll(G, x, levels, p: NLLParams, x_val, g, progress=False) -> Tuple[torch.Tensor, Dict[str, float]]:
     from ..likelihood.ais import ais, choose_sigma
+    from ..train import threads as thr
     z_dim = getattr(G, "z_dim", 0)
     if not z_dim or getattr(G, "vocab_size", 0):
         raise ConfigError("metric nll: this generator has no likelihood of its own and no continuous latent "
@@ -140,13 +142,36 @@ def _ais_nll(G, x, levels, p: NLLParams, x_val, g) -> Tuple[torch.Tensor, Dict[s
     dim = math.prod(x.shape[1:])
     y = core.dequantize(x, levels, g).reshape(len(x), -1)
     yv = core.dequantize(x_val, levels, g).reshape(len(x_val), -1).to(y.device)
-    sigma, scores = choose_sigma(decoder, yv, z_dim, p.ais_sigmas, steps=max(10, p.ais_steps // 10),
-                                 chains=4, leapfrog=p.ais_leapfrog, generator=g)
-    parts, acc = [], []
-    for i in range(0, len(y), p.batch):
-        r = ais(decoder, y[i:i + p.batch], z_dim, sigma, p.ais_steps, p.ais_chains, p.ais_leapfrog, generator=g)
-        parts.append(r.log_p)
-        acc.append(r.acceptance)
+    short = max(10, p.ais_steps // 10)
+    batches = range(0, len(y), p.batch)
+    from tqdm.auto import tqdm
+    # one bar over every transition: choosing sigma, then the test batches
+    bar = tqdm(total=len(p.ais_sigmas) * short + len(batches) * p.ais_steps, desc="AIS", unit="step",
+               disable=not progress, dynamic_ncols=True, leave=False)
+    # the thread count, measured on the transitions (train/threads.py); inside a training run's
+    # evaluation the run's count is left alone
+    tuner = thr.tuner(device=str(y.device))
+    timer = thr.Timer(tuner)
+
+    def step() -> None:
+        bar.update(1)
+        timer()
+
+    try:
+        tuner.begin()
+        timer.phase()
+        sigma, scores = choose_sigma(decoder, yv, z_dim, p.ais_sigmas, steps=short, chains=4,
+                                     leapfrog=p.ais_leapfrog, generator=g, on_step=step)
+        parts, acc = [], []
+        timer.phase()  # the test batches are bigger units than the validation ones
+        for i in batches:
+            r = ais(decoder, y[i:i + p.batch], z_dim, sigma, p.ais_steps, p.ais_chains, p.ais_leapfrog, generator=g,
+                    on_step=step)
+            parts.append(r.log_p)
+            acc.append(r.acceptance)
+    finally:
+        tuner.close()
+        bar.close()
     lp = core.discrete_log_prob_bound(torch.cat(parts), dim, levels)
     return lp, {"ais_sigma": sigma, "ais_acceptance": sum(acc) / len(acc)}
 
@@ -162,7 +187,7 @@ def _nll(p: NLLParams, ctx) -> Dict[str, Any]:
     x_val = None
     if _uses_ais(G, p):
         x_val, _ = _split(ctx.reference, "train", p.ais_validation, "metric nll")
-    out = model_nll(G, x, levels, p, x_val)
+    out = model_nll(G, x, levels, p, x_val, progress=bool(getattr(ctx, "progress", False)))
     if p.baseline_components:
         out.update(baseline_bits(ctx.reference, p.split, p.n, levels, p.baseline_components))
     return out

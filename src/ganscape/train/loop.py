@@ -377,7 +377,6 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
     show = tc.progress if progress is None else progress
     stop = StopRequest()
     logger = bar = None
-    threads_before = torch.get_num_threads()  # given back at the end: a library call must not keep our count
     tuner = thr.tuner(tc.threads, cfg.deterministic, str(device),
                       lambda rec: rundir.append_jsonl(run_dir / rundir.THREADS, {"step": state.step, **rec}))
 
@@ -464,6 +463,7 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
                     status, reason = "interrupted", f"stopped by {stop.signal_name}; resume with --resume"
                     break
             else:
+                tuner.finish()
                 if out_of_time:
                     reason = (f"time budget reached: {train_seconds:.1f} s of training steps "
                               f"(train.max_seconds {tc.max_seconds:g}) at step {state.step} of {tc.steps}")
@@ -490,7 +490,7 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
               raise_=False)
         raise
     finally:
-        torch.set_num_threads(threads_before)
+        tuner.close()  # torch's count as it was: a library call must not keep ours
         if bar is not None:
             bar.close()
         if logger is not None:

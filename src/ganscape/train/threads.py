@@ -10,13 +10,15 @@ run, by measurement:
 
 - the candidates are 1 .. the CPUs this process may use (its affinity mask,
   capped by the cgroup CPU quota, v2 `cpu.max` or v1 `cpu.cfs_quota_us` /
-  `cpu.cfs_period_us`); above 8 CPUs only powers of two and the maximum;
+  `cpu.cfs_period_us`) and by OMP_NUM_THREADS where it is set; above 8 CPUs
+  only powers of two and the maximum;
 - `AutoThreads` times the units of work it is given (training steps, AIS
   transitions) with each candidate in turn, two rounds (the second in
-  reverse order, so that a drift of the machine's load favours no one), the
-  first unit after each change not counted (pool start-up); a candidate
-  more than 1.5x slower than the best after the first round is not tried
-  again; the fewest threads whose median unit time is within 5% of the best
+  reverse order, so that a drift of the machine's load favours no one), for
+  0.3 s or one unit each (the very first unit, which pays for first-use
+  allocations, not counted); a candidate more than 1.5x slower than the
+  best after the first round is not tried again (a collapsed count costs one
+  unit); the fewest threads whose median unit time is within 5% of the best
   wins (fewer threads leave CPUs to others and cannot collapse as far);
 - it then watches blocks of units (at least 3 units and 2 s): a block whose
   median is 1/0.7 times slower than the chosen count's measured time (a
@@ -162,7 +164,26 @@ def choose(times: Dict[int, Sequence[float]], margin: float = MARGIN) -> int:
     return min(k for k, m in med.items() if m <= best * (1 + margin))
 
 
-class AutoThreads:
+class _Holds:
+    """begin() notes torch's count and holds it for this work (a long
+    operation inside, such as AIS during a training run's evaluation, then
+    leaves it alone); close() gives the count back and the hold up."""
+    _before: Optional[int] = None
+
+    def _hold(self) -> None:
+        global _held
+        _held += 1
+        self._before = torch.get_num_threads()
+
+    def close(self) -> None:
+        global _held
+        if self._before is not None:
+            _held -= 1
+            self._set(self._before)
+            self._before = None
+
+
+class AutoThreads(_Holds):
     """Chooses the thread count by timing the units of work it is told
     about (see the module docstring). Call `begin()` before the first unit,
     then `record(seconds)` after each unit: it sets the count for the next
@@ -199,6 +220,7 @@ class AutoThreads:
 
     def begin(self) -> None:
         """Start measuring (before the first unit)."""
+        self._hold()
         self._start_probe("start")
 
     def _start_probe(self, why: str) -> None:
@@ -209,7 +231,8 @@ class AutoThreads:
         for r in range(self.rounds):
             order += self.candidates if r % 2 == 0 else self.candidates[::-1]
         self._probe = {"why": why, "order": order, "slot": 0, "times": {k: [] for k in self.candidates},
-                       "spent": 0.0, "slot_spent": 0.0, "warm": self._apply(order[0])}
+                       "spent": 0.0, "slot_spent": 0.0, "warm": why == "start"}
+        self._apply(order[0])
 
     def record(self, seconds: float) -> int:
         """A unit took `seconds`; returns (and sets) the count for the next one."""
@@ -223,7 +246,7 @@ class AutoThreads:
         p = self._probe
         p["spent"] += seconds
         k = p["order"][p["slot"]]
-        if p["warm"]:  # the first unit after a change pays for the pool's start-up
+        if p["warm"]:  # the first unit of all pays for first-use allocations
             p["warm"] = False
             return
         p["times"][k].append(seconds)
@@ -243,7 +266,7 @@ class AutoThreads:
                     continue
             break
         if p["slot"] < len(p["order"]):
-            p["warm"] = self._apply(p["order"][p["slot"]])
+            self._apply(p["order"][p["slot"]])
             return
         self._probe = None
         self._probe_cost = p["spent"]
@@ -279,15 +302,25 @@ class AutoThreads:
         elif med < self.reference / RISE:
             self._start_probe("faster")
 
+    def finish(self) -> None:
+        """The work ended during a measurement: decide on what was measured (for the record)."""
+        p, self._probe = self._probe, None
+        if p is not None and any(p["times"].values()):
+            self._decide({k: v for k, v in p["times"].items() if v}, p["why"] + ", cut short",
+                         choose(p["times"]))
+
     def new_phase(self) -> None:
         """The units change size (another batch size, another kind of work):
-        forget the reference; the next block sets it again."""
+        forget the reference (the next block sets it again); a measurement
+        under way starts over (candidates are compared on units of one size)."""
         self._block = []
-        if self._probe is None:
+        if self._probe is not None:
+            self._start_probe(self._probe["why"])
+        else:
             self.reference = None
 
 
-class FixedThreads:
+class FixedThreads(_Holds):
     """A count that does not change: --threads, train.threads, or deterministic auto."""
 
     def __init__(self, k: int, why: str, available: int,
@@ -299,6 +332,7 @@ class FixedThreads:
         self.decisions: List[Dict[str, Any]] = []
 
     def begin(self) -> None:
+        self._hold()
         self._set(self.chosen)
         rec = {"threads": self.chosen, "why": self.why, "units_per_s": {}, "available": self.available}
         self.decisions.append(rec)
@@ -308,22 +342,37 @@ class FixedThreads:
     def record(self, seconds: float) -> int:
         return self.chosen
 
+    def finish(self) -> None:
+        pass
+
     def new_phase(self) -> None:
         pass
 
 
 class LeaveAlone(FixedThreads):
-    """A GPU run under auto: torch's count stays as it is."""
+    """Auto on a GPU, or work inside work that holds the count: torch's count stays as it is."""
 
-    def __init__(self, available: int, on_decision=None):
-        super().__init__(torch.get_num_threads(), "gpu (left as torch set it)", available, on_decision,
-                         set_threads=lambda k: None)
+    def __init__(self, available: int, on_decision=None, why: str = "gpu (left as torch set it)"):
+        super().__init__(torch.get_num_threads(), why, available, on_decision, set_threads=lambda k: None)
 
 
 # ---- who decides: --threads, then train.threads, then auto ----------------------------------------
 
 _override: Optional[int] = None   # --threads (or an API caller's threads=): beats the config
 _cap: Optional[int] = None        # a share of the CPUs (a study worker among several)
+_held = 0                         # work in progress that holds the count (a training run)
+
+
+def omp_limit(env: Optional[Dict[str, str]] = None) -> Optional[int]:
+    """OMP_NUM_THREADS when it is set to a positive integer: someone chose
+    at most that many threads for this process (torch honours it too), so
+    auto measures no more."""
+    text = (os.environ if env is None else env).get("OMP_NUM_THREADS", "").strip()
+    try:
+        v = int(text.split(",")[0])  # OpenMP allows a list per nesting level; the outer one is ours
+    except ValueError:
+        return None
+    return v if v >= 1 else None
 
 
 def check_count(n: Any, where: str) -> int:
@@ -364,10 +413,16 @@ def tuner(configured: int = 0, deterministic: bool = False, device: str = "cpu",
     """The controller for one run or one long operation, by precedence:
     --threads (using / set_process), then `configured` (train.threads), then
     auto: one thread under `deterministic`, torch's own count on a GPU, else
-    AutoThreads. Call .begin() on it, then .record(seconds) per unit."""
+    AutoThreads; inside work that already holds the count (AIS in a training
+    run's evaluation), the count is left alone. Call .begin() on it,
+    .record(seconds) per unit, .finish() when the work ends normally and
+    .close() always (it gives torch's previous count back)."""
     n = available if available is not None else available_cpus()
     if _cap:
         n = min(n, _cap)
+    n = min(n, omp_limit() or n)
+    if _held:
+        return LeaveAlone(n, on_decision, "held by the work around it")
     if _override:
         return FixedThreads(_override, "--threads", n, on_decision)
     if configured:
