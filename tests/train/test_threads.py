@@ -84,10 +84,12 @@ def test_choose_prefers_the_fewest_threads_within_the_margin():
 class Fake:
     """Drives an AutoThreads with unit times from a table {threads: seconds}."""
 
-    def __init__(self, available=2, **kw):
+    def __init__(self, available=2, free=None, **kw):
         self.calls = []
         self.decisions = []
-        self.t = thr.AutoThreads(available, set_threads=self.calls.append, on_decision=self.decisions.append, **kw)
+        self.free = free          # CPUs no one else uses (None: unknown, every candidate is tried)
+        self.t = thr.AutoThreads(available, set_threads=self.calls.append, on_decision=self.decisions.append,
+                                 free=lambda: self.free, **kw)
 
     def units(self, speed, n):
         for _ in range(n):
@@ -154,6 +156,39 @@ def test_a_measurement_cut_short_still_decides_on_what_it_has():
     assert f.decisions == []
     f.t.finish()
     assert f.decisions[0]["threads"] == 1 and f.decisions[0]["why"] == "start, cut short"
+
+
+def test_counts_above_the_free_cpus_are_not_tried():
+    f = Fake(available=4, free=1)            # a busy machine: not one step at 2+ threads
+    f.t.begin()
+    f.units({1: 0.01, 2: 1.0, 3: 1.0, 4: 1.0}, 400)      # its first blocks set the reference
+    assert f.calls == [1] and f.decisions[0]["threads"] == 1
+    assert f.decisions[0]["why"] == "start; 1 CPU free of 4" and f.decisions[0]["units_per_s"] == {}
+    f2 = Fake(available=4, free=2)
+    f2.t.begin()
+    f2.units({1: 0.02, 2: 0.01, 3: 0.001, 4: 0.001}, 300)
+    assert set(f2.calls) == {1, 2} and f2.t.chosen == 2
+    # the load goes away: faster than under load, a new measurement tries every count
+    f.free = 4
+    f.units({1: 0.001, 2: 0.0004, 3: 0.0006, 4: 0.0006}, 40000)
+    assert f.decisions[-1]["why"] == "faster" and f.decisions[-1]["threads"] == 2
+
+
+def _proc(tmp_path, loadavg, states):
+    (tmp_path / "loadavg").write_text(loadavg)
+    for i, st in enumerate(states):
+        d = tmp_path / "self" / "task" / str(100 + i)
+        d.mkdir(parents=True)
+        (d / "stat").write_text(f"{100 + i} (python (x) y) {st} 1 2 3 4\n")
+    return tmp_path
+
+
+def test_runnable_others_from_proc(tmp_path):
+    # 5 runnable on the machine, 2 of them our own threads (one sleeping): 3 others
+    p = _proc(tmp_path, "3.10 2.00 1.00 5/219 29046\n", ["R", "R", "S"])
+    assert thr.runnable_others(p, samples=3, pause=0) == 3
+    assert thr.free_cpus(3, cpus=2) == 1 and thr.free_cpus(0, cpus=2) == 2 and thr.free_cpus(None) is None
+    assert thr.runnable_others(tmp_path / "none", samples=1) is None
 
 
 def test_one_cpu_means_one_thread_and_no_measurement():
@@ -256,7 +291,7 @@ def test_auto_measurement_changes_nothing_in_the_run(tiny_tree, tmp_path, monkey
         if not use["injected"]:
             return real(configured, deterministic, device, on_decision)
         return Injected(2, set_threads=switches.append, on_decision=on_decision, slot_seconds=0.015,
-                        block_seconds=0.03)
+                        block_seconds=0.03, free=lambda: None)
 
     monkeypatch.setattr(thr, "tuner", fake)
     (tmp_path / "a").mkdir()

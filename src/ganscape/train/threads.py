@@ -20,6 +20,12 @@ run, by measurement:
   best after the first round is not tried again (a collapsed count costs one
   unit); the fewest threads whose median unit time is within 5% of the best
   wins (fewer threads leave CPUs to others and cannot collapse as far);
+- counts above the CPUs no other process is using right now are not tried
+  (the machine's CPUs less the other runnable threads of /proc/loadavg, a
+  median of 5 readings): beside a busy process one step at 2 threads cost
+  as much as 50 at 1 thread on a loaded 2-core machine. /proc/loadavg counts
+  the whole machine, so in a container on a busy host this errs towards
+  fewer threads, never towards a collapse;
 - it then watches blocks of units (at least 3 units and 2 s): a block whose
   median is 1/0.7 times slower than the chosen count's measured time (a
   process started beside it), or 1.4 times faster (one stopped), measures
@@ -143,6 +149,36 @@ def available_cpus(affinity: Optional[Sequence[int]] = None, quota: Optional[flo
     return n
 
 
+def runnable_others(proc: Path = Path("/proc"), samples: int = 5, pause: float = 0.02) -> Optional[int]:
+    """How many threads of other processes want a CPU right now: the
+    runnable count of /proc/loadavg less this process's own runnable
+    threads (/proc/self/task/*/stat), the median of a few readings (it
+    flickers). None where there is no /proc (macOS, Windows)."""
+    vals = []
+    for i in range(samples):
+        text = _read(Path(proc) / "loadavg")
+        try:
+            running = int(text.split()[3].split("/")[0])
+            own = 0
+            for t in (Path(proc) / "self" / "task").iterdir():
+                stat = _read(t / "stat") or ""
+                own += stat[stat.rfind(")") + 2:][:1] == "R"   # the state follows the command name's ")"
+        except (AttributeError, IndexError, ValueError, OSError):
+            return None
+        vals.append(max(0, running - own))
+        if i + 1 < samples:
+            time.sleep(pause)
+    return int(statistics.median(vals))
+
+
+def free_cpus(others: Optional[int], cpus: Optional[int] = None) -> Optional[int]:
+    """CPUs no other process is using: the machine's CPUs less the other
+    runnable threads, at least 1 (None when `others` is unknown)."""
+    if others is None:
+        return None
+    return max(1, (cpus or os.cpu_count() or 1) - others)
+
+
 def candidates(n: int) -> List[int]:
     """1..n; above 8, powers of two and n (measuring 64 counts would cost more than it gains)."""
     if n <= 8:
@@ -194,11 +230,13 @@ class AutoThreads(_Holds):
 
     def __init__(self, available: int, set_threads: Callable[[int], None] = torch.set_num_threads,
                  on_decision: Optional[Callable[[Dict[str, Any]], None]] = None, slot_seconds: float = SLOT_SECONDS,
-                 block_seconds: float = BLOCK_SECONDS, rounds: int = 2):
+                 block_seconds: float = BLOCK_SECONDS, rounds: int = 2,
+                 free: Optional[Callable[[], Optional[int]]] = None):
         self.available = available
         self.candidates = candidates(available)
         self._set = set_threads
         self.on_decision = on_decision
+        self._free = free if free is not None else (lambda: free_cpus(runnable_others()))
         self.slot_seconds, self.block_seconds, self.rounds = slot_seconds, block_seconds, rounds
         self.current: Optional[int] = None
         self.chosen: Optional[int] = None
@@ -224,12 +262,18 @@ class AutoThreads(_Holds):
         self._start_probe("start")
 
     def _start_probe(self, why: str) -> None:
-        if len(self.candidates) == 1:
-            self._decide({self.candidates[0]: []}, why, self.candidates[0])
+        # counts above the CPUs that no one else is using are not tried: on a busy machine a
+        # second thread collapses (one such step can cost as much as 50 good ones)
+        free = self._free() if len(self.candidates) > 1 else None
+        cands = [c for c in self.candidates if free is None or c <= free]
+        if len(cands) == 1:
+            note = f"{why}; {free} CPU free of {self.available}" if free is not None else why
+            self._decide({cands[0]: []}, note, cands[0])
+            self._probe_cost = max(self._probe_cost, self.block_seconds)  # so that re-checks back off too
             return
         order: List[int] = []
         for r in range(self.rounds):
-            order += self.candidates if r % 2 == 0 else self.candidates[::-1]
+            order += cands if r % 2 == 0 else cands[::-1]
         self._probe = {"why": why, "order": order, "slot": 0, "times": {k: [] for k in self.candidates},
                        "spent": 0.0, "slot_spent": 0.0, "warm": why == "start"}
         self._apply(order[0])
@@ -256,7 +300,7 @@ class AutoThreads(_Holds):
         # next slot, skipping candidates already clearly beaten after the first round
         p["slot_spent"] = 0.0
         p["slot"] += 1
-        n = len(self.candidates)
+        n = len(set(p["order"]))
         while p["slot"] < len(p["order"]):
             nxt = p["order"][p["slot"]]
             if p["slot"] >= n:
