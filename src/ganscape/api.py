@@ -23,7 +23,7 @@ def make_config(preset: Optional[str] = None, config_file: Optional[str] = None,
 
 def train(config: Union[Config, str, None] = None, overrides: Sequence[str] = (), out: Union[str, Path] = "runs",
           run_dir: Union[str, Path, None] = None, progress: Optional[bool] = None,
-          on_eval=None) -> Path:
+          on_eval=None, threads: Optional[int] = None) -> Path:
     """Train a GAN; returns the run folder.
 
     config: a Config, a preset name, a path to a YAML file (layered on the
@@ -33,7 +33,9 @@ def train(config: Union[Config, str, None] = None, overrides: Sequence[str] = ()
     data, nets and evaluation are built, so a start that fails leaves nothing.
     Raises RunFailed when a file cannot be written (disk full, ...).
     on_eval(step, results) -> bool: called after each evaluation during
-    training; True stops the run with status "pruned".
+    training; True stops the run with status "pruned". threads: torch's
+    thread count, beating train.threads (None: train.threads, 0 there meaning
+    a measured choice; see train/threads.py).
     """
     if not isinstance(config, Config):
         if config is not None and (str(config).endswith((".yaml", ".yml")) or Path(str(config)).is_file()):
@@ -52,19 +54,21 @@ def train(config: Union[Config, str, None] = None, overrides: Sequence[str] = ()
         def target() -> Path:
             run_dir.mkdir(parents=True, exist_ok=True)
             return run_dir
-    result = _run(config, target, resume=False, progress=progress, on_eval=on_eval)
+    from .train.threads import using
+    with using(threads):
+        result = _run(config, target, resume=False, progress=progress, on_eval=on_eval)
     return Path(result["run_dir"])
 
 
 def resume(run_dir: Union[str, Path], steps: Optional[int] = None, progress: Optional[bool] = None,
-           overrides: Sequence[str] = (), on_eval=None) -> Path:
+           overrides: Sequence[str] = (), on_eval=None, threads: Optional[int] = None) -> Path:
     """Continue a run from its newest usable checkpoint.
 
     steps: train to this many generator steps (train.steps). overrides:
     "key=value" changes allowed on resume (config.RESUMABLE: train.steps,
     logging / sampling / checkpoint / eval settings, learning rates, device);
     anything else that differs from the checkpoint's config is an error.
-    on_eval: as in train().
+    on_eval, threads: as in train().
     """
     from .config import ConfigError, apply_overrides, is_resumable, parse_override
 
@@ -80,11 +84,13 @@ def resume(run_dir: Union[str, Path], steps: Optional[int] = None, progress: Opt
         if not is_resumable(key):
             raise ConfigError(f"--set {key}: cannot change on resume (the nets and the objective must stay as "
                               f"they were trained); allowed: train.steps, train.log_every, train.sample_every, "
-                              f"train.checkpoint_every, train.latest_every, train.num_samples, train.lr_schedule, "
+                              f"train.checkpoint_every, train.latest_every, train.num_samples, train.lr_schedule, train.threads, "
                               f"eval.*, optim.generator.params.lr, optim.discriminator.params.lr, device, name")
     if overrides:
         cfg = apply_overrides(cfg, overrides)
-    _run(cfg, run_dir, resume=True, progress=progress, on_eval=on_eval)
+    from .train.threads import using
+    with using(threads):
+        _run(cfg, run_dir, resume=True, progress=progress, on_eval=on_eval)
     return run_dir
 
 

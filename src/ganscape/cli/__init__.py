@@ -58,8 +58,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     from ..train.checkpoint import CheckpointError, describe_os_error
     from ..train.loop import RunFailed
 
+    from ..train import threads
     try:
-        return a.handler(a)
+        with threads.using(getattr(a, "threads", None)):  # --threads beats train.threads and the measured choice
+            return a.handler(a)
     except (ConfigError, CheckpointError, DownloadError, FileNotFoundError, FileExistsError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -16,6 +16,13 @@ def positive_int(text: str) -> int:
     return v
 
 
+def add_threads(p, what: str = "") -> None:
+    """--threads N: the torch thread count, beating train.threads (cli/__init__ applies it)."""
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                   help=f"torch threads{what} (default: train.threads, or chosen by measuring the first steps "
+                        "and again when throughput changes; see the README's Threads)")
+
+
 def checkpoint_name(text: str) -> str:
     """latest | best | a step number (a non-negative integer), normalised."""
     from ..train.checkpoint import parse_which

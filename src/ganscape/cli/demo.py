@@ -12,6 +12,8 @@ def add(sub) -> None:
     p = sub.add_parser("demo", help="train the default preset on digits and report how good it is")
     p.add_argument("--out", default="runs")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    from .args import add_threads
+    add_threads(p)
     p.set_defaults(handler=run)
 
 

@@ -37,8 +37,8 @@ def add(sub) -> None:
     r.add_argument("--storage", default=None, help="an SQLAlchemy URL for the Optuna storage "
                                                   "(default: sqlite:///OUT/study.db)")
     r.add_argument("--trials", type=int, default=None, help="number of trials (default: the spec's)")
-    r.add_argument("--threads", type=int, default=None, help="torch threads per worker "
-                                                            "(default: cores // workers)")
+    from .args import add_threads
+    add_threads(r, " per worker, fixed; default: each trial measures its own among the CPUs // workers,")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override the base config of every trial (repeatable)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -49,6 +49,7 @@ def add(sub) -> None:
     rr.add_argument("--per-level", action="store_true",
                     help="also the best setting of every level of every factor")
     rr.add_argument("--workers", type=int, default=1, help="runs at once (default 1)")
+    add_threads(rr, " per run, fixed; default: each run measures its own among the CPUs // workers,")
     st = ss.add_parser("status", help="trials complete / running / failed / pruned, best so far")
     st.add_argument("study", help="a study folder")
     st.add_argument("--json", action="store_true", help="print the counts as JSON")
@@ -78,7 +79,7 @@ def run(a) -> int:
         return 0
     if a.study_command == "rerun":
         from ..study.runner import rerun_best
-        path = rerun_best(a.study, seeds=a.seeds, per_level=a.per_level, workers=a.workers)
+        path = rerun_best(a.study, seeds=a.seeds, per_level=a.per_level, workers=a.workers, threads=a.threads)
         for r in json.loads(path.read_text())["reruns"]:
             vals = [v for v in r["values"] if v is not None]
             spread = (f"{sum(vals) / len(vals):.4g} +- {statistics.stdev(vals):.2g}" if len(vals) > 1

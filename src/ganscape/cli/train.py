@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .args import positive_int
+from .args import add_threads, positive_int
 
 
 def add(sub, examples: str) -> None:
@@ -26,6 +26,7 @@ def add(sub, examples: str) -> None:
     p.add_argument("--steps", type=positive_int, help="train to this many generator steps (train.steps)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_threads(p)
     p.set_defaults(handler=run)
 
 

@@ -22,8 +22,9 @@ study ends with exactly `trials` finished trials and never runs a finished
 trial twice. A trial whose run diverges is a failed trial with its reason
 (no sentinel values); a pruned trial is recorded as pruned.
 
-Backends: `local` starts worker processes (spawn), each with
-cores // workers torch threads; `ray` runs the same worker function as Ray
+Backends: `local` starts worker processes (spawn); each trial measures its
+torch thread count among the worker's share, CPUs // workers (train/threads.py),
+unless `threads` fixes it; `ray` runs the same worker function as Ray
 tasks (a local Ray instance, or the cluster at `address`; the study folder
 must be on a file system every node sees, and with several machines the
 storage should be a server database such as PostgreSQL).
@@ -374,12 +375,15 @@ def _write_trial_json(run: Path, spec: StudySpec, number: int, chosen: Dict[str,
 
 # ---- a worker ---------------------------------------------------------------------------------
 def worker_main(out: str, worker: int, threads: int, coordinator_pid: Optional[int], heartbeat: float = HEARTBEAT_S,
-                grace: float = GRACE_S) -> int:
+                grace: float = GRACE_S, auto_threads: bool = False) -> int:
     """Run trials until the study has its number of trials. Returns how
     many this worker finished. The same function runs as a local process
-    or as a Ray task."""
+    or as a Ray task. auto_threads: `threads` is the worker's share of the
+    CPUs, within which each trial measures its count; else the count."""
     import torch
+    from ..train import threads as thr
     torch.set_num_threads(max(1, threads))
+    thr.set_process(threads=None if auto_threads else threads, cap=threads)
     out = Path(out)
     meta, spec = read_meta(out), read_spec(out)
     n_trials = int(meta["trials"])
@@ -417,9 +421,10 @@ def _trial_numbers(meta, spec) -> List[int]:
     return [t.number for t in st.get_trials(deepcopy=False)]
 
 
-def _local_worker(out: str, worker: int, threads: int, coordinator_pid: int, heartbeat: float, grace: float) -> None:
+def _local_worker(out: str, worker: int, threads: int, coordinator_pid: int, heartbeat: float, grace: float,
+                  auto_threads: bool = False) -> None:
     try:
-        worker_main(out, worker, threads, coordinator_pid, heartbeat, grace)
+        worker_main(out, worker, threads, coordinator_pid, heartbeat, grace, auto_threads)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the coordinator says what to do
         raise SystemExit(130)
     except BaseException:
@@ -493,16 +498,17 @@ def run_study(spec_source: Union[str, Path], out: Union[str, Path], workers: int
     if backend not in ("local", "ray"):
         raise ConfigError(f"--backend: {backend!r} is not allowed; choose local or ray")
     out = prepare(spec_source, out, storage, trials, overrides)
-    cores = os.cpu_count() or 1
-    threads = threads or max(1, cores // workers)
+    from ..train.threads import available_cpus
+    auto = not threads  # no --threads: each trial measures its count within the worker's share
+    threads = threads or max(1, available_cpus() // workers)
     stop = threading.Event()
     bar = _progress(out, progress, stop)
     try:
         if backend == "ray":
-            _run_ray(out, workers, threads, address, heartbeat, grace)
+            _run_ray(out, workers, threads, address, heartbeat, grace, auto)
         else:
             ctx = multiprocessing.get_context("spawn")
-            procs = [ctx.Process(target=_local_worker, args=(str(out), i, threads, os.getpid(), heartbeat, grace),
+            procs = [ctx.Process(target=_local_worker, args=(str(out), i, threads, os.getpid(), heartbeat, grace, auto),
                                  daemon=False) for i in range(workers)]
             for p in procs:
                 p.start()
@@ -549,7 +555,8 @@ def _progress(out: Path, show: bool, stop: threading.Event):
     return t
 
 
-def _run_ray(out: Path, workers: int, threads: int, address: Optional[str], heartbeat: float, grace: float) -> None:
+def _run_ray(out: Path, workers: int, threads: int, address: Optional[str], heartbeat: float, grace: float,
+             auto_threads: bool = False) -> None:
     try:
         import ray
     except ImportError:
@@ -560,7 +567,8 @@ def _run_ray(out: Path, workers: int, threads: int, address: Optional[str], hear
                  log_to_driver=True, ignore_reinit_error=True)
     try:
         task = ray.remote(num_cpus=threads)(worker_main)
-        ray.get([task.remote(str(out.resolve()), i, threads, None, heartbeat, grace) for i in range(workers)])
+        ray.get([task.remote(str(out.resolve()), i, threads, None, heartbeat, grace, auto_threads)
+                 for i in range(workers)])
     finally:
         if started:
             ray.shutdown()
@@ -569,11 +577,18 @@ def _run_ray(out: Path, workers: int, threads: int, address: Optional[str], hear
 # ---- the best settings over more seeds (Lucic et al. 2018's last phase) --------------------------
 def _rerun_job(job) -> Optional[float]:
     """Train (or finish) one seed of a chosen setting; its objective value, or None when it failed."""
-    out, number, chosen, seed_index, rel, threads = job
+    out, number, chosen, seed_index, rel, threads, auto_threads = job
     import torch
+    from ..train import threads as thr
+    torch.set_num_threads(max(1, threads))
+    # as a study worker (worker_main); a block, not the whole process: with one worker this runs in the caller's
+    with thr.using(threads=None if auto_threads else threads, cap=threads):
+        return _rerun_seed(out, number, chosen, seed_index, rel)
+
+
+def _rerun_seed(out, number, chosen, seed_index, rel) -> Optional[float]:
     import ganscape
     from ..train import rundir
-    torch.set_num_threads(max(1, threads))
     out = Path(out)
     meta, spec = read_meta(out), read_spec(out)
     run = out / rel
@@ -620,6 +635,8 @@ def rerun_best(out: Union[str, Path], seeds: int = 3, per_level: bool = False, w
         for f in spec.factors:
             for level, (_, number) in analysis.best_per_level(table, f, direction).items():
                 chosen.append((f"{f}={level}", next(r for r in done if r["number"] == number)))
+    from ..train.threads import available_cpus
+    share = threads or max(1, available_cpus() // workers)  # no threads: each run measures its count within it
     jobs, layout = [], []
     for label, r in chosen:
         dirs = []
@@ -630,8 +647,7 @@ def rerun_best(out: Union[str, Path], seeds: int = 3, per_level: bool = False, w
             rel = f"reruns/trial-{r['number']:04d}-seed{s}"
             dirs.append(str((out / rel).resolve()))
             if (r["number"], s) not in {(j[1], j[3]) for j in jobs}:
-                jobs.append((str(out), r["number"], r["params"], s, rel,
-                             threads or max(1, (os.cpu_count() or 1) // workers)))
+                jobs.append((str(out), r["number"], r["params"], s, rel, share, not threads))
         layout.append((label, r, dirs))
     if workers > 1 and len(jobs) > 1:
         with multiprocessing.get_context("spawn").Pool(workers) as pool:
