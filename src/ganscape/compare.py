@@ -24,7 +24,7 @@ import csv
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -64,11 +64,20 @@ def sampling_seconds_per_1000(G: torch.nn.Module, n: int = 1000, batch: int = 50
     return (time.perf_counter() - t0) * 1000.0 / n
 
 
+STAGES = ("sampling time", "FID / precision / recall", "likelihood")
+
+
 def measure(run_dir: Path, n: int = 1000, ais: bool = True, nll_params: Optional[Dict[str, Any]] = None,
-            device: str = "cpu") -> Dict[str, Any]:
-    """One row of the comparison (see the module docstring)."""
+            device: str = "cpu", stage: Optional[Callable[[str], None]] = None,
+            progress: bool = False) -> Dict[str, Any]:
+    """One row of the comparison (see the module docstring). stage(name) is
+    called as each of STAGES begins; progress: the evaluations' own bars
+    (AIS's is the long one)."""
     from .api import load_generator, load_run
+    from .metrics.evaluate import generate
     from .metrics.evaluate_run import evaluate
+    from .train import threads as thr
+    stage = stage or (lambda name: None)
     run = Path(run_dir)
     cfg = load_run(run)
     G = load_generator(run, device=device)
@@ -83,12 +92,22 @@ def measure(run_dir: Path, n: int = 1000, ais: bool = True, nll_params: Optional
         "total_params": sum(v.numel() for net in ck["nets"].values() for k, v in net.items()
                             if v.is_floating_point() and "running_" not in k and not k.endswith("mask")),
     }
-    row["sample_seconds_per_1000"] = sampling_seconds_per_1000(G)
-    q = evaluate(run, metrics="fid,prdc", n=n, device=device)["results"]
+    stage(STAGES[0])
+    # sampling is timed at the thread count measured for it (train/threads.py), not at torch's default
+    tuner = thr.settle(lambda: generate(G, 500, seed=0), device)
+    try:
+        row["sample_seconds_per_1000"] = sampling_seconds_per_1000(G)
+    finally:
+        tuner.close()
+    row["sample_threads"] = tuner.chosen
+    stage(STAGES[1])
+    q = evaluate(run, metrics="fid,prdc", n=n, device=device, progress=progress)["results"]
     row.update(fid=q["fid"], precision=q["precision"], recall=q["recall"])
     has_own = hasattr(G, "log_prob_discrete") or hasattr(G, "iwae")
+    stage(STAGES[2])
     if has_own or ais:
-        rec = evaluate(run, metrics="nll", n=2, device=device, metric_params={"nll": dict(nll_params or {})})
+        rec = evaluate(run, metrics="nll", n=2, device=device, metric_params={"nll": dict(nll_params or {})},
+                       progress=progress)
         row.update(bits_per_dim=rec["results"]["bits_per_dim"], nll_nats=rec["results"]["nll_nats"],
                    nll_kind=rec["protocol"]["nll"]["estimator_used"],
                    elbo_bits_per_dim=rec["results"].get("elbo_bits_per_dim"))
@@ -181,12 +200,24 @@ def write_report(rows: List[Dict[str, Any]], out: Path, title: str = "ganscape: 
 
 def compare(runs: Sequence[Path], out: Path, n: int = 1000, ais: bool = True,
             nll_params: Optional[Dict[str, Any]] = None, device: str = "cpu", progress: bool = True) -> Path:
-    """Measure every run and write the report; returns the HTML path."""
+    """Measure every run and write the report; returns the HTML path.
+    progress: one bar over every run's stages (STAGES), the evaluations'
+    own bars below it."""
+    from tqdm.auto import tqdm
     rows = []
-    for i, run in enumerate(runs):
-        if progress:
-            print(f"[{i + 1}/{len(runs)}] {run}", flush=True)
-        rows.append(measure(Path(run), n=n, ais=ais, nll_params=nll_params, device=device))
+    with tqdm(total=len(runs) * len(STAGES), unit="stage", disable=not progress, dynamic_ncols=True) as bar:
+        for i, run in enumerate(runs):
+            begun = []
+
+            def stage(name: str, i: int = i, run: Path = Path(run), begun: list = begun) -> None:
+                if begun:
+                    bar.update(1)
+                begun.append(name)
+                bar.set_description_str(f"[{i + 1}/{len(runs)}] {run.name}: {name}")
+
+            rows.append(measure(Path(run), n=n, ais=ais, nll_params=nll_params, device=device, stage=stage,
+                                progress=progress))
+            bar.update(len(STAGES) - len(begun) + 1)
     (Path(out)).mkdir(parents=True, exist_ok=True)
     (Path(out) / "compare.json").write_text(json.dumps(rows, indent=2, default=str))
     return write_report(rows, out)

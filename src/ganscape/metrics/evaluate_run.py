@@ -69,11 +69,19 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
     record_: Dict[str, Any] = {"step": int(ckpt["step"]), "checkpoint": path.name,
                                "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
     if on_samples:
+        from ..train import threads as thr
+        from .evaluate import generate
         G = load_generator(run_dir, checkpoint, device=dev)
-        res = evaluate_generator(G, cfg, on_samples, n, split or cfg.eval.split, extractor, seed=seed,
-                                 batch_size=batch_size, progress=progress, extractor_params=extractor_params,
-                                 source=_generator_name(run_dir, path, ckpt), metric_params=metric_params)
+        # the thread count, measured on a throwaway batch of samples (private seed; train/threads.py)
+        tuner = thr.settle(lambda: generate(G, min(n, batch_size), seed=0), dev)
+        try:
+            res = evaluate_generator(G, cfg, on_samples, n, split or cfg.eval.split, extractor, seed=seed,
+                                     batch_size=batch_size, progress=progress, extractor_params=extractor_params,
+                                     source=_generator_name(run_dir, path, ckpt), metric_params=metric_params)
+        finally:
+            tuner.close()
         record_.update(sampler=_sampler_label(cfg, ckpt), **res)
+        record_["threads"] = tuner.decisions[-1] if tuner.decisions else None
     if on_classifier:
         c = classifier_error(run_dir, checkpoint, device=dev, batch_size=batch_size)
         record_.setdefault("results", {}).update(c["results"])

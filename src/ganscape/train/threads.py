@@ -205,16 +205,24 @@ class _Holds:
     operation inside, such as AIS during a training run's evaluation, then
     leaves it alone); close() gives the count back and the hold up."""
     _before: Optional[int] = None
+    _holding = False
 
     def _hold(self) -> None:
         global _held
         _held += 1
+        self._holding = True
         self._before = torch.get_num_threads()
 
-    def close(self) -> None:
+    def release(self) -> None:
+        """Keep the count but let work inside choose its own (settle's choice is a start, not a rule)."""
         global _held
-        if self._before is not None:
+        if self._holding:
             _held -= 1
+            self._holding = False
+
+    def close(self) -> None:
+        self.release()
+        if self._before is not None:
             self._set(self._before)
             self._before = None
 
@@ -477,6 +485,26 @@ def tuner(configured: int = 0, deterministic: bool = False, device: str = "cpu",
         return FixedThreads(1, "deterministic (auto means 1: a measured count would make runs differ)", n,
                             on_decision)
     return AutoThreads(n, on_decision=on_decision)
+
+
+def settle(work: Callable[[], Any], device: str = "cpu", max_units: int = 200):
+    """For work that is not a loop of like units (sampling, feature
+    extraction in `eval` and `compare`): measure the count on a throwaway
+    `work()` (e.g. one forward pass of a batch under no_grad; it must change
+    nothing), as the training loop does on its steps, and keep it. Work
+    inside (AIS) may still measure its own. Returns the tuner: close() it at
+    the end (torch's count is given back)."""
+    t = tuner(device=device)
+    t.begin()
+    for _ in range(max_units):
+        if getattr(t, "_probe", None) is None:
+            break
+        t0 = time.perf_counter()
+        work()
+        t.record(time.perf_counter() - t0)
+    t.finish()
+    t.release()
+    return t
 
 
 def describe(rec: Dict[str, Any]) -> str:
