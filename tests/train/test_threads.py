@@ -319,3 +319,28 @@ def test_deterministic_auto_runs_at_one_thread(tiny_tree, tmp_path, same_checkpo
 def test_describe_is_one_line():
     line = thr.describe({"threads": 1, "why": "start", "units_per_s": {"1": 91.04, "2": 0.548}, "available": 2})
     assert line == "threads 1 of 2 CPUs (start; units/s 1: 91.04, 2: 0.548)"
+
+
+def test_settle_measures_on_throwaway_work_and_lets_inner_work_choose(monkeypatch):
+    calls, sets = [], []
+    made = []
+
+    def fake(configured=0, deterministic=False, device="cpu", on_decision=None):
+        t = thr.AutoThreads(2, set_threads=sets.append, free=lambda: None, slot_seconds=0.0)
+        made.append(t)
+        return t
+
+    real = thr.tuner
+    monkeypatch.setattr(thr, "tuner", fake)
+    t = thr.settle(lambda: calls.append(1))
+    assert t is made[0] and t.chosen in (1, 2) and t.decisions[0]["why"] == "start"
+    assert 3 <= len(calls) <= 200                 # the first (not timed), then both counts twice
+    assert thr._held == 0                         # released: AIS inside may measure its own count
+    t.close()
+    assert sets[-1] == torch.get_num_threads()    # the count from before is given back
+    monkeypatch.setattr(thr, "tuner", real)
+    with thr.using(threads=1):
+        calls.clear()
+        t = thr.settle(lambda: calls.append(1))
+        assert calls == [] and t.chosen == 1 and t.why == "--threads"
+        t.close()
