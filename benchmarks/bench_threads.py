@@ -12,7 +12,8 @@ own measurements. "busy" starts one process that spins on a CPU for the
 whole measurement (what another job or a browser does to a shared machine).
 Printed per preset and condition: the median steps/s of auto and of each
 fixed count, the best fixed count, and auto / best fixed (goal >= 0.9 in
-both conditions), then the counts auto chose (RUN/threads.jsonl).
+both conditions), then the counts auto chose and why (RUN/threads.jsonl),
+and the machine's load average before and after.
 """
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ def one(preset: str, threads: int, seconds: float, out: Path) -> tuple:
             "train.sample_every=0", "train.checkpoint_every=0", "train.latest_every=1000000", "train.log_every=5",
             "eval.metrics=[]", "train.progress=false"]
     run = ganscape.train(preset, overrides=sets, out=out, progress=False)
-    chosen = [json.loads(x)["threads"] for x in (run / rundir.THREADS).read_text().splitlines()]
+    chosen = [(r["threads"], r["why"]) for r in map(json.loads, (run / rundir.THREADS).read_text().splitlines())]
     return steps_per_second(run), chosen
 
 
@@ -65,7 +66,7 @@ def main() -> None:
     n = available_cpus()
     fixed = candidates(n)
     print(f"{n} CPUs available; fixed counts {fixed}; {a.seconds:g} s of training steps per run, "
-          f"median of {a.repeats}")
+          f"median of {a.repeats}; load average {os.getloadavg()[0]:.1f}")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for preset in a.presets.split(","):
@@ -96,6 +97,7 @@ def main() -> None:
                 print(f"{preset:16s} {condition:6s} auto {med['auto']:7.2f}  "
                       + "  ".join(f"{k} thr {med[k]:7.2f}" for k in fixed)
                       + f"  best fixed {best}: auto/best {row[4]:.2f}  auto chose {choices}", flush=True)
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
     print("\n| preset | machine | auto steps/s | " + " | ".join(f"{k} thread(s)" for k in fixed)
           + " | auto / best fixed |")
     print("|---|---|---|" + "---|" * len(fixed) + "---|")
