@@ -8,7 +8,8 @@ setting alike).
 Each run trains for `--seconds` of training steps (train.max_seconds; no
 sample grids, checkpoints or evaluation in between); steps/s = steps done /
 seconds of training steps (from stats.jsonl), so the auto runs pay for their
-own measurements. "busy" starts one process that spins on a CPU for the
+own measurements (a short untimed run of each preset first: the first steps
+in a process pay for kernel selection and allocations). "busy" starts one process that spins on a CPU for the
 whole measurement (what another job or a browser does to a shared machine).
 Printed per preset and condition: the median steps/s of auto and of each
 fixed count, the best fixed count, and auto / best fixed (goal >= 0.9 in
@@ -70,6 +71,8 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for preset in a.presets.split(","):
+            # untimed: the first steps of a preset in a process pay for kernel selection and allocation
+            one(preset, 1, min(5.0, a.seconds), Path(tmp) / f"{preset}-warmup")
             for condition in ("as is", "busy"):
                 busy = None
                 if condition == "busy":
@@ -79,7 +82,7 @@ def main() -> None:
                     rates = {k: [] for k in ["auto", *fixed]}
                     choices = []
                     for r in range(a.repeats):
-                        order = ["auto", *fixed] if r % 2 == 0 else [*fixed, "auto"][::-1]
+                        order = ["auto", *fixed] if r % 2 == 0 else ["auto", *fixed][::-1]
                         for k in order:
                             rate, chosen = one(preset, 0 if k == "auto" else k, a.seconds,
                                                Path(tmp) / f"{preset}-{condition.replace(' ', '')}")

@@ -16,11 +16,15 @@ def positive_int(text: str) -> int:
     return v
 
 
-def add_threads(p, what: str = "") -> None:
-    """--threads N: the torch thread count, beating train.threads (cli/__init__ applies it)."""
-    p.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                   help=f"torch threads{what} (default: train.threads, or chosen by measuring the first steps "
-                        "and again when throughput changes; see the README's Threads)")
+THREADS_TRAIN = ("torch threads, beating train.threads (default: train.threads; its 0: measured on the first "
+                 "steps and again when throughput changes; see the README's Threads)")
+THREADS_EVAL = ("torch threads (default: measured on a throwaway batch of samples, AIS on its own steps; see the "
+                "README's Threads)")
+
+
+def add_threads(p, text: str = THREADS_TRAIN) -> None:
+    """--threads N: the torch thread count (cli/__init__ applies it around the command)."""
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N", help=text)
 
 
 def checkpoint_name(text: str) -> str:

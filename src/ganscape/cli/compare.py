@@ -27,8 +27,8 @@ def add(sub) -> None:
     p.add_argument("--param", action="append", default=[], metavar="nll.KEY=VALUE",
                    help="a parameter of the nll metric (e.g. nll.ais_steps=300, nll.iwae_k=100); repeatable")
     p.add_argument("--device", default="cpu", help="cpu | cuda[:N] (default: cpu)")
-    from .args import add_threads
-    add_threads(p)
+    from .args import THREADS_EVAL, add_threads
+    add_threads(p, THREADS_EVAL)
     p.set_defaults(handler=run)
 
 

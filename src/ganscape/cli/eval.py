@@ -47,8 +47,8 @@ def add(sub) -> None:
     p.add_argument("--range", dest="value_range", choices=["01", "11"], help=RANGE_HELP)
     p.add_argument("--batch-size", type=positive_int, default=256, help="feature-extraction batch (default 256)")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] (default: CUDA when available)")
-    from .args import add_threads
-    add_threads(p)
+    from .args import THREADS_EVAL, add_threads
+    add_threads(p, THREADS_EVAL)
     p.add_argument("--json", action="store_true", help="print the full record as JSON")
     p.set_defaults(handler=run)
 

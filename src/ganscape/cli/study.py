@@ -38,7 +38,8 @@ def add(sub) -> None:
                                                   "(default: sqlite:///OUT/study.db)")
     r.add_argument("--trials", type=int, default=None, help="number of trials (default: the spec's)")
     from .args import add_threads
-    add_threads(r, " per worker, fixed; default: each trial measures its own among the CPUs // workers,")
+    add_threads(r, "torch threads per worker, fixed (default: each trial measures its own within CPUs // workers, "
+                   "see the README's Threads)")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override the base config of every trial (repeatable)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -49,7 +50,7 @@ def add(sub) -> None:
     rr.add_argument("--per-level", action="store_true",
                     help="also the best setting of every level of every factor")
     rr.add_argument("--workers", type=int, default=1, help="runs at once (default 1)")
-    add_threads(rr, " per run, fixed; default: each run measures its own among the CPUs // workers,")
+    add_threads(rr, "torch threads per run, fixed (default: each run measures its own within CPUs // workers)")
     st = ss.add_parser("status", help="trials complete / running / failed / pruned, best so far")
     st.add_argument("study", help="a study folder")
     st.add_argument("--json", action="store_true", help="print the counts as JSON")
