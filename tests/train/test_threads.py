@@ -249,6 +249,7 @@ def _cfg(tiny_tree, **train):
 
 
 def test_train_threads_is_applied_and_recorded(tiny_tree, tmp_path, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)   # it would cap "available"
     seen = []
     from ganscape.methods import gan
     orig = gan.GAN.step
