@@ -419,8 +419,8 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
                    dynamic_ncols=True)
         train_seconds = 0.0  # time in training steps only (train.max_seconds), counted from this start
         out_of_time = False
-        tuner.begin()
         with stop.installed():
+            tuner.begin()  # inside: a signal during its short look at the machine's load asks to stop as usual
             while state.step < tc.steps and not out_of_time:
                 t_step = time.perf_counter()
                 if tc.lr_schedule == "linear":
