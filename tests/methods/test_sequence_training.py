@@ -214,3 +214,24 @@ def test_adversarial_lr_zero_keeps_the_configured_rate():
     assert state.optims["G"].param_groups[0]["lr"] == 3e-3
     with pytest.raises(Exception, match="adversarial_lr: must be >= 0"):
         seq.MaliGANParams(adversarial_lr=-1.0).validate("method.params")
+
+
+def test_text_gan_preset_is_mle_then_a_slow_adversarial_phase_in_one_run(tmp_path):
+    """The preset as shipped does the two-stage recipe itself (issue 17,
+    item 27): MLE at 2e-3, then MaliGAN with a fresh Adam at 2e-4; only the
+    sizes are cut here."""
+    from ganscape.train import rundir
+    path = tmp_path / "t.txt"
+    path.write_text("".join(f"the {a} otter {v} a river.\n" for a in ("old", "tiny", "brave") for v in
+                            ("finds", "hides", "paints")) * 20)
+    run = ganscape.train("text-gan", overrides=[
+        f"data.params.path={path}", "method.params.pretrain_g=3", "method.params.pretrain_d=1", "train.steps=6",
+        "model.generator.arch.params.hidden_dim=16", "model.discriminator.arch.params.width=0.05",
+        "eval.every=3", "eval.n=20", "train.log_every=1", "train.progress=false", "train.sample_every=0",
+        "train.checkpoint_every=0"], run_dir=tmp_path / "run")
+    stats = rundir.read_jsonl(run / "stats.jsonl")
+    assert ["mle_loss" in r for r in stats] == [True, True, True, False, False, False]
+    assert "g_loss" in stats[-1] and "ess" in stats[-1]
+    ck = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
+    assert ck["optims"]["G"]["param_groups"][0]["lr"] == pytest.approx(2e-4)
+    assert min(int(s["step"]) for s in ck["optims"]["G"]["state"].values()) == 2   # fresh at step 3: 2 G updates
