@@ -134,7 +134,7 @@ def part_oracle(a, pool):
     # ScratchGAN needs no pretraining: it starts first and runs beside the MLE and adversarial runs
     scratch_jobs = [("scratchgan-oracle", s, data + [f"train.steps={a.scratch_steps}",
                                                       f"eval.every={max(a.scratch_steps // 6, 1)}"],
-                     str(work / f"scratchgan-{s}")) for s in range(a.seeds)]
+                     str(work / f"scratchgan-{s}")) for s in range(a.seeds) if a.scratch_steps]
     scratch = pool.map_async(oracle_run, scratch_jobs)
     out = pool.map(oracle_run, mle_jobs)
     results = {j[0] + str(j[1]): o_ for j, o_ in zip(mle_jobs, out)}
@@ -154,7 +154,9 @@ def part_oracle(a, pool):
           f"SeqGAN's rollouts by the current G")
     print(f"  {'method':18s} {'oracle NLL':>16s}  {'above the floor':>16s}  {'vs its MLE start':>16s}  s/run")
     for preset in ("mle-oracle", "seqgan-oracle", "maligan-oracle", "scratchgan-oracle"):
-        rs = [results[f"{preset}{s}"] for s in range(a.seeds)]
+        rs = [results[f"{preset}{s}"] for s in range(a.seeds) if f"{preset}{s}" in results]
+        if not rs:
+            continue
         delta = ""
         if preset in ("seqgan-oracle", "maligan-oracle"):
             delta = _ms([r["final"] - m for r, m in zip(rs, mle_final)], 3)
@@ -324,7 +326,7 @@ def main():
     ap.add_argument("--adv-g-lr", type=float, default=1e-3,
                     help="oracle: G's learning rate in the adversarial phase (SeqGAN: 1e-2, as its MLE)")
     ap.add_argument("--adv-steps", type=int, default=60)
-    ap.add_argument("--scratch-steps", type=int, default=3000)
+    ap.add_argument("--scratch-steps", type=int, default=3000, help="oracle: ScratchGAN's steps (0: skip it)")
     ap.add_argument("--text-gan-steps", type=int, default=400,
                     help="text: text-gan's steps after the text-mle run (D pretraining + adversarial)")
     ap.add_argument("--text-gan-lr", type=float, default=2e-4,
