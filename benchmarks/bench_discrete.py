@@ -105,7 +105,7 @@ def _ms(vals, d=2):
 
 def part_binary(a, pool):
     print(f"\n== binarized digits, {a.seeds} seeds, {a.steps or 'preset'} steps, FID/PR at n = {a.n}")
-    jobs = [(name, s, a.steps, a.n) for name in BINARY for s in range(a.seeds)]
+    jobs = [(name, s, a.steps, a.n) for name in BINARY for s in a.seed_list]
     out = pool.map(binary_run, jobs)
     by = {name: [o for (nm, *_), o in zip(jobs, out) if nm == name] for name in BINARY}
     print(f"  {'method':44s} {'digits-FID':>16s} {'precision':>8s} {'recall':>8s} {'s/run':>6s}")
@@ -130,11 +130,11 @@ def part_oracle(a, pool):
     pre = a.pretrain
     # 1. the MLE baseline, which is also the pretraining of SeqGAN and MaliGAN (train.init_from)
     mle_jobs = [("mle-oracle", s, data + [f"train.steps={pre}", f"eval.every={max(pre // 6, 1)}"],
-                 str(work / f"mle-{s}")) for s in range(a.seeds)]
+                 str(work / f"mle-{s}")) for s in a.seed_list]
     # ScratchGAN needs no pretraining: it starts first and runs beside the MLE and adversarial runs
     scratch_jobs = [("scratchgan-oracle", s, data + [f"train.steps={a.scratch_steps}",
                                                       f"eval.every={max(a.scratch_steps // 6, 1)}"],
-                     str(work / f"scratchgan-{s}")) for s in range(a.seeds) if a.scratch_steps]
+                     str(work / f"scratchgan-{s}")) for s in a.seed_list if a.scratch_steps]
     scratch = pool.map_async(oracle_run, scratch_jobs)
     out = pool.map(oracle_run, mle_jobs)
     results = {j[0] + str(j[1]): o_ for j, o_ in zip(mle_jobs, out)}
@@ -144,17 +144,17 @@ def part_oracle(a, pool):
            f"model.discriminator.arch.params.width={a.d_width}", f"optim.discriminator.params.lr={a.d_lr}",
            f"optim.generator.params.lr={a.adv_g_lr}"]
     adv_jobs = [(m, s, data + adv + [f"train.init_from={work / f'mle-{s}'}"], str(work / f"{m}-{s}"))
-                for m in ("seqgan-oracle", "maligan-oracle") for s in range(a.seeds)]
+                for m in ("seqgan-oracle", "maligan-oracle") for s in a.seed_list]
     out = pool.map(oracle_run, adv_jobs)
     results.update({j[0] + str(j[1]): o_ for j, o_ in zip(adv_jobs, out)})
     results.update({j[0] + str(j[1]): o_ for j, o_ in zip(scratch_jobs, scratch.get())})
-    mle_final = [results[f"mle-oracle{s}"]["final"] for s in range(a.seeds)]
+    mle_final = [results[f"mle-oracle{s}"]["final"] for s in a.seed_list]
     print(f"  SeqGAN / MaliGAN: D {a.pretrain_d} pretraining steps, then {a.adv_steps} adversarial steps; "
           f"D width {a.d_width}, D lr {a.d_lr:g}, G lr {a.adv_g_lr:g} (fresh Adam from the MLE weights); "
           f"SeqGAN's rollouts by the current G")
     print(f"  {'method':18s} {'oracle NLL':>16s}  {'above the floor':>16s}  {'vs its MLE start':>16s}  s/run")
     for preset in ("mle-oracle", "seqgan-oracle", "maligan-oracle", "scratchgan-oracle"):
-        rs = [results[f"{preset}{s}"] for s in range(a.seeds) if f"{preset}{s}" in results]
+        rs = [results[f"{preset}{s}"] for s in a.seed_list if f"{preset}{s}" in results]
         if not rs:
             continue
         delta = ""
@@ -209,7 +209,7 @@ def part_grammar(a, pool):
           f"ganscape train --preset PRESET --set data.params.path={path}")
     work = Path(tempfile.mkdtemp(prefix="ganscape-bench-grammar-"))
     jobs = [(preset, s, [f"data.params.path={path}"], str(work / f"{preset}-{s}"))
-            for preset in ("text-mle", "text-gan") for s in range(a.seeds)]
+            for preset in ("text-mle", "text-gan") for s in a.seed_list]
     out = pool.map(shipped_text_run, jobs)
     keys = ("test_nll", "in_vocab_words", "valid_sentences", "bleu2", "bleu4", "self_bleu4", "distinct2")
     for (preset, s, *_), r in zip(jobs, out):
@@ -289,11 +289,11 @@ def part_text(a, pool):
     data = [f"data.params.path={path}"]
     work = Path(tempfile.mkdtemp(prefix="ganscape-bench-text-"))
     # text-gan's pretraining is the text-mle run itself (train.init_from), then D pretraining and MaliGAN
-    mle = [("text-mle", s, data, str(work / f"mle-{s}")) for s in range(a.seeds)]
+    mle = [("text-mle", s, data, str(work / f"mle-{s}")) for s in a.seed_list]
     gan = [("text-gan", s, data + [f"train.init_from={work / f'mle-{s}'}", "method.params.pretrain_g=0",
                                    f"train.steps={a.text_gan_steps}",
                                    f"optim.generator.params.lr={a.text_gan_lr}"], str(work / f"gan-{s}"))
-           for s in range(a.seeds)]
+           for s in a.seed_list]
     out = pool.map(text_run, mle) + pool.map(text_run, gan)
     jobs = mle + gan
     for preset in ("text-mle", "text-gan"):
@@ -333,7 +333,9 @@ def main():
                     help="text: G's learning rate in text-gan's adversarial phase (fresh Adam from the MLE weights)")
     ap.add_argument("--text", default="", help="text: a UTF-8 file (default: the licence texts on Debian)")
     ap.add_argument("--grammar-sentences", type=int, default=2000, help="grammar: sentences in the held-out text")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     a = ap.parse_args()
+    a.seed_list = list(range(a.first_seed, a.first_seed + a.seeds))
     t0 = time.perf_counter()
     with multiprocessing.get_context("spawn").Pool(a.jobs) as pool:
         for part in a.parts.split(","):
