@@ -22,3 +22,22 @@ def test_best_where_evaluation_chose_one_else_latest(tmp_path):
                                run_dir=tmp_path / "evaluated")
     assert (evaluated / "checkpoints" / "best.pt").exists()
     assert default_checkpoint(evaluated) == "best"
+
+
+def test_the_sample_command_draws_from_best_by_default(tmp_path, capsys):
+    import numpy as np
+    import torch
+
+    from ganscape.cli import main
+    tr = tree(metrics=["oracle-nll"], every=1, n=200, best="oracle_nll")
+    tr["optim"] = {"generator": {"name": "adam", "params": {"lr": 0.5}}}  # a rate that makes later steps worse
+    run = ganscape.train(from_dict(tr), run_dir=tmp_path / "run")
+    best = torch.load(run / "checkpoints" / "best.pt", weights_only=True)["step"]
+    assert best < 4                                      # best.pt is not the latest state
+    assert main(["sample", str(run), "-n", "50", "--out", str(tmp_path / "a.npz")]) == 0
+    assert "checkpoint: best" in capsys.readouterr().out
+    got = np.load(tmp_path / "a.npz")["tokens"]
+    assert np.array_equal(got, ganscape.sample(run, n=50, checkpoint="best").numpy())
+    assert not np.array_equal(got, ganscape.sample(run, n=50, checkpoint="latest").numpy())
+    assert main(["sample", str(run), "-n", "50", "--out", str(tmp_path / "b.npz"), "--checkpoint", "latest"]) == 0
+    assert "checkpoint: latest" in capsys.readouterr().out
