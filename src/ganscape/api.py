@@ -157,6 +157,13 @@ def class_labels(G: torch.nn.Module, n: int, class_: Union[int, str, None]) -> O
     return torch.full((n,), c, dtype=torch.int64)
 
 
+def default_checkpoint(run_dir: Union[str, Path]) -> str:
+    """The checkpoint `ganscape sample` draws from when none is named: "best"
+    where the run's evaluation during training chose one (best.pt, by
+    eval.best), else "latest"."""
+    return "best" if (Path(run_dir) / rundir.CHECKPOINTS / "best.pt").exists() else "latest"
+
+
 def sample_with_labels(run_dir: Union[str, Path], n: int = 64, seed: int = 0, checkpoint: str = "latest",
                        batch_size: int = 500, device: str = "cpu", class_: Union[int, str, None] = None,
                        temperature: Optional[float] = None):

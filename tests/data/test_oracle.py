@@ -41,6 +41,18 @@ def test_weights_are_standard_normal():
     assert all(torch.equal(a, b) for a, b in zip(o.parameters(), o2.parameters()))
 
 
+def test_one_bias_vector_per_gate_as_seqgans_oracle():
+    """SeqGAN's target LSTM has one N(0, 1) bias per gate; torch's LSTM adds
+    bias_ih + bias_hh, so drawing both gave an N(0, 2) bias (issue 17, item 7)."""
+    o = OracleLSTM(50, 8, 512, 5, seed=3)
+    assert torch.count_nonzero(o.lstm.bias_hh_l0) == 0
+    b = o.lstm.bias_ih_l0 + o.lstm.bias_hh_l0                  # the bias each gate sees: 2048 draws
+    assert abs(b.std().item() - 1.0) < 0.06                     # two N(0, 1) vectors: std 1.41
+    # the hand-written LSTM (one summed bias) still agrees with the module
+    x = torch.randint(0, 50, (4, 5), generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(o.log_prob(x), manual_log_prob(o, x), atol=1e-4, rtol=1e-4)
+
+
 def test_log_prob_by_hand_and_by_enumeration():
     o = OracleLSTM(vocab_size=3, emb_dim=2, hidden_dim=2, length=3, seed=4)
     xs = torch.tensor(list(itertools.product(range(3), repeat=3)))
@@ -125,6 +137,14 @@ def test_saved_with_the_data(tmp_path):
     torch.save({"something": torch.zeros(3)}, path)
     oracle_data.cache_clear()
     with pytest.raises(ConfigError, match="not a readable oracle file .*KeyError"):
+        DATASETS.build("oracle", params, "train", 0)
+    # a file written by the old two-bias oracle (no format in its key) is another oracle: refused
+    DATASETS.build("oracle", {**params, "path": str(tmp_path / "new.pt")}, "train", 0)
+    d = torch.load(tmp_path / "new.pt", weights_only=True)
+    del d["params"]["format"]
+    torch.save(d, path)
+    oracle_data.cache_clear()
+    with pytest.raises(ConfigError, match="older ganscape .*two bias vectors per gate.*delete it"):
         DATASETS.build("oracle", params, "train", 0)
     path.write_bytes(path.read_bytes()[:100])  # truncated
     oracle_data.cache_clear()

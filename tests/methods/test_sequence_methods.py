@@ -31,20 +31,29 @@ def test_discounted_returns_by_hand():
 
 
 def test_scratchgan_loss_and_baseline_by_hand():
+    """ScratchGAN's reinforce_loss: one scalar EWMA baseline starting at 0,
+    updated with the batch's mean return over every position, then
+    subtracted (not one baseline per position)."""
     m = ScratchGAN(ScratchGANParams(discount=0.5, baseline_decay=0.25), cfg(name="scratchgan"))
     v = torch.tensor([[0.0, math.log(3.0)], [math.log(3.0), 0.0]])   # 2 sigmoid - 1: 0 and 0.5
     logp = torch.tensor([[-1.0, -2.0], [-3.0, -4.0]], requires_grad=True)
     out = m.g_loss(v, logp)
-    ret = torch.tensor([[0.25, 0.5], [0.5, 0.0]])                     # R_0 = r_0 + 0.5 r_1
-    torch.testing.assert_close(m.baseline, ret.mean(0))               # the first batch starts the average
-    adv = ret - ret.mean(0)
-    assert out["loss"].item() == pytest.approx(-(adv * logp.detach()).mean().item())
+    # R_0 = r_0 + 0.5 r_1: [[0.25, 0.5], [0.5, 0.0]], mean 0.3125; b = 0.25 * 0 + 0.75 * 0.3125
+    b = 0.234375
+    assert m.baseline.shape == () and m.baseline.item() == pytest.approx(b)
+    adv = [[0.25 - b, 0.5 - b], [0.5 - b, 0.0 - b]]
+    by_hand = -(adv[0][0] * -1.0 + adv[0][1] * -2.0 + adv[1][0] * -3.0 + adv[1][1] * -4.0) / 4
+    assert out["loss"].item() == pytest.approx(by_hand)
     assert out["reward"].item() == pytest.approx(0.25)
+    out["loss"].backward()       # the gradient is -adv / 4 per token: positive advantage, more probability
+    torch.testing.assert_close(logp.grad, -torch.tensor(adv) / 4)
     m.g_loss(torch.zeros(2, 2), logp)                                 # rewards 0: returns 0
-    torch.testing.assert_close(m.baseline, 0.25 * ret.mean(0))
+    assert m.baseline.item() == pytest.approx(0.25 * b)
     m2 = ScratchGAN(ScratchGANParams(), cfg(name="scratchgan"))
     m2.load_state_dict(m.state_dict())
     torch.testing.assert_close(m2.baseline, m.baseline)
+    m2.load_state_dict({"baseline": torch.tensor([0.5, 1.5])})        # an old per-position checkpoint
+    assert m2.baseline.item() == pytest.approx(1.0)
 
 
 class PrefixRollout:

@@ -1,5 +1,6 @@
 """Text metrics: BLEU and self-BLEU against nltk's sentence_bleu and by hand,
 distinct-n and the in-vocabulary word fraction by hand."""
+import fractions
 import math
 import random
 
@@ -59,6 +60,27 @@ def test_bleu_by_hand():
     assert bleu([cand], [ref], 4) == pytest.approx(bp * math.exp(sum(math.log(x) for x in p) / 4))
     assert bleu([list("zz")], [ref], 2) == 0.0  # no unigram in common
     assert bleu([[]], [ref], 2) == 0.0
+
+
+class Fraction312(fractions.Fraction):
+    """fractions.Fraction as Python 3.12 has it: no _normalize argument."""
+
+    def __new__(cls, numerator=0, denominator=None, **kw):
+        if kw:
+            raise TypeError(f"Fraction.__new__() got an unexpected keyword argument {next(iter(kw))!r}")
+        return super().__new__(cls, numerator, denominator)
+
+
+def test_bleu_runs_where_fraction_has_no_normalize_argument(monkeypatch):
+    """requires-python is >= 3.10: BLEU must not depend on Fraction(...,
+    _normalize=False), a TypeError from Python 3.12 on (issue 17, item 9)."""
+    import ganscape.metrics.text as text
+    monkeypatch.setattr(fractions, "Fraction", Fraction312)
+    monkeypatch.setattr(text, "Fraction", Fraction312, raising=False)
+    cand, ref = list("abcd"), list("abxde")
+    p = [3 / 4, 1 / 3, 0.1 / 2, 0.1 / 1]       # the zero counts keep their denominators (2 and 1), as nltk's
+    assert text.bleu([cand], [ref], 4) == pytest.approx(math.exp(1 - 5 / 4) * math.exp(sum(map(math.log, p)) / 4))
+    assert text.self_bleu([cand, ref, cand], 3) > 0
 
 
 def test_self_bleu_extremes():

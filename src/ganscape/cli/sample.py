@@ -10,8 +10,9 @@ def add(sub) -> None:
     p.add_argument("-n", type=positive_int, default=64, help="number of samples (default 64)")
     p.add_argument("--out", required=True, help="FILE.npz (arrays) or a folder (PNG grid + images)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint", type=checkpoint_name, default="latest",
-                   help="latest | best | a step number (default: latest)")
+    p.add_argument("--checkpoint", type=checkpoint_name, default=None,
+                   help="latest | best | a step number (default: best where the run's evaluation during "
+                        "training chose one, else latest)")
     p.add_argument("--temperature", type=float, default=None,
                    help="sampling temperature of flows (z scaled by T), PixelCNN and sequence generators "
                         "(probabilities to the power 1/T); default: the model's own (1)")
@@ -26,13 +27,14 @@ def run(a) -> int:
     from ..metrics.evaluate import NonFiniteSamplesError
     from ..metrics.evaluate_run import describe_generator
 
+    which = a.checkpoint or api.default_checkpoint(a.run_dir)
     try:
-        x, y = api.sample_with_labels(a.run_dir, n=a.n, seed=a.seed, checkpoint=a.checkpoint, class_=a.class_,
+        x, y = api.sample_with_labels(a.run_dir, n=a.n, seed=a.seed, checkpoint=which, class_=a.class_,
                                       temperature=a.temperature)
     except NonFiniteSamplesError as e:
         # Name the run, checkpoint and step; nothing has been written.
-        raise e.about(describe_generator(a.run_dir, a.checkpoint)) from None
+        raise e.about(describe_generator(a.run_dir, which)) from None
     info = api.data_info(a.run_dir) if not x.is_floating_point() else None  # tokens: decode with the vocabulary
     out = api.save_samples(x, a.out, labels=y, nrow=a.n if a.class_ == "all" else None, info=info)
-    print(f"wrote {len(x)} samples to {out}")
+    print(f"wrote {len(x)} samples to {out} (checkpoint: {which})")
     return 0

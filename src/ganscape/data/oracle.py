@@ -5,7 +5,12 @@ samples can be scored exactly by their negative log-likelihood under it
 
 As SeqGAN's target LSTM: embedding 32, hidden 32, vocabulary 5000, length
 20, every parameter drawn from N(0, 1), 10,000 training sequences sampled
-from it. The first input is the embedding of a begin-of-sequence row (an
+from it. Like SeqGAN's target LSTM (one bias b_i, b_f, b_o, b_c per gate),
+each gate has ONE bias vector drawn from N(0, 1): torch's LSTM adds two
+(bias_ih + bias_hh), so bias_hh is held at zero. Drawing both from N(0, 1),
+as ganscape did before, gave an effective N(0, 2) bias and a lower-entropy
+oracle (entropy estimate 5.866 nats per token against 5.749 for SeqGAN's
+published oracle pickle), so its NLLs were not comparable with the paper's. The first input is the embedding of a begin-of-sequence row (an
 extra embedding row, id vocab_size) so that every one of the vocab_size ids
 can be generated; each sampled token is fed back. SeqGAN's official oracle
 is a fixed pickle of such weights; this one is drawn from `oracle_seed`, the
@@ -14,8 +19,11 @@ same for every run (the run seed does not change the data).
 With `path`, the oracle's weights and its sequences are saved to that file
 the first time (torch.save of plain tensors, written atomically) and loaded
 from it afterwards (weights_only), so a benchmark can share or archive the
-exact data. Published oracle NLL at length 20: a random generator 10.310,
-MLE 9.038, SeqGAN 8.736.
+exact data (files written with the old two-bias oracle are refused).
+Published oracle NLL at length 20: a random generator 10.310, MLE 9.038,
+SeqGAN 8.736; these are for SeqGAN's own oracle draw, whose entropy floor
+(5.749) differs from this draw's, so compare the NLL above each oracle's
+floor (`entropy_rate_estimate`) as well as the raw NLL.
 """
 from __future__ import annotations
 
@@ -45,8 +53,11 @@ class OracleLSTM(nn.Module):
         self.head = nn.Linear(hidden_dim, vocab_size)
         g = torch.Generator().manual_seed(int(seed))
         with torch.no_grad():
-            for p in self.parameters():                        # every weight N(0, 1), as SeqGAN's oracle
-                p.copy_(torch.randn(p.shape, generator=g))
+            for name, p in self.named_parameters():            # every weight N(0, 1), as SeqGAN's oracle
+                if name.startswith("lstm.bias_hh"):
+                    p.zero_()                                  # one bias per gate (bias_ih), as SeqGAN's
+                else:
+                    p.copy_(torch.randn(p.shape, generator=g))
         self.requires_grad_(False)
         self.eval()
 
@@ -100,6 +111,10 @@ class OracleLSTM(nn.Module):
         return self.nll(self.sample(n, generator))
 
 
+# 2: one bias vector per gate (1: two, each N(0, 1)); in the saved file's key so an old file is refused
+ORACLE_FORMAT = 2
+
+
 @dataclass(frozen=True)
 class OracleParams:
     vocab_size: int = 5000
@@ -119,6 +134,7 @@ class OracleParams:
     def key(self) -> Dict:
         d = asdict(self)
         d.pop("path")
+        d["format"] = ORACLE_FORMAT
         return d
 
 
@@ -137,6 +153,9 @@ def _load(path: Path, p: OracleParams) -> Tuple[OracleLSTM, Tensor, Tensor]:
         raise ConfigError(f"data.params.path: {path} is not a readable oracle file ({type(e).__name__}: {e}); "
                           f"delete it to write a new one") from None
     want = p.key()
+    if saved.get("format") != ORACLE_FORMAT:
+        raise ConfigError(f"data.params.path: {path} holds an oracle written by an older ganscape (two bias "
+                          f"vectors per gate, unlike SeqGAN's oracle); delete it to write a new one")
     diff = [k for k in want if saved.get(k) != want[k]]
     if diff:
         raise ConfigError(f"data.params.path: {path} holds an oracle with different "

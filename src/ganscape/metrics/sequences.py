@@ -7,10 +7,12 @@ when the data are tokens.
   better; the oracle's own samples score its entropy rate);
 - test-nll: the generator's mean per-token NLL of the test split (teacher
   forcing; for generators with a likelihood);
-- bleu: BLEU-2..5 of generated sequences against the test split (Texygen:
-  each sample against all references, nltk's smoothing method1);
-- self-bleu: each generated sequence against the other generated ones
-  (higher = less diverse);
+- bleu: BLEU-2..5 of the first `max_candidates` (500) generated sequences
+  against a seeded random `max_references` (1000) of the test split, nltk's
+  smoothing method1 (Texygen's default scores every sample against the
+  first 500 test sentences: the same with 500 references or fewer);
+- self-bleu: each of the first 500 generated sequences against the other
+  499 (as Texygen's default; higher = less diverse);
 - ngram-diversity: distinct-n, distinct n-grams over all n-grams;
 - in-vocab-words: for character-level text, the fraction of generated words
   found among the training text's words.

@@ -7,14 +7,26 @@ weights over 1..n-grams, and the scores are averaged. nltk's
 modified_precision recounts every reference for every candidate and n,
 which takes minutes for 500 samples against 1000 references; here the
 references are counted once (their largest count of every n-gram) and
-nltk's brevity penalty and smoothing finish the score: the same numbers
-(tests/metrics/test_text_metrics.py checks them against sentence_bleu).
+nltk's brevity penalty finishes the score, with method1's smoothing (a zero
+n-gram count becomes epsilon / the candidate's n-gram total) done on the
+integer counts: the same numbers (tests/metrics/test_text_metrics.py checks
+them against sentence_bleu), on any Python >= 3.10 (Fraction's _normalize
+argument, which nltk's older releases and this file used to keep the
+denominator, is gone in 3.12).
 On one core, BLEU-2..5 of 1000 length-20 candidates against 1000 references
 takes ~0.4 s here and ~3 min through sentence_bleu (~45 ms a candidate per n).
-Texygen scores every sample against the whole test set, which stays the
-default here (max_references=None); `max_references` scores against a seeded
-random subset instead, a deviation from Texygen that the caller records (the
-"bleu" metric of the registry uses 1000 references and 500 candidates).
+
+Which references: Texygen's default (get_score(is_fast=True)) scores every
+generated sentence against the FIRST 500 sentences of the test file, and
+self-BLEU takes the first 500 generated sentences, each against the other
+499. Here bleu_scores scores against all the references given
+(max_references=None) or a seeded random subset of max_references, and
+self_bleu_scores against all the other samples or a seeded random subset;
+the registered metrics ("bleu": the first 500 generated sequences against a
+seeded random 1000 of the reference split; "self-bleu": the first 500
+generated, each against the other 499) record these in their protocol. With
+fewer than 500 references both agree with Texygen; with more, the numbers
+are comparable in kind but not equal.
 """
 from __future__ import annotations
 
@@ -22,7 +34,6 @@ import math
 import random
 import re
 from collections import Counter
-from fractions import Fraction
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set
 
 _PUNCT = re.compile(r"^[^\w]+|[^\w]+$")
@@ -86,16 +97,17 @@ def _sentence_bleu(refs: _References, hyp: Sequence[Any], ns: Sequence[int], exc
     from nltk.translate.bleu_score import SmoothingFunction, brevity_penalty
     hyp = tuple(hyp)
     max_n = max(ns)
-    p_n = []
+    counts_n = []  # (clipped matches, candidate n-grams) as integers, as nltk's unnormalized precisions
     for n in range(1, max_n + 1):
         counts = Counter(tuple(hyp[i:i + n]) for i in range(len(hyp) - n + 1))
         num = sum(min(c, refs.max_count(n, g, exclude)) for g, c in counts.items())
-        p_n.append(Fraction(num, max(1, sum(counts.values())), _normalize=False))
-    if p_n[0].numerator == 0:
+        counts_n.append((num, max(1, sum(counts.values()))))
+    if counts_n[0][0] == 0:
         return [0.0 for _ in ns]
     bp = brevity_penalty(refs.closest_length(len(hyp), exclude), len(hyp))
-    p_n = SmoothingFunction().method1(p_n)
-    return [bp * math.exp(math.fsum((1.0 / n) * math.log(p) for p in p_n[:n] if p > 0)) for n in ns]
+    eps = SmoothingFunction().epsilon                    # method1: a zero count becomes epsilon / total
+    logs = [math.log((num if num else eps) / den) for num, den in counts_n]
+    return [bp * math.exp(math.fsum((1.0 / n) * lp for lp in logs[:n])) for n in ns]
 
 
 def bleu_scores(candidates: Sequence[Sequence[Any]], references: Sequence[Sequence[Any]],
