@@ -11,7 +11,7 @@ import ganscape
 from ganscape.config import ConfigError, from_dict
 from ganscape.methods.base import Batch
 from ganscape.nets.conditional import ConditionalBatchNorm, LabelContext
-from ganscape.registry import PENALTIES
+from ganscape.registry import NORMALIZATIONS, PENALTIES
 from ganscape.train.state import build_state, load_data
 
 ARCHS = {"mlp": {"width": 16, "depth": 2}, "dcgan": {"width": 8}, "sndcgan": {"width": 4},
@@ -56,6 +56,31 @@ def test_one_conditional_step(arch, g, d, penalty):
         assert {"acgan/d_class_loss", "acgan/g_class_loss"} <= set(stats)
     for k, m in state.nets.items():
         assert any(not torch.equal(a, p) for a, p in zip(before[k], m.parameters())), f"{k} did not change"
+
+
+# Every normalization a discriminator may use, from the registry (so a new one
+# is covered the day it is registered), under every discriminator conditioning:
+# projection with weight norm crashed building its embedding (issue 17, item 10).
+D_NORMS = [e.name for e in NORMALIZATIONS if "discriminator" in e.tags.get("roles", ())]
+
+
+@pytest.mark.parametrize("d_norm,d", list(itertools.product(D_NORMS, ("concat", "projection", "acgan"))))
+def test_one_conditional_step_for_every_discriminator_normalization(d_norm, d):
+    torch.manual_seed(0)
+    cfg = _cfg("mlp", "concat", d, d_norm=d_norm)
+    b = _batch(cfg)
+    state, method = build_state(cfg, b.x.shape[1:], torch.device("cpu"), num_classes=10)
+    D = state.nets["D"]
+    if d == "projection":
+        # the embedding's own parameter (the one a weight or spectral
+        # normalization reparameterizes) starts at N(0, 0.02), the projection paper's init
+        raw = [p for p in D.embed.parameters() if p.shape == D.embed.weight.shape]
+        assert len(raw) == 1 and 0.015 < float(raw[0].detach().std()) < 0.025
+    before = [p.detach().clone() for p in D.parameters()]
+    stats = method.step(state, [b], log=True)
+    assert all(torch.isfinite(v).all() for v in stats.values()), stats
+    assert any(not torch.equal(a, p) for a, p in zip(before, D.parameters()))
+    assert D(b.x, b.y).shape == (4,)
 
 
 def test_projection_logit_by_hand():

@@ -136,9 +136,13 @@ class ConditionalDiscriminator(nn.Module):
         self.net = build(inner)
         features = self.net.head.in_features - spec.minibatch_features
         if cond == "projection":
-            self.embed = spec.norm.weight(nn.Embedding(num_classes, features))
-            nn.init.normal_(self.embed.weight if not hasattr(self.embed, "parametrizations")
-                            else self.embed.parametrizations.weight.original, 0.0, 0.02)
+            embed = nn.Embedding(num_classes, features)
+            # Initialised before the normalization wraps it: each parametrization
+            # stores the weight its own way (spectral: `original`; weight norm:
+            # a direction `original1` and a norm `original0` computed from it),
+            # and both take their state from the weight they are given.
+            nn.init.normal_(embed.weight, 0.0, 0.02)
+            self.embed = spec.norm.weight(embed)
         if cond == "acgan":
             self.classifier = spec.norm.weight(nn.Linear(features, num_classes))
 
