@@ -78,6 +78,92 @@ def test_standard_normal_latents_carry_codes_with_their_priors():
     assert G(z[:3]).shape == (3, 1, 8, 8)
 
 
+# ---- the information term: its value, its sign, its weights ----
+def test_info_loss_by_hand():
+    # Q's outputs fixed by hand (two examples, one 3-valued categorical code,
+    # one continuous, one Bernoulli); distinct weights for the two kinds, so a
+    # flipped sign or swapped factor changes the value.
+    from ganscape.nets.infogan import Codes, QOutput
+    _, _, _, method = _build(categorical=[3], continuous=1, bernoulli=1, info_weight=2.0,
+                             continuous_weight=0.5, learn_std=True)
+    q = QOutput(cat_logits=[torch.tensor([[0.0, 0.0, 0.0], [math.log(2.0), 0.0, 0.0]])],
+                mean=torch.zeros(2, 1), log_std=torch.zeros(2, 1), bern_logits=torch.zeros(2, 1))
+    method.Q = lambda h: q
+    method._codes = Codes(cat=torch.tensor([[0], [0]]), cont=torch.tensor([[1.0], [0.0]]),
+                          bern=torch.tensor([[1.0], [0.0]]))
+    cat = (-math.log(3.0) + math.log(2.0 / 4.0)) / 2          # log softmax at the code, batch mean
+    cont = -0.5 * math.log(2 * math.pi) - (0.5 * 1.0 + 0.0) / 2  # N(c; 0, 1), batch mean
+    bern = math.log(0.5)                                       # sigmoid(0) = 1/2 for either value
+    loss, stats = method.info_loss(torch.zeros(2, 4))
+    assert loss.item() == pytest.approx(-(2.0 * (cat + bern) + 0.5 * cont), abs=1e-6)
+    entropy = math.log(3.0) + math.log(2.0) + math.log(2.0)    # H(c): log 3, U(-1, 1), Bernoulli(1/2)
+    assert stats["info/mi_bound"].item() == pytest.approx(entropy + cat + cont + bern, abs=1e-6)
+    assert stats["info/cat_nll"].item() == pytest.approx(-cat, abs=1e-6)
+    assert stats["info/cont_nll"].item() == pytest.approx(-cont, abs=1e-6)
+
+
+def _set_lr(state, lr):
+    for opt in state.optims.values():
+        for group in opt.param_groups:
+            group["lr"] = lr
+
+
+def _code_nll(method, state, fake, codes):
+    """-(log Q_cat + log Q_cont) of fixed fakes with fixed codes (train mode, as in the updates)."""
+    from ganscape.methods.infogan import info_terms
+    with torch.no_grad():
+        _, h = state.nets["D"](fake, return_features=True)
+        t = info_terms(state.nets["Q"](h), codes)
+    return -(t["cat"] + t["cont"]).item()
+
+
+def test_discriminator_updates_on_fixed_fakes_lower_the_codes_nll():
+    # Q (and D's trunk) maximize L_I: a few D updates against the same fakes
+    # must make their codes more predictable. A flipped sign raises the NLL.
+    _, data, state, method = _build()
+    _set_lr(state, 1e-3)
+    G = state.nets["G"]
+    torch.manual_seed(3)
+    z = G.sample_z(32)
+    with torch.no_grad():
+        fake, codes = G(z), G.codes(z)
+
+    def fixed(G_, n, y):
+        method._codes = codes
+        return fake
+    method.generate = fixed
+    before = _code_nll(method, state, fake, codes)
+    for _ in range(10):
+        method.d_step(state, data.x[:32], log=False)
+    after = _code_nll(method, state, fake, codes)
+    assert after < before - 0.5, (before, after)
+
+
+def test_generator_updates_with_fixed_q_lower_the_codes_nll():
+    # G maximizes L_I too (with D and Q frozen): a few G updates on the same
+    # latents make their codes easier for the fixed Q to read.
+    _, data, state, method = _build(info_weight=1.0, continuous_weight=1.0)
+    _set_lr(state, 1e-3)
+    for _ in range(20):  # a Q that reads something first
+        method.d_step(state, data.x[:32], log=False)
+    G = state.nets["G"]
+    torch.manual_seed(4)
+    z = G.sample_z(32)
+    codes = G.codes(z)
+
+    def fixed(G_, n, y):
+        method._codes = codes
+        return G_(z)
+    method.generate = fixed
+    with torch.no_grad():
+        before = _code_nll(method, state, G(z), codes)
+    for _ in range(10):
+        method.g_step(state, data.x[:32], log=False)
+    with torch.no_grad():
+        after = _code_nll(method, state, G(z), codes)
+    assert after < before - 0.2, (before, after)
+
+
 # ---- one step for every architecture ----
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_one_step_for_every_architecture(arch):
