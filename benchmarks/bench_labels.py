@@ -62,12 +62,15 @@ def conditional_run(args):
 
 
 def infogan_run(args):
+    from ganscape.metrics.infogan import q_test_accuracy
     _, seed, steps, n = args
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run = _train("infogan-digits", seed, [f"train.steps={steps}"] if steps else [], tmp)
         r = ganscape.evaluate(run, metrics="infogan-accuracy,fid", n=n, record=False)["results"]
-        return {"accuracy": r["infogan_cat_accuracy"], "fid": r["fid"]}
+        q = q_test_accuracy(run)  # the paper's measure: Q classifies the 300 real test digits
+        return {"accuracy": r["infogan_cat_accuracy"], "fid": r["fid"], "q_accuracy": q["accuracy"],
+                "q_correct": int(round(q["accuracy"] * q["confusion"].sum()))}
 
 
 def ssgan_run(args):
@@ -113,12 +116,18 @@ def part_infogan(a) -> None:
     t0 = time.perf_counter()
     rows = _pool_map(infogan_run, [("infogan", seed, a.steps, a.n) for seed in range(a.seeds)], a.jobs)
     acc = _stats(100 * r["accuracy"] for r in rows)
+    qacc = _stats(100 * r["q_accuracy"] for r in rows)
     fid = _stats(r["fid"] for r in rows)
-    print(f"\nInfoGAN on digits (infogan-digits): {a.seeds} seeds, {time.perf_counter() - t0:.0f} s")
-    print(f"  categorical-code accuracy (Hungarian matching, digits-cnn): {acc[0]:.2f}% +- {acc[1]:.2f} "
-          f"({acc[2]:.1f}..{acc[3]:.1f}); per seed {[round(100 * r['accuracy'], 1) for r in rows]}")
+    print(f"\nInfoGAN on digits (infogan-digits): {a.seeds} seeds, {time.perf_counter() - t0:.0f} s; "
+          f"final checkpoint (no labels in training or selection)")
+    print(f"  paper's measure, Q classifies the 300 real test digits (best code-to-class assignment): "
+          f"{qacc[0]:.2f}% +- {qacc[1]:.2f} ({qacc[2]:.1f}..{qacc[3]:.1f}); per seed "
+          f"{[round(100 * r['q_accuracy'], 1) for r in rows]} (correct of 300: {[r['q_correct'] for r in rows]})")
+    print(f"  judge's measure, digits-cnn classifies 100 samples per code value (Hungarian matching): "
+          f"{acc[0]:.2f}% +- {acc[1]:.2f} ({acc[2]:.1f}..{acc[3]:.1f}); per seed "
+          f"{[round(100 * r['accuracy'], 1) for r in rows]}")
     print(f"  digits-FID (n = {a.n}): {fid[0]:.2f} +- {fid[1]:.2f}")
-    print("  published (Chen et al. 2016, MNIST): about 95% (5% error); goal >= 95%")
+    print("  published (Chen et al. 2016, MNIST): about 95% (5% error); goal >= 95% on both, mean of 5 seeds")
 
 
 def part_ssgan(a) -> None:

@@ -92,6 +92,20 @@ def supervision(batch: Batch, method: str) -> Tuple[Tensor, Tensor]:
     return batch.y, mask
 
 
+def data_init(state, batches: List[Batch]) -> None:
+    """Data-dependent init of D (improved-gan-mlp) before its first update,
+    from the real examples of this first step (every batch, and the labelled
+    batch when there is one: 200 examples with the preset, where the authors'
+    code uses 500 unlabelled ones). The EMA copy restarts from the initialised net."""
+    D = state.nets["D"]
+    if not getattr(D, "needs_data_init", False):
+        return
+    xs = [b.x for b in batches] + [b.labelled_batch.x for b in batches if b.labelled_batch is not None]
+    D.data_init(torch.cat(xs))
+    if "D" in state.ema:
+        state.ema["D"].load_state_dict(D.state_dict())
+
+
 def _check_loss(config, method: str) -> None:
     # The K+1 objective is a log-loss of D(real) = Z/(Z+1); a configured
     # loss other than the plain ns would be silently ignored.
@@ -165,6 +179,7 @@ class SSGAN(GAN):
 
     def step(self, state, batches: List[Batch], log: bool) -> Stats:
         stats: Stats = {}
+        data_init(state, batches)
         for b in batches:
             supervision(b, "ssgan")  # a clear error on data without labels
             self._target = b
@@ -203,6 +218,7 @@ class Supervised(Method):
     def step(self, state, batches: List[Batch], log: bool) -> Stats:
         D, opt = state.nets["D"], state.optims["D"]
         stats: Stats = {}
+        data_init(state, batches)  # the same init as ssgan's D (the images only, no labels)
         for b in batches:
             y, mask = supervision(b, "supervised")
             if b.labelled_batch is not None:  # train.labelled_batch_size > 0, as ssgan

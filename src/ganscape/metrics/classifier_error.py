@@ -4,7 +4,16 @@ that train one (ssgan and its supervised baseline, methods/ssgan.py).
 Unlike the sample metrics, this scores a net of the run, not samples of its
 generator: `classifier_error(run_dir)` loads the run's discriminator (its EMA
 copy when there is one) and classifies the data set's test split by argmax
-over its K class logits. The registered metric `classifier-error` does the
+over its K class logits.
+
+`classifier_error(run_dir, split="validation")` scores it instead on the
+labelled validation split of a semi-supervised run: the training images
+whose labels the run never saw (all but `train.labelled_per_class` per
+class). Settings are chosen on it, never on the test split. The semi-
+supervised GAN has seen these images without labels (it trains on every
+training image), the supervised baseline has not seen them at all; that is
+the semi-supervised setting itself, and the figures reported come from the
+test split. The registered metric `classifier-error` does the
 same on an EvalContext that carries that classifier (`ctx.classifier`) and
 the reference images' labels.
 """
@@ -37,9 +46,11 @@ def error_rate(classifier: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, ba
     return wrong / len(x)
 
 
-def load_classifier(run_dir: Union[str, Path], checkpoint: str = "latest", ema: bool = True, device: str = "cpu"):
-    """(classifier D in eval mode, the test data set, a description of the weights) of a run
-    of ssgan or supervised; the config saved in the checkpoint builds the net."""
+def load_classifier(run_dir: Union[str, Path], checkpoint: str = "latest", ema: bool = True, device: str = "cpu",
+                    split: str = "test"):
+    """(classifier D in eval mode, the data set to score, a description of the weights) of a run
+    of ssgan or supervised; the config saved in the checkpoint builds the net. split: "test",
+    or "validation" (the training images outside the run's labelled subset, with their labels)."""
     from ..config import from_dict
     from ..train import checkpoint as ckpt_io
     from ..train import rundir
@@ -49,9 +60,20 @@ def load_classifier(run_dir: Union[str, Path], checkpoint: str = "latest", ema: 
     ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
     if "config" in ckpt:
         cfg = from_dict(ckpt["config"])  # the config its weights were trained with
-    data = load_data(cfg, "test")
+    if split not in ("test", "validation"):
+        raise ValueError(f"classifier error: split {split!r} is not allowed; choose test or validation")
+    data = load_data(cfg, "test" if split == "test" else "train")
     if data.y is None:
         raise ConfigError(f"classifier error: data set {cfg.data.name!r} has no labels")
+    if split == "validation":
+        per_class = cfg.train.labelled_per_class
+        if not per_class:
+            raise ConfigError(f"classifier error: {run_dir} trained on every label (train.labelled_per_class 0), "
+                              f"so it has no validation split")
+        import dataclasses
+        from ..data.base import labelled_subset
+        keep = ~labelled_subset(data.y, per_class, cfg.seed)  # the mask the training loop drew
+        data = dataclasses.replace(data, x=data.x[keep], y=data.y[keep])
     method = build_method(cfg)
     if method.classifier is None:
         raise ConfigError(f"classifier error: {run_dir} was trained with method {cfg.method.name!r}, which trains "
@@ -71,17 +93,17 @@ def load_classifier(run_dir: Union[str, Path], checkpoint: str = "latest", ema: 
 
 
 def classifier_error(run_dir: Union[str, Path], checkpoint: str = "latest", ema: bool = True,
-                     device: str = "cpu", batch_size: int = 512) -> Dict[str, Any]:
-    """The test error of a run's classifier (ssgan or supervised): a record
+                     device: str = "cpu", batch_size: int = 512, split: str = "test") -> Dict[str, Any]:
+    """The test (or validation, see the module docstring) error of a run's classifier (ssgan or supervised): a record
     {"step", "checkpoint", "classifier", "results": {"classifier_error": e,
     "classifier_errors": count}, "n_real", "reference", "protocol"} in the shape
     of `ganscape eval`'s records (no generated samples, so no n_fake)."""
-    D, data, about = load_classifier(run_dir, checkpoint, ema, device)
+    D, data, about = load_classifier(run_dir, checkpoint, ema, device, split)
     err = error_rate(D, data.x, data.y, batch_size)
     n = len(data.x)
     return {"step": about["step"], "checkpoint": about["checkpoint"], "classifier": about["classifier"],
             "results": {"classifier_error": err, "classifier_errors": int(round(err * n))}, "n_real": n,
-            "reference": {"dataset": about["dataset"], "params": about["params"], "split": "test", "n": n},
+            "reference": {"dataset": about["dataset"], "params": about["params"], "split": split, "n": n},
             "protocol": {"classifier-error": {}}}
 
 

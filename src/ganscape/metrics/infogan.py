@@ -11,6 +11,13 @@ classes (Hungarian matching, scipy.optimize.linear_sum_assignment, maximizing
 the matched count). With more codes than classes (or fewer), only
 min(codes, classes) codes are matched and the samples of the others count as
 errors.
+
+The paper's own measure (`q_classifier_accuracy`, `q_test_accuracy`) reads
+the code the other way round: Q, the recognition head on D's trunk,
+classifies the data set's real test images by its most likely categorical
+code, and the codes are matched to the true classes the same way (best
+one-to-one assignment). It needs no judge network, only the run's D and Q.
+Labels serve only to score; training and the choice of checkpoint use none.
 """
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ import torch
 from ..registry import METRICS, ConfigError
 from .checks import positive_int, to_numpy
 
-__all__ = ["matched_accuracy", "categorical_code_accuracy"]
+__all__ = ["matched_accuracy", "categorical_code_accuracy", "q_classifier_accuracy", "q_test_accuracy"]
 
 
 def matched_accuracy(codes, predicted, num_codes: int = 0, num_classes: int = 0) -> Dict[str, object]:
@@ -94,6 +101,69 @@ def categorical_code_accuracy(G, classify, n_per_code: int = 100, code: int = 0,
     conf = out["confusion"]
     out["per_code"] = [float(conf[r, out["mapping"][r]] / n_per_code) if r in out["mapping"] else 0.0
                        for r in range(k)]
+    return out
+
+
+@torch.no_grad()
+def q_classifier_accuracy(D, Q, x: torch.Tensor, y: torch.Tensor, code: int = 0,
+                          batch_size: int = 500) -> Dict[str, object]:
+    """Q as a classifier of real images: argmax of categorical code `code`'s
+    logits Q(D.features(x)) for x (N, *shape) in [-1, 1], matched to the
+    labels y (N,) (matched_accuracy). D and Q run in eval mode (batch norm with
+    its running statistics) and are restored."""
+    batch_size = positive_int(batch_size, "batch_size")
+    spec = getattr(Q, "code_spec", None)
+    if spec is None or not spec.categorical:
+        raise ConfigError("Q's accuracy as a classifier needs an InfoGAN Q head with a categorical code")
+    if not 0 <= code < len(spec.categorical):
+        raise ValueError(f"code {code} out of range: Q has {len(spec.categorical)} categorical codes")
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"x and y must be non-empty and of one length, got {len(x)} and {len(y)}")
+    device = next(Q.parameters()).device
+    modes = (D.training, Q.training)
+    D.eval(), Q.eval()
+    preds = []
+    try:
+        for i in range(0, len(x), batch_size):
+            h = D.features(x[i:i + batch_size].to(device))
+            preds.append(Q(h).cat_logits[code].argmax(1).cpu())
+    finally:
+        D.train(modes[0]), Q.train(modes[1])
+    return matched_accuracy(torch.cat(preds), y, num_codes=spec.categorical[code])
+
+
+def q_test_accuracy(run_dir, checkpoint: str = "latest", code: int = 0, device: str = "cpu") -> Dict[str, object]:
+    """The paper's measure for an InfoGAN run: its Q (and D's trunk) from the
+    checkpoint classify the data set's test split (q_classifier_accuracy).
+    Returns its dict plus "step" and "checkpoint"."""
+    from pathlib import Path
+    from ..api import load_run
+    from ..config import from_dict
+    from ..train import checkpoint as ckpt_io
+    from ..train import rundir
+    from ..train.state import DataSpec, build_method, load_data, resolve_device
+
+    cfg = load_run(run_dir)
+    ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
+    if "config" in ckpt:
+        cfg = from_dict(ckpt["config"])
+    if cfg.method.name != "infogan":
+        raise ConfigError(f"Q's test accuracy: {run_dir} was trained with method {cfg.method.name!r}; "
+                          f"use a run of method infogan")
+    data = load_data(cfg, "test")
+    if data.y is None:
+        raise ConfigError(f"Q's test accuracy: data set {cfg.data.name!r} has no labels to score against")
+    nets = build_method(cfg).build_nets(cfg, DataSpec(data.shape, data.num_classes))
+    dev = resolve_device(device)
+    D, Q = nets["D"].to(dev), nets["Q"].to(dev)
+    try:
+        D.load_state_dict(ckpt["nets"]["D"])
+        Q.load_state_dict(ckpt["nets"]["Q"])
+    except (RuntimeError, KeyError) as e:
+        raise ckpt_io.CheckpointError(f"checkpoint {path} does not fit the run's D and Q "
+                                      f"({str(e).strip().splitlines()[0]})") from None
+    out = q_classifier_accuracy(D, Q, data.x, data.y, code)
+    out.update(step=int(ckpt["step"]), checkpoint=path.name)
     return out
 
 
