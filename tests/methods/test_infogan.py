@@ -312,6 +312,64 @@ def test_metric_through_the_digits_classifier_on_a_generator_whose_code_is_the_d
     assert METRICS.get("infogan-accuracy").tags["results"] == ("infogan_cat_accuracy",)
 
 
+def test_q_as_a_classifier_of_real_images_by_hand():
+    # The paper's measure: Q's most likely code for each real image, matched
+    # to the true classes. A stand-in trunk passes the label through; Q's
+    # logits put code perm[y] first, except for class 4 (errors by hand).
+    from ganscape.metrics.infogan import q_classifier_accuracy
+    from ganscape.nets.infogan import QOutput
+
+    perm = torch.tensor([3, 7, 0, 9, 1, 5, 2, 8, 4, 6])
+    y = torch.arange(10).repeat(3)               # 30 "images", 3 per class
+    x = y.float()[:, None]
+
+    class Trunk(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def features(self, x):
+            return x
+
+    class StubQ(torch.nn.Module):
+        code_spec = CodeSpec((10,), 0, 0)
+
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, h):
+            code = perm[h[:, 0].long()].clone()
+            code[h[:, 0] == 4] = perm[5]   # every image of class 4 read as class 5's code
+            logits = torch.nn.functional.one_hot(code, 10).float()
+            return QOutput([logits], torch.zeros(len(h), 0), torch.zeros(len(h), 0), torch.zeros(len(h), 0))
+
+    D, Q = Trunk().train(), StubQ().train()
+    out = q_classifier_accuracy(D, Q, x[:10], y[:10], batch_size=3)
+    # class 4 read as code perm[5]: code perm[4] is unused, so 9 of 10 match
+    assert out["accuracy"] == pytest.approx(9 / 10)
+    assert out["mapping"][int(perm[7])] == 7 and D.training and Q.training
+    out = q_classifier_accuracy(D, Q, x, y)
+    assert out["accuracy"] == pytest.approx(27 / 30)
+
+
+def test_q_test_accuracy_of_a_run_scores_its_d_and_q_on_the_test_split(tmp_path):
+    from ganscape.metrics.infogan import q_classifier_accuracy, q_test_accuracy
+    t = _tree(z_dim=6, learn_std=False)
+    t.update(name="infogan-q")
+    t["train"].update(steps=2, batch_size=8, sample_every=0, checkpoint_every=0)
+    run = ganscape.train(from_dict(t), run_dir=tmp_path / "run")
+    out = q_test_accuracy(run)
+    cfg, _, state, _ = _build(z_dim=6, learn_std=False)
+    ck = ckpt_io.load(run / "checkpoints" / "latest.pt")
+    state.nets["D"].load_state_dict(ck["nets"]["D"])
+    state.nets["Q"].load_state_dict(ck["nets"]["Q"])
+    test = load_data(cfg, "test")
+    expected = q_classifier_accuracy(state.nets["D"], state.nets["Q"], test.x, test.y)
+    assert out["accuracy"] == expected["accuracy"] and out["step"] == 2
+    assert out["confusion"].sum() == 300
+
+
 # ---- clear errors ----
 @pytest.mark.parametrize("change,match", [
     ({"method": {"categorical": [1]}}, "at least 2 values"),
@@ -345,3 +403,5 @@ def test_the_preset_builds():
     state, _ = build_state(cfg, (1, 8, 8), torch.device("cpu"), 10)
     G = state.nets["G"]
     assert G.noise_dim == 62 and G.code_spec == CodeSpec((10,), 2, 0)
+    # batch norm in D, as the official InfoGAN discriminator
+    assert cfg.model.discriminator.norm.name == "batch"
