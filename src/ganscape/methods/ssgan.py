@@ -28,9 +28,24 @@ examples (as many as the unlabelled batch) for every D update; here that is
 `train.labelled_batch_size` > 0 (Batch.labelled_batch; the ssgan-digits
 preset sets 100). With 0, the labelled examples are those of the real batch
 that `train.labelled_per_class` marks (Batch.labelled), i.e. about
-batch_size * labelled fraction per batch, each seen once per epoch. One
-difference remains: its feature matching is a mean over features, here a sum
-(the recipe's convention; a constant factor).
+batch_size * labelled fraction per batch, each seen once per epoch.
+
+The authors' discriminator is architecture `improved-gan-mlp`
+(nets/ssgan.py; the ssgan-digits preset): weight normalization with
+data-dependent init and fixed hidden scales, ReLU, Gaussian noise layers,
+feature matching on the last hidden layer before its noise. The init runs in
+the first training step (`data_init`) on that step's real and labelled
+images (200 with the preset; the authors use 500 unlabelled ones), for ssgan
+and for the supervised baseline alike. Differences that remain (also in the
+README): feature matching is a sum over features here, a mean there (the
+recipe's convention; a constant factor under Adam); the generator is the
+preset's MLP (batch norm, ReLU, tanh) where the authors use softplus layers
+and a weight-normalized sigmoid output; the average of D is an EMA (0.999
+in the preset) that starts from the initialised net, the authors' a 0.9999
+average that starts from zero (harmless over their 180k steps); and the
+training length (2000 steps here, 300 epochs of MNIST there).
+With any other architecture (e.g. `mlp` with `norm: weight`) the net is
+that architecture's, as configured.
 
 `supervised`: the same K-class network (same architecture, width and
 normalization as the discriminator), trained with the cross-entropy on the

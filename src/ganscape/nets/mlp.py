@@ -82,7 +82,8 @@ def _mlp_trunk(p: MLPParams, spec: NetSpec) -> nn.Module:
         d = p.width
     if p.hidden_noise:
         # before the head. Feature matching reads the trunk's output, so it
-        # sees this noise too (the authors' code matches the features before it).
+        # sees this noise too; the authors' code matches the features before
+        # it, as architecture improved-gan-mlp (nets/ssgan.py) does.
         layers.append(GaussianNoise(p.hidden_noise))
     return nn.Sequential(*layers)
 

@@ -14,7 +14,17 @@ logit, so the GAN recipe's loss, penalties and feature matching see an
 ordinary discriminator; `class_logits` gives the K logits (the classifier:
 argmax over them). The new head gets PyTorch's default Linear
 initialisation for every architecture (the architectures' own inits are
-not exposed per layer; the head is one small layer).
+not exposed per layer; the head is one small layer), except where the
+architecture makes its own head (`make_head`, improved-gan-mlp below).
+
+Architecture `improved-gan-mlp` (discriminator only) is the authors' MNIST
+discriminator (openai/improved-gan, train_mnist_feature_matching.py and
+nn.py's DenseLayer): weight-normalized dense layers 1000-500-250-250-250
+(v ~ N(0, 0.1); fixed scales in the hidden layers, a trained one in the
+head), data-dependent init, ReLU, Gaussian noise on the input and before
+every later layer; its features (feature matching) are the last hidden
+layer's output before that layer's noise. Input noise: the authors' 0.3 is on
+pixels in [0, 1], so the default here is 0.6 on ganscape's [-1, 1].
 
 The same net, trained on labels only, is the supervised baseline
 (methods/ssgan.py `supervised`), so that both methods classify with exactly
