@@ -80,8 +80,9 @@ def ssgan_run(args):
     with tempfile.TemporaryDirectory() as tmp:
         run = _train("ssgan-digits", seed, [f"method={method}"] + ([f"train.steps={steps}"] if steps else []), tmp)
         r = classifier_error(run, split=split)
+        v = classifier_error(run, split="validation")  # printed beside: the split settings are chosen on
         return {"error": r["results"]["classifier_error"], "errors": r["results"]["classifier_errors"],
-                "n": r["n_real"]}
+                "n": r["n_real"], "val_errors": v["results"]["classifier_errors"], "val_n": v["n_real"]}
 
 
 def _stats(values):
@@ -148,7 +149,7 @@ def part_ssgan(a) -> None:
         counts[method] = [r["errors"] for r in mine]
         e = _stats(errs[method])
         print(f"  {method:12s} {e[0]:6.2f}% +- {e[1]:.2f} ({e[2]:.1f}..{e[3]:.1f}); errors of {n} per seed "
-              f"{counts[method]}")
+              f"{counts[method]}; validation errors of {mine[0]['val_n']}: {[r['val_errors'] for r in mine]}")
     gain = [s - g for g, s in zip(errs["ssgan"], errs["supervised"])]
     print(f"  gain (supervised - ssgan, same seed: same labelled images and batch order): "
           f"{statistics.mean(gain):.2f} points (per seed {[round(g, 2) for g in gain]}); goal >= 5")

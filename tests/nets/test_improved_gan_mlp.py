@@ -150,5 +150,5 @@ def test_clear_errors(change, match):
 def test_the_ssgan_preset_uses_the_authors_discriminator():
     cfg = ganscape.make_config("ssgan-digits")
     d = cfg.model.discriminator
-    assert d.arch.name == "improved-gan-mlp" and d.norm.name == "none"
+    assert d.arch.name == "improved-gan-mlp" and d.norm.name == "none" and d.arch.params["input_noise"] == 0.6
     assert cfg.optim.discriminator.params["lr"] == pytest.approx(0.003)
