@@ -11,6 +11,7 @@ checks it). A new component module is added to the list below.
 """
 from .data import digits, discrete, files, oracle, shapes, stacked, synthetic, text  # noqa: F401
 from .nets import dcgan, flows, mlp, norms, pixelcnn, resnet, resnet19, seq_cnn, sequence, sndcgan, transformer  # noqa: F401
+from .nets import ssgan as ssgan_nets  # noqa: F401  (architecture improved-gan-mlp)
 from .objectives import losses, penalties  # noqa: F401
 from . import optim  # noqa: F401
 from .methods import bgan, cgan, gan, infogan, likelihood, sequence, ssgan, vae  # noqa: F401

@@ -137,13 +137,12 @@ def q_test_accuracy(run_dir, checkpoint: str = "latest", code: int = 0, device: 
     checkpoint classify the data set's test split (q_classifier_accuracy).
     Returns its dict plus "step" and "checkpoint"."""
     from pathlib import Path
-    from ..api import load_run
     from ..config import from_dict
     from ..train import checkpoint as ckpt_io
     from ..train import rundir
     from ..train.state import DataSpec, build_method, load_data, resolve_device
 
-    cfg = load_run(run_dir)
+    cfg = rundir.load_config(run_dir)
     ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
     if "config" in ckpt:
         cfg = from_dict(ckpt["config"])
