@@ -91,8 +91,19 @@ def _stats(values):
 
 
 def _pool_map(fn, tasks, jobs):
+    # Each run's result is printed as it finishes, so that a long benchmark
+    # stopped early still leaves the runs it completed.
+    out = [None] * len(tasks)
     with multiprocessing.get_context("spawn").Pool(jobs) as pool:
-        return pool.map(fn, tasks, chunksize=1)
+        for i, r in pool.imap_unordered(_indexed, [(fn, i, t) for i, t in enumerate(tasks)]):
+            out[i] = r
+            print(f"  run done: {tasks[i][:2]} -> {r}", flush=True)
+    return out
+
+
+def _indexed(args):
+    fn, i, task = args
+    return i, fn(task)
 
 
 def part_conditional(a) -> None:
