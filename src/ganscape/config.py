@@ -11,7 +11,9 @@ run folder as config.json and is enough to reproduce the run.
 A component is written either as a bare name (`loss: hinge`) or as
 `{name: ..., params: {...}}`.
 
-A run's `name` (its folder is OUT/NAME-NNN) defaults to the data set's name.
+A run's `name` (its folder is OUT/NAME-NNN) defaults to the preset's name
+(`load_config`; a `--config` file given without a preset: the file's stem);
+a Config built from a mapping without a name takes the data set's name.
 """
 from __future__ import annotations
 
@@ -195,7 +197,7 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class Config:
-    name: str = ""                  # run folder name; "" = the data set's name
+    name: str = ""                  # run folder name; load_config: the preset's (or file's) name; else the data set's
     seed: int = 0
     deterministic: bool = False     # bit-exact reproducibility (slower on GPU)
     device: str = "auto"            # auto | cpu | cuda | cuda:N
@@ -417,6 +419,12 @@ def _merge(base: Dict[str, Any], over: Mapping[str, Any]) -> Dict[str, Any]:
     return out
 
 
+def _stem_name(path: str) -> str:
+    """A file's stem as a run name: characters a folder name may not hold become '-'."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "-", Path(path).stem).lstrip(".-")[:100]
+    return stem or "run"
+
+
 def load_config(preset: Optional[str] = None, config_file: Optional[str] = None,
                 overrides: Tuple[str, ...] | list = ()) -> Config:
     """Preset, then YAML file, then --set overrides -> validated Config.
@@ -425,15 +433,20 @@ def load_config(preset: Optional[str] = None, config_file: Optional[str] = None,
     layered on top of it and need only say what differs).
     """
     tree: Dict[str, Any] = {}
+    # Runs are named after what the user chose (issue 17, item 32): the
+    # preset, or the file when a file alone was given; naming them after the
+    # data set made every digits-based preset write runs/digits-NNN.
+    default_name = preset if preset is not None else (_stem_name(config_file) if config_file else DEFAULT_PRESET)
     if preset is None:
         preset = DEFAULT_PRESET
-    if preset is not None:
-        path = PRESET_DIR / f"{preset}.yaml"
-        if not path.exists():
-            raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(list_presets())}")
-        tree = _read_yaml(path)
+    path = PRESET_DIR / f"{preset}.yaml"
+    if not path.exists():
+        raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(list_presets())}")
+    tree = _read_yaml(path)
     if config_file is not None:
         tree = _merge(tree, _read_yaml(Path(config_file)))
+    if not tree.get("name"):
+        tree["name"] = default_name
     for text in overrides:
         key, value = parse_override(text)
         _set_dotted(tree, key, value)
