@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -19,6 +19,25 @@ def make_config(preset: Optional[str] = None, config_file: Optional[str] = None,
                 overrides: Sequence[str] = ()) -> Config:
     """A validated Config from a preset, a YAML file and key=value overrides."""
     return load_config(preset, config_file, list(overrides))
+
+
+def resolve_data(cfg: Config) -> Tuple[Config, str]:
+    """`cfg` with the data parameters its data set infers from files made
+    explicit (image-folder: size and channels from the images), and a note
+    saying what was chosen ('' when nothing was). Done before a run exists so
+    that config.json records what the nets were built for."""
+    from .config import from_dict, to_plain
+    from .registry import DATASETS
+
+    resolve = DATASETS.get(cfg.data.name).tags.get("resolve")
+    if resolve is None:
+        return cfg, ""
+    params, note = resolve(dict(cfg.data.params))
+    if params == dict(cfg.data.params):
+        return cfg, note
+    tree = to_plain(cfg)
+    tree["data"] = {"name": cfg.data.name, "params": params}
+    return from_dict(tree), note
 
 
 def train(config: Union[Config, str, None] = None, overrides: Sequence[str] = (), out: Union[str, Path] = "runs",
@@ -44,6 +63,10 @@ def train(config: Union[Config, str, None] = None, overrides: Sequence[str] = ()
             config = load_config(config, None, list(overrides))
     elif overrides:
         raise ValueError("overrides apply to presets and files; build the Config with make_config() instead")
+    config, note = resolve_data(config)
+    if note:
+        import warnings
+        warnings.warn(note, stacklevel=2)
     if run_dir is None:
         out = Path(out)
         rundir.check_out_dir(out)

@@ -409,10 +409,18 @@ def _read_yaml(path: Path) -> Dict[str, Any]:
     return tree
 
 
+def _renamed(base: Any, over: Any) -> bool:
+    """True when `over` names another component than `base`: then base's
+    params belong to the other component and must not be kept (issue 17,
+    item 33: data.name=image-folder kept the digits preset's size 8)."""
+    name = lambda c: c if isinstance(c, str) else c.get("name") if isinstance(c, Mapping) else None  # noqa: E731
+    return name(base) is not None and name(over) is not None and name(base) != name(over)
+
+
 def _merge(base: Dict[str, Any], over: Mapping[str, Any]) -> Dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict) and not _renamed(out[k], v):
             out[k] = _merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
@@ -447,10 +455,25 @@ def load_config(preset: Optional[str] = None, config_file: Optional[str] = None,
         tree = _merge(tree, _read_yaml(Path(config_file)))
     if not tree.get("name"):
         tree["name"] = default_name
-    for text in overrides:
-        key, value = parse_override(text)
+    parsed = [parse_override(text) for text in overrides]
+    for key, value in parsed:
+        # --set X.name=OTHER: the preset's / file's params of X were another
+        # component's; drop them first, so that params given by --set (before
+        # or after) are all that OTHER gets.
+        if key.endswith(".name") and _renamed(_get_dotted(tree, key[:-5]), value):
+            _set_dotted(tree, key[:-5] + ".params", {})
+    for key, value in parsed:
         _set_dotted(tree, key, value)
     return from_dict(tree)
+
+
+def _get_dotted(tree: Mapping[str, Any], key: str) -> Any:
+    node: Any = tree
+    for p in key.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(p)
+    return node
 
 
 def save_json(cfg: Config, path: Path) -> None:

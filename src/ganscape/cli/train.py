@@ -46,7 +46,9 @@ def run(a) -> int:
                              progress=False if a.no_progress else None)
     else:
         overrides = list(a.overrides) + ([f"train.steps={a.steps}"] if a.steps else [])
-        cfg = api.make_config(a.preset, a.config, overrides)
+        cfg, note = api.resolve_data(api.make_config(a.preset, a.config, overrides))
+        if note:
+            print(f"note: {note}", file=sys.stderr)
         if a.dry_run:
             print(dumps_yaml(cfg))
             return 0

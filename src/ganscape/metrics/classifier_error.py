@@ -43,7 +43,7 @@ def load_classifier(run_dir: Union[str, Path], checkpoint: str = "latest", ema: 
     from ..config import from_dict
     from ..train import checkpoint as ckpt_io
     from ..train import rundir
-    from ..train.state import DataSpec, build_method, load_data, resolve_device
+    from ..train.state import DataSpec, build_method, load_data, no_labels_hint, resolve_device
 
     cfg = rundir.load_config(run_dir)
     ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
@@ -51,7 +51,7 @@ def load_classifier(run_dir: Union[str, Path], checkpoint: str = "latest", ema: 
         cfg = from_dict(ckpt["config"])  # the config its weights were trained with
     data = load_data(cfg, "test")
     if data.y is None:
-        raise ConfigError(f"classifier error: data set {cfg.data.name!r} has no labels")
+        raise ConfigError(f"classifier error: data set {cfg.data.name!r} has no labels{no_labels_hint(cfg)}")
     method = build_method(cfg)
     if method.classifier is None:
         raise ConfigError(f"classifier error: {run_dir} was trained with method {cfg.method.name!r}, which trains "

@@ -87,6 +87,28 @@ def build_extractor(name: Optional[str], params: Optional[Dict[str, Any]] = None
     return EXTRACTORS.build(name, params or {}).to(device).eval()
 
 
+def check_extractor(ext: FeatureExtractor, metrics: Sequence[str], shape: Sequence[int], name: str = "") -> None:
+    """Refuse, with a ConfigError naming the fix, an extractor that cannot
+    serve `metrics` on images of `shape` (C, H, W): it fails on two blank
+    images of that shape (digits-cnn beyond 32 px), or a metric that needs
+    class probabilities (registry tag needs="probs": is, class-consistency)
+    gets none (random-conv). Called before a run folder is written, so the
+    pairing fails at the start, not at the first evaluation (issue 17, item 33)."""
+    name = name or getattr(ext, "name", type(ext).__name__)
+    fix = ("choose another with --set eval.extractor=NAME (see `ganscape list`), or other eval.metrics, "
+           "or eval.metrics=[] to train without evaluation")
+    try:
+        with torch.no_grad():
+            feats = canonical(extract(ext, torch.zeros(2, *shape), batch_size=2))
+    except (ValueError, RuntimeError) as e:
+        raise ConfigError(f"eval.extractor: {name} cannot score images of shape {tuple(shape)} "
+                          f"({str(e).splitlines()[0]}); {fix}") from None
+    for m in metrics:
+        if METRICS.get(m).tags.get("needs") == "probs" and feats.probs is None:
+            raise ConfigError(f"eval.metrics: {m} needs class probabilities, which extractor {name} does "
+                              f"not give; {fix}")
+
+
 def _check_metric_names(metrics: Sequence[str]) -> List[str]:
     names = [m.strip() for m in metrics if m.strip()]
     for m in names:

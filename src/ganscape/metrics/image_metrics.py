@@ -48,7 +48,7 @@ class ISParams:
     splits: int = 10
 
 
-@METRICS.register("is", params=ISParams, results=("is", "is_std"))
+@METRICS.register("is", params=ISParams, results=("is", "is_std"), needs="probs")
 def _is(p: ISParams, ctx: EvalContext) -> Dict[str, float]:
     """Inception score exp(E KL(p(y|x) || p(y))) of the generated samples, mean and std over splits."""
     from .inception_score import inception_score
@@ -149,7 +149,7 @@ def _intra_fid(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     return {"intra_fid": float(out["intra_fid"]), **_per_class("intra_fid", out["intra_fid_per_class"])}
 
 
-@METRICS.register("class-consistency", results=("class_consistency",))
+@METRICS.register("class-consistency", results=("class_consistency",), needs="probs")
 def _class_consistency(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """Accuracy of the extractor's classifier (digits-cnn for digits) on class-conditional samples."""
     from .conditional import class_consistency
