@@ -103,3 +103,69 @@ def test_an_extractor_that_cannot_serve_the_metrics_fails_before_any_folder(tmp_
     err = capsys.readouterr().err
     assert says in err and "eval.extractor=NAME" in err
     assert not out.exists()
+
+
+# ---- item 35: what eval, sample --out DIR and train --resume say -----------------------------
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("r") / "run"
+    assert main(["train", "--run-dir", str(run), "--steps", "6", *TINY]) == 0
+    return run
+
+
+def test_eval_says_checkpoint_step_direction_and_a_heldout_baseline(tiny_run, capsys):
+    capsys.readouterr()
+    assert main(["eval", str(tiny_run), "--metrics", "fid,prdc", "--n", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "scored: checkpoint latest.pt (step 6)" in out
+    fid_line = next(line for line in out.splitlines() if line.strip().startswith("fid "))
+    assert fid_line.rstrip().endswith("lower is better")
+    assert next(line for line in out.splitlines() if line.strip().startswith("recall ")).rstrip().endswith(
+        "higher is better")
+    assert "held-out real" in out and "(n=100 each)" in out
+    rec = rundir.read_jsonl(tiny_run / rundir.METRICS)[-1]
+    base = rec["heldout_real"]
+    assert base["n"] == 100 and base["split"] == "test" and set(base["results"]) >= {"fid", "precision"}
+    # the printed baseline is the recorded one
+    assert f"{base['results']['fid']:.4f}" in fid_line
+    # held-out real digits are much closer to the training digits than a 6-step generator's samples
+    assert base["results"]["fid"] < rec["results"]["fid"]
+
+
+def test_heldout_baseline_is_independent_real_data_scored_the_same_way(tiny_run):
+    # an independent computation: the test split at the same n against the train split, by evaluate_arrays
+    import torch
+    from ganscape.metrics.evaluate import evaluate_arrays, reference_images
+    from ganscape.metrics.evaluate_run import heldout_baseline
+    cfg = rundir.load_config(tiny_run)
+    got = heldout_baseline(cfg, ["fid"], 50, "train")
+    test, _, _ = reference_images("digits", {"size": 8}, "test", None)
+    idx = torch.randperm(len(test), generator=torch.Generator().manual_seed(0))[:50]
+    train, _, _ = reference_images("digits", {"size": 8}, "train", None)
+    want = evaluate_arrays(test[idx], train, ["fid"], extractor="digits-cnn", value_range="11")
+    assert got["results"]["fid"] == pytest.approx(want["results"]["fid"], rel=1e-6)
+    # where the data do not allow it, it says why and how
+    assert "--n 300" in heldout_baseline(cfg, ["fid"], 5000, "train")["skipped"]
+    assert "train" in heldout_baseline(cfg, ["fid"], 50, "test")["skipped"]
+
+
+def test_sample_out_dir_holds_only_the_samples(tiny_run, tmp_path, capsys):
+    out = tmp_path / "gen"
+    assert main(["sample", str(tiny_run), "-n", "7", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [f"{i:06d}.png" for i in range(7)]
+    assert (tmp_path / "gen.png").exists() and str(tmp_path / "gen.png") in capsys.readouterr().out
+    # so eval --samples DIR counts 7 samples, not 8
+    assert main(["eval", "--samples", str(out), "--reference", "digits", "--metrics", "fid", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n_fake"] == 7
+
+
+def test_resume_of_a_completed_run_says_what_steps_would_do(tiny_run, capsys):
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tiny_run), "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "already completed step 6" in err and "--steps N with N > 6" in err
+    assert main(["train", "--resume", str(tiny_run), "--steps", "3", "--no-progress"]) == 0
+    assert "--steps 3 is not beyond it" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tiny_run), "--steps", "8", "--no-progress"]) == 0
+    assert "already completed" not in capsys.readouterr().err  # it trained on to step 8

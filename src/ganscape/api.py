@@ -229,11 +229,18 @@ def data_info(run_dir: Union[str, Path]) -> Dict[str, Any]:
     return load_data(load_run(run_dir), "test").info
 
 
+def grid_path(out: Union[str, Path]) -> Path:
+    """Where save_samples puts the grid of a folder of images: DIR.png beside DIR."""
+    out = Path(out).resolve()
+    return out.parent / f"{out.name}.png"
+
+
 def save_samples(x: torch.Tensor, out: Union[str, Path], labels: Optional[torch.Tensor] = None,
                  nrow: Optional[int] = None, info: Optional[Dict[str, Any]] = None) -> Path:
     """Write samples to FILE.npz (key "x", float32 in [-1, 1], plus "uint8" for
-    images and "y" for class labels) or to a folder (a grid.png with `nrow`
-    images a row, and one PNG per image).
+    images and "y" for class labels) or to a folder DIR (one PNG per image),
+    with the grid of them (`nrow` images a row) beside it as DIR.png
+    (grid_path): inside DIR, `eval --samples DIR` would count it as a sample.
 
     Token sequences (int64 (N, L)): FILE.txt, one sequence per line, decoded
     with the data set's `info` (text: its tokens joined, nothing between
@@ -272,9 +279,9 @@ def save_samples(x: torch.Tensor, out: Union[str, Path], labels: Optional[torch.
         if nrow and len(x) % nrow == 0:  # rows of nrow (one class each): show at most 16 of each row
             cols = min(nrow, 16)
             viz.save_image_grid(x.view(-1, nrow, *x.shape[1:])[:, :cols].reshape(-1, *x.shape[1:]),
-                                out / "grid.png", nrow=cols)
+                                grid_path(out), nrow=cols)
         else:
-            viz.save_image_grid(x[:256], out / "grid.png")
+            viz.save_image_grid(x[:256], grid_path(out))
         imgs = float_to_uint8(x)
         for i, im in enumerate(imgs):
             a = im.transpose(1, 2, 0)

@@ -191,14 +191,42 @@ def reference_images(dataset: str, params: Dict[str, Any], split: str, n: Option
 # Results where larger is better; every other result is "lower is better".
 HIGHER_IS_BETTER = {"is", "precision", "recall", "density", "coverage", "stacked_modes_captured",
                     "shapes_valid_fraction", "shapes_coverage", "class_consistency", "precision_mean",
-                    "recall_mean"}
+                    "recall_mean", "infogan_cat_accuracy", "c2st_p_value", "shapes_size_coverage",
+                    "shapes_position_coverage", "shapes_color_coverage"}
+# per-class results (class_consistency_class_3, ...) read as their metric does
+HIGHER_PREFIXES = ("class_consistency_class_", "precision_class_", "recall_class_")
+
+
+# Results that are neither "higher" nor "lower is better": how to read them.
+READ_AS = {"c2st_accuracy": "0.5 is best (indistinguishable)",
+           "msssim": "close to msssim_real is best",
+           "msssim_real": "the real data's value",
+           "memorization_fraction_near_copies": "lower is better",
+           "memorization_mean_nn_distance": "near the held-out real value is best",
+           "memorization_median_nn_distance": "near the held-out real value is best",
+           "memorization_threshold": "the near-copy distance used",
+           "memorization_n_samples": "count", "memorization_n_train": "count",
+           "nll_nats": "lower is better"}
+
+
+def direction(name: str) -> str:
+    """How to read result `name`: "higher is better", "lower is better" or,
+    for results where neither holds, what is best (READ_AS)."""
+    from .sequences import HIGHER_IS_BETTER as TOKENS_HIGHER
+    if name in READ_AS:
+        return READ_AS[name]
+    if name.endswith("_std"):
+        return "spread"
+    higher = name in HIGHER_IS_BETTER or name in TOKENS_HIGHER or name.startswith(HIGHER_PREFIXES)
+    return "higher is better" if higher else "lower is better"
 
 
 def is_better(name: str, new: float, old: Optional[float]) -> bool:
     from .sequences import HIGHER_IS_BETTER as TOKENS_HIGHER
     if old is None:
         return True
-    return new > old if name in HIGHER_IS_BETTER or name in TOKENS_HIGHER else new < old
+    return new > old if name in HIGHER_IS_BETTER or name in TOKENS_HIGHER or name.startswith(HIGHER_PREFIXES) \
+        else new < old
 
 
 class NonFiniteSamplesError(ValueError):
