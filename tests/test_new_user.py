@@ -169,3 +169,15 @@ def test_resume_of_a_completed_run_says_what_steps_would_do(tiny_run, capsys):
     assert "--steps 3 is not beyond it" in capsys.readouterr().err
     assert main(["train", "--resume", str(tiny_run), "--steps", "8", "--no-progress"]) == 0
     assert "already completed" not in capsys.readouterr().err  # it trained on to step 8
+
+
+@pytest.mark.parametrize("dataset, params", [("digits", {"size": 8}), ("stacked-digits", {"size": 8}),
+                                             ("shapes", {})])
+def test_default_eval_metrics_suit_the_data_sets_extractor(dataset, params):
+    # `ganscape eval RUN` of a stacked-digits or shapes run failed: IS, a default, needs class
+    # probabilities, which their extractors (digits-cnn per channel, random-conv) do not give
+    from ganscape.metrics.evaluate import DEFAULT_METRICS, build_extractor, check_extractor
+    from ganscape.registry import DATASETS
+    data = DATASETS.build(dataset, params, "test")
+    defaults = DATASETS.get(dataset).tags.get("metrics", DEFAULT_METRICS)
+    check_extractor(build_extractor(None, None, dataset), defaults, data.shape)

@@ -30,7 +30,7 @@ def add(sub) -> None:
     from ..registry import METRICS  # filled by ganscape.components, which cli/__init__ imports first
     p.add_argument("--metrics", default=None,
                    help=f"comma-separated: {', '.join(METRICS.names())} (default: fid,kid,is,prdc for an image "
-                        "generator, the token metrics that apply for a sequence generator, plus "
+                        "generator (stacked-digits and shapes: fid,kid,prdc and their own), the token metrics that apply for a sequence generator, plus "
                         "classifier-error for a run that trains a classifier: ssgan, supervised)")
     p.add_argument("--param", action="append", default=[], metavar="METRIC.KEY=VALUE",
                    help="a metric's parameter, value parsed as YAML; repeatable "

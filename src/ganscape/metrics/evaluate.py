@@ -341,15 +341,18 @@ def _sample_count(n, what: str = "n") -> int:
 
 
 def split_metrics(method, metrics: Union[str, Sequence[str], None],
-                  name: str = "this") -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+                  name: str = "this", image_defaults: Sequence[str] = DEFAULT_METRICS
+                  ) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
     """(metrics scored on samples, metrics scored on the run's classifier) of
     a run of `method`. metrics None: the defaults of what the method trains
-    (FID, KID, IS and PRDC for a generator of images; the token metrics that
-    apply for a sequence generator; classifier-error for a classifier).
-    Asking for a kind of metric the method has no net for is a ConfigError."""
+    (`image_defaults`, FID, KID, IS and PRDC unless the data set's registry
+    tag `metrics` says otherwise, for a generator of images; the token
+    metrics that apply for a sequence generator; classifier-error for a
+    classifier). Asking for a kind of metric the method has no net for is a
+    ConfigError."""
     if metrics is None:
         from .sequences import TOKEN_DEFAULTS
-        on_gen = TOKEN_DEFAULTS if getattr(method, "data_kind", "") == "tokens" else DEFAULT_METRICS
+        on_gen = TOKEN_DEFAULTS if getattr(method, "data_kind", "") == "tokens" else tuple(image_defaults)
         chosen = (on_gen if method.sampler else ()) + (("classifier-error",) if method.classifier else ())
     else:
         chosen = _metric_list(metrics)

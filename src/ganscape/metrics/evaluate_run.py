@@ -11,10 +11,11 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
-from ..registry import ConfigError
+from ..registry import DATASETS, ConfigError
 from ..train import rundir
 from .cache import FeatureCache
-from .evaluate import _sample_count, evaluate_arrays, evaluate_generator, reference_images, split_metrics
+from .evaluate import (DEFAULT_METRICS, _sample_count, evaluate_arrays, evaluate_generator, reference_images,
+                       split_metrics)
 
 PathLike = Union[str, Path]
 
@@ -61,7 +62,11 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
 
     n = _sample_count(n)
     cfg = rundir.load_config(run_dir)
-    on_samples, on_classifier = split_metrics(build_method(cfg), metrics, cfg.method.name)
+    # a data set whose extractor gives no class probabilities (stacked digits per channel, shapes'
+    # random-conv) has its own default metrics, without IS
+    defaults = DATASETS.get(cfg.data.name).tags.get("metrics", DEFAULT_METRICS) if cfg.data.name in DATASETS \
+        else DEFAULT_METRICS
+    on_samples, on_classifier = split_metrics(build_method(cfg), metrics, cfg.method.name, defaults)
     stray = sorted(set(metric_params or {}) - set(on_samples))
     if stray:
         raise ConfigError(f"metric parameters for {', '.join(stray)}, which this evaluation does not compute "
