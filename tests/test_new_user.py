@@ -81,10 +81,11 @@ def test_another_component_name_drops_the_presets_params(tmp_path):
     assert make_config(None, None, ["data.name=digits"]).data.params["size"] == 8
 
 
-def test_class_subfolders_without_labels_from_dirs_name_the_fix(tmp_path, capsys):
+@pytest.mark.parametrize("preset", ["cgan-digits", "ssgan-digits"])
+def test_class_subfolders_without_labels_from_dirs_name_the_fix(preset, tmp_path, capsys):
     root = _folder(tmp_path / "imgs")
     out = tmp_path / "runs"
-    assert main(["train", "--preset", "cgan-digits", "--out", str(out), "--steps", "2", "--no-progress",
+    assert main(["train", "--preset", preset, "--out", str(out), "--steps", "2", "--no-progress",
                  "--set", "data.name=image-folder", "--set", f"data.params.root={root}"]) == 2
     assert "data.params.labels_from_dirs=true" in capsys.readouterr().err
     assert not out.exists()
