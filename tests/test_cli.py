@@ -26,7 +26,7 @@ def test_train_sample_resume(tmp_path, capsys):
     assert main(["sample", str(run), "-n", "5", "--out", str(tmp_path / "s.npz")]) == 0
     assert np.load(tmp_path / "s.npz")["x"].shape == (5, 1, 8, 8)
     assert main(["sample", str(run), "-n", "5", "--out", str(tmp_path / "pngs")]) == 0
-    assert (tmp_path / "pngs" / "grid.png").exists()
+    assert (tmp_path / "pngs.png").exists() and not (tmp_path / "pngs" / "grid.png").exists()  # the grid beside
     assert main(["train", "--resume", str(run), "--steps", "9", "--no-progress"]) == 0
     assert "status: completed at step 9" in capsys.readouterr().out
     # training into a folder that holds a run is refused, and nothing is lost

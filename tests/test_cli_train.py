@@ -43,10 +43,11 @@ def test_config_file_alone_layers_on_the_default_preset(tmp_path, capsys):
     assert cfg["model"]["generator"]["arch"]["params"]["width"] == 256
 
 
-def test_run_folders_are_named_after_the_data_set(tmp_path):
+def test_run_folders_are_named_after_the_preset_not_the_data_set(tmp_path):
+    # issue 17, item 32: every digits-based preset wrote runs/digits-NNN
     assert main(["train", "--out", str(tmp_path), "--steps", "2", *TINY, "--set", "data=shapes",
                  "--set", "train.batch_size=8"]) == 0
-    assert [p.name for p in tmp_path.iterdir()] == ["shapes-001"]
+    assert [p.name for p in tmp_path.iterdir()] == ["digits-001"]  # the default preset's name
 
 
 @pytest.mark.parametrize("name", ["../../x", "/abs/path", "a/b", ".hidden", ".."])

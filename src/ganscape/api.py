@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -19,6 +19,25 @@ def make_config(preset: Optional[str] = None, config_file: Optional[str] = None,
                 overrides: Sequence[str] = ()) -> Config:
     """A validated Config from a preset, a YAML file and key=value overrides."""
     return load_config(preset, config_file, list(overrides))
+
+
+def resolve_data(cfg: Config) -> Tuple[Config, str]:
+    """`cfg` with the data parameters its data set infers from files made
+    explicit (image-folder: size and channels from the images), and a note
+    saying what was chosen ('' when nothing was). Done before a run exists so
+    that config.json records what the nets were built for."""
+    from .config import from_dict, to_plain
+    from .registry import DATASETS
+
+    resolve = DATASETS.get(cfg.data.name).tags.get("resolve")
+    if resolve is None:
+        return cfg, ""
+    params, note = resolve(dict(cfg.data.params))
+    if params == dict(cfg.data.params):
+        return cfg, note
+    tree = to_plain(cfg)
+    tree["data"] = {"name": cfg.data.name, "params": params}
+    return from_dict(tree), note
 
 
 def train(config: Union[Config, str, None] = None, overrides: Sequence[str] = (), out: Union[str, Path] = "runs",
@@ -44,6 +63,10 @@ def train(config: Union[Config, str, None] = None, overrides: Sequence[str] = ()
             config = load_config(config, None, list(overrides))
     elif overrides:
         raise ValueError("overrides apply to presets and files; build the Config with make_config() instead")
+    config, note = resolve_data(config)
+    if note:
+        import warnings
+        warnings.warn(note, stacklevel=2)
     if run_dir is None:
         out = Path(out)
         rundir.check_out_dir(out)
@@ -206,11 +229,18 @@ def data_info(run_dir: Union[str, Path]) -> Dict[str, Any]:
     return load_data(load_run(run_dir), "test").info
 
 
+def grid_path(out: Union[str, Path]) -> Path:
+    """Where save_samples puts the grid of a folder of images: DIR.png beside DIR."""
+    out = Path(out).resolve()
+    return out.parent / f"{out.name}.png"
+
+
 def save_samples(x: torch.Tensor, out: Union[str, Path], labels: Optional[torch.Tensor] = None,
                  nrow: Optional[int] = None, info: Optional[Dict[str, Any]] = None) -> Path:
     """Write samples to FILE.npz (key "x", float32 in [-1, 1], plus "uint8" for
-    images and "y" for class labels) or to a folder (a grid.png with `nrow`
-    images a row, and one PNG per image).
+    images and "y" for class labels) or to a folder DIR (one PNG per image),
+    with the grid of them (`nrow` images a row) beside it as DIR.png
+    (grid_path): inside DIR, `eval --samples DIR` would count it as a sample.
 
     Token sequences (int64 (N, L)): FILE.txt, one sequence per line, decoded
     with the data set's `info` (text: its tokens joined, nothing between
@@ -249,9 +279,9 @@ def save_samples(x: torch.Tensor, out: Union[str, Path], labels: Optional[torch.
         if nrow and len(x) % nrow == 0:  # rows of nrow (one class each): show at most 16 of each row
             cols = min(nrow, 16)
             viz.save_image_grid(x.view(-1, nrow, *x.shape[1:])[:, :cols].reshape(-1, *x.shape[1:]),
-                                out / "grid.png", nrow=cols)
+                                grid_path(out), nrow=cols)
         else:
-            viz.save_image_grid(x[:256], out / "grid.png")
+            viz.save_image_grid(x[:256], grid_path(out))
         imgs = float_to_uint8(x)
         for i, im in enumerate(imgs):
             a = im.transpose(1, 2, 0)

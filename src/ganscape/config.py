@@ -11,7 +11,9 @@ run folder as config.json and is enough to reproduce the run.
 A component is written either as a bare name (`loss: hinge`) or as
 `{name: ..., params: {...}}`.
 
-A run's `name` (its folder is OUT/NAME-NNN) defaults to the data set's name.
+A run's `name` (its folder is OUT/NAME-NNN) defaults to the preset's name
+(`load_config`; a `--config` file given without a preset: the file's stem);
+a Config built from a mapping without a name takes the data set's name.
 """
 from __future__ import annotations
 
@@ -195,7 +197,7 @@ class EvalConfig:
 
 @dataclass(frozen=True)
 class Config:
-    name: str = ""                  # run folder name; "" = the data set's name
+    name: str = ""                  # run folder name; load_config: the preset's (or file's) name; else the data set's
     seed: int = 0
     deterministic: bool = False     # bit-exact reproducibility (slower on GPU)
     device: str = "auto"            # auto | cpu | cuda | cuda:N
@@ -407,14 +409,28 @@ def _read_yaml(path: Path) -> Dict[str, Any]:
     return tree
 
 
+def _renamed(base: Any, over: Any) -> bool:
+    """True when `over` names another component than `base`: then base's
+    params belong to the other component and must not be kept (issue 17,
+    item 33: data.name=image-folder kept the digits preset's size 8)."""
+    name = lambda c: c if isinstance(c, str) else c.get("name") if isinstance(c, Mapping) else None  # noqa: E731
+    return name(base) is not None and name(over) is not None and name(base) != name(over)
+
+
 def _merge(base: Dict[str, Any], over: Mapping[str, Any]) -> Dict[str, Any]:
     out = copy.deepcopy(base)
     for k, v in over.items():
-        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict) and not _renamed(out[k], v):
             out[k] = _merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
     return out
+
+
+def _stem_name(path: str) -> str:
+    """A file's stem as a run name: characters a folder name may not hold become '-'."""
+    stem = re.sub(r"[^A-Za-z0-9._-]", "-", Path(path).stem).lstrip(".-")[:100]
+    return stem or "run"
 
 
 def load_config(preset: Optional[str] = None, config_file: Optional[str] = None,
@@ -425,19 +441,39 @@ def load_config(preset: Optional[str] = None, config_file: Optional[str] = None,
     layered on top of it and need only say what differs).
     """
     tree: Dict[str, Any] = {}
+    # Runs are named after what the user chose (issue 17, item 32): the
+    # preset, or the file when a file alone was given; naming them after the
+    # data set made every digits-based preset write runs/digits-NNN.
+    default_name = preset if preset is not None else (_stem_name(config_file) if config_file else DEFAULT_PRESET)
     if preset is None:
         preset = DEFAULT_PRESET
-    if preset is not None:
-        path = PRESET_DIR / f"{preset}.yaml"
-        if not path.exists():
-            raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(list_presets())}")
-        tree = _read_yaml(path)
+    path = PRESET_DIR / f"{preset}.yaml"
+    if not path.exists():
+        raise ConfigError(f"unknown preset {preset!r}; choose one of: {', '.join(list_presets())}")
+    tree = _read_yaml(path)
     if config_file is not None:
         tree = _merge(tree, _read_yaml(Path(config_file)))
-    for text in overrides:
-        key, value = parse_override(text)
+    if not tree.get("name"):
+        tree["name"] = default_name
+    parsed = [parse_override(text) for text in overrides]
+    for key, value in parsed:
+        # --set X.name=OTHER: the preset's / file's params of X were another
+        # component's; drop them first, so that params given by --set (before
+        # or after) are all that OTHER gets.
+        if key.endswith(".name") and _renamed(_get_dotted(tree, key[:-5]), value):
+            _set_dotted(tree, key[:-5] + ".params", {})
+    for key, value in parsed:
         _set_dotted(tree, key, value)
     return from_dict(tree)
+
+
+def _get_dotted(tree: Mapping[str, Any], key: str) -> Any:
+    node: Any = tree
+    for p in key.split("."):
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(p)
+    return node
 
 
 def save_json(cfg: Config, path: Path) -> None:

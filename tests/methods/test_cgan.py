@@ -222,7 +222,7 @@ def test_sample_class_cli(tiny_tree, tmp_path, capsys):
         assert f["x"].shape == (5, 1, 8, 8) and f["y"].tolist() == [3] * 5
     assert main(["sample", str(run), "-n", "2", "--class", "all", "--out", str(tmp_path / "all")]) == 0
     from PIL import Image
-    grid = Image.open(tmp_path / "all" / "grid.png")
+    grid = Image.open(tmp_path / "all.png")  # beside the folder, not among the samples
     assert grid.size[1] > grid.size[0]  # 10 rows (classes) of 2
     assert len(list((tmp_path / "all").glob("*_class9.png"))) == 2
     assert main(["sample", str(run), "-n", "2", "--class", "10", "--out", str(tmp_path / "x.npz")]) == 2

@@ -30,7 +30,7 @@ def add(sub) -> None:
     from ..registry import METRICS  # filled by ganscape.components, which cli/__init__ imports first
     p.add_argument("--metrics", default=None,
                    help=f"comma-separated: {', '.join(METRICS.names())} (default: fid,kid,is,prdc for an image "
-                        "generator, the token metrics that apply for a sequence generator, plus "
+                        "generator (stacked-digits and shapes: fid,kid,prdc and their own), the token metrics that apply for a sequence generator, plus "
                         "classifier-error for a run that trains a classifier: ssgan, supervised)")
     p.add_argument("--param", action="append", default=[], metavar="METRIC.KEY=VALUE",
                    help="a metric's parameter, value parsed as YAML; repeatable "
@@ -88,7 +88,15 @@ def run(a) -> int:
 
 
 def format_results(rec) -> str:
+    """The record as a table: which checkpoint and step were scored, each
+    result with how to read it (higher / lower is better) and, beside it,
+    held-out real images' value at the same n where the data allow one."""
+    from ..metrics.evaluate import direction
+
     lines = []
+    if "checkpoint" in rec:
+        lines.append(f"scored: checkpoint {rec['checkpoint']} (step {rec['step']})"
+                     + (f", net {rec['sampler']}" if rec.get("sampler") else ""))
     if "n_fake" in rec:
         how = (f"extractor {rec['extractor'].split('(')[0]}" if "extractor" in rec else
                f"{rec.get('reference', {}).get('split', '')} split of {rec.get('reference', {}).get('dataset', '')}")
@@ -104,13 +112,21 @@ def format_results(rec) -> str:
         lines.append(f"classifier {rec['classifier']['net']} on the {ref['split']} split of {ref['dataset']} "
                      f"({ref['n']} examples)")
     res = rec["results"]
+    base = rec.get("heldout_real") or {}
+    real = base.get("results", {})
     width = max([28] + [len(k) for k in res])
+    if real:
+        lines.append(f"  {'':<{width}s} {'generated':>10s}{'':10s} {'held-out real':>13s}   (n={base['n']} each)")
     for k, v in res.items():
         if k.endswith("_std"):
             continue
         std = res.get(f"{k}_std")
-        value = f"{v:10d}" if isinstance(v, int) else f"{v:10.4f}"
-        lines.append(f"  {k:<{width}s} {value}" + (f" +- {std:.4f}" if std is not None else ""))
+        value = (f"{v:10d}" if isinstance(v, int) else f"{v:10.4f}") + (f" +- {std:.4f}" if std is not None
+                                                                         else " " * 10)
+        ref = f" {real[k]:13.4f}" if k in real else (" " * 14 if real else "")
+        lines.append(f"  {k:<{width}s} {value}{ref}   {direction(k)}")
+    if base.get("skipped"):
+        lines.append(f"  (no held-out real baseline: {base['skipped']})")
     for w in rec.get("warnings", []):
         lines.append(f"  warning: {w}")
     return "\n".join(lines)

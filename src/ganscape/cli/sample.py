@@ -8,7 +8,8 @@ def add(sub) -> None:
     p = sub.add_parser("sample", help="draw samples from a trained run")
     p.add_argument("run_dir")
     p.add_argument("-n", type=positive_int, default=64, help="number of samples (default 64)")
-    p.add_argument("--out", required=True, help="FILE.npz (arrays) or a folder (PNG grid + images)")
+    p.add_argument("--out", required=True,
+                   help="FILE.npz (arrays) or a folder DIR (one PNG per image; their grid goes beside it as DIR.png)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", type=checkpoint_name, default=None,
                    help="latest | best | a step number (default: best where the run's evaluation during "
@@ -37,4 +38,6 @@ def run(a) -> int:
     info = api.data_info(a.run_dir) if not x.is_floating_point() else None  # tokens: decode with the vocabulary
     out = api.save_samples(x, a.out, labels=y, nrow=a.n if a.class_ == "all" else None, info=info)
     print(f"wrote {len(x)} samples to {out} (checkpoint: {which})")
+    if out.is_dir() and api.grid_path(out).exists():
+        print(f"grid: {api.grid_path(out)}")
     return 0

@@ -42,11 +42,25 @@ def run(a) -> int:
         if a.dry_run:
             print(dumps_yaml(api.load_run(a.resume)))
             return 0
+        from ..train import rundir
+        try:
+            before = rundir.read_status(a.resume)
+        except (OSError, ValueError):  # unreadable: resume itself decides what to do with the folder
+            before = {}
         run_dir = api.resume(a.resume, steps=a.steps, overrides=a.overrides,
                              progress=False if a.no_progress else None)
+        after = rundir.read_status(run_dir)
+        if before.get("status") == "completed" and after.get("step") == before.get("step"):
+            done = before.get("step")
+            asked = f"--steps {a.steps} is not beyond it" if a.steps else "without --steps it stays there"
+            print(f"note: {run_dir} had already completed step {done} (train.steps); {asked}, so nothing "
+                  f"was trained. To train further: --steps N with N > {done}, "
+                  f"e.g. ganscape train --resume {run_dir} --steps {2 * int(done or 1)}", file=sys.stderr)
     else:
         overrides = list(a.overrides) + ([f"train.steps={a.steps}"] if a.steps else [])
-        cfg = api.make_config(a.preset, a.config, overrides)
+        cfg, note = api.resolve_data(api.make_config(a.preset, a.config, overrides))
+        if note:
+            print(f"note: {note}", file=sys.stderr)
         if a.dry_run:
             print(dumps_yaml(cfg))
             return 0

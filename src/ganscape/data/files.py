@@ -31,7 +31,7 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Literal, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -265,11 +265,70 @@ def cifar10(params: CIFAR10Params, split: str, seed: int = 0) -> ArrayDataset:
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 
+FOLDER_SIZES = tuple(2 ** k for k in range(3, 9))
+# Pillow modes without colour: 1-bit, 8-bit grey (with alpha), 16/32-bit grey, float grey.
+GREY_MODES = ("1", "L", "LA", "I", "F", "I;16", "I;16B", "I;16L", "I;16N")
+INFER_SCAN = 1000  # images whose headers decide an inferred size and channels
+
+
+def infer_image_format(root: Union[str, Path]) -> Tuple[int, int, int]:
+    """(size, channels, images scanned) for a folder whose config leaves them unset.
+
+    Reads only the headers of the first INFER_SCAN images in sorted order
+    (so the choice is the same on every machine and split). size: the
+    largest of 8, 16, ..., 256 not above the median shorter side (images
+    are shrunk, not blown up; a few thumbnails do not decide); channels: 1
+    when every scanned image is greyscale, else 3.
+    """
+    from PIL import Image
+
+    root = _root(str(root))
+    files = list_images(root)[:INFER_SCAN] if root.is_dir() else []
+    if not files:
+        raise FileNotFoundError(f"image-folder: no {'/'.join(IMAGE_EXTENSIONS)} files below {root}")
+    sides, grey = [], True
+    for f in files:
+        try:
+            with Image.open(f) as im:  # lazy: the header only
+                sides.append(min(im.size))
+                grey = grey and im.mode in GREY_MODES
+        except Exception:  # an unreadable file is reported (or skipped) when the images are loaded
+            continue
+    if not sides:
+        raise DataFileError(f"image-folder: none of the first {len(files)} images under {root} can be read")
+    median = sorted(sides)[len(sides) // 2]
+    size = max([s for s in FOLDER_SIZES if s <= median], default=FOLDER_SIZES[0])
+    return size, 1 if grey else 3, len(sides)
+
+
+def resolve_image_folder(params: Dict[str, Any]) -> Tuple[Dict[str, Any], str]:
+    """`params` with an unset size / channels filled in from the images, and
+    a note saying what was chosen ('' when both were given). Run before a
+    run is created, so that config.json records the values its nets were
+    built for (the folder may change later)."""
+    if params.get("size") is not None and params.get("channels") is not None:
+        return dict(params), ""
+    if not params.get("root"):
+        raise ConfigError("data.params.root: image-folder needs root, the folder of your images "
+                          "(--set data.params.root=DIR)")
+    size, channels, scanned = infer_image_format(params["root"])
+    chosen = {k: v for k, v in (("size", size), ("channels", channels)) if params.get(k) is None}
+    note = (f"image-folder: {', '.join(f'{k} {v}' for k, v in chosen.items())} inferred from {scanned} images "
+            f"under {params['root']} ({'all greyscale' if channels == 1 else 'some in colour'}, "
+            f"median shorter side -> the largest power of two not above it); set "
+            f"{' and '.join(f'data.params.{k}' for k in chosen)} to choose")
+    return {**params, **chosen}, note
+
+
+LABELS_HINT = ("image-folder takes class labels from subfolders only with data.params.labels_from_dirs=true "
+               "(each top-level subfolder of root is one class)")
+
+
 @dataclass(frozen=True)
 class ImageFolderParams:
     root: str  # folder searched recursively for .png/.jpg/.jpeg files
-    size: int = 64  # output side, a power of two from 8 to 256
-    channels: Literal[1, 3] = 3  # 1 = greyscale (Pillow "L"), 3 = RGB
+    size: Optional[int] = None  # output side, a power of two from 8 to 256; null: inferred (infer_image_format)
+    channels: Optional[Literal[1, 3]] = None  # 1 = greyscale (Pillow "L"), 3 = RGB; null: inferred
     labels_from_dirs: bool = False  # class = top-level subfolder, classes in sorted order
     test_fraction: float = 0.1  # share of the files held out as the test split
     split_seed: int = 0  # which files are held out; fixed so every run agrees on the split
@@ -278,10 +337,12 @@ class ImageFolderParams:
     max_images: Optional[int] = None  # use at most this many images of the split
 
     def validate(self, where: str) -> None:
-        if self.size not in tuple(2 ** k for k in range(3, 9)):
-            raise ConfigError(f"{where}.size: {self.size} is not allowed; choose 8, 16, 32, 64, 128 or 256")
-        if self.channels not in (1, 3):
-            raise ConfigError(f"{where}.channels: {self.channels} is not allowed; choose 1 or 3")
+        if self.size is not None and self.size not in FOLDER_SIZES:
+            raise ConfigError(f"{where}.size: {self.size} is not allowed; choose 8, 16, 32, 64, 128 or 256 "
+                              f"(or leave it unset to infer it from the images)")
+        if self.channels is not None and self.channels not in (1, 3):
+            raise ConfigError(f"{where}.channels: {self.channels} is not allowed; choose 1 or 3 "
+                              f"(or leave it unset to infer it from the images)")
         if not 0.0 <= self.test_fraction < 1.0:
             raise ConfigError(f"{where}.test_fraction: must lie in [0, 1), got {self.test_fraction}")
         if self.max_images is not None and self.max_images < 1:
@@ -353,7 +414,7 @@ def _class_of(relpath: str) -> Optional[str]:
     return parts[0] if len(parts) > 1 else None
 
 
-@DATASETS.register("image-folder", params=ImageFolderParams)
+@DATASETS.register("image-folder", params=ImageFolderParams, resolve=resolve_image_folder, labels_hint=LABELS_HINT)
 def image_folder(params: ImageFolderParams, split: str, seed: int = 0) -> ArrayDataset:
     """Any folder of PNG/JPEG images (recursive), centre-cropped and resized; optional class subfolders."""
     from PIL import Image
@@ -366,6 +427,11 @@ def image_folder(params: ImageFolderParams, split: str, seed: int = 0) -> ArrayD
     if not files:
         raise FileNotFoundError(f"image-folder: no {'/'.join(IMAGE_EXTENSIONS)} files below {root}")
     rel = [p.relative_to(root).as_posix() for p in files]
+    size, channels = params.size, params.channels
+    if size is None or channels is None:
+        inferred_size, inferred_channels, _ = infer_image_format(root)
+        size = inferred_size if size is None else size
+        channels = inferred_channels if channels is None else channels
 
     classes: Tuple[str, ...] = ()
     if params.labels_from_dirs:
@@ -386,7 +452,7 @@ def image_folder(params: ImageFolderParams, split: str, seed: int = 0) -> ArrayD
 
     def load(i: int):
         try:
-            return load_image(files[i], params.size, params.channels, params.resample)
+            return load_image(files[i], size, channels, params.resample)
         except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as e:
             return e
 

@@ -235,7 +235,7 @@ def render_ground_truth(info: Dict[str, Any]) -> np.ndarray:
                          info["image_size"], info["kinds"], info["supersample"])
 
 
-@DATASETS.register("shapes", params=ShapesParams, extractor="random-conv")
+@DATASETS.register("shapes", params=ShapesParams, extractor="random-conv", metrics=("fid", "kid", "prdc", "shapes"))
 def shapes(params: ShapesParams, split: str, seed: int = 0) -> ArrayDataset:
     """Synthetic coloured squares, circles and triangles with per-image ground truth."""
     gt = sample_shapes(params, params.count(split), split_rng(seed, split))

@@ -86,7 +86,8 @@ def mode_labels(digit_labels: np.ndarray) -> np.ndarray:
     return d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]
 
 
-@DATASETS.register("stacked-digits", params=StackedDigitsParams, extractor="digits-cnn")
+@DATASETS.register("stacked-digits", params=StackedDigitsParams, extractor="digits-cnn",
+                   metrics=("fid", "kid", "prdc", "stacked-modes"))
 def stacked_digits(params: StackedDigitsParams, split: str, seed: int = 0) -> ArrayDataset:
     """Three sklearn digits stacked as 3 channels: 1000 modes (label 100*d0 + 10*d1 + d2)."""
     images, digit_labels, idx = stacked_digits_arrays(params.count(split), split, seed)

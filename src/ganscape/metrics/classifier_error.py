@@ -54,7 +54,7 @@ def load_classifier(run_dir: Union[str, Path], checkpoint: str = "latest", ema: 
     from ..config import from_dict
     from ..train import checkpoint as ckpt_io
     from ..train import rundir
-    from ..train.state import DataSpec, build_method, load_data, resolve_device
+    from ..train.state import DataSpec, build_method, load_data, no_labels_hint, resolve_device
 
     cfg = rundir.load_config(run_dir)
     ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
@@ -64,7 +64,7 @@ def load_classifier(run_dir: Union[str, Path], checkpoint: str = "latest", ema: 
         raise ValueError(f"classifier error: split {split!r} is not allowed; choose test or validation")
     data = load_data(cfg, "test" if split == "test" else "train")
     if data.y is None:
-        raise ConfigError(f"classifier error: data set {cfg.data.name!r} has no labels")
+        raise ConfigError(f"classifier error: data set {cfg.data.name!r} has no labels{no_labels_hint(cfg)}")
     if split == "validation":
         per_class = cfg.train.labelled_per_class
         if not per_class:

@@ -87,6 +87,28 @@ def build_extractor(name: Optional[str], params: Optional[Dict[str, Any]] = None
     return EXTRACTORS.build(name, params or {}).to(device).eval()
 
 
+def check_extractor(ext: FeatureExtractor, metrics: Sequence[str], shape: Sequence[int], name: str = "") -> None:
+    """Refuse, with a ConfigError naming the fix, an extractor that cannot
+    serve `metrics` on images of `shape` (C, H, W): it fails on two blank
+    images of that shape (digits-cnn beyond 32 px), or a metric that needs
+    class probabilities (registry tag needs="probs": is, class-consistency)
+    gets none (random-conv). Called before a run folder is written, so the
+    pairing fails at the start, not at the first evaluation (issue 17, item 33)."""
+    name = name or getattr(ext, "name", type(ext).__name__)
+    fix = ("choose another with --set eval.extractor=NAME (see `ganscape list`), or other eval.metrics, "
+           "or eval.metrics=[] to train without evaluation")
+    try:
+        with torch.no_grad():
+            feats = canonical(extract(ext, torch.zeros(2, *shape), batch_size=2))
+    except (ValueError, RuntimeError) as e:
+        raise ConfigError(f"eval.extractor: {name} cannot score images of shape {tuple(shape)} "
+                          f"({str(e).splitlines()[0]}); {fix}") from None
+    for m in metrics:
+        if METRICS.get(m).tags.get("needs") == "probs" and feats.probs is None:
+            raise ConfigError(f"eval.metrics: {m} needs class probabilities, which extractor {name} does "
+                              f"not give; {fix}")
+
+
 def _check_metric_names(metrics: Sequence[str]) -> List[str]:
     names = [m.strip() for m in metrics if m.strip()]
     for m in names:
@@ -169,14 +191,42 @@ def reference_images(dataset: str, params: Dict[str, Any], split: str, n: Option
 # Results where larger is better; every other result is "lower is better".
 HIGHER_IS_BETTER = {"is", "precision", "recall", "density", "coverage", "stacked_modes_captured",
                     "shapes_valid_fraction", "shapes_coverage", "class_consistency", "precision_mean",
-                    "recall_mean"}
+                    "recall_mean", "infogan_cat_accuracy", "c2st_p_value", "shapes_size_coverage",
+                    "shapes_position_coverage", "shapes_color_coverage"}
+# per-class results (class_consistency_class_3, ...) read as their metric does
+HIGHER_PREFIXES = ("class_consistency_class_", "precision_class_", "recall_class_")
+
+
+# Results that are neither "higher" nor "lower is better": how to read them.
+READ_AS = {"c2st_accuracy": "0.5 is best (indistinguishable)",
+           "msssim": "close to msssim_real is best",
+           "msssim_real": "the real data's value",
+           "memorization_fraction_near_copies": "lower is better",
+           "memorization_mean_nn_distance": "near the held-out real value is best",
+           "memorization_median_nn_distance": "near the held-out real value is best",
+           "memorization_threshold": "the near-copy distance used",
+           "memorization_n_samples": "count", "memorization_n_train": "count",
+           "nll_nats": "lower is better"}
+
+
+def direction(name: str) -> str:
+    """How to read result `name`: "higher is better", "lower is better" or,
+    for results where neither holds, what is best (READ_AS)."""
+    from .sequences import HIGHER_IS_BETTER as TOKENS_HIGHER
+    if name in READ_AS:
+        return READ_AS[name]
+    if name.endswith("_std"):
+        return "spread"
+    higher = name in HIGHER_IS_BETTER or name in TOKENS_HIGHER or name.startswith(HIGHER_PREFIXES)
+    return "higher is better" if higher else "lower is better"
 
 
 def is_better(name: str, new: float, old: Optional[float]) -> bool:
     from .sequences import HIGHER_IS_BETTER as TOKENS_HIGHER
     if old is None:
         return True
-    return new > old if name in HIGHER_IS_BETTER or name in TOKENS_HIGHER else new < old
+    return new > old if name in HIGHER_IS_BETTER or name in TOKENS_HIGHER or name.startswith(HIGHER_PREFIXES) \
+        else new < old
 
 
 class NonFiniteSamplesError(ValueError):
@@ -291,15 +341,18 @@ def _sample_count(n, what: str = "n") -> int:
 
 
 def split_metrics(method, metrics: Union[str, Sequence[str], None],
-                  name: str = "this") -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+                  name: str = "this", image_defaults: Sequence[str] = DEFAULT_METRICS
+                  ) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
     """(metrics scored on samples, metrics scored on the run's classifier) of
     a run of `method`. metrics None: the defaults of what the method trains
-    (FID, KID, IS and PRDC for a generator of images; the token metrics that
-    apply for a sequence generator; classifier-error for a classifier).
-    Asking for a kind of metric the method has no net for is a ConfigError."""
+    (`image_defaults`, FID, KID, IS and PRDC unless the data set's registry
+    tag `metrics` says otherwise, for a generator of images; the token
+    metrics that apply for a sequence generator; classifier-error for a
+    classifier). Asking for a kind of metric the method has no net for is a
+    ConfigError."""
     if metrics is None:
         from .sequences import TOKEN_DEFAULTS
-        on_gen = TOKEN_DEFAULTS if getattr(method, "data_kind", "") == "tokens" else DEFAULT_METRICS
+        on_gen = TOKEN_DEFAULTS if getattr(method, "data_kind", "") == "tokens" else tuple(image_defaults)
         chosen = (on_gen if method.sampler else ()) + (("classifier-error",) if method.classifier else ())
     else:
         chosen = _metric_list(metrics)

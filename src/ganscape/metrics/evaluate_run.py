@@ -7,12 +7,15 @@ API imports this module."""
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
-from ..registry import ConfigError
+from ..registry import DATASETS, ConfigError
 from ..train import rundir
-from .evaluate import _sample_count, evaluate_arrays, evaluate_generator, reference_images, split_metrics
+from .cache import FeatureCache
+from .evaluate import (DEFAULT_METRICS, _sample_count, evaluate_arrays, evaluate_generator, reference_images,
+                       split_metrics)
 
 PathLike = Union[str, Path]
 
@@ -59,7 +62,11 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
 
     n = _sample_count(n)
     cfg = rundir.load_config(run_dir)
-    on_samples, on_classifier = split_metrics(build_method(cfg), metrics, cfg.method.name)
+    # a data set whose extractor gives no class probabilities (stacked digits per channel, shapes'
+    # random-conv) has its own default metrics, without IS
+    defaults = DATASETS.get(cfg.data.name).tags.get("metrics", DEFAULT_METRICS) if cfg.data.name in DATASETS \
+        else DEFAULT_METRICS
+    on_samples, on_classifier = split_metrics(build_method(cfg), metrics, cfg.method.name, defaults)
     stray = sorted(set(metric_params or {}) - set(on_samples))
     if stray:
         raise ConfigError(f"metric parameters for {', '.join(stray)}, which this evaluation does not compute "
@@ -82,6 +89,9 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
             tuner.close()
         record_.update(sampler=_sampler_label(cfg, ckpt), **res)
         record_["threads"] = tuner.decisions[-1] if tuner.decisions else None
+        record_["heldout_real"] = heldout_baseline(cfg, on_samples, n, split or cfg.eval.split, seed=seed,
+                                                   extractor=extractor, extractor_params=extractor_params,
+                                                   batch_size=batch_size, device=dev, metric_params=metric_params)
     if on_classifier:
         c = classifier_error(run_dir, checkpoint, device=dev, batch_size=batch_size)
         record_.setdefault("results", {}).update(c["results"])
@@ -90,6 +100,49 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
     if record:
         rundir.append_jsonl(Path(run_dir) / rundir.METRICS, record_)
     return record_
+
+
+def heldout_baseline(cfg, metrics: Sequence[str], n: int, split: str, seed: int = 0,
+                     extractor: Optional[str] = None, extractor_params: Optional[Dict[str, Any]] = None,
+                     batch_size: int = 256, device: str = "cpu",
+                     metric_params: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
+    """The scale to read a run's scores by: `n` held-out real images (the
+    test split) scored by the same metrics against the same reference (the
+    training split), so a score can be compared with what real data gets at
+    the same n (FID and KID are biased in n). Only the metrics tagged
+    real_baseline (functions of two image sets alone). Returns {"n",
+    "split": "test", "results"} or, where the data does not allow it,
+    {"n", "skipped": why}."""
+    from ..registry import METRICS
+    from ..train.state import load_data
+
+    names = [m for m in metrics if METRICS.get(m).tags.get("real_baseline")]
+    if not names:
+        return {"n": n, "skipped": "none of these metrics compares two image sets"}
+    if split != "train":
+        return {"n": n, "skipped": f"the reference is the {split} split; a held-out baseline needs the train "
+                                   f"split as reference (--split train)"}
+    try:
+        test = load_data(cfg, "test")
+    except (ValueError, OSError) as e:  # a data set without a test split
+        return {"n": n, "skipped": f"no test split ({str(e).splitlines()[0]})"}
+    if test.kind != "image":
+        return {"n": n, "skipped": "the data are not images"}
+    if len(test) < n:
+        return {"n": n, "skipped": f"the test split holds {len(test)} images, fewer than n={n}; "
+                                   f"--n {len(test)} (or fewer) gives one"}
+    params = dict(cfg.data.params)
+    held, _, _ = reference_images(cfg.data.name, params, "test", n, seed=seed)
+    real, ref, data = reference_images(cfg.data.name, params, "train", None)
+    with warnings.catch_warnings():
+        # the generated set's evaluation has said the same (same n, same metrics); kept in the record
+        warnings.simplefilter("ignore")
+        res = evaluate_arrays(held, real, names, extractor=extractor, extractor_params=extractor_params,
+                              device=device, reference=ref, cache=FeatureCache(),
+                              train=data if "memorization" in names else None, info=data.info,
+                              batch_size=batch_size, value_range="11",
+                              metric_params={m: p for m, p in (metric_params or {}).items() if m in names})
+    return {"n": n, "split": "test", "results": res["results"], "warnings": res["warnings"]}
 
 
 def heldout_fid(run_dir: PathLike, checkpoint: str = "latest", seed: int = 0,

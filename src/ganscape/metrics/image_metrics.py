@@ -3,7 +3,12 @@ computed once, shared) to a function of this package, and declares the
 scalars it returns (`results`), so that a config's eval.best is checked
 before training starts. Registered when ganscape.components imports this
 module; the token metrics are in sequences.py, nll in nll.py,
-classifier-error and infogan-accuracy in their own modules."""
+classifier-error and infogan-accuracy in their own modules.
+
+Tags: needs="probs" (the metric needs the extractor's class probabilities;
+checked before training, evaluate.check_extractor); real_baseline=True (the
+metric is a function of two image sets alone, so `ganscape eval RUN` also
+scores held-out real images with it, evaluate_run.heldout_baseline)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,7 +25,7 @@ def _features_pair(ctx: EvalContext):
     return ctx.real_features().features, ctx.fake_features().features
 
 
-@METRICS.register("fid", results=("fid",))
+@METRICS.register("fid", results=("fid",), real_baseline=True)
 def _fid(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """Frechet distance between Gaussians fit to real and generated features (lower is better)."""
     from .fid import fid_from_features
@@ -34,7 +39,7 @@ class KIDParams:
     subset_size: int = 1000
 
 
-@METRICS.register("kid", params=KIDParams, results=("kid", "kid_std"))
+@METRICS.register("kid", params=KIDParams, results=("kid", "kid_std"), real_baseline=True)
 def _kid(p: KIDParams, ctx: EvalContext) -> Dict[str, float]:
     """Kernel inception distance: unbiased MMD^2, cubic kernel, mean and std over subsets."""
     from .kid import kid_from_features
@@ -48,7 +53,7 @@ class ISParams:
     splits: int = 10
 
 
-@METRICS.register("is", params=ISParams, results=("is", "is_std"))
+@METRICS.register("is", params=ISParams, results=("is", "is_std"), needs="probs", real_baseline=True)
 def _is(p: ISParams, ctx: EvalContext) -> Dict[str, float]:
     """Inception score exp(E KL(p(y|x) || p(y))) of the generated samples, mean and std over splits."""
     from .inception_score import inception_score
@@ -65,7 +70,8 @@ class PRDCParams:
     k_dc: int = 5
 
 
-@METRICS.register("prdc", params=PRDCParams, results=("precision", "recall", "density", "coverage"))
+@METRICS.register("prdc", params=PRDCParams, results=("precision", "recall", "density", "coverage"),
+                  real_baseline=True)
 def _prdc(p: PRDCParams, ctx: EvalContext) -> Dict[str, float]:
     """Improved precision/recall (k=3) and density/coverage (k=5) in feature space."""
     from .prdc import prdc
@@ -78,7 +84,7 @@ class MSSSIMParams:
     n_pairs: int = 1000
 
 
-@METRICS.register("msssim", params=MSSSIMParams, results=("msssim", "msssim_real"))
+@METRICS.register("msssim", params=MSSSIMParams, results=("msssim", "msssim_real"), real_baseline=True)
 def _msssim(p: MSSSIMParams, ctx: EvalContext) -> Dict[str, float]:
     """Mean MS-SSIM over random pairs of generated images (lower = more diverse); the real data's value alongside."""
     from .msssim import ms_ssim_diversity
@@ -86,7 +92,7 @@ def _msssim(p: MSSSIMParams, ctx: EvalContext) -> Dict[str, float]:
             "msssim_real": float(ms_ssim_diversity(ctx.real, n_pairs=p.n_pairs, seed=0))}
 
 
-@METRICS.register("c2st", results=("c2st_accuracy", "c2st_p_value"))
+@METRICS.register("c2st", results=("c2st_accuracy", "c2st_p_value"), real_baseline=True)
 def _c2st(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """Classifier two-sample test: held-out accuracy of a real-vs-generated classifier (0.5 = indistinguishable)."""
     from .c2st import c2st_accuracy
@@ -96,7 +102,7 @@ def _c2st(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
 
 
 @METRICS.register("memorization", results=("memorization_mean_nn_distance", "memorization_median_nn_distance",
-                                              "memorization_fraction_near_copies"))
+                                              "memorization_fraction_near_copies"), real_baseline=True)
 def _memorization(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """Nearest-neighbour distances of generated samples to the training set (pixels) and the fraction of near copies."""
     from .memorization import memorization
@@ -149,7 +155,7 @@ def _intra_fid(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     return {"intra_fid": float(out["intra_fid"]), **_per_class("intra_fid", out["intra_fid_per_class"])}
 
 
-@METRICS.register("class-consistency", results=("class_consistency",))
+@METRICS.register("class-consistency", results=("class_consistency",), needs="probs")
 def _class_consistency(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """Accuracy of the extractor's classifier (digits-cnn for digits) on class-conditional samples."""
     from .conditional import class_consistency

@@ -224,10 +224,11 @@ def improved_gan_mlp(params: ImprovedGANMLPParams, spec: NetSpec) -> nn.Module:
 def build_k_class_discriminator(cfg, shape: Tuple[int, ...], num_classes: int, method: str) -> KClassDiscriminator:
     """model.discriminator (any architecture, normalization, minibatch
     discrimination) with a K-logit head, K = num_classes of the data."""
-    from ..train.state import build_net
+    from ..train.state import build_net, no_labels_hint
     net = cfg.model.discriminator
     if num_classes < 2:
-        raise ConfigError(f"method {method} needs a data set with class labels; {cfg.data.name!r} has none")
+        raise ConfigError(f"method {method} needs a data set with class labels; {cfg.data.name!r} has none"
+                          f"{no_labels_hint(cfg)}")
     if net.cond != "none":
         raise ConfigError(f"model.discriminator.cond: method {method}'s discriminator is a K-class classifier and "
                           f"is not conditioned on labels; set cond: none")

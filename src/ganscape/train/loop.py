@@ -35,7 +35,7 @@ from ..config import Config, save_json
 from . import checkpoint as ckpt_io
 from . import rundir
 from . import threads as thr
-from .state import DataSpec, build_state, load_data, resolve_device, seed_everything, update_ema
+from .state import DataSpec, build_state, load_data, no_labels_hint, resolve_device, seed_everything, update_ema
 
 
 class Diverged(RuntimeError):
@@ -165,14 +165,17 @@ class Evaluator:
     the method's sampler; classifier-error scores its classifier on the test
     split (ssgan, supervised)."""
 
-    def __init__(self, cfg: Config, device: torch.device, method):
-        from ..metrics.evaluate import build_extractor, split_metrics
+    def __init__(self, cfg: Config, device: torch.device, method, shape: Optional[tuple] = None):
+        from ..metrics.evaluate import build_extractor, check_extractor, split_metrics
         self.cfg = cfg
         # a metric the method has no net for is refused here, before the run folder exists
         self.on_samples, self.on_classifier = split_metrics(method, cfg.eval.metrics, cfg.method.name)
         tokens = getattr(method, "data_kind", "") == "tokens"  # token metrics need no feature extractor
         self.extractor = (build_extractor(cfg.eval.extractor, None, cfg.data.name, device=str(device))
                           if self.on_samples and not tokens else None)
+        if self.extractor is not None and shape is not None and len(shape) == 3:
+            # a pairing that cannot work fails here, before the run folder exists
+            check_extractor(self.extractor, self.on_samples, shape, cfg.eval.extractor or "")
         self.test = load_data(cfg, "test") if self.on_classifier else None
         # a metric asked to score the held-out split (e.g. nll with split val) needs the data to hold one out:
         # refused here, before the run folder exists, not at the first evaluation
@@ -321,7 +324,8 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
     labelled = None
     if tc.labelled_per_class:
         if y is None:
-            raise ConfigError(f"train.labelled_per_class: data set {cfg.data.name!r} has no labels")
+            raise ConfigError(f"train.labelled_per_class: data set {cfg.data.name!r} has no labels"
+                              f"{no_labels_hint(cfg)}")
         labelled = labelled_subset(data.y, tc.labelled_per_class, cfg.seed).to(device)
 
     labelled_order = None
@@ -346,7 +350,7 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
 
     state, method = build_state(cfg, DataSpec.of(data), device)
     order = BatchOrder(len(x), cfg.real_batch_size, cfg.seed, device)
-    evaluator = Evaluator(cfg, device, method) if cfg.eval.metrics else None
+    evaluator = Evaluator(cfg, device, method, data.shape) if cfg.eval.metrics else None
     if resume:
         run_dir = Path(run_dir)
         rundir.clean_orphans(run_dir)

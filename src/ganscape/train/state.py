@@ -41,6 +41,13 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+def no_labels_hint(cfg: Config) -> str:
+    """How to give the data set labels, where it can have them (its registry
+    tag labels_hint, e.g. image-folder's labels_from_dirs), else ''."""
+    hint = DATASETS.get(cfg.data.name).tags.get("labels_hint") if cfg.data.name in DATASETS else None
+    return f"; {hint}" if hint else ""
+
+
 def load_data(cfg: Config, split: str = "train") -> ArrayDataset:
     entry = DATASETS.get(cfg.data.name)
     return entry.fn(DATASETS.params(cfg.data.name, cfg.data.params), split, cfg.seed)
@@ -81,7 +88,7 @@ def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple, num_classes:
     from ..nets.conditional import ConditionalDiscriminator, ConditionalGenerator
     if num_classes < 2:
         raise ConfigError(f"model.{role}.cond: {net.cond!r} needs a data set with class labels; "
-                          f"{cfg.data.name!r} has none here")
+                          f"{cfg.data.name!r} has none here{no_labels_hint(cfg)}")
     build = lambda s: arch.fn(params, s)  # noqa: E731
     if role == "generator":
         return ConditionalGenerator(build, spec, net.cond, num_classes, net.embed_dim)
