@@ -37,6 +37,7 @@ import math
 import multiprocessing
 import os
 import socket
+import sqlite3
 import threading
 import time
 import traceback
@@ -45,7 +46,9 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..config import load_config, to_plain
 from ..registry import ConfigError
-from .spec import StudySpec, apply_params, load_spec, parse_spec
+from .folder import (DB_NAME, StudyStorageError, check_sqlite, check_storage_url, describe_db_error, describe_diff,
+                     read_meta, read_spec, settings_diff, sqlite_file, storage_url, stored_form)
+from .spec import StudySpec, apply_params, load_spec
 
 HEARTBEAT_S = 10.0     # a running trial's heartbeat interval
 GRACE_S = 120.0        # a trial whose heartbeat is older than this is taken as dead (other hosts)
@@ -63,7 +66,8 @@ def _optuna():
 
 # ---- storage and the Optuna study -------------------------------------------------------
 def default_storage(out: Path) -> str:
-    return f"sqlite:///{(Path(out) / 'study.db').resolve()}"
+    """The URL of the folder's own SQLite file (study.json stores it as "study.db", relative)."""
+    return f"sqlite:///{(Path(out) / DB_NAME).resolve()}"
 
 
 def open_storage(url: str):
@@ -72,7 +76,20 @@ def open_storage(url: str):
     if url.startswith("sqlite"):
         # several processes write the same file: wait for the lock instead of failing at once
         kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}
-    return optuna.storages.RDBStorage(url, **kwargs)
+    try:
+        return optuna.storages.RDBStorage(url, **kwargs)
+    except Exception as e:  # noqa: BLE001 - sqlalchemy's and optuna's errors: one line naming the storage
+        raise StudyStorageError(describe_db_error(url, e)) from None
+
+
+@contextlib.contextmanager
+def db_errors(url: str):
+    """Errors of the database layer while reading a study, as one line naming the storage."""
+    from sqlalchemy.exc import SQLAlchemyError
+    try:
+        yield
+    except (SQLAlchemyError, sqlite3.Error) as e:
+        raise StudyStorageError(describe_db_error(url, e)) from None
 
 
 def make_sampler(spec: StudySpec, stream: int = 0):
@@ -127,27 +144,22 @@ def make_pruner(spec: StudySpec, steps: int):
 
 
 def load_optuna_study(out: Union[str, Path], spec: Optional[StudySpec] = None, stream: int = 0):
+    """The folder's Optuna study; a storage that is missing, damaged or holds
+    no such study is one line naming the file (StudyStorageError)."""
     out = Path(out)
     meta = read_meta(out)
     spec = spec or read_spec(out)
+    url = storage_url(out, meta)
+    check_sqlite(url, must_exist=True)
     optuna = _optuna()
-    return optuna.load_study(study_name=spec.name, storage=open_storage(meta["storage"]),
-                             sampler=make_sampler(spec, stream), pruner=make_pruner(spec, meta["steps"]))
-
-
-def read_meta(out: Path) -> Dict[str, Any]:
-    path = Path(out) / "study.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{out} is not a ganscape study folder (no study.json)")
-    return json.loads(path.read_text())
-
-
-def read_spec(out: Path) -> StudySpec:
-    import yaml
-    if not (Path(out) / "study.json").exists() or not (Path(out) / "spec.yaml").exists():
-        raise FileNotFoundError(f"{out} is not a ganscape study folder (no study.json and spec.yaml)")
-    text = (Path(out) / "spec.yaml").read_text()
-    return parse_spec(yaml.safe_load(text), text)
+    storage = open_storage(url)
+    with db_errors(url):
+        try:
+            return optuna.load_study(study_name=spec.name, storage=storage, sampler=make_sampler(spec, stream),
+                                     pruner=make_pruner(spec, meta["steps"]))
+        except KeyError:
+            raise StudyStorageError(f"the study's storage {sqlite_file(url) or url.split('@')[-1]} holds no "
+                                    f"study named {spec.name!r} (emptied or replaced?)") from None
 
 
 # ---- the budget and dead workers ----------------------------------------------------------
@@ -313,6 +325,10 @@ def run_trial(study, trial, spec: StudySpec, tree: Dict[str, Any], out: Path, he
             try:
                 status = rundir.read_status(run).get("status") if (run / rundir.STATUS).exists() else None
                 ckpt = (run / "checkpoints" / "latest.pt").exists() or (run / "checkpoints" / "previous.pt").exists()
+                diff = settings_diff(run, cfg) if status is not None else None
+                if diff:  # prepare() refuses such folders; this holds when the storage changed since
+                    reason = f"{rel} holds a run trained with other settings ({describe_diff(diff, 2)}); not reused"
+                    break
                 if status == "completed":
                     pass  # a retry of a trial whose worker died after this seed finished
                 elif status in ("running", "interrupted") and ckpt:
@@ -383,13 +399,14 @@ def worker_main(out: str, worker: int, threads: int, coordinator_pid: Optional[i
     out = Path(out)
     meta, spec = read_meta(out), read_spec(out)
     n_trials = int(meta["trials"])
+    url = storage_url(out, meta)
     tree = base_tree(spec, meta["overrides"])
     done = 0
     while True:
         if coordinator_pid is not None and os.getppid() != coordinator_pid:
             return done  # the coordinator is gone: the trial before this check was finished and told
         with _locked(out / "study.lock"):
-            study = load_optuna_study(out, spec, stream=worker * 7919 + len(_trial_numbers(meta, spec)))
+            study = load_optuna_study(out, spec, stream=worker * 7919 + len(_trial_numbers(url, spec)))
             recover_dead(study, grace)
             trials = study.get_trials(deepcopy=False)
             waiting = [t for t in trials if t.state.name == "WAITING"]
@@ -407,11 +424,11 @@ def worker_main(out: str, worker: int, threads: int, coordinator_pid: Optional[i
         done += 1
 
 
-def _trial_numbers(meta, spec) -> List[int]:
+def _trial_numbers(url: str, spec) -> List[int]:
     # how many trials the study has when the worker (re)starts: a new random stream for each session
     optuna = _optuna()
     try:
-        st = optuna.load_study(study_name=spec.name, storage=open_storage(meta["storage"]))
+        st = optuna.load_study(study_name=spec.name, storage=open_storage(url))
     except KeyError:
         return []
     return [t.number for t in st.get_trials(deepcopy=False)]
@@ -428,6 +445,49 @@ def _local_worker(out: str, worker: int, threads: int, coordinator_pid: int, hea
 
 
 # ---- the coordinator ---------------------------------------------------------------------------
+def _trial_folders(out: Path) -> List[str]:
+    folder = out / "trials"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("trial-")) \
+        if folder.is_dir() else []
+
+
+def check_trial_folders(out: Path, study, spec: StudySpec, tree: Dict[str, Any], url: str) -> None:
+    """Refuse, in one line, to continue a study whose trial folders the
+    storage does not account for: a trials/trial-NNNN folder that no trial
+    of the storage records (the database was emptied, deleted or replaced),
+    or one trained with other settings than the trial that records it
+    (a recreated database). Reusing either would report one setting with
+    another setting's result."""
+    folder = out / "trials"
+    found = _trial_folders(out)  # folders first, then the trials: a worker records run_dirs, then makes the folder
+    owner: Dict[str, tuple] = {}
+    for t in study.get_trials(deepcopy=False):
+        for s, rel in enumerate(t.user_attrs.get("run_dirs") or []):
+            if t.params:  # a retry waiting in the queue names the folder before it has parameters
+                owner.setdefault(rel, (t, s))
+            else:
+                owner.setdefault(rel, None)
+    where = sqlite_file(url) or url.split("@")[-1]
+    for name in found:
+        if f"trials/{name}" not in owner:
+            raise ConfigError(f"{folder / name} holds a run that the study's storage {where} does not record (the "
+                              f"database was emptied, deleted or replaced?); restore the database, or move "
+                              f"{folder} away to run the trials afresh")
+    for rel, entry in owner.items():
+        if entry is None or not (out / rel / "config.json").exists():
+            continue
+        t, s = entry
+        try:
+            cfg = trial_config(spec, tree, dict(t.params), t.number, s)
+        except ConfigError:
+            continue  # a refused combination never trained
+        diff = settings_diff(out / rel, cfg)
+        if diff:
+            raise ConfigError(f"{out / rel} was trained with other settings than trial {t.number} of {where} "
+                              f"({describe_diff(diff, 2)}); restore the database, or move {folder} away to "
+                              f"run the trials afresh")
+
+
 def prepare(spec_source: Union[str, Path], out: Union[str, Path], storage: Optional[str] = None,
             trials: Optional[int] = None, overrides: Sequence[str] = ()) -> Path:
     """Create (or check, on a re-run) the study folder and the Optuna
@@ -439,6 +499,8 @@ def prepare(spec_source: Union[str, Path], out: Union[str, Path], storage: Optio
         raise ConfigError(f"--trials: must be >= 1, got {trials}")
     n_trials = trials or spec.trials
     tree = base_tree(spec, overrides)  # a typo in --set or the spec's base fails here, before anything exists
+    if storage:
+        check_storage_url(storage)
     if (out / "study.json").exists():
         old_meta, old_spec = read_meta(out), read_spec(out)
         if old_spec.text != spec.text:
@@ -447,22 +509,37 @@ def prepare(spec_source: Union[str, Path], out: Union[str, Path], storage: Optio
         if list(old_meta["overrides"]) != list(overrides):
             raise ConfigError(f"{out}: this study was started with --set {old_meta['overrides']}; a re-run "
                               f"must use the same --set (got {list(overrides)})")
-        if storage and storage != old_meta["storage"]:
+        url = storage_url(out, old_meta)
+        path = sqlite_file(url)
+        found = _trial_folders(out)
+        if path is not None and found and (not path.exists() or path.stat().st_size == 0):
+            raise ConfigError(f"{out / 'trials' / found[0]} holds a run but the study's storage {path} is "
+                              f"{'empty' if path.exists() else 'gone'}; restore the database, or move "
+                              f"{out / 'trials'} away to run the trials afresh")
+        if storage and storage not in (url, old_meta["storage"]):
             raise ConfigError(f"{out}: this study's storage is {old_meta['storage']}, not {storage}")
-        meta = {**old_meta, "trials": n_trials}
+        # an old study.json's absolute path to the folder's own file becomes relative (see folder.py)
+        meta = {**old_meta, "storage": stored_form(out, url), "trials": n_trials}
     else:
         if out.exists() and any(out.iterdir()):
             raise FileExistsError(f"--out {out}: the folder exists and is not a ganscape study folder")
+        url = storage or default_storage(out)
+        check_sqlite(url, must_exist=False)  # a damaged --storage file: refused before the folder is made
         out.mkdir(parents=True, exist_ok=True)
         (out / "spec.yaml").write_text(spec.text)
-        meta = {"name": spec.name, "storage": storage or default_storage(out), "overrides": list(overrides),
+        meta = {"name": spec.name, "storage": storage or stored_form(out, url), "overrides": list(overrides),
                 "trials": n_trials}
     meta["steps"] = int(tree["train"]["steps"])
+    check_sqlite(url, must_exist=False)
     optuna = _optuna()
-    study = optuna.create_study(study_name=spec.name, storage=open_storage(meta["storage"]), load_if_exists=True,
-                                direction=spec.objective.direction)
-    if spec.sampler == "grid":
+    storage_obj = open_storage(url)
+    with db_errors(url):
+        study = optuna.create_study(study_name=spec.name, storage=storage_obj, load_if_exists=True,
+                                    direction=spec.objective.direction)
         with _locked(out / "study.lock"):
+            check_trial_folders(out, study, spec, tree, url)
+    if spec.sampler == "grid":
+        with _locked(out / "study.lock"), db_errors(url):
             trials_now = study.get_trials(deepcopy=False)
             have = [dict(t.params) if t.params else dict(t.system_attrs.get("fixed_params", {}))
                     for t in trials_now]
