@@ -233,20 +233,23 @@ def test_study_cli_list_status_and_errors(tmp_path, capsys):
     assert main(["study", "status", str(out)]) == 0
     text = capsys.readouterr().out
     assert "1 of 1 trials finished: 1 complete" in text and "best:" in text
-    # the best setting over 2 seeds: the trial itself and one more run in reruns/
+    # the best setting over 2 fresh seeds in reruns/; the search's own value apart (the winner's curse)
     assert main(["study", "rerun", str(out), "--seeds", "2"]) == 0
-    assert "best overall (trial 0):" in capsys.readouterr().out
+    cap = capsys.readouterr()
+    assert "best overall (trial 0):" in cap.out
+    assert "study rerun" in cap.err and "2/2" in cap.err  # a progress bar over the runs
     rr = json.loads((out / "reruns.json").read_text())["reruns"]
-    assert len(rr) == 1 and rr[0]["seeds"] == [0, 1] and rr[0]["values"][0] == pytest.approx(counts(out)["best"],
-                                                                                                abs=1e-3)
-    extra = out / "reruns" / "trial-0000-seed1"
-    assert json.loads((extra / "status.json").read_text())["status"] == "completed"
-    assert json.loads((extra / "config.json").read_text())["seed"] == 1
+    assert len(rr) == 1 and rr[0]["seeds"] == [1, 2] and len(rr[0]["values"]) == 2
+    assert rr[0]["search_values"] == [pytest.approx(counts(out)["best"], abs=1e-3)]
+    for s in (1, 2):
+        extra = out / "reruns" / f"trial-0000-seed{s}"
+        assert json.loads((extra / "status.json").read_text())["status"] == "completed"
+        assert json.loads((extra / "config.json").read_text())["seed"] == s
     stamp = (extra / "status.json").stat().st_mtime_ns
     assert main(["study", "rerun", str(out), "--seeds", "2"]) == 0  # finished seeds are reused
     assert (extra / "status.json").stat().st_mtime_ns == stamp
     assert main(["study", "rerun", str(out), "--seeds", "1"]) == 2
-    assert "at least 2 seeds" in capsys.readouterr().err
+    assert "at least 2 fresh seeds" in capsys.readouterr().err
     assert main(["report", str(out)]) == 0
     written = capsys.readouterr().out
     assert (out / "report.html").exists() and (out / "report.md").exists() and (out / "csv" / "trials.csv").exists()

@@ -674,18 +674,23 @@ def _rerun_job(job) -> Optional[float]:
 
 
 def rerun_best(out: Union[str, Path], seeds: int = 3, per_level: bool = False, workers: int = 1,
-               threads: Optional[int] = None) -> Path:
+               threads: Optional[int] = None, progress: bool = True) -> Path:
     """Train the best setting (and with per_level, the best setting of every
-    level of every factor) with `seeds` seeds in all: seed 0 is the trial
-    itself, the others go to STUDY/reruns/. Writes STUDY/reruns.json (the
-    report's "best settings over seeds") and returns its path. Running it
-    again reuses the finished seeds."""
+    level of every factor) with `seeds` fresh seeds, numbered after the
+    seeds the search trained (seed 1.. for a spec with seeds: 1), in
+    STUDY/reruns/. Writes STUDY/reruns.json (the report's "best settings
+    over seeds") and returns its path. Running it again reuses the finished
+    seeds; a rerun folder trained with other settings is refused.
+
+    The search's own value is kept apart ("search_values"): it won a
+    selection among noisy values, so averaging it in would bias the mean
+    toward luck (the winner's curse). `progress` shows a bar over the runs."""
     from . import analysis
     from .storage import load_table
     if seeds < 2:
-        raise ConfigError(f"--seeds: the spread needs at least 2 seeds, got {seeds}")
+        raise ConfigError(f"--seeds: the spread needs at least 2 fresh seeds, got {seeds}")
     out = Path(out)
-    spec = read_spec(out)
+    spec, meta = read_spec(out), read_meta(out)
     table = load_table(out)
     direction = spec.objective.direction
     done = analysis.completed(table)
@@ -697,34 +702,55 @@ def rerun_best(out: Union[str, Path], seeds: int = 3, per_level: bool = False, w
         for f in spec.factors:
             for level, (_, number) in analysis.best_per_level(table, f, direction).items():
                 chosen.append((f"{f}={level}", next(r for r in done if r["number"] == number)))
+    fresh = list(range(spec.seeds, spec.seeds + seeds))  # the search trained seeds 0 .. spec.seeds - 1
+    tree = base_tree(spec, meta["overrides"])
+    n_threads = threads or max(1, (os.cpu_count() or 1) // workers)
     jobs, layout = [], []
     for label, r in chosen:
         dirs = []
-        for s in range(seeds):
-            if s < len(r["run_dirs"]):
-                dirs.append(r["run_dirs"][s])
-                continue
+        for s in fresh:
             rel = f"reruns/trial-{r['number']:04d}-seed{s}"
             dirs.append(str((out / rel).resolve()))
-            if (r["number"], s) not in {(j[1], j[3]) for j in jobs}:
-                jobs.append((str(out), r["number"], r["params"], s, rel,
-                             threads or max(1, (os.cpu_count() or 1) // workers)))
+            if (r["number"], s) in {(j[1], j[3]) for j in jobs}:
+                continue
+            diff = settings_diff(out / rel, trial_config(spec, tree, r["params"], r["number"], s))
+            if diff:
+                raise ConfigError(f"{out / rel} was trained with other settings than trial {r['number']} "
+                                  f"({describe_diff(diff, 2)}); move {out / 'reruns'} away to re-run afresh")
+            jobs.append((str(out), r["number"], r["params"], s, rel, n_threads))
         layout.append((label, r, dirs))
-    if workers > 1 and len(jobs) > 1:
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            values = pool.map(_rerun_job, jobs, chunksize=1)
-    else:
-        values = [_rerun_job(j) for j in jobs]
+    values = _run_reruns(jobs, workers, progress)
     by_job = {(j[1], j[3]): v for j, v in zip(jobs, values)}
     reruns = []
     for label, r, dirs in layout:
-        vals = [r["seed_values"][s] if s < len(r["seed_values"]) else by_job.get((r["number"], s))
-                for s in range(seeds)]
-        reruns.append({"label": label, "number": r["number"], "params": r["params"], "seeds": list(range(seeds)),
-                       "values": vals, "run_dirs": dirs})
+        reruns.append({"label": label, "number": r["number"], "params": r["params"],
+                       "search_seeds": list(range(len(r["seed_values"]))), "search_values": r["seed_values"],
+                       "seeds": fresh, "values": [by_job.get((r["number"], s)) for s in fresh], "run_dirs": dirs})
     path = out / "reruns.json"
     tmp = out / "reruns.json.tmp"
     tmp.write_text(json.dumps({"metric": spec.objective.key, "direction": direction, "reruns": reruns},
                               indent=2) + "\n")
     os.replace(tmp, path)
     return path
+
+
+def _run_reruns(jobs: List[tuple], workers: int, progress: bool) -> List[Optional[float]]:
+    """Each job's objective value (None where it failed), in job order, with
+    a progress bar over the runs (a rerun of a few settings takes minutes)."""
+    from tqdm.auto import tqdm
+    bar = tqdm(total=len(jobs), desc="study rerun", unit="run", disable=not progress or not jobs)
+    try:
+        if workers > 1 and len(jobs) > 1:
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                values = []
+                for v in pool.imap(_rerun_job, jobs, chunksize=1):  # in order, as each finishes
+                    values.append(v)
+                    bar.update(1)
+                return values
+        values = []
+        for j in jobs:
+            values.append(_rerun_job(j))
+            bar.update(1)
+        return values
+    finally:
+        bar.close()
