@@ -185,3 +185,29 @@ def test_a_damaged_database_is_one_line_naming_it(finished, tmp_path, capsys, da
                                                                        "--no-progress"]):
         assert main(argv) == 2, argv
         _one_error_line(capsys, db)
+
+
+# ---- item 36: trial numbers are folder numbers after an interruption ---------------------------------------
+def test_a_retried_trial_keeps_the_number_of_its_folder(tmp_path, capsys):
+    spec = tmp_path / "tiny.yaml"
+    spec.write_text(yaml.safe_dump({**SPEC, "trials": 2}))
+    out = prepare(spec, tmp_path / "S")
+    study = optuna.load_study(study_name="tiny", storage=storage_url(out))
+    dists = {"loss": optuna.distributions.CategoricalDistribution(["least-squares", "hinge"]),
+             "lr": optuna.distributions.FloatDistribution(1e-4, 1e-3, log=True)}
+    params = {"loss": "hinge", "lr": 3e-4}
+
+    def add(state, value, **attrs):
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists, state=state, value=value,
+                                                  user_attrs=attrs))
+    # Optuna's trial 0 died with its worker; trial 1 retried it in trials/trial-0000; trial 2 is new
+    add(optuna.trial.TrialState.FAIL, None, run_dirs=["trials/trial-0000"])
+    add(optuna.trial.TrialState.COMPLETE, 7.0, run_dirs=["trials/trial-0000"], retry_of=0, retries=1)
+    add(optuna.trial.TrialState.COMPLETE, 9.0, run_dirs=["trials/trial-0002"])
+    table = sorted(load_table(out), key=lambda r: r["number"])
+    assert [(r["number"], r["optuna_number"]) for r in table] == [(0, 1), (2, 2)]
+    assert counts(out)["best_trial"] == 0
+    assert main(["report", str(out)]) == 0
+    assert "(trial 0)" in (out / "report.md").read_text()
+    assert main(["study", "status", str(out)]) == 0
+    assert "best: 7.0 (trial 0:" in capsys.readouterr().out

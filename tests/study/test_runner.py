@@ -160,7 +160,9 @@ def test_kill_9_of_a_worker_resumes_its_trial_from_the_checkpoint(tmp_path):
     # the retry trained in the victim's folder, from its checkpoint
     assert retry[0].user_attrs["run_dirs"] == victim.user_attrs["run_dirs"]
     assert retry[0].params == victim.params
-    assert victim.number not in {r["number"] for r in table}
+    assert victim.number not in {r["optuna_number"] for r in table}
+    # the table numbers trials by their folder: the retry is trial {victim.number}, as trials/trial-NNNN says
+    assert {r["number"] for r in table} == {int(Path(r["run_dirs"][0]).name[6:]) for r in table}
 
 
 def test_ctrl_c_stops_the_study_and_the_same_command_resumes_the_interrupted_trial(tmp_path):
