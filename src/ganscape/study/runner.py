@@ -3,7 +3,8 @@ ordinary run folder, and tell Optuna the objective.
 
     STUDY/
       spec.yaml            the spec, as given (a re-run must use the same one; trials may change)
-      study.json           storage URL, the --set overrides, the spec's name
+      study.json           the storage ("study.db", relative to the folder, or the --storage URL as
+                           given), the --set overrides, --trials, the spec's name (see folder.py)
       study.db             the Optuna storage (SQLite by default; optuna.load_study opens it)
       study.lock           serializes "what runs next" between local workers
       trials/trial-0007/   the run folder of trial 7 (seed 0); trial-0007-seed1/ ... for more seeds
@@ -21,6 +22,11 @@ trials minus those replaced by a retry, decided under a file lock, so the
 study ends with exactly `trials` finished trials and never runs a finished
 trial twice. A trial whose run diverges is a failed trial with its reason
 (no sentinel values); a pruned trial is recorded as pruned.
+
+A trial folder is reused only when its recorded config equals the trial's:
+`prepare` refuses (one line) trial folders the storage does not record or
+records with other settings (an emptied, deleted or replaced database),
+and a worker handed such a folder fails the trial without touching it.
 
 Backends: `local` starts worker processes (spawn), each with
 cores // workers torch threads; `ray` runs the same worker function as Ray
