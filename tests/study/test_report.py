@@ -294,3 +294,62 @@ def test_reports_load_cleanly_in_headless_chromium(study_report, tmp_path):
         assert f"<title>{title}" in dom and "<h1>" + title in dom
         check_self_contained(dom)  # no injected <script>, no on* handler, every image a data: URI
         assert R.esc(PAYLOAD) in dom
+
+
+def page_width(browser, page, tmp_path, width=1400):
+    """(page scrollWidth, page clientWidth, the most any table's box must
+    scroll) of `page` shown `width` px wide in headless Chromium. The page
+    forbids scripts (its CSP), so a harness page frames it and measures it
+    from outside."""
+    harness = tmp_path / f"harness-{page.stem}.html"
+    measure = ("var c = this.contentDocument, d = c.documentElement, w = 0; "
+               "c.querySelectorAll('.scroll').forEach(function (e) { w = Math.max(w, e.scrollWidth - e.clientWidth); }); "
+               "document.body.setAttribute('data-width', d.scrollWidth + ' ' + d.clientWidth + ' ' + w);")
+    harness.write_text(
+        f'<!DOCTYPE html><html><body style="margin:0"><iframe src="{page.as_uri()}" '
+        f'style="width:{width}px;height:900px;border:0" onload="{measure}"></iframe></body></html>')
+    cmd = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
+           f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={width},900", "--dump-dom", harness.as_uri()]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)  # a hang, not a speed limit
+    m = re.search(r'data-width="(\d+) (\d+) (\d+)"', r.stdout)
+    assert m, r.stdout[-500:] + r.stderr[-500:]
+    return int(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+def test_no_report_overflows_a_1400_px_window(study_report, tmp_path):
+    browser = chromium()
+    if browser is None:
+        pytest.skip("no chromium or chromium-browser binary on PATH (apt-get install chromium)")
+    from ganscape.compare import COLUMNS, write_report
+    values = {"family": "likelihood model", "method": "flowgan", "generator": "realnvp-multiscale",
+              "fid": 12.3456, "precision": 0.8123, "recall": 0.6543, "bits_per_dim": 2.2512, "nll_nats": 1234.5678,
+              "nll_kind": "dequantized bound", "elbo_bits_per_dim": 2.4567, "train_seconds": 1234.567,
+              "steps": 123456, "sample_seconds_per_1000": 0.012345, "sampler_params": 1234567,
+              "total_params": 12345678}
+    assert set(values) == set(COLUMNS[1:])
+    rows = [{"run": str(tmp_path / f"runs/realnvp-digits-{i:03d}"), **values} for i in range(4)]
+    compare_page = write_report(rows, tmp_path / "compare")
+    for page in (compare_page, study_report["html"], R.run_report(study_report["run"])):
+        scroll, client, table_scroll = page_width(browser, page, tmp_path)
+        # the window less a vertical scroll bar; neither the page nor a table in it scrolls sideways
+        assert client > 1350 and scroll <= client and table_scroll == 0, (page.name, scroll, client, table_scroll)
+
+
+def test_a_short_run_gets_tables_not_single_point_plots(tmp_path):
+    run = tmp_path / "short"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"name": "short"}))
+    (run / "status.json").write_text(json.dumps({"status": "completed", "step": 10}))
+    (run / "stats.jsonl").write_text(json.dumps({"step": 10, "d_loss": 1.25, "g_loss": 0.75}) + "\n")
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 10, "source": "train", "results": {"fid": 41.5}}) + "\n")
+    text = R.run_report(run).read_text()
+    assert 'alt="training curves"' not in text and 'alt="metric curves"' not in text
+    assert "no curve to draw" in text
+    assert ">1.25<" in text and ">0.75<" in text and ">41.5<" in text  # the values, in tables
+    # a metric evaluated twice gets its curve; one evaluated once is left to the table
+    recs = [{"step": 10, "results": {"fid": 41.5, "kid": 0.02}}, {"step": 20, "results": {"fid": 33.0}}]
+    assert list(R.metric_curves(recs)) == ["fid"]
+    assert R.stats_curve_keys([{"step": 5, "a": 1.0, "b": 2.0}, {"step": 10, "a": 0.5, "b": "nan"}]) == ["a"]
+    (run / "metrics.jsonl").write_text("".join(json.dumps({"source": "train", **r}) + "\n" for r in recs))
+    text = R.run_report(run).read_text()
+    assert 'alt="metric curves"' in text and "Evaluated at one step only (kid)" in text

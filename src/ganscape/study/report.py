@@ -39,11 +39,13 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _STEP_PNG = re.compile(r"^step_(\d+)\.png$")
 
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1300px; color: #222; padding: 0 1em; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccc; }
 h3 { font-size: 1.05em; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
+.scroll { max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { overflow-wrap: anywhere; min-width: 4em; }
 th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 img { max-width: 100%; } .note { color: #666; } .grids { display: flex; flex-wrap: wrap; gap: 1em; }
@@ -102,15 +104,18 @@ def _params_text(params: Dict[str, Any]) -> str:
 
 
 def _table(headers: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
-    """An HTML table; every cell escaped, numbers formatted and right-aligned."""
-    out = ["<table><thead><tr>", *(f"<th>{esc(h)}</th>" for h in headers), "</tr></thead><tbody>"]
+    """An HTML table; every cell escaped, numbers formatted and right-aligned.
+    Long headers wrap (compare's sixteen columns fit a 1400 px window), and a
+    table wider than the page scrolls inside its own box, never the page."""
+    out = ['<div class="scroll"><table><thead><tr>', *(f"<th>{esc(h)}</th>" for h in headers),
+           "</tr></thead><tbody>"]
     for row in rows:
         out.append("<tr>")
         for c in row:
             num = isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, bool)
             out.append(f'<td class="num">{esc(_fmt(c))}</td>' if num else f"<td>{esc(_fmt(c))}</td>")
         out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
@@ -679,14 +684,24 @@ _PANELS = (("losses", lambda k: "loss" in k),
            ("seconds per step", lambda k: k == "sec_per_step"))
 
 
+def stats_curve_keys(records: List[Dict[str, Any]]) -> List[str]:
+    """The logged scalars with at least two finite points: a curve. A short
+    run logs once or twice, and one point per panel is no curve; those
+    values go in a table instead (see run_report)."""
+    count: Dict[str, int] = {}
+    for r in records:
+        if _num(r.get("step")) is None:
+            continue
+        for k, v in r.items():
+            if k not in ("step", "time") and _num(v) is not None and math.isfinite(_num(v)):
+                count[k] = count.get(k, 0) + 1
+    return [k for k, c in count.items() if c >= 2]
+
+
 def _stats_plot(records: List[Dict[str, Any]]) -> Optional[str]:
     """Training curves: one panel per group of logged scalars (losses, D
-    outputs, gradient norms, speed, the rest)."""
-    keys: List[str] = []
-    for r in records:
-        for k, v in r.items():
-            if k not in ("step", "time") and k not in keys and _num(v) is not None:
-                keys.append(k)
+    outputs, gradient norms, speed, the rest) that have a curve."""
+    keys = stats_curve_keys(records)
     if not keys:
         return None
     groups: List[Tuple[str, List[str]]] = []
@@ -737,7 +752,10 @@ def metric_values(record: Dict[str, Any]) -> Dict[str, float]:
     return out
 
 
-def _metrics_plot(records: List[Dict[str, Any]]) -> Optional[str]:
+def metric_curves(records: List[Dict[str, Any]]) -> Dict[str, Dict[str, List[Tuple[float, float]]]]:
+    """{metric: {source: [(step, value), ...]}} for the metrics evaluated at
+    two steps or more by some source (a curve); a metric evaluated once is
+    left to the table."""
     series: Dict[str, Dict[str, List[Tuple[float, float]]]] = {}
     for r in records:
         step = _num(r.get("step"))
@@ -745,6 +763,12 @@ def _metrics_plot(records: List[Dict[str, Any]]) -> Optional[str]:
             continue
         for k, v in metric_values(r).items():
             series.setdefault(k, {}).setdefault(str(r.get("source", "eval")), []).append((step, v))
+    return {k: by_source for k, by_source in series.items()
+            if any(len({p[0] for p in pts}) >= 2 for pts in by_source.values())}
+
+
+def _metrics_plot(records: List[Dict[str, Any]]) -> Optional[str]:
+    series = metric_curves(records)
     if not series:
         return None
     names = list(series)[:12]
@@ -807,15 +831,31 @@ def run_report(run_dir: Path, max_grids: Optional[int] = None) -> Path:
     if err:
         body.append(_note(err))
     uri = _stats_plot(stats) if stats else None
-    body.append(_img(uri, "training curves") if uri else _note("No training statistics logged yet."))
+    if uri:
+        body.append(_img(uri, "training curves"))
+    flat = [k for k in dict.fromkeys(k for r in stats for k in r if k not in ("step", "time")
+                                     and _num(r.get(k)) is not None) if k not in stats_curve_keys(stats)]
+    if stats and flat:  # logged once: no curve to draw, the values themselves
+        body.append(_note(("Logged fewer than twice" if not uri else "Also logged, fewer than twice") +
+                          ": no curve to draw; the values."))
+        body.append(_table(["step", *flat], [[r.get("step"), *(_num(r.get(k)) for k in flat)] for r in stats
+                                             if any(_num(r.get(k)) is not None for k in flat)]))
+    elif not stats:
+        body.append(_note("No training statistics logged yet."))
 
     metrics, err = _read_records(run / rundir.METRICS)
     body.append("<h2>Metrics</h2>")
     if err:
         body.append(_note(err))
     uri = _metrics_plot(metrics) if metrics else None
-    if uri:
-        body.append(_img(uri, "metric curves"))
+    if metrics and any(metric_values(r) for r in metrics):
+        if uri:
+            body.append(_img(uri, "metric curves"))
+        once = [k for k in dict.fromkeys(k for r in metrics for k in metric_values(r)) if k not in
+                metric_curves(metrics)]
+        if once:
+            body.append(_note(f"Evaluated at one step only ({', '.join(once[:8])}"
+                              f"{', ...' if len(once) > 8 else ''}): no curve to draw; the values are in the table."))
         names: List[str] = []
         for r in metrics:
             names += [k for k in metric_values(r) if k not in names]
