@@ -238,7 +238,7 @@ def test_study_cli_list_status_and_errors(tmp_path, capsys):
     # the best setting over 2 fresh seeds in reruns/; the search's own value apart (the winner's curse)
     assert main(["study", "rerun", str(out), "--seeds", "2"]) == 0
     cap = capsys.readouterr()
-    assert "best overall (trial 0):" in cap.out
+    assert "best overall (trial 0):" in cap.out and "fresh seeds (in the search: " in cap.out
     assert "study rerun" in cap.err and "2/2" in cap.err  # a progress bar over the runs
     rr = json.loads((out / "reruns.json").read_text())["reruns"]
     assert len(rr) == 1 and rr[0]["seeds"] == [1, 2] and len(rr[0]["values"]) == 2
