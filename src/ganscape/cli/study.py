@@ -79,7 +79,7 @@ def run(a) -> int:
                   + ", ".join(f"{k}={_fmt(v)}" for k, v in c["best_params"].items()) + ")")
         return 0
     if a.study_command == "rerun":
-        from ..study.runner import rerun_best
+        from ..study.rerun import rerun_best
         path = rerun_best(a.study, seeds=a.seeds, per_level=a.per_level, workers=a.workers)
         for r in json.loads(path.read_text())["reruns"]:
             vals = [v for v in r["values"] if v is not None]

@@ -43,7 +43,6 @@ import math
 import multiprocessing
 import os
 import socket
-import sqlite3
 import threading
 import time
 import traceback
@@ -52,123 +51,18 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..config import load_config, to_plain
 from ..registry import ConfigError
-from .folder import (DB_NAME, StudyStorageError, check_sqlite, check_storage_url, describe_db_error, describe_diff,
-                     read_meta, read_spec, settings_diff, sqlite_file, storage_url, stored_form)
+from .folder import (check_sqlite, check_storage_url, describe_diff, read_meta, read_spec, settings_diff, sqlite_file,
+                     storage_url, stored_form)
+from .optuna_io import (_optuna, budget_used, db_errors, default_storage, grid_points, load_optuna_study,  # noqa: F401
+                        make_pruner, make_sampler, open_storage, replaced)
 from .spec import StudySpec, apply_params, load_spec
+from .storage import counts
 
 HEARTBEAT_S = 10.0     # a running trial's heartbeat interval
 GRACE_S = 120.0        # a trial whose heartbeat is older than this is taken as dead (other hosts)
 MAX_RETRIES = 2        # re-runs of a trial whose worker died
 
-
-def _optuna():
-    try:
-        import optuna
-    except ImportError:  # pragma: no cover - optuna is a dependency
-        raise ImportError("ganscape study needs optuna: pip install optuna") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna
-
-
-# ---- storage and the Optuna study -------------------------------------------------------
-def default_storage(out: Path) -> str:
-    """The URL of the folder's own SQLite file (study.json stores it as "study.db", relative)."""
-    return f"sqlite:///{(Path(out) / DB_NAME).resolve()}"
-
-
-def open_storage(url: str):
-    optuna = _optuna()
-    kwargs: Dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        # several processes write the same file: wait for the lock instead of failing at once
-        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}
-    try:
-        return optuna.storages.RDBStorage(url, **kwargs)
-    except Exception as e:  # noqa: BLE001 - sqlalchemy's and optuna's errors: one line naming the storage
-        raise StudyStorageError(describe_db_error(url, e)) from None
-
-
-@contextlib.contextmanager
-def db_errors(url: str):
-    """Errors of the database layer while reading a study, as one line naming the storage."""
-    from sqlalchemy.exc import SQLAlchemyError
-    try:
-        yield
-    except (SQLAlchemyError, sqlite3.Error) as e:
-        raise StudyStorageError(describe_db_error(url, e)) from None
-
-
-def make_sampler(spec: StudySpec, stream: int = 0):
-    """Optuna's sampler for the spec. `stream` separates the random streams
-    of workers and of re-runs (the same seed in two workers would propose
-    the same settings)."""
-    optuna = _optuna()
-    import numpy as np
-    seed = int(np.random.SeedSequence([spec.sampler_seed, stream]).generate_state(1)[0])
-    if spec.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if spec.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if spec.sampler == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    # grid: the points are enqueued by prepare() (see grid_points); trials beyond the grid are random
-    return optuna.samplers.RandomSampler(seed=seed)
-
-
-def grid_points(spec: StudySpec) -> List[Dict[str, Any]]:
-    """Every setting of the grid, in a seeded random order, without the
-    duplicates a conditional parameter would add where it is inactive.
-    (Optuna's GridSampler knows no conditions and stops the study from
-    inside a trial, which ask-and-tell workers cannot use.)"""
-    import itertools
-    import random
-    points, seen = [], set()
-    for combo in itertools.product(*[p.grid_values() for p in spec.space]):
-        chosen: Dict[str, Any] = {}
-        for p, v in zip(spec.space, combo):
-            if p.active(chosen):
-                chosen[p.name] = v
-        key = tuple(sorted(chosen.items()))
-        if key not in seen:
-            seen.add(key)
-            points.append(chosen)
-    random.Random(spec.sampler_seed).shuffle(points)
-    return points
-
-
-def make_pruner(spec: StudySpec, steps: int):
-    optuna = _optuna()
-    kw = dict(spec.pruner_params)
-    if spec.pruner == "median":
-        kw.setdefault("n_startup_trials", 3)
-        return optuna.pruners.MedianPruner(**kw)
-    if spec.pruner == "hyperband":
-        kw.setdefault("min_resource", spec.objective.every)
-        kw.setdefault("max_resource", steps)
-        return optuna.pruners.HyperbandPruner(**kw)
-    return optuna.pruners.NopPruner()
-
-
-def load_optuna_study(out: Union[str, Path], spec: Optional[StudySpec] = None, stream: int = 0):
-    """The folder's Optuna study; a storage that is missing, damaged or holds
-    no such study is one line naming the file (StudyStorageError)."""
-    out = Path(out)
-    meta = read_meta(out)
-    spec = spec or read_spec(out)
-    url = storage_url(out, meta)
-    check_sqlite(url, must_exist=True)
-    optuna = _optuna()
-    storage = open_storage(url)
-    with db_errors(url):
-        try:
-            return optuna.load_study(study_name=spec.name, storage=storage, sampler=make_sampler(spec, stream),
-                                     pruner=make_pruner(spec, meta["steps"]))
-        except KeyError:
-            raise StudyStorageError(f"the study's storage {sqlite_file(url) or url.split('@')[-1]} holds no "
-                                    f"study named {spec.name!r} (emptied or replaced?)") from None
-
-
-# ---- the budget and dead workers ----------------------------------------------------------
+# ---- dead workers ----------------------------------------------------------------------------
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -177,16 +71,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def replaced(trials) -> set:
-    """Numbers of failed trials that a retry replaced (they do not count)."""
-    return {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
-
-
-def budget_used(trials) -> int:
-    """Trials that count against `trials`: all but the replaced ones."""
-    return len(trials) - len(replaced(trials))
 
 
 def recover_dead(study, grace: float = GRACE_S) -> List[int]:
@@ -606,7 +490,6 @@ def run_study(spec_source: Union[str, Path], out: Union[str, Path], workers: int
         stop.set()
         if bar is not None:
             bar.join()
-    from .storage import counts
     return counts(out)
 
 
@@ -614,7 +497,6 @@ def _progress(out: Path, show: bool, stop: threading.Event):
     if not show:
         return None
     from tqdm.auto import tqdm
-    from .storage import counts
 
     def loop() -> None:
         total = read_meta(out)["trials"]
@@ -647,116 +529,3 @@ def _run_ray(out: Path, workers: int, threads: int, address: Optional[str], hear
     finally:
         if started:
             ray.shutdown()
-
-
-# ---- the best settings over more seeds (Lucic et al. 2018's last phase) --------------------------
-def _rerun_job(job) -> Optional[float]:
-    """Train (or finish) one seed of a chosen setting; its objective value, or None when it failed."""
-    out, number, chosen, seed_index, rel, threads = job
-    import torch
-    import ganscape
-    from ..train import rundir
-    torch.set_num_threads(max(1, threads))
-    out = Path(out)
-    meta, spec = read_meta(out), read_spec(out)
-    run = out / rel
-    status = rundir.read_status(run).get("status") if (run / rundir.STATUS).exists() else None
-    try:
-        if status != "completed":
-            if status in ("running", "interrupted") and (run / "checkpoints" / "latest.pt").exists():
-                ganscape.resume(run, progress=False)
-            else:
-                if run.exists():
-                    import shutil
-                    shutil.rmtree(run)
-                cfg = trial_config(spec, base_tree(spec, meta["overrides"]), chosen, number, seed_index)
-                ganscape.train(cfg, run_dir=run)
-                _write_trial_json(run, spec, number, chosen, seed_index)
-    except Exception:  # noqa: BLE001 - a failed seed is recorded as None
-        return None
-    if rundir.read_status(run).get("status") != "completed":
-        return None
-    return objective_value(run, spec)
-
-
-def rerun_best(out: Union[str, Path], seeds: int = 3, per_level: bool = False, workers: int = 1,
-               threads: Optional[int] = None, progress: bool = True) -> Path:
-    """Train the best setting (and with per_level, the best setting of every
-    level of every factor) with `seeds` fresh seeds, numbered after the
-    seeds the search trained (seed 1.. for a spec with seeds: 1), in
-    STUDY/reruns/. Writes STUDY/reruns.json (the report's "best settings
-    over seeds") and returns its path. Running it again reuses the finished
-    seeds; a rerun folder trained with other settings is refused.
-
-    The search's own value is kept apart ("search_values"): it won a
-    selection among noisy values, so averaging it in would bias the mean
-    toward luck (the winner's curse). `progress` shows a bar over the runs."""
-    from . import analysis
-    from .storage import load_table
-    if seeds < 2:
-        raise ConfigError(f"--seeds: the spread needs at least 2 fresh seeds, got {seeds}")
-    out = Path(out)
-    spec, meta = read_spec(out), read_meta(out)
-    table = load_table(out)
-    direction = spec.objective.direction
-    done = analysis.completed(table)
-    if not done:
-        raise ValueError(f"{out}: no completed trial to re-run yet")
-    pick = min if direction == "minimize" else max
-    chosen: List[tuple] = [("best overall", pick(done, key=lambda r: r["value"]))]
-    if per_level:
-        for f in spec.factors:
-            for level, (_, number) in analysis.best_per_level(table, f, direction).items():
-                chosen.append((f"{f}={level}", next(r for r in done if r["number"] == number)))
-    fresh = list(range(spec.seeds, spec.seeds + seeds))  # the search trained seeds 0 .. spec.seeds - 1
-    tree = base_tree(spec, meta["overrides"])
-    n_threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    jobs, layout = [], []
-    for label, r in chosen:
-        dirs = []
-        for s in fresh:
-            rel = f"reruns/trial-{r['number']:04d}-seed{s}"
-            dirs.append(str((out / rel).resolve()))
-            if (r["number"], s) in {(j[1], j[3]) for j in jobs}:
-                continue
-            diff = settings_diff(out / rel, trial_config(spec, tree, r["params"], r["number"], s))
-            if diff:
-                raise ConfigError(f"{out / rel} was trained with other settings than trial {r['number']} "
-                                  f"({describe_diff(diff, 2)}); move {out / 'reruns'} away to re-run afresh")
-            jobs.append((str(out), r["number"], r["params"], s, rel, n_threads))
-        layout.append((label, r, dirs))
-    values = _run_reruns(jobs, workers, progress)
-    by_job = {(j[1], j[3]): v for j, v in zip(jobs, values)}
-    reruns = []
-    for label, r, dirs in layout:
-        reruns.append({"label": label, "number": r["number"], "params": r["params"],
-                       "search_seeds": list(range(len(r["seed_values"]))), "search_values": r["seed_values"],
-                       "seeds": fresh, "values": [by_job.get((r["number"], s)) for s in fresh], "run_dirs": dirs})
-    path = out / "reruns.json"
-    tmp = out / "reruns.json.tmp"
-    tmp.write_text(json.dumps({"metric": spec.objective.key, "direction": direction, "reruns": reruns},
-                              indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
-
-
-def _run_reruns(jobs: List[tuple], workers: int, progress: bool) -> List[Optional[float]]:
-    """Each job's objective value (None where it failed), in job order, with
-    a progress bar over the runs (a rerun of a few settings takes minutes)."""
-    from tqdm.auto import tqdm
-    bar = tqdm(total=len(jobs), desc="study rerun", unit="run", disable=not progress or not jobs)
-    try:
-        if workers > 1 and len(jobs) > 1:
-            with multiprocessing.get_context("spawn").Pool(workers) as pool:
-                values = []
-                for v in pool.imap(_rerun_job, jobs, chunksize=1):  # in order, as each finishes
-                    values.append(v)
-                    bar.update(1)
-                return values
-        values = []
-        for j in jobs:
-            values.append(_rerun_job(j))
-            bar.update(1)
-        return values
-    finally:
-        bar.close()

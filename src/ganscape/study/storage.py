@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Union
 
 from .folder import read_meta, read_spec, storage_url
-from .runner import db_errors, load_optuna_study, replaced
+from .optuna_io import db_errors, load_optuna_study, replaced
 
 _FOLDER = re.compile(r"^trials/trial-(\d+)$")
 
