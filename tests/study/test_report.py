@@ -294,6 +294,9 @@ def test_reports_load_cleanly_in_headless_chromium(study_report, tmp_path):
         assert f"<title>{title}" in dom and "<h1>" + title in dom
         check_self_contained(dom)  # no injected <script>, no on* handler, every image a data: URI
         assert R.esc(PAYLOAD) in dom
+    # the study page as the browser built it: what the study ran with, and the labelled budget band
+    rc, dom, _ = load(browser, study_report["html"], tmp_path / "profile")
+    assert "steps per trial" in dom and "train.steps=30" in dom and "spread of best-of-k outcomes" in dom
 
 
 def page_width(browser, page, tmp_path, width=1400):
