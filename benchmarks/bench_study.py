@@ -10,7 +10,7 @@
   trials needed to reach a given FID.
 
     python benchmarks/bench_study.py [--parts landscape,throughput,samplers] [--out /tmp/ganscape-bench]
-                                     [--trials N] [--steps N]
+                                     [--trials N] [--steps N] [--figure docs/study_budget.png]
 
 Study folders are kept under --out (open them with `ganscape report`).
 """
@@ -36,20 +36,30 @@ KURACH = {
 
 
 def _summary(out: Path, factors, budgets=(1, 5, 10, 20)) -> None:
+    """The landscape table: per level the trials by state, the best and median of the completed ones, and
+    the mean best of k settings over the level's pool (failed trials as the study's worst outcome, pruned
+    ones as their last value; a k above the pool is left out, "-")."""
     table = load_table(out)
     done = analysis.completed(table)
     print(f"  {len(done)} complete, {sum(r['state'] == 'failed' for r in table)} failed, "
-          f"{sum(r['state'] == 'pruned' for r in table)} pruned; best FID "
-          f"{min(r['value'] for r in done):.2f}")
+          f"{sum(r['state'] == 'pruned' for r in table)} pruned, {sum(r['state'] == 'running' for r in table)} "
+          f"running (left out); best FID {min(r['value'] for r in done):.2f}; worst outcome "
+          f"{analysis.worst_outcome(table):.2f} (what a failed trial counts as)")
     for f in factors:
-        print(f"  factor {f}: best / median FID of its trials; budget curve: mean best FID of k trials")
+        print(f"  factor {f}: pool = finished trials (complete/failed/pruned); best / median FID of the completed "
+              f"ones; budget curve: mean best FID of k settings (n_boot 2000), k capped at the pool")
         vals = analysis.values_per_level(table, f)
+        pools = analysis.budget_pools(table, f)
         curves = analysis.budget_curves_per_level(table, f, ks=list(budgets), n_boot=2000, seed=0)
-        for level in sorted(vals, key=lambda v: min(vals[v])):
+        for level in sorted(pools, key=lambda v: min(vals[v]) if vals[v] else float("inf")):
             v = vals[level]
-            c = curves[level]
-            ks = " ".join(f"k={k}: {m:6.2f}" for k, m in zip(c["k"], c["mean"]))
-            print(f"    {str(level):10s} n={len(v):2d} best {min(v):7.2f} median {statistics.median(v):7.2f}   {ks}")
+            c = curves.get(level)
+            states = [r["state"] for r in table if r["params"].get(f) == level]
+            ks = " ".join(f"k={k}: " + (f"{m:6.2f}" if np.isfinite(m) else "     -")
+                          for k, m in zip(c["k"], c["mean"])) if c else "(no pool)"
+            best = f"best {min(v):7.2f} median {statistics.median(v):7.2f}" if v else "no completed trial"
+            print(f"    {str(level):10s} pool {len(pools[level]):2d} ({states.count('complete')}/"
+                  f"{states.count('failed')}/{states.count('pruned')}) {best}   {ks}")
         if f in KURACH:
             print(f"    published: {KURACH[f]}")
     study = load_optuna_study(out, read_spec(out))
@@ -61,6 +71,27 @@ def _summary(out: Path, factors, budgets=(1, 5, 10, 20)) -> None:
         print(f"  seconds per trial: median {statistics.median(per_trial):.1f}")
 
 
+def budget_figure(out: Path, factors, path: Path) -> None:
+    """The README's budget figure: one panel per factor, the report's budget plot (k capped at each pool,
+    the band the spread of best-of-k outcomes)."""
+    import base64
+
+    from ganscape.study import report as R
+    table = load_table(out)
+    parts = [R._budget_plot(analysis.budget_curves_per_level(table, f, n_boot=2000, seed=0), f, "FID",
+                            "minimize", 0.95) for f in factors]
+    from PIL import Image
+    import io
+    images = [Image.open(io.BytesIO(base64.b64decode(u.split(",", 1)[1]))).convert("RGB") for u in parts]
+    canvas = Image.new("RGB", (sum(i.width for i in images), max(i.height for i in images)), "white")
+    x = 0
+    for i in images:
+        canvas.paste(i, (x, 0))
+        x += i.width
+    canvas.save(path)
+    print(f"  wrote {path}")
+
+
 def part_landscape(a) -> None:
     out = Path(a.out) / "norm-penalty-digits"
     t0 = time.perf_counter()
@@ -69,6 +100,8 @@ def part_landscape(a) -> None:
     print(f"\nnormalization x penalty study on digits (NS loss, random search): {time.perf_counter() - t0:.0f} s, "
           f"{a.workers} workers; study folder {out}")
     _summary(out, ["d_norm", "penalty"])
+    if a.figure:
+        budget_figure(out, ["d_norm", "penalty"], Path(a.figure))
 
 
 THROUGHPUT_SET = ["train.steps=600", "train.sample_every=0", "train.log_every=100"]
@@ -152,6 +185,8 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--trials", type=int, default=0, help="landscape trials (0: the spec's 60)")
     ap.add_argument("--steps", type=int, default=0, help="landscape steps per trial (0: the spec's 2000)")
+    ap.add_argument("--figure", default="", help="landscape: also write the budget figure here "
+                                                 "(the README's docs/study_budget.png)")
     ap.add_argument("--sampler-trials", type=int, default=20)
     ap.add_argument("--sampler-steps", type=int, default=1000)
     a = ap.parse_args()

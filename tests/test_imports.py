@@ -33,12 +33,7 @@ SRC = PKG_DIR.parent
 
 # Circles known and owned elsewhere, each with the reason. A fix must remove
 # its entry (test_known_circles_still_exist says so), so the list only shrinks.
-KNOWN_CIRCLES: Dict[frozenset, str] = {
-    # study/storage.py reads the study through runner.py's Optuna helpers while
-    # runner.py reports storage's counts and table; the study rework
-    # (issue 17 items 1-4, a parallel change to study/) moves those helpers.
-    frozenset({"ganscape.study.runner", "ganscape.study.storage"}): "study runner <-> storage",
-}
+KNOWN_CIRCLES: Dict[frozenset, str] = {}
 
 
 def _modules() -> Dict[str, Path]:

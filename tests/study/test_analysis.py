@@ -72,7 +72,7 @@ def test_budget_curve_edge_cases():
     assert c["n"] == 0 and np.isnan(c["mean"]).all() and list(c["k"]) == [1, 2]
     c = A.budget_curve([2.0, float("nan"), None, 5.0], ks=[1], n_boot=20_000)  # non-finite values dropped
     assert c["n"] == 2 and c["mean"][0] == pytest.approx(3.5, abs=0.1)
-    assert A.budget_curve([7.0], ks=[1, 5], n_boot=10)["mean"].tolist() == [7.0, 7.0]
+    assert A.budget_curve([7.0], ks=[1], n_boot=10)["mean"].tolist() == [7.0]
     with pytest.raises(ValueError, match="at least 1"):
         A.budget_curve(POOL, ks=[0, 1])
     with pytest.raises(ValueError, match="direction"):
@@ -119,12 +119,45 @@ def test_values_and_best_per_level():
     assert rows["ns"]["n_trials"] == 5 and rows["ns"]["n_complete"] == 3 and rows["ns"]["best_trial"] == 1
 
 
-def test_budget_curves_per_level_share_budgets():
+def test_budget_k_stops_at_the_pool_size():
+    # the README's table once read k = 20 off pools of 3 to 18 trials
+    c = A.budget_curve(POOL, ks=[1, 4, 5, 20], n_boot=100)
+    assert np.isfinite(c["mean"][:2]).all() and np.isnan(c["mean"][2:]).all()
+    assert np.isnan(c["lo"][2:]).all() and np.isnan(c["hi"][2:]).all()
+    assert np.isnan(A.budget_curve([7.0], ks=[1, 5], n_boot=10)["mean"][1])
+    assert np.isnan(A.budget_curve(POOL, ks=[5], n_boot=10)["mean"]).all()
+
+
+def test_budget_pools_count_failed_as_the_worst_and_pruned_as_their_last_value():
     t = hand_table()
-    curves = A.budget_curves_per_level(t, "loss", n_boot=100)
-    assert set(curves) == {"ns", "wgan"}  # "ls" has nothing to draw from
-    assert list(curves["ns"]["k"]) == [1, 2, 3] == list(curves["wgan"]["k"])
-    assert curves["wgan"]["n"] == 2
+    t[5]["curve"] = [[10, 80.0], [20, 45.0]]  # pruned at step 20 with 45
+    t.append(trial(9, None, state="failed", loss="ls", norm="sn"))
+    t[-1]["reason"] = "diverged: loss is nan"
+    t.append(trial(10, None, state="failed", loss="ls", norm="sn"))
+    t[-1]["reason"] = "invalid config: spectral norm is not offered"  # never a setting: left out
+    # the worst outcome: completed values 30, 20, 20, 50, 40 and the pruned trial's last value 45
+    assert A.worst_outcome(t) == 50.0 and A.worst_outcome(t, "maximize") == 20.0
+    pools = A.budget_pools(t, "loss")
+    # ns: 30, 20, 20 and trial 8's non-finite value as a failure (50); running trial 7 left out
+    assert pools == {"ls": [45.0, 50.0], "ns": [30.0, 20.0, 20.0, 50.0], "wgan": [50.0, 50.0, 40.0]}
+    assert A.budget_pools(t, "loss", "maximize")["wgan"] == [50.0, 20.0, 40.0]
+    # the curve draws from that pool: the exact mean best of k against enumeration
+    curves = A.budget_curves_per_level(t, "loss", n_boot=100_000, seed=0)
+    for lv, pool in pools.items():
+        assert list(curves[lv]["k"]) == list(range(1, len(pool) + 1))  # each level up to its own pool
+        for i, k in enumerate(curves[lv]["k"]):
+            mean, sd = exact_best(pool, int(k))
+            assert abs(curves[lv]["mean"][i] - mean) < 5 * sd / math.sqrt(100_000) + 1e-12, (lv, k)
+    # completed trials alone would make wgan look better: 45 at k = 1, not 46.67
+    assert curves["wgan"]["mean"][0] == pytest.approx(140 / 3, abs=0.3)
+    assert A.budget_pools([trial(0, None, state="failed", loss="ns")], "loss") == {"ns": []}
+
+
+def test_budget_curves_per_level_cap_given_budgets():
+    curves = A.budget_curves_per_level(hand_table(), "loss", ks=[1, 2, 3], n_boot=100)
+    assert set(curves) == {"ls", "ns", "wgan"}  # the pruned "ls" trial counts (as the worst: no curve)
+    assert curves["ls"]["n"] == 1 and np.isnan(curves["ls"]["mean"][1:]).all()
+    assert curves["wgan"]["n"] == 3 and np.isfinite(curves["wgan"]["mean"]).all()
 
 
 # ----------------------------------------------------------------------------- Pareto
@@ -300,19 +333,32 @@ def test_objective_by_cost():
 
 def test_rerun_summary():
     data = {"metric": "fid", "direction": "minimize", "reruns": [
-        {"label": "loss=ns", "number": 4, "params": {"loss": "ns"}, "values": [10.0, 12.0, None]},
-        {"label": "loss=wgan", "number": 7, "params": {"loss": "wgan"}, "values": [None, None]},
-        {"label": "loss=hinge", "number": 2, "params": {"loss": "hinge"}, "values": [8.0, 9.0, 13.0]}]}
+        {"label": "loss=ns", "number": 4, "params": {"loss": "ns"}, "search_values": [9.0],
+         "values": [10.0, 12.0, None]},
+        {"label": "loss=wgan", "number": 7, "params": {"loss": "wgan"}, "search_values": [5.0], "values": [None, None]},
+        {"label": "loss=hinge", "number": 2, "params": {"loss": "hinge"}, "search_values": [7.0, 8.0],
+         "values": [8.0, 9.0, 13.0]}]}
     rows = A.rerun_summary(data)
     assert [r["label"] for r in rows] == ["loss=hinge", "loss=ns", "loss=wgan"]  # mean 10 < 11; failed last
     hinge, ns, wgan = rows
-    assert ns["n"] == 2 and ns["failed"] == 1 and ns["mean"] == 11.0
+    assert ns["n"] == 2 and ns["failed"] == 1 and ns["mean"] == 11.0 and ns["search"] == 9.0
     assert ns["std"] == pytest.approx(np.sqrt(2.0)) and (ns["min"], ns["max"]) == (10.0, 12.0)
     assert hinge["mean"] == 10.0 and hinge["std"] == pytest.approx(np.std([8, 9, 13], ddof=1))
-    assert wgan["mean"] is None and wgan["std"] is None and wgan["failed"] == 2
+    assert hinge["search"] == 7.5  # the search's two seeds, apart from the fresh ones
+    assert wgan["mean"] is None and wgan["std"] is None and wgan["failed"] == 2 and wgan["search"] == 5.0
     data["direction"] = "maximize"
     assert [r["label"] for r in A.rerun_summary(data)] == ["loss=ns", "loss=hinge", "loss=wgan"]
     data["reruns"][0]["values"] = [20.0]
     rows = A.rerun_summary(data)
     assert rows[0]["label"] == "loss=ns" and rows[0]["std"] is None
     assert A.rerun_summary({}) == []
+
+
+def test_rerun_summary_keeps_the_winning_value_out_of_old_files():
+    # reruns.json from before the split: seed 0 (the search's winner) and the fresh seeds in one list
+    old = {"direction": "minimize", "reruns": [
+        {"label": "best overall", "number": 3, "params": {}, "seeds": [0, 1, 2], "values": [5.0, 9.0, 11.0],
+         "run_dirs": ["/s/trials/trial-0003", "/s/reruns/trial-0003-seed1", "/s/reruns/trial-0003-seed2"]}]}
+    (row,) = A.rerun_summary(old)
+    assert row["search"] == 5.0 and row["values"] == [9.0, 11.0]
+    assert row["mean"] == 10.0 and row["std"] == pytest.approx(np.sqrt(2.0))  # not 8.33 with the winner

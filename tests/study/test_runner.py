@@ -15,7 +15,8 @@ import yaml
 
 from ganscape.cli import main
 from ganscape.registry import ConfigError
-from ganscape.study.runner import read_meta, run_study
+from ganscape.study.folder import storage_url
+from ganscape.study.runner import run_study
 from ganscape.study.storage import counts, load_table
 
 pytestmark = pytest.mark.filterwarnings("ignore:gaussian_stats")  # FID of 100 samples, on purpose
@@ -73,7 +74,7 @@ def test_a_tiny_study_with_two_workers(tmp_path):
     assert {r["params"]["loss"] for r in table} <= {"ns", "hinge"}
     assert len({r["params"]["lr"] for r in table}) == 4  # the two workers do not propose the same settings
     # the storage is an ordinary Optuna study
-    st = optuna.load_study(study_name="tiny", storage=read_meta(out)["storage"])
+    st = optuna.load_study(study_name="tiny", storage=storage_url(out))
     assert len(st.trials) == 4 and st.best_value == pytest.approx(c["best"], abs=1e-3)
     # a second run of the same command has nothing left to do; more trials continue the study
     assert run_study(_write(tmp_path), out, workers=1, progress=False)["complete"] == 4
@@ -106,8 +107,8 @@ def _done(out):
 
 
 def _wait_workers_gone(out):
-    pids = [t.user_attrs.get("pid") for t in optuna.load_study(study_name="tiny", storage=read_meta(out)[
-        "storage"]).trials if t.user_attrs.get("pid")]
+    pids = [t.user_attrs.get("pid") for t in optuna.load_study(study_name="tiny", storage=storage_url(out)).trials
+            if t.user_attrs.get("pid")]
     assert _wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in pids), 120)
 
 
@@ -134,7 +135,7 @@ def test_kill_9_of_a_worker_resumes_its_trial_from_the_checkpoint(tmp_path):
 
     def running_with_checkpoint():
         try:
-            st = optuna.load_study(study_name="tiny", storage=read_meta(out)["storage"])
+            st = optuna.load_study(study_name="tiny", storage=storage_url(out))
         except Exception:  # noqa: BLE001
             return None
         for t in st.trials:
@@ -152,14 +153,16 @@ def test_kill_9_of_a_worker_resumes_its_trial_from_the_checkpoint(tmp_path):
     r = subprocess.run(_cli(spec, out), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     table = _check_finished(out, 2)
-    st = optuna.load_study(study_name="tiny", storage=read_meta(out)["storage"])
+    st = optuna.load_study(study_name="tiny", storage=storage_url(out))
     retry = [t for t in st.trials if t.user_attrs.get("retry_of") == victim.number]
     assert len(retry) == 1 and retry[0].state.name == "COMPLETE"
     assert st.trials[victim.number].state.name == "FAIL"
     # the retry trained in the victim's folder, from its checkpoint
     assert retry[0].user_attrs["run_dirs"] == victim.user_attrs["run_dirs"]
     assert retry[0].params == victim.params
-    assert victim.number not in {r["number"] for r in table}
+    assert victim.number not in {r["optuna_number"] for r in table}
+    # the table numbers trials by their folder: the retry is trial {victim.number}, as trials/trial-NNNN says
+    assert {r["number"] for r in table} == {int(Path(r["run_dirs"][0]).name[6:]) for r in table}
 
 
 def test_ctrl_c_stops_the_study_and_the_same_command_resumes_the_interrupted_trial(tmp_path):
@@ -169,7 +172,7 @@ def test_ctrl_c_stops_the_study_and_the_same_command_resumes_the_interrupted_tri
 
     def running_with_checkpoint():
         try:
-            st = optuna.load_study(study_name="tiny", storage=read_meta(out)["storage"])
+            st = optuna.load_study(study_name="tiny", storage=storage_url(out))
         except Exception:  # noqa: BLE001
             return None
         for t in st.trials:
@@ -184,7 +187,7 @@ def test_ctrl_c_stops_the_study_and_the_same_command_resumes_the_interrupted_tri
     os.killpg(coordinator.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
     _, err = coordinator.communicate(timeout=120)
     assert coordinator.returncode == 130 and "run the same command again" in err
-    st = optuna.load_study(study_name="tiny", storage=read_meta(out)["storage"])
+    st = optuna.load_study(study_name="tiny", storage=storage_url(out))
     assert not any(t.state.name == "FAIL" for t in st.trials)  # interrupted is not failed
     r = subprocess.run(_cli(spec, out), capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -232,20 +235,23 @@ def test_study_cli_list_status_and_errors(tmp_path, capsys):
     assert main(["study", "status", str(out)]) == 0
     text = capsys.readouterr().out
     assert "1 of 1 trials finished: 1 complete" in text and "best:" in text
-    # the best setting over 2 seeds: the trial itself and one more run in reruns/
+    # the best setting over 2 fresh seeds in reruns/; the search's own value apart (the winner's curse)
     assert main(["study", "rerun", str(out), "--seeds", "2"]) == 0
-    assert "best overall (trial 0):" in capsys.readouterr().out
+    cap = capsys.readouterr()
+    assert "best overall (trial 0):" in cap.out and "fresh seeds (in the search: " in cap.out
+    assert "study rerun" in cap.err and "2/2" in cap.err  # a progress bar over the runs
     rr = json.loads((out / "reruns.json").read_text())["reruns"]
-    assert len(rr) == 1 and rr[0]["seeds"] == [0, 1] and rr[0]["values"][0] == pytest.approx(counts(out)["best"],
-                                                                                                abs=1e-3)
-    extra = out / "reruns" / "trial-0000-seed1"
-    assert json.loads((extra / "status.json").read_text())["status"] == "completed"
-    assert json.loads((extra / "config.json").read_text())["seed"] == 1
+    assert len(rr) == 1 and rr[0]["seeds"] == [1, 2] and len(rr[0]["values"]) == 2
+    assert rr[0]["search_values"] == [pytest.approx(counts(out)["best"], abs=1e-3)]
+    for s in (1, 2):
+        extra = out / "reruns" / f"trial-0000-seed{s}"
+        assert json.loads((extra / "status.json").read_text())["status"] == "completed"
+        assert json.loads((extra / "config.json").read_text())["seed"] == s
     stamp = (extra / "status.json").stat().st_mtime_ns
     assert main(["study", "rerun", str(out), "--seeds", "2"]) == 0  # finished seeds are reused
     assert (extra / "status.json").stat().st_mtime_ns == stamp
     assert main(["study", "rerun", str(out), "--seeds", "1"]) == 2
-    assert "at least 2 seeds" in capsys.readouterr().err
+    assert "at least 2 fresh seeds" in capsys.readouterr().err
     assert main(["report", str(out)]) == 0
     written = capsys.readouterr().out
     assert (out / "report.html").exists() and (out / "report.md").exists() and (out / "csv" / "trials.csv").exists()
@@ -277,5 +283,5 @@ def test_the_ray_backend_runs_the_same_workers(tmp_path):
     assert c["complete"] == 2
     _check_finished(out, 2)
     workers = {t.user_attrs["pid"] for t in optuna.load_study(study_name="tiny",
-                                                              storage=read_meta(out)["storage"]).trials}
+                                                              storage=storage_url(out)).trials}
     assert os.getpid() not in workers  # trials ran in Ray's worker processes

@@ -10,7 +10,8 @@ import yaml
 
 import ganscape
 from ganscape.cli import main
-from ganscape.study.runner import rerun_best, run_study
+from ganscape.study.rerun import rerun_best
+from ganscape.study.runner import run_study
 from ganscape.train import threads as thr
 
 pytestmark = pytest.mark.filterwarnings("ignore:gaussian_stats")

@@ -14,7 +14,7 @@ examples:
   ganscape study run my-spec.yaml --out studies/mine --backend ray
   ganscape study run loss-digits --out studies/shared --storage postgresql://user@host/db
   ganscape study status studies/loss-digits
-  ganscape study rerun studies/loss-digits --seeds 5 --per-level   # the best settings' spread over seeds
+  ganscape study rerun studies/loss-digits --seeds 5 --per-level   # the best settings over 5 fresh seeds
   ganscape report studies/loss-digits          # studies/loss-digits/report.html and report.md
   ganscape report runs/digits-001              # one run: runs/digits-001/report.html
 Running the same `study run` command again after a crash or kill continues the study.
@@ -34,7 +34,7 @@ def add(sub) -> None:
                    help="local worker processes (default) or Ray tasks")
     r.add_argument("--address", default=None, help="with --backend ray: a running cluster's address "
                                                   "(default: start a local Ray instance)")
-    r.add_argument("--storage", default=None, help="an SQLAlchemy URL for the Optuna storage "
+    r.add_argument("--storage", default=None, help="an SQLAlchemy URL for the Optuna storage, kept as given "
                                                   "(default: sqlite:///OUT/study.db)")
     r.add_argument("--trials", type=int, default=None, help="number of trials (default: the spec's)")
     from .args import add_threads
@@ -46,7 +46,9 @@ def add(sub) -> None:
     ss.add_parser("list", help="the shipped study specs")
     rr = ss.add_parser("rerun", help="train the best setting(s) with more seeds: their spread goes in the report")
     rr.add_argument("study", help="a study folder")
-    rr.add_argument("--seeds", type=int, default=3, help="seeds in all, the trial's own included (default 3)")
+    rr.add_argument("--seeds", type=int, default=3,
+                    help="fresh seeds, after the ones the search trained (default 3); the search's own value "
+                         "is shown apart (it won a selection: the winner's curse)")
     rr.add_argument("--per-level", action="store_true",
                     help="also the best setting of every level of every factor")
     rr.add_argument("--workers", type=int, default=1, help="runs at once (default 1)")
@@ -79,13 +81,16 @@ def run(a) -> int:
                   + ", ".join(f"{k}={_fmt(v)}" for k, v in c["best_params"].items()) + ")")
         return 0
     if a.study_command == "rerun":
-        from ..study.runner import rerun_best
+        from ..study.rerun import rerun_best
         path = rerun_best(a.study, seeds=a.seeds, per_level=a.per_level, workers=a.workers, threads=a.threads)
         for r in json.loads(path.read_text())["reruns"]:
             vals = [v for v in r["values"] if v is not None]
             spread = (f"{sum(vals) / len(vals):.4g} +- {statistics.stdev(vals):.2g}" if len(vals) > 1
                       else "too few finished seeds")
-            print(f"{r['label']} (trial {r['number']}): {spread} over {len(vals)} of {len(r['values'])} seeds")
+            search = [v for v in r.get("search_values", []) if v is not None]
+            found = f" (in the search: {sum(search) / len(search):.4g})" if search else ""
+            print(f"{r['label']} (trial {r['number']}): {spread} over {len(vals)} of {len(r['values'])} "
+                  f"fresh seeds{found}")
         print(f"wrote {path}; ganscape report {a.study} shows it")
         return 0
     from ..study.runner import run_study

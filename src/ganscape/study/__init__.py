@@ -25,15 +25,17 @@ def make_report(path: Union[str, Path]) -> List[Path]:
     from ..train import rundir
     from . import analysis
     from . import report as _report
-    from .runner import load_optuna_study, read_spec
+    from .runner import load_optuna_study, read_meta, read_spec
     path = Path(path)
     if (path / "study.json").exists():
-        spec = read_spec(path)
+        spec, meta = read_spec(path), read_meta(path)
         study = load_optuna_study(path, spec)
         table = load_table(path, study)
         imp = analysis.importance(study)
+        ran_with = {k: meta[k] for k in ("trials", "overrides", "steps") if k in meta}
         html, md = _report.study_report(path, table, spec.text, spec.factors, importance=imp,
-                                        direction=spec.objective.direction, metric_name=spec.objective.key)
+                                        direction=spec.objective.direction, metric_name=spec.objective.key,
+                                        ran_with=ran_with)
         csvs = analysis.write_csvs(table, path / "csv", spec.factors, direction=spec.objective.direction)
         return [Path(html), Path(md), *map(Path, csvs.values())]
     if rundir.is_run_dir(path):

@@ -78,9 +78,9 @@ def _steps_of(trial: Dict[str, Any]) -> float:
 def completed(table: Sequence[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """The trials with state "complete" and a finite objective value, in table order.
 
-    These are the trials every ranking below is computed over (Lucic et al.
-    2018 and Kurach et al. 2019 rank finished settings only; diverged and
-    pruned runs count towards the budget but have no final score)."""
+    These are the trials the rankings below are computed over (Lucic et al.
+    2018 and Kurach et al. 2019 rank finished settings); the budget curves
+    also count the failed and pruned trials (budget_pools)."""
     return [t for t in table if t.get("state") == "complete" and _finite(t.get("value"))]
 
 
@@ -155,12 +155,19 @@ def budget_curve(values: Iterable[float], ks: Optional[Iterable[int]] = None, n_
     `values` (non-finite ones are dropped), n_boot times, and keep the best
     of each draw (the minimum; the maximum for direction="maximize"). Returns
     {"k", "mean", "lo", "hi"}: arrays over ks of the mean of the best and the
-    central `level` interval (quantiles (1-level)/2 and (1+level)/2) over the
-    draws, plus "n": the pool size. An empty pool gives NaNs.
+    quantiles (1-level)/2 and (1+level)/2 of the best over the draws, plus
+    "n": the pool size. An empty pool gives NaNs.
+
+    lo..hi is the spread of best-of-k outcomes (where the best of k settings
+    tried lands, central `level` of the draws): what a practitioner trying k
+    settings may get, not a confidence interval for the mean. A budget k
+    larger than the pool is NaN: k draws from fewer settings would mostly
+    repeat settings, a budget the study never had (Lucic et al. draw k up
+    to their pool of 100).
 
     This is Lucic et al. 2018's "FID as a function of the computational
     budget" (Fig. 5: the minimum FID of k settings drawn from the 100-setting
-    random-search pool, mean and 95% interval over bootstrap draws), also used
+    random-search pool, mean and spread over bootstrap draws), also used
     by Kurach et al. 2019. All budgets come from one (n_boot, max k) draw:
     the best of the first k columns is a running minimum, so each k's draws
     are k independent picks and the mean is non-increasing in k. Deterministic
@@ -175,35 +182,88 @@ def budget_curve(values: Iterable[float], ks: Optional[Iterable[int]] = None, n_
     k = default_budgets(len(pool)) if ks is None else np.asarray(list(ks), dtype=int).reshape(-1)
     if k.size and k.min() < 1:
         raise ValueError(f"budgets k must be at least 1, got {k.min()}")
-    nan = np.full(k.shape, np.nan)
-    if pool.size == 0 or k.size == 0:
-        return {"k": k, "mean": nan, "lo": nan.copy(), "hi": nan.copy(), "n": int(pool.size)}
+    mean, lo, hi = (np.full(k.shape, np.nan) for _ in range(3))
+    inside = k <= pool.size  # a budget beyond the pool stays NaN
+    if pool.size == 0 or not inside.any():
+        return {"k": k, "mean": mean, "lo": lo, "hi": hi, "n": int(pool.size)}
+    kin = k[inside]
     rng = np.random.default_rng(seed)
-    kmax = int(k.max())
+    kmax = int(kin.max())
     # rows in chunks so that memory stays near 32 MB whatever n_boot * kmax is
     rows = max(1, min(int(n_boot), 4_000_000 // kmax))
-    best = np.empty((int(n_boot), k.size))
+    best = np.empty((int(n_boot), kin.size))
     for start in range(0, int(n_boot), rows):
         m = min(rows, int(n_boot) - start)
         draws = sign * pool[rng.integers(0, pool.size, size=(m, kmax))]
-        best[start:start + m] = sign * np.minimum.accumulate(draws, axis=1)[:, k - 1]
-    lo, hi = np.quantile(best, [(1.0 - level) / 2.0, (1.0 + level) / 2.0], axis=0)
-    return {"k": k, "mean": best.mean(axis=0), "lo": lo, "hi": hi, "n": int(pool.size)}
+        best[start:start + m] = sign * np.minimum.accumulate(draws, axis=1)[:, kin - 1]
+    mean[inside] = best.mean(axis=0)
+    lo[inside], hi[inside] = np.quantile(best, [(1.0 - level) / 2.0, (1.0 + level) / 2.0], axis=0)
+    return {"k": k, "mean": mean, "lo": lo, "hi": hi, "n": int(pool.size)}
+
+
+def worst_outcome(table: Sequence[Dict[str, Any]], direction: str = "minimize") -> Optional[float]:
+    """The worst objective any finished trial of the study reached: over the
+    completed trials' values and the pruned trials' last intermediate values
+    (None when there is none). What a failed trial counts as in the budget
+    pools: a diverged run would score at least this badly, so it is a
+    lenient stand-in that still charges the failure."""
+    sign = _sign(direction)
+    vals = [float(t["value"]) for t in completed(table)]
+    vals += [v for v in (_last_value(t) for t in table if t.get("state") == "pruned") if v is not None]
+    return sign * max(sign * v for v in vals) if vals else None
+
+
+def _last_value(trial: Dict[str, Any]) -> Optional[float]:
+    pts = [c for c in (trial.get("curve") or []) if len(c) == 2 and _finite(c[0]) and _finite(c[1])]
+    return float(max(pts, key=lambda c: float(c[0]))[1]) if pts else None
+
+
+def budget_pools(table: Sequence[Dict[str, Any]], factor: str,
+                 direction: str = "minimize") -> Dict[Any, List[float]]:
+    """{level: the outcomes of every finished trial at that level}, in trial
+    order: the pools the budget curves draw from. A setting that often
+    diverges must not look better than it is, so the failures count:
+
+    - complete: its objective value (a non-finite one counts as failed);
+    - pruned: its last intermediate value (seed 0; the worst outcome when it
+      reported none), the value it was stopped at;
+    - failed: the worst outcome of the study (`worst_outcome`), except a
+      combination the engine refused ("invalid config"), which never was a
+      setting to train and is left out;
+    - running and waiting trials are left out (not finished).
+    Levels whose pool would be empty map to [] (no outcome to count a
+    failure as)."""
+    worst = worst_outcome(table, direction)
+    out: Dict[Any, List[float]] = {lv: [] for lv in factor_levels(table, factor)}
+    for t in sorted(table, key=lambda t: t.get("number", 0)):
+        params = t.get("params") or {}
+        if factor not in params:
+            continue
+        state, v = t.get("state"), None
+        if state == "complete":
+            v = float(t["value"]) if _finite(t.get("value")) else worst
+        elif state == "pruned":
+            v = _last_value(t)
+            v = worst if v is None else v
+        elif state == "failed" and not str(t.get("reason") or "").startswith("invalid config"):
+            v = worst
+        if v is not None:
+            out[params[factor]].append(float(v))
+    return out
 
 
 def budget_curves_per_level(table: Sequence[Dict[str, Any]], factor: str, ks: Optional[Iterable[int]] = None,
                             n_boot: int = 1000, seed: int = 0, direction: str = "minimize",
                             level: float = 0.95) -> Dict[Any, Dict[str, Any]]:
-    """{level: budget_curve(values of that level)} for the levels with at
-    least one completed trial, all over the same budgets (by default those of
-    the largest pool) so the curves share an axis.
+    """{level: budget_curve(budget_pools(...)[level])} for the levels with a
+    non-empty pool (completed, pruned and failed trials: see budget_pools).
+    Each level's budgets run from 1 to its own pool size (by default every
+    k; given `ks` are capped there, NaN beyond).
 
     Lucic et al. 2018 Fig. 5 (one curve per model); Kurach et al. 2019 (one
     curve per normalization / penalty)."""
-    pools = {lv: vs for lv, vs in values_per_level(table, factor).items() if vs}
-    if ks is None:
-        ks = default_budgets(max((len(v) for v in pools.values()), default=1))
-    ks = np.asarray(list(ks), dtype=int)
+    pools = {lv: vs for lv, vs in budget_pools(table, factor, direction).items() if vs}
+    ks = None if ks is None else np.asarray(list(ks), dtype=int)
     return {lv: budget_curve(vs, ks, n_boot=n_boot, seed=seed, direction=direction, level=level)
             for lv, vs in pools.items()}
 
@@ -422,18 +482,38 @@ def objective_by_cost(table: Sequence[Dict[str, Any]], stats: Dict[Any, Sequence
     return out
 
 
+def _split_reruns(r: Dict[str, Any]) -> Tuple[List[Any], List[Any]]:
+    """(search values, fresh values) of one reruns.json entry. Files from
+    before the split held both in "values": the fresh seeds are those whose
+    run folder is under reruns/."""
+    if "search_values" in r:
+        return list(r.get("search_values") or []), list(r.get("values") or [])
+    vals, dirs = list(r.get("values") or []), [str(d).replace("\\", "/") for d in (r.get("run_dirs") or [])]
+    fresh = [i for i, d in enumerate(dirs[:len(vals)]) if "/reruns/" in d or d.startswith("reruns/")]
+    return [v for i, v in enumerate(vals) if i not in fresh], [vals[i] for i in fresh]
+
+
 def rerun_summary(reruns: Dict[str, Any]) -> List[Dict[str, Any]]:
     """The rows of `ganscape study rerun`'s reruns.json: per re-run setting
-    {"label", "number", "params", "n" (finite seeds), "failed" (seeds with no
-    value: diverged or failed), "mean", "std" (ddof=1, None below 2 seeds),
-    "min", "max", "values" (per seed, None where failed)}, ordered best mean
-    first by the file's direction (settings with no value last)."""
+    {"label", "number", "params", "search" (the mean of the seeds the search
+    itself trained: the value it was chosen by, None when unknown), "n"
+    (finite fresh seeds), "failed" (fresh seeds with no value: diverged or
+    failed), "mean", "std" (ddof=1, None below 2 seeds), "min", "max",
+    "values" (per fresh seed, None where failed)}, ordered best mean first
+    by the file's direction (settings with no value last).
+
+    Only fresh seeds enter the statistics: the search's own value won a
+    selection among many noisy values, so it is biased toward luck (the
+    winner's curse); it is reported apart."""
     sign = _sign(reruns.get("direction", "minimize"))
     rows = []
     for r in reruns.get("reruns") or []:
-        vals = [float(v) if _finite(v) else None for v in (r.get("values") or [])]
+        search, fresh = _split_reruns(r)
+        vals = [float(v) if _finite(v) else None for v in fresh]
         ok = np.array([v for v in vals if v is not None])
+        found = [float(v) for v in search if _finite(v)]
         rows.append({"label": r.get("label"), "number": r.get("number"), "params": dict(r.get("params") or {}),
+                     "search": float(np.mean(found)) if found else None,
                      "n": int(ok.size), "failed": sum(v is None for v in vals),
                      "mean": float(ok.mean()) if ok.size else None,
                      "std": float(ok.std(ddof=1)) if ok.size > 1 else None,

@@ -39,11 +39,13 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _STEP_PNG = re.compile(r"^step_(\d+)\.png$")
 
 _CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; padding: 0 1em; }
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1300px; color: #222; padding: 0 1em; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.25em; margin-top: 2em; border-bottom: 1px solid #ccc; }
 h3 { font-size: 1.05em; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.9em; }
+.scroll { max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { overflow-wrap: anywhere; min-width: 4em; }
 th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; }
 img { max-width: 100%; } .note { color: #666; } .grids { display: flex; flex-wrap: wrap; gap: 1em; }
@@ -60,10 +62,22 @@ def esc(x: Any) -> str:
     return html.escape(str(x), quote=True)
 
 
+_MD_SPECIAL = re.compile(r"([\\`*\[\]<>|~])")
+_MD_ENTITY = re.compile(r"&(?=#?[A-Za-z0-9]+;)")
+_MD_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+
+
 def _md(x: Any) -> str:
-    """Text for a markdown table cell: HTML-escaped (markdown renders inline
-    HTML), pipes escaped, on one line."""
-    return esc(x).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    """Text for a markdown table cell, on one line: markdown's own
+    backslash escapes, not HTML entities, so report.md reads as plain text.
+    '<' and '>' are escaped (no inline HTML can start: CommonMark shows them
+    as text, Python-Markdown as text after a backslash), '&' where it would
+    start an entity, '|' (a cell boundary), and the characters that start
+    code, links or emphasis ('_' only at a word's edge, where it could)."""
+    text = str(x).replace("\r", " ").replace("\n", " ")
+    text = _MD_SPECIAL.sub(r"\\\1", text)
+    text = _MD_ENTITY.sub(r"\\&", text)
+    return _MD_EDGE_UNDERSCORE.sub(r"\\_", text)
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -90,15 +104,18 @@ def _params_text(params: Dict[str, Any]) -> str:
 
 
 def _table(headers: Sequence[Any], rows: Iterable[Sequence[Any]]) -> str:
-    """An HTML table; every cell escaped, numbers formatted and right-aligned."""
-    out = ["<table><thead><tr>", *(f"<th>{esc(h)}</th>" for h in headers), "</tr></thead><tbody>"]
+    """An HTML table; every cell escaped, numbers formatted and right-aligned.
+    Long headers wrap (compare's sixteen columns fit a 1400 px window), and a
+    table wider than the page scrolls inside its own box, never the page."""
+    out = ['<div class="scroll"><table><thead><tr>', *(f"<th>{esc(h)}</th>" for h in headers),
+           "</tr></thead><tbody>"]
     for row in rows:
         out.append("<tr>")
         for c in row:
             num = isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, bool)
             out.append(f'<td class="num">{esc(_fmt(c))}</td>' if num else f"<td>{esc(_fmt(c))}</td>")
         out.append("</tr>")
-    out.append("</tbody></table>")
+    out.append("</tbody></table></div>")
     return "".join(out)
 
 
@@ -245,7 +262,8 @@ def _budget_plot(curves: Dict[Any, Dict[str, Any]], factor: str, metric: str, di
     _log_if_spread(ax, [v for c in curves.values() for v in (*c["lo"], *c["hi"])])
     best = "min" if direction == "minimize" else "max"
     ax.set_ylabel(_mpl(f"{best} {metric} of k settings"))
-    ax.set_title(_mpl(f"{metric} vs budget per {factor}: mean and {level:.0%} interval"), fontsize=10)
+    ax.set_title(_mpl(f"{metric} vs budget per {factor}: mean, and spread of best-of-k ({level:.0%})"),
+                 fontsize=10)
     ax.legend(fontsize=7)
     return _fig_uri(fig)
 
@@ -376,12 +394,14 @@ def _reruns_section(study_dir: Path, metric_name: str) -> List[str]:
             return "failed"
         return _fmt(r["mean"]) + (f" \u00b1 {_fmt(r['std'])}" if r["std"] is not None else "")
 
-    out = [_note(f"The best setting{'s per level' if len(rows) > 1 else ''} re-trained with seeds "
-                 f"0..{max(len(r['values']) for r in rows) - 1} (`ganscape study rerun`); "
-                 "mean \u00b1 sample std over the seeds that finished.")]
-    out.append(_table(["setting", "trial", f"{metric_name} mean \u00b1 std", "min", "max", "failed seeds",
-                       "per seed", "params"],
-                      [[r["label"], r["number"], spread(r), r["min"], r["max"], r["failed"],
+    seeds = max(len(r["values"]) for r in rows)
+    out = [_note(f"The best setting{'s per level' if len(rows) > 1 else ''} re-trained with {seeds} fresh "
+                 "seeds (`ganscape study rerun`): mean \u00b1 sample std over the fresh seeds that finished. "
+                 "The search's own value is shown apart: it won a selection among noisy values, so it "
+                 "leans toward luck (the winner's curse) and is not averaged in.")]
+    out.append(_table(["setting", "trial", f"{metric_name} in the search", f"{metric_name} fresh seeds mean "
+                       "\u00b1 std", "min", "max", "failed seeds", "per fresh seed", "params"],
+                      [[r["label"], r["number"], r["search"], spread(r), r["min"], r["max"], r["failed"],
                         ", ".join("failed" if v is None else _fmt(v) for v in r["values"]),
                         _params_text(r["params"])] for r in rows]))
     return out
@@ -389,7 +409,8 @@ def _reruns_section(study_dir: Path, metric_name: str) -> List[str]:
 
 def study_report(study_dir: Path, table: Sequence[Dict[str, Any]], spec_text: str, factors: Sequence[str],
                  importance: Optional[Dict[str, float]] = None, direction: str = "minimize",
-                 metric_name: str = "fid", n_boot: int = 1000, level: float = 0.95) -> Tuple[Path, Path]:
+                 metric_name: str = "fid", n_boot: int = 1000, level: float = 0.95,
+                 ran_with: Optional[Dict[str, Any]] = None) -> Tuple[Path, Path]:
     """Write STUDY/report.html (self-contained) and STUDY/report.md; return both paths.
 
     study_dir: the study folder; table: the runner's trial table (see
@@ -398,7 +419,9 @@ def study_report(study_dir: Path, table: Sequence[Dict[str, Any]], spec_text: st
     normalization, ...); importance: {param: importance} from
     analysis.importance (an empty one's `.reason` is shown), or None when not
     computed; direction: whether lower (minimize) or higher values are
-    better; metric_name: what the objective is called in the page.
+    better; metric_name: what the objective is called in the page;
+    ran_with: what the study ran with beyond its spec (study.json: "trials",
+    "overrides" (the command's --set), "steps"), shown with the spec.
 
     The page: summary (trial counts by state, the best value and its params);
     the top trials; per factor a table of the best per level, a box plot of
@@ -471,9 +494,12 @@ def study_report(study_dir: Path, table: Sequence[Dict[str, Any]], spec_text: st
         body.append(_img(_box_plot(values, factor, metric_name), f"box plot of {metric_name} per {factor}"))
         curves = analysis.budget_curves_per_level(table, factor, n_boot=n_boot, direction=direction, level=level)
         body.append(f"<h3>{esc(metric_name)} as a function of the budget</h3>")
-        body.append(_note(f"For k settings drawn with replacement from each level's completed trials "
-                          f"({n_boot} draws), the best {metric_name}: mean line and {level:.0%} band "
-                          "(Lucic et al. 2018)."))
+        body.append(_note(f"For k settings drawn with replacement from each level's finished trials "
+                          f"({n_boot} draws), the best {metric_name}: the line is its mean, the band the spread "
+                          f"of best-of-k outcomes (the central {level:.0%} of the draws), not a confidence "
+                          "interval (Lucic et al. 2018). A failed trial counts as the worst value any "
+                          "trial of the study reached, a pruned one as its last value; k stops at each "
+                          "level's number of trials."))
         body.append(_img(_budget_plot(curves, factor, metric_name, direction, level),
                          f"budget curves per {factor}"))
         body.append("<h3>Samples of the best trial per level</h3>")
@@ -583,20 +609,44 @@ def study_report(study_dir: Path, table: Sequence[Dict[str, Any]], spec_text: st
         body.append(_note("No trial failed."))
 
     body.append("<h2>Spec</h2>")
+    ran = _ran_with_rows(spec, ran_with)
+    if ran:
+        body.append(_note("What the study ran with: the command's --trials and --set replace the spec's "
+                          "values below."))
+        body.append(_table(["", "ran with", "the spec says"], ran))
     body.append(f"<pre>{esc(spec_text or '')}</pre>")
 
     html_path = _write(study_dir / "report.html", _page(title, body))
     md_path = _write(study_dir / "report.md", _study_markdown(title, spec, table, counts, best, factors,
-                                                               importance, direction, metric_name))
+                                                               importance, direction, metric_name, ran))
     return html_path, md_path
+
+
+def _ran_with_rows(spec: Dict[str, Any], ran_with: Optional[Dict[str, Any]]) -> List[List[Any]]:
+    """[what, the study's value, the spec's value] for the trials, the --set
+    and the steps per trial the study ran with (from study.json)."""
+    if not ran_with:
+        return []
+    rows: List[List[Any]] = []
+    if "trials" in ran_with:
+        rows.append(["trials", ran_with["trials"], spec.get("trials", "\u2014")])
+    over = list(ran_with.get("overrides") or [])
+    spec_set = spec.get("set")
+    rows.append(["--set (after the spec's set)", " ".join(map(str, over)) if over else "(none)",
+                 " ".join(map(str, spec_set)) if isinstance(spec_set, list) and spec_set else "(no set)"])
+    if "steps" in ran_with:
+        rows.append(["steps per trial", ran_with["steps"], "\u2014"])
+    return rows
 
 
 def _study_markdown(title: str, spec: Dict[str, Any], table: Sequence[Dict[str, Any]], counts: Dict[str, int],
                     best: Optional[Dict[str, Any]], factors: Sequence[str], importance: Optional[Dict[str, float]],
-                    direction: str, metric_name: str) -> str:
+                    direction: str, metric_name: str, ran: Sequence[Sequence[Any]] = ()) -> str:
     lines = [f"# {_md(title)}", ""]
     if spec.get("description"):
         lines += [_md(spec["description"]), ""]
+    if ran:
+        lines += ["Ran with: " + "; ".join(f"{_md(what)} {_md(_fmt(v))}" for what, v, _ in ran) + ".", ""]
     lines.append(f"Trials: {len(table)} (" + ", ".join(f"{n} {_md(s)}" for s, n in counts.items()) + ").")
     lines.append("")
     if best is None:
@@ -634,14 +684,24 @@ _PANELS = (("losses", lambda k: "loss" in k),
            ("seconds per step", lambda k: k == "sec_per_step"))
 
 
+def stats_curve_keys(records: List[Dict[str, Any]]) -> List[str]:
+    """The logged scalars with at least two finite points: a curve. A short
+    run logs once or twice, and one point per panel is no curve; those
+    values go in a table instead (see run_report)."""
+    count: Dict[str, int] = {}
+    for r in records:
+        if _num(r.get("step")) is None:
+            continue
+        for k, v in r.items():
+            if k not in ("step", "time") and _num(v) is not None and math.isfinite(_num(v)):
+                count[k] = count.get(k, 0) + 1
+    return [k for k, c in count.items() if c >= 2]
+
+
 def _stats_plot(records: List[Dict[str, Any]]) -> Optional[str]:
     """Training curves: one panel per group of logged scalars (losses, D
-    outputs, gradient norms, speed, the rest)."""
-    keys: List[str] = []
-    for r in records:
-        for k, v in r.items():
-            if k not in ("step", "time") and k not in keys and _num(v) is not None:
-                keys.append(k)
+    outputs, gradient norms, speed, the rest) that have a curve."""
+    keys = stats_curve_keys(records)
     if not keys:
         return None
     groups: List[Tuple[str, List[str]]] = []
@@ -692,7 +752,10 @@ def metric_values(record: Dict[str, Any]) -> Dict[str, float]:
     return out
 
 
-def _metrics_plot(records: List[Dict[str, Any]]) -> Optional[str]:
+def metric_curves(records: List[Dict[str, Any]]) -> Dict[str, Dict[str, List[Tuple[float, float]]]]:
+    """{metric: {source: [(step, value), ...]}} for the metrics evaluated at
+    two steps or more by some source (a curve); a metric evaluated once is
+    left to the table."""
     series: Dict[str, Dict[str, List[Tuple[float, float]]]] = {}
     for r in records:
         step = _num(r.get("step"))
@@ -700,6 +763,12 @@ def _metrics_plot(records: List[Dict[str, Any]]) -> Optional[str]:
             continue
         for k, v in metric_values(r).items():
             series.setdefault(k, {}).setdefault(str(r.get("source", "eval")), []).append((step, v))
+    return {k: by_source for k, by_source in series.items()
+            if any(len({p[0] for p in pts}) >= 2 for pts in by_source.values())}
+
+
+def _metrics_plot(records: List[Dict[str, Any]]) -> Optional[str]:
+    series = metric_curves(records)
     if not series:
         return None
     names = list(series)[:12]
@@ -762,15 +831,31 @@ def run_report(run_dir: Path, max_grids: Optional[int] = None) -> Path:
     if err:
         body.append(_note(err))
     uri = _stats_plot(stats) if stats else None
-    body.append(_img(uri, "training curves") if uri else _note("No training statistics logged yet."))
+    if uri:
+        body.append(_img(uri, "training curves"))
+    flat = [k for k in dict.fromkeys(k for r in stats for k in r if k not in ("step", "time")
+                                     and _num(r.get(k)) is not None) if k not in stats_curve_keys(stats)]
+    if stats and flat:  # logged once: no curve to draw, the values themselves
+        body.append(_note(("Logged fewer than twice" if not uri else "Also logged, fewer than twice") +
+                          ": no curve to draw; the values."))
+        body.append(_table(["step", *flat], [[r.get("step"), *(_num(r.get(k)) for k in flat)] for r in stats
+                                             if any(_num(r.get(k)) is not None for k in flat)]))
+    elif not stats:
+        body.append(_note("No training statistics logged yet."))
 
     metrics, err = _read_records(run / rundir.METRICS)
     body.append("<h2>Metrics</h2>")
     if err:
         body.append(_note(err))
     uri = _metrics_plot(metrics) if metrics else None
-    if uri:
-        body.append(_img(uri, "metric curves"))
+    if metrics and any(metric_values(r) for r in metrics):
+        if uri:
+            body.append(_img(uri, "metric curves"))
+        once = [k for k in dict.fromkeys(k for r in metrics for k in metric_values(r)) if k not in
+                metric_curves(metrics)]
+        if once:
+            body.append(_note(f"Evaluated at one step only ({', '.join(once[:8])}"
+                              f"{', ...' if len(once) > 8 else ''}): no curve to draw; the values are in the table."))
         names: List[str] = []
         for r in metrics:
             names += [k for k in metric_values(r) if k not in names]

@@ -3,7 +3,8 @@ ordinary run folder, and tell Optuna the objective.
 
     STUDY/
       spec.yaml            the spec, as given (a re-run must use the same one; trials may change)
-      study.json           storage URL, the --set overrides, the spec's name
+      study.json           the storage ("study.db", relative to the folder, or the --storage URL as
+                           given), the --set overrides, --trials, the spec's name (see folder.py)
       study.db             the Optuna storage (SQLite by default; optuna.load_study opens it)
       study.lock           serializes "what runs next" between local workers
       trials/trial-0007/   the run folder of trial 7 (seed 0); trial-0007-seed1/ ... for more seeds
@@ -21,6 +22,11 @@ trials minus those replaced by a retry, decided under a file lock, so the
 study ends with exactly `trials` finished trials and never runs a finished
 trial twice. A trial whose run diverges is a failed trial with its reason
 (no sentinel values); a pruned trial is recorded as pruned.
+
+A trial folder is reused only when its recorded config equals the trial's:
+`prepare` refuses (one line) trial folders the storage does not record or
+records with other settings (an emptied, deleted or replaced database),
+and a worker handed such a folder fails the trial without touching it.
 
 Backends: `local` starts worker processes (spawn); each trial measures its
 torch thread count among the worker's share, CPUs // workers (train/threads.py),
@@ -46,112 +52,18 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 
 from ..config import load_config, to_plain
 from ..registry import ConfigError
-from .spec import StudySpec, apply_params, load_spec, parse_spec
+from .folder import (check_sqlite, check_storage_url, describe_diff, read_meta, read_spec, settings_diff, sqlite_file,
+                     storage_url, stored_form)
+from .optuna_io import (_optuna, budget_used, db_errors, default_storage, grid_points, load_optuna_study,  # noqa: F401
+                        make_pruner, make_sampler, open_storage, replaced)
+from .spec import StudySpec, apply_params, load_spec
+from .storage import counts
 
 HEARTBEAT_S = 10.0     # a running trial's heartbeat interval
 GRACE_S = 120.0        # a trial whose heartbeat is older than this is taken as dead (other hosts)
 MAX_RETRIES = 2        # re-runs of a trial whose worker died
 
-
-def _optuna():
-    try:
-        import optuna
-    except ImportError:  # pragma: no cover - optuna is a dependency
-        raise ImportError("ganscape study needs optuna: pip install optuna") from None
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna
-
-
-# ---- storage and the Optuna study -------------------------------------------------------
-def default_storage(out: Path) -> str:
-    return f"sqlite:///{(Path(out) / 'study.db').resolve()}"
-
-
-def open_storage(url: str):
-    optuna = _optuna()
-    kwargs: Dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        # several processes write the same file: wait for the lock instead of failing at once
-        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 120}}
-    return optuna.storages.RDBStorage(url, **kwargs)
-
-
-def make_sampler(spec: StudySpec, stream: int = 0):
-    """Optuna's sampler for the spec. `stream` separates the random streams
-    of workers and of re-runs (the same seed in two workers would propose
-    the same settings)."""
-    optuna = _optuna()
-    import numpy as np
-    seed = int(np.random.SeedSequence([spec.sampler_seed, stream]).generate_state(1)[0])
-    if spec.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if spec.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
-    if spec.sampler == "gp":
-        return optuna.samplers.GPSampler(seed=seed)
-    # grid: the points are enqueued by prepare() (see grid_points); trials beyond the grid are random
-    return optuna.samplers.RandomSampler(seed=seed)
-
-
-def grid_points(spec: StudySpec) -> List[Dict[str, Any]]:
-    """Every setting of the grid, in a seeded random order, without the
-    duplicates a conditional parameter would add where it is inactive.
-    (Optuna's GridSampler knows no conditions and stops the study from
-    inside a trial, which ask-and-tell workers cannot use.)"""
-    import itertools
-    import random
-    points, seen = [], set()
-    for combo in itertools.product(*[p.grid_values() for p in spec.space]):
-        chosen: Dict[str, Any] = {}
-        for p, v in zip(spec.space, combo):
-            if p.active(chosen):
-                chosen[p.name] = v
-        key = tuple(sorted(chosen.items()))
-        if key not in seen:
-            seen.add(key)
-            points.append(chosen)
-    random.Random(spec.sampler_seed).shuffle(points)
-    return points
-
-
-def make_pruner(spec: StudySpec, steps: int):
-    optuna = _optuna()
-    kw = dict(spec.pruner_params)
-    if spec.pruner == "median":
-        kw.setdefault("n_startup_trials", 3)
-        return optuna.pruners.MedianPruner(**kw)
-    if spec.pruner == "hyperband":
-        kw.setdefault("min_resource", spec.objective.every)
-        kw.setdefault("max_resource", steps)
-        return optuna.pruners.HyperbandPruner(**kw)
-    return optuna.pruners.NopPruner()
-
-
-def load_optuna_study(out: Union[str, Path], spec: Optional[StudySpec] = None, stream: int = 0):
-    out = Path(out)
-    meta = read_meta(out)
-    spec = spec or read_spec(out)
-    optuna = _optuna()
-    return optuna.load_study(study_name=spec.name, storage=open_storage(meta["storage"]),
-                             sampler=make_sampler(spec, stream), pruner=make_pruner(spec, meta["steps"]))
-
-
-def read_meta(out: Path) -> Dict[str, Any]:
-    path = Path(out) / "study.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{out} is not a ganscape study folder (no study.json)")
-    return json.loads(path.read_text())
-
-
-def read_spec(out: Path) -> StudySpec:
-    import yaml
-    if not (Path(out) / "study.json").exists() or not (Path(out) / "spec.yaml").exists():
-        raise FileNotFoundError(f"{out} is not a ganscape study folder (no study.json and spec.yaml)")
-    text = (Path(out) / "spec.yaml").read_text()
-    return parse_spec(yaml.safe_load(text), text)
-
-
-# ---- the budget and dead workers ----------------------------------------------------------
+# ---- dead workers ----------------------------------------------------------------------------
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -160,16 +72,6 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def replaced(trials) -> set:
-    """Numbers of failed trials that a retry replaced (they do not count)."""
-    return {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
-
-
-def budget_used(trials) -> int:
-    """Trials that count against `trials`: all but the replaced ones."""
-    return len(trials) - len(replaced(trials))
 
 
 def recover_dead(study, grace: float = GRACE_S) -> List[int]:
@@ -314,6 +216,10 @@ def run_trial(study, trial, spec: StudySpec, tree: Dict[str, Any], out: Path, he
             try:
                 status = rundir.read_status(run).get("status") if (run / rundir.STATUS).exists() else None
                 ckpt = (run / "checkpoints" / "latest.pt").exists() or (run / "checkpoints" / "previous.pt").exists()
+                diff = settings_diff(run, cfg) if status is not None else None
+                if diff:  # prepare() refuses such folders; this holds when the storage changed since
+                    reason = f"{rel} holds a run trained with other settings ({describe_diff(diff, 2)}); not reused"
+                    break
                 if status == "completed":
                     pass  # a retry of a trial whose worker died after this seed finished
                 elif status in ("running", "interrupted") and ckpt:
@@ -387,13 +293,14 @@ def worker_main(out: str, worker: int, threads: int, coordinator_pid: Optional[i
     out = Path(out)
     meta, spec = read_meta(out), read_spec(out)
     n_trials = int(meta["trials"])
+    url = storage_url(out, meta)
     tree = base_tree(spec, meta["overrides"])
     done = 0
     while True:
         if coordinator_pid is not None and os.getppid() != coordinator_pid:
             return done  # the coordinator is gone: the trial before this check was finished and told
         with _locked(out / "study.lock"):
-            study = load_optuna_study(out, spec, stream=worker * 7919 + len(_trial_numbers(meta, spec)))
+            study = load_optuna_study(out, spec, stream=worker * 7919 + len(_trial_numbers(url, spec)))
             recover_dead(study, grace)
             trials = study.get_trials(deepcopy=False)
             waiting = [t for t in trials if t.state.name == "WAITING"]
@@ -411,11 +318,11 @@ def worker_main(out: str, worker: int, threads: int, coordinator_pid: Optional[i
         done += 1
 
 
-def _trial_numbers(meta, spec) -> List[int]:
+def _trial_numbers(url: str, spec) -> List[int]:
     # how many trials the study has when the worker (re)starts: a new random stream for each session
     optuna = _optuna()
     try:
-        st = optuna.load_study(study_name=spec.name, storage=open_storage(meta["storage"]))
+        st = optuna.load_study(study_name=spec.name, storage=open_storage(url))
     except KeyError:
         return []
     return [t.number for t in st.get_trials(deepcopy=False)]
@@ -433,6 +340,49 @@ def _local_worker(out: str, worker: int, threads: int, coordinator_pid: int, hea
 
 
 # ---- the coordinator ---------------------------------------------------------------------------
+def _trial_folders(out: Path) -> List[str]:
+    folder = out / "trials"
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name.startswith("trial-")) \
+        if folder.is_dir() else []
+
+
+def check_trial_folders(out: Path, study, spec: StudySpec, tree: Dict[str, Any], url: str) -> None:
+    """Refuse, in one line, to continue a study whose trial folders the
+    storage does not account for: a trials/trial-NNNN folder that no trial
+    of the storage records (the database was emptied, deleted or replaced),
+    or one trained with other settings than the trial that records it
+    (a recreated database). Reusing either would report one setting with
+    another setting's result."""
+    folder = out / "trials"
+    found = _trial_folders(out)  # folders first, then the trials: a worker records run_dirs, then makes the folder
+    owner: Dict[str, tuple] = {}
+    for t in study.get_trials(deepcopy=False):
+        for s, rel in enumerate(t.user_attrs.get("run_dirs") or []):
+            if t.params:  # a retry waiting in the queue names the folder before it has parameters
+                owner.setdefault(rel, (t, s))
+            else:
+                owner.setdefault(rel, None)
+    where = sqlite_file(url) or url.split("@")[-1]
+    for name in found:
+        if f"trials/{name}" not in owner:
+            raise ConfigError(f"{folder / name} holds a run that the study's storage {where} does not record (the "
+                              f"database was emptied, deleted or replaced?); restore the database, or move "
+                              f"{folder} away to run the trials afresh")
+    for rel, entry in owner.items():
+        if entry is None or not (out / rel / "config.json").exists():
+            continue
+        t, s = entry
+        try:
+            cfg = trial_config(spec, tree, dict(t.params), t.number, s)
+        except ConfigError:
+            continue  # a refused combination never trained
+        diff = settings_diff(out / rel, cfg)
+        if diff:
+            raise ConfigError(f"{out / rel} was trained with other settings than trial {t.number} of {where} "
+                              f"({describe_diff(diff, 2)}); restore the database, or move {folder} away to "
+                              f"run the trials afresh")
+
+
 def prepare(spec_source: Union[str, Path], out: Union[str, Path], storage: Optional[str] = None,
             trials: Optional[int] = None, overrides: Sequence[str] = ()) -> Path:
     """Create (or check, on a re-run) the study folder and the Optuna
@@ -444,6 +394,8 @@ def prepare(spec_source: Union[str, Path], out: Union[str, Path], storage: Optio
         raise ConfigError(f"--trials: must be >= 1, got {trials}")
     n_trials = trials or spec.trials
     tree = base_tree(spec, overrides)  # a typo in --set or the spec's base fails here, before anything exists
+    if storage:
+        check_storage_url(storage)
     if (out / "study.json").exists():
         old_meta, old_spec = read_meta(out), read_spec(out)
         if old_spec.text != spec.text:
@@ -452,22 +404,37 @@ def prepare(spec_source: Union[str, Path], out: Union[str, Path], storage: Optio
         if list(old_meta["overrides"]) != list(overrides):
             raise ConfigError(f"{out}: this study was started with --set {old_meta['overrides']}; a re-run "
                               f"must use the same --set (got {list(overrides)})")
-        if storage and storage != old_meta["storage"]:
+        url = storage_url(out, old_meta)
+        path = sqlite_file(url)
+        found = _trial_folders(out)
+        if path is not None and found and (not path.exists() or path.stat().st_size == 0):
+            raise ConfigError(f"{out / 'trials' / found[0]} holds a run but the study's storage {path} is "
+                              f"{'empty' if path.exists() else 'gone'}; restore the database, or move "
+                              f"{out / 'trials'} away to run the trials afresh")
+        if storage and storage not in (url, old_meta["storage"]):
             raise ConfigError(f"{out}: this study's storage is {old_meta['storage']}, not {storage}")
-        meta = {**old_meta, "trials": n_trials}
+        # an old study.json's absolute path to the folder's own file becomes relative (see folder.py)
+        meta = {**old_meta, "storage": stored_form(out, url), "trials": n_trials}
     else:
         if out.exists() and any(out.iterdir()):
             raise FileExistsError(f"--out {out}: the folder exists and is not a ganscape study folder")
+        url = storage or default_storage(out)
+        check_sqlite(url, must_exist=False)  # a damaged --storage file: refused before the folder is made
         out.mkdir(parents=True, exist_ok=True)
         (out / "spec.yaml").write_text(spec.text)
-        meta = {"name": spec.name, "storage": storage or default_storage(out), "overrides": list(overrides),
+        meta = {"name": spec.name, "storage": storage or stored_form(out, url), "overrides": list(overrides),
                 "trials": n_trials}
     meta["steps"] = int(tree["train"]["steps"])
+    check_sqlite(url, must_exist=False)
     optuna = _optuna()
-    study = optuna.create_study(study_name=spec.name, storage=open_storage(meta["storage"]), load_if_exists=True,
-                                direction=spec.objective.direction)
-    if spec.sampler == "grid":
+    storage_obj = open_storage(url)
+    with db_errors(url):
+        study = optuna.create_study(study_name=spec.name, storage=storage_obj, load_if_exists=True,
+                                    direction=spec.objective.direction)
         with _locked(out / "study.lock"):
+            check_trial_folders(out, study, spec, tree, url)
+    if spec.sampler == "grid":
+        with _locked(out / "study.lock"), db_errors(url):
             trials_now = study.get_trials(deepcopy=False)
             have = [dict(t.params) if t.params else dict(t.system_attrs.get("fixed_params", {}))
                     for t in trials_now]
@@ -529,7 +496,6 @@ def run_study(spec_source: Union[str, Path], out: Union[str, Path], workers: int
         stop.set()
         if bar is not None:
             bar.join()
-    from .storage import counts
     return counts(out)
 
 
@@ -537,7 +503,6 @@ def _progress(out: Path, show: bool, stop: threading.Event):
     if not show:
         return None
     from tqdm.auto import tqdm
-    from .storage import counts
 
     def loop() -> None:
         total = read_meta(out)["trials"]
@@ -572,98 +537,3 @@ def _run_ray(out: Path, workers: int, threads: int, address: Optional[str], hear
     finally:
         if started:
             ray.shutdown()
-
-
-# ---- the best settings over more seeds (Lucic et al. 2018's last phase) --------------------------
-def _rerun_job(job) -> Optional[float]:
-    """Train (or finish) one seed of a chosen setting; its objective value, or None when it failed."""
-    out, number, chosen, seed_index, rel, threads, auto_threads = job
-    import torch
-    from ..train import threads as thr
-    torch.set_num_threads(max(1, threads))
-    # as a study worker (worker_main); a block, not the whole process: with one worker this runs in the caller's
-    with thr.using(threads=None if auto_threads else threads, cap=threads):
-        return _rerun_seed(out, number, chosen, seed_index, rel)
-
-
-def _rerun_seed(out, number, chosen, seed_index, rel) -> Optional[float]:
-    import ganscape
-    from ..train import rundir
-    out = Path(out)
-    meta, spec = read_meta(out), read_spec(out)
-    run = out / rel
-    status = rundir.read_status(run).get("status") if (run / rundir.STATUS).exists() else None
-    try:
-        if status != "completed":
-            if status in ("running", "interrupted") and (run / "checkpoints" / "latest.pt").exists():
-                ganscape.resume(run, progress=False)
-            else:
-                if run.exists():
-                    import shutil
-                    shutil.rmtree(run)
-                cfg = trial_config(spec, base_tree(spec, meta["overrides"]), chosen, number, seed_index)
-                ganscape.train(cfg, run_dir=run)
-                _write_trial_json(run, spec, number, chosen, seed_index)
-    except Exception:  # noqa: BLE001 - a failed seed is recorded as None
-        return None
-    if rundir.read_status(run).get("status") != "completed":
-        return None
-    return objective_value(run, spec)
-
-
-def rerun_best(out: Union[str, Path], seeds: int = 3, per_level: bool = False, workers: int = 1,
-               threads: Optional[int] = None) -> Path:
-    """Train the best setting (and with per_level, the best setting of every
-    level of every factor) with `seeds` seeds in all: seed 0 is the trial
-    itself, the others go to STUDY/reruns/. Writes STUDY/reruns.json (the
-    report's "best settings over seeds") and returns its path. Running it
-    again reuses the finished seeds."""
-    from . import analysis
-    from .storage import load_table
-    if seeds < 2:
-        raise ConfigError(f"--seeds: the spread needs at least 2 seeds, got {seeds}")
-    out = Path(out)
-    spec = read_spec(out)
-    table = load_table(out)
-    direction = spec.objective.direction
-    done = analysis.completed(table)
-    if not done:
-        raise ValueError(f"{out}: no completed trial to re-run yet")
-    pick = min if direction == "minimize" else max
-    chosen: List[tuple] = [("best overall", pick(done, key=lambda r: r["value"]))]
-    if per_level:
-        for f in spec.factors:
-            for level, (_, number) in analysis.best_per_level(table, f, direction).items():
-                chosen.append((f"{f}={level}", next(r for r in done if r["number"] == number)))
-    from ..train.threads import available_cpus
-    share = threads or max(1, available_cpus() // workers)  # no threads: each run measures its count within it
-    jobs, layout = [], []
-    for label, r in chosen:
-        dirs = []
-        for s in range(seeds):
-            if s < len(r["run_dirs"]):
-                dirs.append(r["run_dirs"][s])
-                continue
-            rel = f"reruns/trial-{r['number']:04d}-seed{s}"
-            dirs.append(str((out / rel).resolve()))
-            if (r["number"], s) not in {(j[1], j[3]) for j in jobs}:
-                jobs.append((str(out), r["number"], r["params"], s, rel, share, not threads))
-        layout.append((label, r, dirs))
-    if workers > 1 and len(jobs) > 1:
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            values = pool.map(_rerun_job, jobs, chunksize=1)
-    else:
-        values = [_rerun_job(j) for j in jobs]
-    by_job = {(j[1], j[3]): v for j, v in zip(jobs, values)}
-    reruns = []
-    for label, r, dirs in layout:
-        vals = [r["seed_values"][s] if s < len(r["seed_values"]) else by_job.get((r["number"], s))
-                for s in range(seeds)]
-        reruns.append({"label": label, "number": r["number"], "params": r["params"], "seeds": list(range(seeds)),
-                       "values": vals, "run_dirs": dirs})
-    path = out / "reruns.json"
-    tmp = out / "reruns.json.tmp"
-    tmp.write_text(json.dumps({"metric": spec.objective.key, "direction": direction, "reruns": reruns},
-                              indent=2) + "\n")
-    os.replace(tmp, path)
-    return path

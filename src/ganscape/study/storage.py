@@ -1,13 +1,31 @@
 """Reading a study back: the table of trials the analysis and the report
 use, and the counts `ganscape study status` prints. Trials replaced by a
 retry (their worker died) are left out; Optuna's own storage still has
-them, as failed trials."""
+them, as failed trials.
+
+A trial's number here is the number of its run folder: a retry trains in
+the folder of the trial it replaces (trials/trial-0003 for Optuna's trial 8
+that retried trial 3), so it is trial 3 in the table, the report and
+`study status`, as in the folder a reader opens; `optuna_number` keeps
+Optuna's own number.
+"""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Dict, List, Union
 
-from .runner import load_optuna_study, read_spec, replaced
+from .folder import read_meta, read_spec, storage_url
+from .optuna_io import db_errors, load_optuna_study, replaced
+
+_FOLDER = re.compile(r"^trials/trial-(\d+)$")
+
+
+def folder_number(trial) -> int:
+    """The number of the trial's first run folder (its own number when it has none)."""
+    dirs = trial.user_attrs.get("run_dirs") or []
+    m = _FOLDER.match(dirs[0]) if dirs else None
+    return int(m.group(1)) if m else trial.number
 
 STATES = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed", "RUNNING": "running", "WAITING": "waiting"}
 
@@ -25,7 +43,8 @@ def load_table(out: Union[str, Path], study=None) -> List[Dict[str, Any]]:
     out = Path(out)
     spec = read_spec(out)
     study = study or load_optuna_study(out, spec)
-    trials = study.get_trials(deepcopy=False)
+    with db_errors(storage_url(out)):
+        trials = study.get_trials(deepcopy=False)
     gone = replaced(trials)
     table = []
     for t in trials:
@@ -37,7 +56,8 @@ def load_table(out: Union[str, Path], study=None) -> List[Dict[str, Any]]:
         if reason is None and "retry_reason" in a and t.state.name == "FAIL":
             reason = a["retry_reason"]
         table.append({
-            "number": t.number, "state": STATES.get(t.state.name, t.state.name.lower()),
+            "number": folder_number(t), "optuna_number": t.number,
+            "state": STATES.get(t.state.name, t.state.name.lower()),
             "params": dict(t.params), "value": t.value if t.state.name == "COMPLETE" else None,
             "seed_values": list(a.get("seed_values", [])), "reason": reason, "run_dirs": runs,
             "seconds": float(a["seconds"]) if "seconds" in a else None, "steps": int(a.get("steps", 0)),
@@ -48,12 +68,13 @@ def load_table(out: Union[str, Path], study=None) -> List[Dict[str, Any]]:
 
 
 def counts(out: Union[str, Path], study=None) -> Dict[str, Any]:
-    """Trials by state, the budget, and the best value so far."""
-    from .runner import read_meta
+    """Trials by state, the budget, and the best value so far (best_trial:
+    the number of its run folder, as in load_table)."""
     out = Path(out)
     spec = read_spec(out)
     study = study or load_optuna_study(out, spec)
-    trials = study.get_trials(deepcopy=False)
+    with db_errors(storage_url(out)):
+        trials = study.get_trials(deepcopy=False)
     gone = replaced(trials)
     c: Dict[str, Any] = {s: 0 for s in STATES.values()}
     for t in trials:
@@ -65,6 +86,6 @@ def counts(out: Union[str, Path], study=None) -> Dict[str, Any]:
         best = min(done, key=lambda t: t.value) if spec.objective.direction == "minimize" else \
             max(done, key=lambda t: t.value)
         c["best"] = round(best.value, 4)
-        c["best_trial"] = best.number
+        c["best_trial"] = folder_number(best)
         c["best_params"] = dict(best.params)
     return c
