@@ -119,28 +119,59 @@ class StopRequest:
 
 
 class Logger:
-    """stats.jsonl always; TensorBoard scalars when tensorboard is installed."""
+    """stats.jsonl always; TensorBoard scalars when tensorboard is installed.
+
+    TensorBoard writes its events from a thread of its own: an error there
+    (a full disk) would print that thread's traceback and come back later
+    without the path. The thread's error is kept quiet here and raised at
+    the next write in the loop's thread, as a WriteError naming the folder."""
 
     def __init__(self, run: Path, enable_tb: bool = True):
         self.path = Path(run) / rundir.STATS
+        self.tb_dir = Path(run) / rundir.TENSORBOARD
         self.tb = None
+        self._hook = None
         if enable_tb:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-                self.tb = SummaryWriter(str(Path(run) / rundir.TENSORBOARD))
             except ImportError:  # tensorboard is an optional extra
-                self.tb = None
+                return
+            self._hook = threading.excepthook
+            threading.excepthook = self._quiet_writer_thread
+            try:
+                self.tb = SummaryWriter(str(self.tb_dir))
+            except OSError as e:
+                self.close(quiet=True)
+                raise ckpt_io.WriteError(self.tb_dir, e) from None
+
+    def _quiet_writer_thread(self, args) -> None:
+        if type(args.thread).__name__ == "_AsyncWriterThread":  # tensorboard's writer: raised again in write()
+            return
+        (self._hook or threading.__excepthook__)(args)
 
     def write(self, step: int, record: Dict[str, Any]) -> None:
         rundir.append_jsonl(self.path, {"step": step, **record})
         if self.tb is not None:
-            for k, v in record.items():
-                if isinstance(v, (int, float)):
-                    self.tb.add_scalar(k, v, step)
+            try:
+                for k, v in record.items():
+                    if isinstance(v, (int, float)):
+                        self.tb.add_scalar(k, v, step)
+            except OSError as e:
+                self.close(quiet=True)
+                raise ckpt_io.WriteError(self.tb_dir, e) from None
 
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
+    def close(self, quiet: bool = False) -> None:
+        tb, self.tb = self.tb, None
+        try:
+            if tb is not None:
+                tb.close()
+        except OSError as e:  # the last events could not be flushed; stats.jsonl has them all
+            if not quiet:
+                import warnings
+                warnings.warn(ckpt_io.describe_os_error(e, self.tb_dir), stacklevel=2)
+        finally:
+            if self._hook is not None:
+                threading.excepthook, self._hook = self._hook, None
 
 
 @torch.no_grad()
