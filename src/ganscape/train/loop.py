@@ -38,7 +38,8 @@ from ..config import Config, save_json
 from . import checkpoint as ckpt_io
 from . import rundir
 from . import threads as thr
-from .state import DataSpec, build_state, load_data, resolve_device, seed_everything, update_ema
+from .state import (DataSpec, allocation_failure, build_state, load_data, resolve_device, seed_everything,
+                    update_ema)
 
 
 class Diverged(RuntimeError):
@@ -601,6 +602,10 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
     except OSError as e:
         return _fail(run_dir, state.step, saved_step, ckpt_io.describe_os_error(e))
     except BaseException as e:
+        asked = allocation_failure(e)
+        if asked is not None:  # a batch too big for memory: one line, not the allocator's traceback
+            return _fail(run_dir, state.step, saved_step, f"out of memory at step {state.step} (asked for {asked}); "
+                         "make train.batch_size or the nets smaller")
         _fail(run_dir, state.step, saved_step, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
               raise_=False)
         raise
