@@ -45,11 +45,54 @@ def _json_safe(v: Any) -> Any:
     return v
 
 
+class LinkRefused(ValueError):
+    """A file of a run folder is a symbolic link. ganscape reads and writes
+    a run folder's own files only: a link could make `eval` append to, or
+    `report` publish, a file anywhere else."""
+
+    def __init__(self, path: Path):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        super().__init__(f"{path} is a symbolic link (to {target}); ganscape reads and writes only a run "
+                         "folder's own files, never through a link: replace it with the file itself")
+
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def open_own(path: Path, mode: str = "r"):
+    """open(path, mode) for a file of a run folder, refusing a symbolic link
+    (LinkRefused) instead of following it. O_NOFOLLOW makes the check and the
+    open one step, so a link put in place between them is refused too."""
+    path = Path(path)
+    flags = {"r": os.O_RDONLY, "rb": os.O_RDONLY, "a": os.O_WRONLY | os.O_APPEND | os.O_CREAT}[mode]
+    if not _NOFOLLOW and path.is_symlink():  # a platform without O_NOFOLLOW
+        raise LinkRefused(path)
+    try:
+        fd = os.open(path, flags | _NOFOLLOW, 0o644)
+    except OSError as e:
+        if path.is_symlink():  # ELOOP (Linux), EMLINK (FreeBSD), ...
+            raise LinkRefused(path) from None
+        raise
+    if mode == "rb":
+        return os.fdopen(fd, mode)
+    return os.fdopen(fd, mode, encoding="utf-8", errors="replace" if mode == "r" else "strict")
+
+
+def read_own_text(path: Path) -> str:
+    with open_own(path) as f:
+        return f.read()
+
+
 def append_jsonl(path: Path, record: Dict[str, Any]) -> None:
     line = json.dumps(_json_safe(record)) + "\n"
     try:
-        with open(path, "a") as f:
+        with open_own(path, "a") as f:
             f.write(line)
+    except LinkRefused:
+        raise
     except OSError as e:
         from .checkpoint import WriteError
         raise WriteError(Path(path), e) from None
@@ -60,7 +103,7 @@ def _parse_jsonl(path: Path) -> Tuple[List[Dict[str, Any]], Optional[str]]:
     last line when that one does not parse (a write cut short by a kill or a
     full disk), else None. A bad line anywhere else is corruption: ValueError
     naming the file and the line."""
-    lines = Path(path).read_text(errors="replace").splitlines()
+    lines = read_own_text(path).splitlines()
     while lines and not lines[-1].strip():
         lines.pop()
     out = []
@@ -81,7 +124,7 @@ def _parse_jsonl(path: Path) -> Tuple[List[Dict[str, Any]], Optional[str]]:
 
 def read_jsonl(path: Path) -> List[Dict[str, Any]]:
     path = Path(path)
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return []
     return _parse_jsonl(path)[0]
 
@@ -102,7 +145,7 @@ def truncate_jsonl(path: Path, max_step: int, source: Optional[str] = None) -> N
                       "stopped mid-write", stacklevel=2)
     keep = [r for r in records
             if r.get("step", 0) <= max_step or (source is not None and r.get("source") != source)]
-    if len(keep) == len(records) and torn is None and path.read_text(errors="replace").endswith("\n"):
+    if len(keep) == len(records) and torn is None and read_own_text(path).endswith("\n"):
         return
     _write_text(path, "".join(json.dumps(r) + "\n" for r in keep))
 
@@ -137,7 +180,7 @@ def write_status(run: Path, status: str, **extra: Any) -> None:
 
 def read_status(run: Path) -> Dict[str, Any]:
     p = Path(run) / STATUS
-    return json.loads(p.read_text()) if p.exists() else {}
+    return json.loads(read_own_text(p)) if p.exists() or p.is_symlink() else {}
 
 
 def is_run_dir(path: Path) -> bool:
