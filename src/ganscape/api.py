@@ -221,6 +221,10 @@ def save_samples(x: torch.Tensor, out: Union[str, Path], labels: Optional[torch.
     from .data.base import float_to_uint8
 
     out = Path(out)
+    run = rundir.enclosing_run(out)
+    if run is not None:  # the run folder is training's record: `report` and `eval` read what is in it
+        raise ValueError(f"--out {out} is inside the run folder {run}; write samples outside it, e.g. "
+                         f"--out {run.parent / (run.name + '-samples')}")
     if not x.is_floating_point():
         from .data.text import decode
         out.parent.mkdir(parents=True, exist_ok=True)

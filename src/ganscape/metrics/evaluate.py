@@ -283,6 +283,14 @@ def _metric_list(metrics: Union[str, Sequence[str], None]) -> Tuple[str, ...]:
     return tuple(m.strip() for m in metrics if m.strip())
 
 
+def check_metrics_named(metrics: Union[str, Sequence[str], None]) -> None:
+    """ConfigError for a metric list given but empty (`--metrics ""`): without
+    it an evaluation would compute nothing and record a record without results."""
+    if metrics is not None and not _metric_list(metrics):
+        raise ConfigError(f"metrics: {metrics!r} names no metric; give a comma-separated list such as fid,kid "
+                          f"(`ganscape list metric` shows them), or leave --metrics out for the defaults")
+
+
 def _sample_count(n, what: str = "n") -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         # A slice x[:n] with n <= 0 would silently drop samples instead.
@@ -326,6 +334,7 @@ def evaluate_samples(samples: Union[PathLike, torch.Tensor, np.ndarray], referen
     samples and float reference files/arrays are read (see load_images);
     a registered data set is always [-1, 1]. extractor_params: e.g. {"weights": PATH}.
     """
+    check_metrics_named(metrics)
     if n is not None:
         n = _sample_count(n)
     if isinstance(samples, (torch.Tensor, np.ndarray)):

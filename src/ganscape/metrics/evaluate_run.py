@@ -12,7 +12,8 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 from ..registry import ConfigError
 from ..train import rundir
-from .evaluate import _sample_count, evaluate_arrays, evaluate_generator, reference_images, split_metrics
+from .evaluate import (_sample_count, check_metrics_named, evaluate_arrays, evaluate_generator, reference_images,
+                       split_metrics)
 
 PathLike = Union[str, Path]
 
@@ -58,6 +59,7 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
     from .classifier_error import classifier_error
 
     n = _sample_count(n)
+    check_metrics_named(metrics)
     cfg = rundir.load_config(run_dir)
     on_samples, on_classifier = split_metrics(build_method(cfg), metrics, cfg.method.name)
     stray = sorted(set(metric_params or {}) - set(on_samples))

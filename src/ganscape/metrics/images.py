@@ -63,6 +63,10 @@ def as_images(x, what: str, value_range: Optional[str] = None) -> torch.Tensor:
     return t
 
 
+class _NpzError(ValueError):
+    """What load_images found wrong with a .npz file (raised as it is)."""
+
+
 def load_images(source: PathLike, size: Optional[int] = None, channels: Optional[int] = None,
                 value_range: Optional[str] = None) -> torch.Tensor:
     """Images from FILE.npz or a folder of PNG/JPEG files -> float (N, C, H, W) in [-1, 1].
@@ -102,18 +106,26 @@ def load_images(source: PathLike, size: Optional[int] = None, channels: Optional
         return torch.from_numpy(np.stack(arrays).astype(np.float32) / 127.5 - 1.0)
     if source.suffix != ".npz":
         raise ValueError(f"{source}: give a .npz file or a folder of images")
+    import zipfile
+    if not zipfile.is_zipfile(source):  # np.load would talk about pickles for any other bytes
+        raise ValueError(f"{source}: not a .npz file (not a zip archive of arrays)")
     try:
         with np.load(source, allow_pickle=False) as f:
             keys = list(f.keys())
             if not keys:
-                raise ValueError(f"{source}: holds no arrays; save the images as 'x' (float in [-1, 1]) "
-                                 f"or 'uint8'")
+                raise _NpzError(f"{source}: holds no arrays; save the images as 'x' (float in [-1, 1]) "
+                                f"or 'uint8'")
             key = "x" if "x" in keys else "uint8" if "uint8" in keys else keys[0] if len(keys) == 1 else None
             if key is None:
-                raise ValueError(f"{source}: holds arrays {keys}; name the images 'x' (float in [-1, 1]) or 'uint8'")
+                raise _NpzError(f"{source}: holds arrays {keys}; name the images 'x' (float in [-1, 1]) or 'uint8'")
             arr = f[key]
-    except ValueError:
+    except _NpzError:
         raise
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "pickled" in str(e):  # an object array: loading it could run code
+            raise ValueError(f"{source}: holds an object array, which is never loaded (unpickling can run "
+                             f"code); save the images as a numeric array") from None
+        raise ValueError(f"{source}: not a readable .npz file ({e})") from None
     except Exception as e:
         raise ValueError(f"{source}: not a readable .npz file ({type(e).__name__}: {e})") from None
     if arr.ndim == 3:

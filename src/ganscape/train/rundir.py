@@ -197,6 +197,17 @@ def load_config(run: Union[str, Path]):
     return load_json(path)
 
 
+def enclosing_run(path: Path) -> Optional[Path]:
+    """The run folder that `path` is, or lies inside, if any: a folder with
+    config.json and status.json or checkpoints/ (config.json alone is too
+    common a name to go by)."""
+    p = Path(path).resolve()
+    for folder in (p, *p.parents):
+        if (folder / CONFIG).is_file() and ((folder / STATUS).is_file() or (folder / CHECKPOINTS).is_dir()):
+            return folder
+    return None
+
+
 def check_out_dir(out: Path) -> Path:
     """The folder that receives new run folders must not be a run itself."""
     if is_run_dir(out):
