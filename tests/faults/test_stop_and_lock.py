@@ -39,9 +39,12 @@ def _env():
 def _cli(args, patch="", **kw):
     """`ganscape ARGS` in a child process, after running `patch` there (code
     that wraps a ganscape function to send a signal at an exact moment)."""
-    code = "import os, signal, sys\n" + textwrap.dedent(patch) + \
+    # SIGINT as in a terminal: a shell without job control starts background commands (and so this
+    # test's children) with SIGINT ignored, and a process that ignores it would pass for the wrong reason
+    code = "import os, signal, sys\nsignal.signal(signal.SIGINT, signal.default_int_handler)\n" + \
+        textwrap.dedent(patch) + \
         f"\nfrom ganscape.cli import main\nsys.exit(main({list(map(str, args))!r}))\n"
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=600, **kw)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=900, **kw)
 
 
 def _signal_in(target, *signals):
