@@ -65,3 +65,32 @@ def test_npz_errors_name_the_file(tmp_path, capsys):
         assert main(["eval", "--samples", str(path), "--reference", "digits", "--metrics", "fid"]) == 2
         err = _errors(capsys)
         assert len(err) == 1 and err[0].startswith(f"error: {path}: {what}"), err
+
+
+# ---- 16. counts whose output cannot fit ------------------------------------------
+@pytest.mark.parametrize("command", ["sample", "eval"])
+def test_a_sample_count_that_cannot_fit_in_memory_is_refused_at_once(run, tmp_path, command, capsys):
+    # 10^11 images of 1x8x8: 52 TB in memory, beyond any machine; refused before anything of that size is made
+    n = "100000000000"
+    args = (["sample", str(run), "-n", n, "--out", str(tmp_path / "out")] if command == "sample" else
+            ["eval", str(run), "--n", n, "--metrics", "fid"])
+    before = rundir.read_jsonl(run / "metrics.jsonl")
+    assert main(args) == 2
+    err = _errors(capsys)
+    assert len(err) == 1 and err[0].startswith(f"error: n={n}: {n} samples of shape (1, 8, 8) would take 52 TB "
+                                               "of memory, more than the"), err
+    assert not (tmp_path / "out").exists() and rundir.read_jsonl(run / "metrics.jsonl") == before
+
+
+def test_png_files_that_cannot_fit_on_the_disk_are_refused(run, tmp_path, monkeypatch, capsys):
+    from collections import namedtuple
+
+    from ganscape import resources
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(resources.shutil, "disk_usage", lambda p: usage(10 ** 9, 10 ** 9 - 100_000, 100_000))
+    assert main(["sample", str(run), "-n", "64", "--out", str(tmp_path / "pngs")]) == 2
+    err = _errors(capsys)
+    assert len(err) == 1 and "64 PNG files would take at least" in err[0] and "of disk" in err[0], err
+    assert not (tmp_path / "pngs").exists()
+    monkeypatch.undo()
+    assert main(["sample", str(run), "-n", "64", "--out", str(tmp_path / "pngs")]) == 0

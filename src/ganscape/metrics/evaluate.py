@@ -195,6 +195,25 @@ class NonFiniteSamplesError(ValueError):
 
 
 @torch.no_grad()
+@torch.no_grad()
+def check_room(G: torch.nn.Module, n: int, k: int) -> None:
+    """Refuse (one line) n samples that cannot be held in memory: their
+    size from one probe sample, twice over (the batches and their
+    concatenation), plus a label each. Before anything of size n is made."""
+    from ..resources import check_memory
+    was_training = G.training
+    G.eval()
+    try:
+        device = next(G.parameters()).device
+        z = torch.zeros(1, G.z_dim, device=device)
+        x = G(z) if not k else G(z, torch.zeros(1, dtype=torch.int64, device=device))
+    finally:
+        G.train(was_training)
+    per_sample = 2 * x[0].numel() * 4 + 8
+    check_memory(n * per_sample, f"n={n}: {n} samples of shape {tuple(x.shape[1:])}",
+                 "ask for fewer (or score / write them in parts)")
+
+
 def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
              source: str = "the generator", labels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """n samples from G (in eval mode) with latents from a private seeded generator, on the CPU.
@@ -210,6 +229,7 @@ def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
         from .sequences import generate_tokens
         return generate_tokens(G, n, seed, batch_size)
     k = getattr(G, "num_classes", 0)
+    check_room(G, n, k)
     if labels is None:
         labels = generator_labels(G, n)
     elif not k:
