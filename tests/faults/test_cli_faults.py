@@ -94,3 +94,12 @@ def test_png_files_that_cannot_fit_on_the_disk_are_refused(run, tmp_path, monkey
     assert not (tmp_path / "pngs").exists()
     monkeypatch.undo()
     assert main(["sample", str(run), "-n", "64", "--out", str(tmp_path / "pngs")]) == 0
+
+
+def test_an_eval_n_that_cannot_fit_is_refused_before_training(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--run-dir", str(run), "--set", "eval.metrics=[fid]", "--set", "eval.n=100000000000",
+                 "--set", "train.steps=2", "--set", "train.progress=false"]) == 2
+    err = _errors(capsys)
+    assert len(err) == 1 and "n=100000000000: 100000000000 samples of shape (1, 8, 8) would take" in err[0], err
+    assert not run.exists()

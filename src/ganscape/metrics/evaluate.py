@@ -203,12 +203,14 @@ def check_room(G: torch.nn.Module, n: int, k: int) -> None:
     from ..resources import check_memory
     was_training = G.training
     G.eval()
-    try:
-        device = next(G.parameters()).device
-        z = torch.zeros(1, G.z_dim, device=device)
-        x = G(z) if not k else G(z, torch.zeros(1, dtype=torch.int64, device=device))
-    finally:
-        G.train(was_training)
+    device = next(G.parameters()).device
+    # a sampler that draws inside (PixelCNN) must not move the random state the samples then come from
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        try:
+            z = torch.zeros(1, G.z_dim, device=device)
+            x = G(z) if not k else G(z, torch.zeros(1, dtype=torch.int64, device=device))
+        finally:
+            G.train(was_training)
     per_sample = 2 * x[0].numel() * 4 + 8
     check_memory(n * per_sample, f"n={n}: {n} samples of shape {tuple(x.shape[1:])}",
                  "ask for fewer (or score / write them in parts)")

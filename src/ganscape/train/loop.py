@@ -457,6 +457,9 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
     state, method = build_state(cfg, DataSpec.of(data), device)
     order = BatchOrder(len(x), cfg.real_batch_size, cfg.seed, device)
     evaluator = Evaluator(cfg, device, method) if cfg.eval.metrics else None
+    if evaluator and evaluator.on_samples and not getattr(state.sampler, "vocab_size", 0):
+        from ..metrics.evaluate import check_room  # eval.n that cannot fit: refused now, not after training
+        check_room(state.sampler, cfg.eval.n, getattr(state.sampler, "num_classes", 0))
     if resume:
         rundir.clean_orphans(run_dir)
         loaded, _ = _prepare_resume(cfg, run_dir, state, method)
