@@ -60,3 +60,20 @@ def test_run_folder_files_are_opened_without_following_links(tmp_path):
     (tmp_path / "status.json").symlink_to(target)
     with pytest.raises(rundir.LinkRefused):
         rundir.read_status(tmp_path)
+
+
+def test_eval_of_a_run_folders_samples_does_not_follow_a_linked_png(run, tmp_path, capsys):
+    from PIL import Image
+    outside = tmp_path / "outside.png"
+    Image.new("L", (8, 8), 200).save(outside)
+    (run / "samples" / "step_000004.png").unlink()
+    (run / "samples" / "step_000004.png").symlink_to(outside)
+    code = main(["eval", "--samples", str(run / "samples"), "--reference", "digits", "--metrics", "fid"])
+    err = [line for line in capsys.readouterr().err.strip().splitlines() if line.startswith("error")]
+    assert code == 2 and len(err) == 1 and "step_000004.png is a symbolic link" in err[0], err
+    # the same link in a folder of one's own is followed, as image folders usually are
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "a.png").symlink_to(outside)
+    from ganscape.metrics.images import load_images
+    assert load_images(mine).shape == (1, 1, 8, 8)

@@ -63,6 +63,19 @@ def as_images(x, what: str, value_range: Optional[str] = None) -> torch.Tensor:
     return t
 
 
+def _refuse_links_in_a_run(folder: Path, files) -> None:
+    """Images inside a run folder are the run's own (samples/step_*.png):
+    a symbolic link among them points elsewhere, so it is refused, not
+    followed. Folders elsewhere may link to their images as people like."""
+    from ..train import rundir
+    run = rundir.enclosing_run(folder)
+    if run is None:
+        return
+    for f in [Path(folder), *files]:
+        if Path(f).is_symlink():
+            raise rundir.LinkRefused(Path(f))
+
+
 class _NpzError(ValueError):
     """What load_images found wrong with a .npz file (raised as it is)."""
 
@@ -91,6 +104,7 @@ def load_images(source: PathLike, size: Optional[int] = None, channels: Optional
         files = list_images(source)
         if not files:
             raise ValueError(f"{source} holds no PNG or JPEG images")
+        _refuse_links_in_a_run(source, files)
         try:
             with Image.open(files[0]) as im:
                 first_size, grey = min(im.size), im.mode in ("L", "I;16", "1")
