@@ -195,7 +195,6 @@ class NonFiniteSamplesError(ValueError):
 
 
 @torch.no_grad()
-@torch.no_grad()
 def check_room(G: torch.nn.Module, n: int, k: int) -> None:
     """Refuse (one line) n samples that cannot be held in memory: their
     size from one probe sample, twice over (the batches and their
@@ -216,6 +215,7 @@ def check_room(G: torch.nn.Module, n: int, k: int) -> None:
                  "ask for fewer (or score / write them in parts)")
 
 
+@torch.no_grad()
 def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
              source: str = "the generator", labels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """n samples from G (in eval mode) with latents from a private seeded generator, on the CPU.
