@@ -36,3 +36,18 @@ def test_compare_writes_every_format(tmp_path, capsys):
     assert "| VAE |" in (out / "compare.md").read_text()
     assert "report:" in capsys.readouterr().out
     assert main(["compare", str(vae), "--out", str(out), "--param", "fid.x=1"]) == 2
+
+
+def test_compare_falls_back_over_a_truncated_latest_checkpoint(tmp_path):
+    import pytest
+
+    from ganscape.compare import measure
+    from ganscape.train import checkpoint as ckpt_io
+
+    tree = {**GAN, "train": {**GAN["train"], "steps": 4, "latest_every": 2}}
+    gan = ganscape.train(from_dict(tree), run_dir=tmp_path / "gan")
+    latest = gan / "checkpoints" / "latest.pt"
+    latest.write_bytes(latest.read_bytes()[:1000])
+    with pytest.warns(ckpt_io.CheckpointWarning, match="latest.pt is truncated or corrupt"):
+        row = measure(gan, n=20, ais=False)
+    assert row["steps"] == 2  # previous.pt, the one the generator was loaded from

@@ -198,7 +198,7 @@ def sample_with_labels(run_dir: Union[str, Path], n: int = 64, seed: int = 0, ch
     None: the model's own (1)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    from .metrics.evaluate import generate
+    from .metrics.evaluate import check_room, generate
     from .nets.conditional import generator_labels
     G = load_generator(run_dir, checkpoint, device=device)
     if temperature is not None:
@@ -208,6 +208,8 @@ def sample_with_labels(run_dir: Union[str, Path], n: int = 64, seed: int = 0, ch
         if not temperature > 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         G.temperature = float(temperature)
+    # before anything of size n (the labels too): refused in one line if it cannot fit in memory
+    check_room(G, n * (getattr(G, "num_classes", 0) if class_ == "all" else 1), getattr(G, "num_classes", 0))
     y = class_labels(G, n, class_)
     if y is None:
         y = generator_labels(G, n)
@@ -251,6 +253,13 @@ def save_samples(x: torch.Tensor, out: Union[str, Path], labels: Optional[torch.
     from .data.base import float_to_uint8
 
     out = Path(out)
+    if x.is_floating_point() and x.ndim == 4 and out.suffix == "":  # a file per image: each takes a block at least
+        from .resources import block_size, check_disk
+        check_disk(out, len(x) * block_size(out), f"{len(x)} PNG files", "ask for fewer, or write a .npz file")
+    run = rundir.enclosing_run(out)
+    if run is not None:  # the run folder is training's record: `report` and `eval` read what is in it
+        raise ValueError(f"--out {out} is inside the run folder {run}; write samples outside it, e.g. "
+                         f"--out {run.parent / (run.name + '-samples')}")
     if not x.is_floating_point():
         from .data.text import decode
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import json
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -30,6 +31,7 @@ import torch
 
 from .study import report as R
 from .study.analysis import wallclock_at
+from .train import checkpoint as ckpt_io
 from .train import rundir
 
 FAMILY = {"vae": "VAE", "likelihood": "likelihood model", "flowgan": "flow-GAN", "gan": "GAN", "cgan": "GAN",
@@ -81,7 +83,11 @@ def measure(run_dir: Path, n: int = 1000, ais: bool = True, nll_params: Optional
     run = Path(run_dir)
     cfg = load_run(run)
     G = load_generator(run, device=device)
-    ck = torch.load(run / rundir.CHECKPOINTS / "latest.pt", map_location="cpu", weights_only=True)
+    # the checkpoint G came from: the same newest usable one, with the same
+    # fallback over a damaged latest.pt (load_generator has warned about it)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ckpt_io.CheckpointWarning)
+        ck, _ = ckpt_io.load_newest(run / rundir.CHECKPOINTS)
     stats = rundir.read_jsonl(run / rundir.STATS)
     steps = int(ck["step"])
     row: Dict[str, Any] = {

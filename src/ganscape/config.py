@@ -323,6 +323,8 @@ def resolve(cfg: Config) -> Config:
     if cfg.eval.extractor is not None and cfg.eval.extractor not in EXTRACTORS:
         raise ConfigError(f"eval.extractor: unknown extractor {cfg.eval.extractor!r}; "
                           f"choose one of: {', '.join(EXTRACTORS.names())}")
+    if not 0 <= cfg.seed < SEED_LIMIT:  # torch, numpy and the batch order all take it; say so before they overflow
+        raise ConfigError(f"seed: must be an integer from 0 to {SEED_LIMIT - 1}, got {cfg.seed}")
     pens = tuple(_resolve_component(p, PENALTIES, f"penalties[{i}]") for i, p in enumerate(cfg.penalties))
     names = [p.name for p in pens]
     if len(set(names)) != len(names):
@@ -386,13 +388,54 @@ def parse_override(text: str) -> Tuple[str, Any]:
         raise ConfigError(f"--set {text!r}: empty key")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         value = raw
+    _check_expansion(value, f"--set {key}")
     return key, value
 
 
 def list_presets() -> list:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+# Seeds are derived from cfg.seed by small multiples and offsets (the batch
+# order seeds torch with seed * 1_000_003 + epoch); 2^32 keeps every one of
+# them inside the 64 bits torch.manual_seed takes.
+SEED_LIMIT = 2 ** 32
+
+# A YAML alias names a value once and repeats it by reference: ten levels of
+# ten aliases each read in a moment and expand to 10^10 values (a "billion
+# laughs"), which merging and validating the config would copy out, gigabytes
+# of it. A config is a few hundred values; this bounds what one may expand to.
+MAX_YAML_VALUES = 100_000
+
+
+def _check_expansion(tree: Any, where: str) -> None:
+    """ConfigError unless `tree` expands to at most MAX_YAML_VALUES values and
+    refers to no part of itself; linear in the distinct values (shared ones
+    are counted once per use without being walked again)."""
+    sizes: Dict[int, int] = {}
+    open_: set = set()
+
+    def size(x: Any) -> int:
+        if not isinstance(x, (dict, list)):
+            return 1
+        if id(x) in open_:
+            raise ConfigError(f"{where}: a YAML alias refers to a value that contains it; write the values out")
+        if id(x) not in sizes:
+            open_.add(id(x))
+            n = 1 + sum(size(v) for v in (x.values() if isinstance(x, dict) else x))
+            open_.discard(id(x))
+            if n > MAX_YAML_VALUES:
+                raise ConfigError(f"{where}: its YAML aliases expand to more than {MAX_YAML_VALUES} values; a config "
+                                  "needs a few hundred (write repeated values out instead of aliasing them)")
+            sizes[id(x)] = n
+        return sizes[id(x)]
+
+    try:
+        size(tree)
+    except RecursionError:
+        raise ConfigError(f"{where}: nested too deeply") from None
 
 
 def _read_yaml(path: Path) -> Dict[str, Any]:
@@ -402,6 +445,9 @@ def _read_yaml(path: Path) -> Dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} does not exist") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"config file {str(path)!r} is not valid YAML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {str(path)!r} is nested too deeply") from None
+    _check_expansion(tree, f"config file {str(path)!r}")
     if tree is None:
         return {}
     if not isinstance(tree, dict):

@@ -153,12 +153,18 @@ def build_dataclass(cls: Type, mapping: Any, where: str) -> Any:
         raise ConfigError(
             f"unknown key {prefix}{unknown[0]!s}; valid keys are: {', '.join(sorted(fields)) or '(none)'}"
         )
+    missing = [f.name for f in fields.values() if f.init and f.name not in mapping
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:  # named here: the dataclass would say "__init__() missing 1 required positional argument"
+        prefix = f"{where}." if where else ""
+        raise ConfigError(f"{prefix}{missing[0]} is required and has no default; set it, e.g. "
+                          f"--set {prefix}{missing[0]}=VALUE")
     kwargs = {}
     for k, v in mapping.items():
         kwargs[k] = coerce(v, hints[k], f"{where}.{k}" if where else k)
     try:
         obj = cls(**kwargs)
-    except TypeError as e:  # a required field is missing
+    except TypeError as e:
         raise ConfigError(f"{where or cls.__name__}: {e}") from None
     check = getattr(obj, "validate", None)
     if callable(check):

@@ -38,9 +38,15 @@ def _sets(items):
     return [a for s in items for a in ("--set", s)]
 
 
-def _wait_for(predicate, proc, timeout=120):
-    deadline = time.time() + timeout
-    while time.time() < deadline and proc.poll() is None:
+# What the tests below wait for only has to happen, however slowly: a loaded
+# machine may take minutes where an idle one takes a second. HANG is a guard
+# against a process that never gets there, not a speed requirement.
+HANG = 900
+
+
+def _wait_for(predicate, proc, timeout=HANG):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
         if predicate():
             return True
         time.sleep(0.02)
@@ -67,15 +73,20 @@ def _env():
     return env
 
 
+KILLS = 5
+
+
 def test_kill_9_at_random_points_during_checkpoint_writes(tmp_path):
     """Every step writes latest.pt (every 3rd also a kept step_N.pt); the run
-    is killed with SIGKILL at random moments, then resumed, many times."""
+    is killed with SIGKILL at random moments, then resumed, KILLS times. The
+    number of kills is fixed, not what fits in a time (a loaded machine
+    starts each process more slowly and must still pass)."""
     rng = random.Random(0)
     run = tmp_path / "run"
     settings = SETTINGS + ["train.steps=100000", "train.latest_every=1", "train.checkpoint_every=3"]
     start = _cli("train", "--run-dir", str(run), *_sets(settings))
-    kills, deadline = 0, time.time() + 60
-    while kills < 8 and time.time() < deadline:
+    kills = 0
+    while kills < KILLS:
         cmd = start if kills == 0 else _cli("train", "--resume", str(run))
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env())
         before = _committed_step(run)
@@ -88,12 +99,11 @@ def test_kill_9_at_random_points_during_checkpoint_writes(tmp_path):
         committed = _committed_step(run)
         ckpt, path = ckpt_io.load_newest(run / "checkpoints")
         assert ckpt["step"] >= committed, (path, ckpt["step"], committed)
-    assert kills >= 3
     # a last resume finishes cleanly: no temp files, every kept checkpoint present
     ckpt, _ = ckpt_io.load_newest(run / "checkpoints")
     final = ckpt["step"] + 4
     out = subprocess.run(_cli("train", "--resume", str(run), "--steps", str(final)), capture_output=True,
-                         text=True, env=_env(), timeout=300)
+                         text=True, env=_env(), timeout=HANG)
     assert out.returncode == 0, out.stderr[-2000:]
     assert rundir.read_status(run)["status"] == "completed"
     assert not list(run.rglob("*.tmp"))
@@ -124,7 +134,7 @@ def test_disk_full_on_a_real_tmpfs(tmp_path):
         run = disk / "run"
         settings = SETTINGS + ["train.steps=1000", "train.latest_every=1", "train.checkpoint_every=2"]
         out = subprocess.run(_cli("train", "--run-dir", str(run), *_sets(settings)), capture_output=True, text=True,
-                             env=_env(), timeout=300)
+                             env=_env(), timeout=HANG)
         assert out.returncode == 1, out.stderr[-3000:]
         err = out.stderr.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: cannot write ") and "no space left on device" in err[0]
@@ -140,7 +150,7 @@ def test_disk_full_on_a_real_tmpfs(tmp_path):
             p.unlink()
         r = subprocess.run(_cli("train", "--resume", str(run), "--steps", str(ckpt["step"] + 2),
                                 "--set", "train.checkpoint_every=0"), capture_output=True, text=True, env=_env(),
-                           timeout=300)
+                           timeout=HANG)
         assert r.returncode == 0, r.stderr[-2000:]
         assert rundir.read_status(run)["status"] == "completed"
 
@@ -150,18 +160,18 @@ def test_read_only_folder(tmp_path):
         run = disk / "run"
         settings = SETTINGS + ["train.steps=6", "train.latest_every=2", "train.checkpoint_every=0"]
         assert subprocess.run(_cli("train", "--run-dir", str(run), *_sets(settings)), capture_output=True,
-                              env=_env(), timeout=300).returncode == 0
+                              env=_env(), timeout=HANG).returncode == 0
         before = {p.name: p.read_bytes() for p in (run / "checkpoints").iterdir()}
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
         out = subprocess.run(_cli("train", "--resume", str(run), "--steps", "12"), capture_output=True, text=True,
-                             env=_env(), timeout=300)
+                             env=_env(), timeout=HANG)
         assert out.returncode == 1
         err = out.stderr.strip().splitlines()
         assert len(err) == 1 and "read-only file system" in err[0] and "Traceback" not in out.stderr
         assert {p.name: p.read_bytes() for p in (run / "checkpoints").iterdir()} == before
         subprocess.run(["mount", "-o", "remount,rw", str(disk)], check=True)
         out = subprocess.run(_cli("train", "--resume", str(run), "--steps", "12"), capture_output=True, text=True,
-                             env=_env(), timeout=300)
+                             env=_env(), timeout=HANG)
         assert out.returncode == 0, out.stderr[-2000:]
         assert rundir.read_status(run)["step"] == 12
 
@@ -170,13 +180,13 @@ def test_corrupt_latest_and_previous_fall_back_to_a_kept_checkpoint(tmp_path):
     run = tmp_path / "run"
     settings = SETTINGS + ["train.steps=9", "train.latest_every=1", "train.checkpoint_every=4"]
     assert subprocess.run(_cli("train", "--run-dir", str(run), *_sets(settings)), capture_output=True,
-                          env=_env(), timeout=300).returncode == 0
+                          env=_env(), timeout=HANG).returncode == 0
     ck = run / "checkpoints"
     for name in ("latest.pt", "previous.pt"):
         with open(ck / name, "r+b") as f:
             f.truncate(1000)
     out = subprocess.run(_cli("train", "--resume", str(run), "--steps", "12"), capture_output=True, text=True,
-                         env=_env(), timeout=300)
+                         env=_env(), timeout=HANG)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "latest.pt is truncated or corrupt; moved aside to latest.pt.corrupt" in out.stderr
     assert "previous.pt is truncated or corrupt; moved aside to previous.pt.corrupt" in out.stderr
@@ -197,7 +207,7 @@ def test_signals_save_and_record_interrupted(signals, tmp_path):
     for name in signals:
         proc.send_signal(getattr(signal, name))
         time.sleep(0.001)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=HANG)
     assert proc.returncode == 0, err[-2000:]
     status = rundir.read_status(run)
     assert status["status"] == "interrupted", status
@@ -211,6 +221,6 @@ def test_signals_save_and_record_interrupted(signals, tmp_path):
     assert not list(run.rglob("*.tmp"))
     # and the run resumes
     r = subprocess.run(_cli("train", "--resume", str(run), "--steps", str(status["step"] + 3)), capture_output=True,
-                       text=True, env=_env(), timeout=300)
+                       text=True, env=_env(), timeout=HANG)
     assert r.returncode == 0, r.stderr[-2000:]
     assert rundir.read_status(run)["status"] == "completed"

@@ -273,7 +273,7 @@ def load(browser, page, profile):
     loading, the browser's console lines)."""
     cmd = [browser, "--headless=new", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0",
            f"--user-data-dir={profile}", "--dump-dom", page.as_uri()]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)  # a hang, not a speed limit
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)  # a hang guard, not a speed limit
     return r.returncode, r.stdout, [line for line in r.stderr.splitlines() if CONSOLE.search(line)]
 
 

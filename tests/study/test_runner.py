@@ -90,7 +90,7 @@ def _cli(spec, out, *extra):
             *extra]
 
 
-def _wait_for(pred, timeout=120.0):
+def _wait_for(pred, timeout=900.0):  # a hang guard: a loaded machine only has to get there
     t0 = time.time()
     while time.time() - t0 < timeout:
         if pred():
@@ -109,7 +109,7 @@ def _done(out):
 def _wait_workers_gone(out):
     pids = [t.user_attrs.get("pid") for t in optuna.load_study(study_name="tiny", storage=storage_url(out)).trials
             if t.user_attrs.get("pid")]
-    assert _wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in pids), 120)
+    assert _wait_for(lambda: not any(Path(f"/proc/{p}").exists() for p in pids))
 
 
 def test_kill_9_of_the_coordinator_then_the_same_command_continues(tmp_path):
@@ -122,7 +122,7 @@ def test_kill_9_of_the_coordinator_then_the_same_command_continues(tmp_path):
     done_at_kill = _done(out)
     assert done_at_kill < 6
     # the same command again (the orphaned workers finish their trial and stop)
-    r = subprocess.run(_cli(spec, out, "--workers", "2"), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(_cli(spec, out, "--workers", "2"), capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     _wait_workers_gone(out)
     _check_finished(out, 6)
@@ -148,9 +148,9 @@ def test_kill_9_of_a_worker_resumes_its_trial_from_the_checkpoint(tmp_path):
     assert _wait_for(lambda: running_with_checkpoint() is not None)
     victim = running_with_checkpoint()
     os.kill(victim.user_attrs["pid"], signal.SIGKILL)
-    coordinator.wait(timeout=120)
+    coordinator.wait(timeout=900)
     assert coordinator.returncode != 0  # a worker died: the coordinator says so
-    r = subprocess.run(_cli(spec, out), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(_cli(spec, out), capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     table = _check_finished(out, 2)
     st = optuna.load_study(study_name="tiny", storage=storage_url(out))
@@ -185,11 +185,11 @@ def test_ctrl_c_stops_the_study_and_the_same_command_resumes_the_interrupted_tri
 
     assert _wait_for(lambda: running_with_checkpoint() is not None)
     os.killpg(coordinator.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
-    _, err = coordinator.communicate(timeout=120)
+    _, err = coordinator.communicate(timeout=900)
     assert coordinator.returncode == 130 and "run the same command again" in err
     st = optuna.load_study(study_name="tiny", storage=storage_url(out))
     assert not any(t.state.name == "FAIL" for t in st.trials)  # interrupted is not failed
-    r = subprocess.run(_cli(spec, out), capture_output=True, text=True, timeout=300)
+    r = subprocess.run(_cli(spec, out), capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     _check_finished(out, 2)
 

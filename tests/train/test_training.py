@@ -132,25 +132,26 @@ def test_nan_stops_the_run_as_diverged_and_keeps_the_last_good_checkpoint(tiny_t
 
 
 def test_ctrl_c_saves_and_stops(tiny_tree, tmp_path, monkeypatch):
+    import signal
+
     from ganscape.train import loop
 
-    class StopAfterThree(loop.StopRequest):
-        calls = 0
+    real_finite, calls = loop._finite, []
 
-        @property
-        def requested(self):
-            StopAfterThree.calls += 1
-            return StopAfterThree.calls >= 3
+    def ctrl_c_in_step_three(stats):  # called once per step, after the step's update
+        calls.append(1)
+        if len(calls) == 3:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_finite(stats)
 
-        @requested.setter
-        def requested(self, value):
-            pass
-
-    monkeypatch.setattr(loop, "StopRequest", StopAfterThree)
+    monkeypatch.setattr(loop, "_finite", ctrl_c_in_step_three)
+    before = signal.getsignal(signal.SIGINT)
     run = _train(tiny_tree, tmp_path)
     status = rundir.read_status(run)
     assert status["status"] == "interrupted" and status["step"] == 3
+    assert "stopped by SIGINT" in status["reason"]
     assert ckpt_io.load(run / "checkpoints" / "latest.pt")["step"] == 3
+    assert signal.getsignal(signal.SIGINT) is before  # the run's handler is gone once it has ended
 
 
 def test_two_d_run_records_mode_coverage(tmp_path):
@@ -201,11 +202,13 @@ def test_real_ctrl_c_in_a_subprocess(tmp_path):
            "--set", "train.steps=100000", "--set", "train.log_every=5", "--set", "train.sample_every=0",
            "--set", "train.checkpoint_every=0"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (run / "stats.jsonl").exists() and time.time() < deadline and proc.poll() is None:
+    # the wait has no deadline that a slow machine could miss: only a guard against a hang (15 min)
+    deadline = time.monotonic() + 900
+    while not (run / "stats.jsonl").exists() and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.1)
+    assert (run / "stats.jsonl").exists(), proc.poll()
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=120)
+    out, err = proc.communicate(timeout=900)
     assert proc.returncode == 0, err
     status = rundir.read_status(run)
     assert status["status"] == "interrupted" and 5 <= status["step"] < 100000

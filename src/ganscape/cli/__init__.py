@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from typing import List, Optional
 
 # Registration is explicit: the parser's choices and `list` come from the
@@ -53,6 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
+    with warnings.catch_warnings():  # restores the caller's warning display afterwards
+        warnings.showwarning = _show_warning
+        return _run(a)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning is one line, "warning: ...": Python's own display adds the
+    file, line and source of the code that warned, which say nothing to a user."""
+    print(f"warning: {' '.join(str(message).split())}", file=file or sys.stderr)
+
+
+def _run(a) -> int:
     from ..fetch import DownloadError
     from ..registry import ConfigError
     from ..train.checkpoint import CheckpointError, describe_os_error

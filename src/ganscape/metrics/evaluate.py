@@ -245,6 +245,27 @@ class NonFiniteSamplesError(ValueError):
 
 
 @torch.no_grad()
+def check_room(G: torch.nn.Module, n: int, k: int) -> None:
+    """Refuse (one line) n samples that cannot be held in memory: their
+    size from one probe sample, twice over (the batches and their
+    concatenation), plus a label each. Before anything of size n is made."""
+    from ..resources import check_memory
+    was_training = G.training
+    G.eval()
+    device = next(G.parameters()).device
+    # a sampler that draws inside (PixelCNN) must not move the random state the samples then come from
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        try:
+            z = torch.zeros(1, G.z_dim, device=device)
+            x = G(z) if not k else G(z, torch.zeros(1, dtype=torch.int64, device=device))
+        finally:
+            G.train(was_training)
+    per_sample = 2 * x[0].numel() * 4 + 8
+    check_memory(n * per_sample, f"n={n}: {n} samples of shape {tuple(x.shape[1:])}",
+                 "ask for fewer (or score / write them in parts)")
+
+
+@torch.no_grad()
 def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
              source: str = "the generator", labels: Optional[torch.Tensor] = None) -> torch.Tensor:
     """n samples from G (in eval mode) with latents from a private seeded generator, on the CPU.
@@ -260,6 +281,7 @@ def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
         from .sequences import generate_tokens
         return generate_tokens(G, n, seed, batch_size)
     k = getattr(G, "num_classes", 0)
+    check_room(G, n, k)
     if labels is None:
         labels = generator_labels(G, n)
     elif not k:
@@ -333,6 +355,14 @@ def _metric_list(metrics: Union[str, Sequence[str], None]) -> Tuple[str, ...]:
     return tuple(m.strip() for m in metrics if m.strip())
 
 
+def check_metrics_named(metrics: Union[str, Sequence[str], None]) -> None:
+    """ConfigError for a metric list given but empty (`--metrics ""`): without
+    it an evaluation would compute nothing and record a record without results."""
+    if metrics is not None and not _metric_list(metrics):
+        raise ConfigError(f"metrics: {metrics!r} names no metric; give a comma-separated list such as fid,kid "
+                          f"(`ganscape list metric` shows them), or leave --metrics out for the defaults")
+
+
 def _sample_count(n, what: str = "n") -> int:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         # A slice x[:n] with n <= 0 would silently drop samples instead.
@@ -379,6 +409,7 @@ def evaluate_samples(samples: Union[PathLike, torch.Tensor, np.ndarray], referen
     samples and float reference files/arrays are read (see load_images);
     a registered data set is always [-1, 1]. extractor_params: e.g. {"weights": PATH}.
     """
+    check_metrics_named(metrics)
     if n is not None:
         n = _sample_count(n)
     if isinstance(samples, (torch.Tensor, np.ndarray)):

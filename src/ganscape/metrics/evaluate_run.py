@@ -14,7 +14,8 @@ from typing import Any, Dict, Optional, Sequence, Union
 from ..registry import DATASETS, ConfigError
 from ..train import rundir
 from .cache import FeatureCache
-from .evaluate import (DEFAULT_METRICS, _sample_count, evaluate_arrays, evaluate_generator, reference_images,
+from .evaluate import (DEFAULT_METRICS, _sample_count, check_metrics_named, evaluate_arrays, evaluate_generator,
+                       reference_images,
                        split_metrics)
 
 PathLike = Union[str, Path]
@@ -61,6 +62,7 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
     from .classifier_error import classifier_error
 
     n = _sample_count(n)
+    check_metrics_named(metrics)
     cfg = rundir.load_config(run_dir)
     # a data set whose extractor gives no class probabilities (stacked digits per channel, shapes'
     # random-conv) has its own default metrics, without IS

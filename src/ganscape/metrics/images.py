@@ -63,6 +63,23 @@ def as_images(x, what: str, value_range: Optional[str] = None) -> torch.Tensor:
     return t
 
 
+def _refuse_links_in_a_run(folder: Path, files) -> None:
+    """Images inside a run folder are the run's own (samples/step_*.png):
+    a symbolic link among them points elsewhere, so it is refused, not
+    followed. Folders elsewhere may link to their images as people like."""
+    from ..train import rundir
+    run = rundir.enclosing_run(folder)
+    if run is None:
+        return
+    for f in [Path(folder), *files]:
+        if Path(f).is_symlink():
+            raise rundir.LinkRefused(Path(f))
+
+
+class _NpzError(ValueError):
+    """What load_images found wrong with a .npz file (raised as it is)."""
+
+
 def load_images(source: PathLike, size: Optional[int] = None, channels: Optional[int] = None,
                 value_range: Optional[str] = None) -> torch.Tensor:
     """Images from FILE.npz or a folder of PNG/JPEG files -> float (N, C, H, W) in [-1, 1].
@@ -87,6 +104,7 @@ def load_images(source: PathLike, size: Optional[int] = None, channels: Optional
         files = list_images(source)
         if not files:
             raise ValueError(f"{source} holds no PNG or JPEG images")
+        _refuse_links_in_a_run(source, files)
         try:
             with Image.open(files[0]) as im:
                 first_size, grey = min(im.size), im.mode in ("L", "I;16", "1")
@@ -102,18 +120,26 @@ def load_images(source: PathLike, size: Optional[int] = None, channels: Optional
         return torch.from_numpy(np.stack(arrays).astype(np.float32) / 127.5 - 1.0)
     if source.suffix != ".npz":
         raise ValueError(f"{source}: give a .npz file or a folder of images")
+    import zipfile
+    if not zipfile.is_zipfile(source):  # np.load would talk about pickles for any other bytes
+        raise ValueError(f"{source}: not a .npz file (not a zip archive of arrays)")
     try:
         with np.load(source, allow_pickle=False) as f:
             keys = list(f.keys())
             if not keys:
-                raise ValueError(f"{source}: holds no arrays; save the images as 'x' (float in [-1, 1]) "
-                                 f"or 'uint8'")
+                raise _NpzError(f"{source}: holds no arrays; save the images as 'x' (float in [-1, 1]) "
+                                f"or 'uint8'")
             key = "x" if "x" in keys else "uint8" if "uint8" in keys else keys[0] if len(keys) == 1 else None
             if key is None:
-                raise ValueError(f"{source}: holds arrays {keys}; name the images 'x' (float in [-1, 1]) or 'uint8'")
+                raise _NpzError(f"{source}: holds arrays {keys}; name the images 'x' (float in [-1, 1]) or 'uint8'")
             arr = f[key]
-    except ValueError:
+    except _NpzError:
         raise
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "pickled" in str(e):  # an object array: loading it could run code
+            raise ValueError(f"{source}: holds an object array, which is never loaded (unpickling can run "
+                             f"code); save the images as a numeric array") from None
+        raise ValueError(f"{source}: not a readable .npz file ({e})") from None
     except Exception as e:
         raise ValueError(f"{source}: not a readable .npz file ({type(e).__name__}: {e})") from None
     if arr.ndim == 3:

@@ -147,13 +147,15 @@ def _fig_uri(fig) -> str:
 
 
 def _file_uri(path: Path) -> Optional[str]:
-    """A PNG file as a data: URI; None when it is missing, too large or not a PNG."""
+    """A PNG file as a data: URI; None when it is missing, too large, not a
+    PNG or a symbolic link (never followed: it could publish any file)."""
     try:
         path = Path(path)
-        if not path.is_file() or path.stat().st_size > MAX_IMAGE_BYTES:
+        if not path.is_file() or path.is_symlink() or path.stat().st_size > MAX_IMAGE_BYTES:
             return None
-        data = path.read_bytes()
-    except OSError:
+        with rundir.open_own(path, "rb") as f:
+            data = f.read(MAX_IMAGE_BYTES + 1)
+    except (OSError, rundir.LinkRefused):
         return None
     if not data.startswith(PNG_MAGIC):
         return None
@@ -169,14 +171,24 @@ def _img(uri: Optional[str], alt: str) -> str:
 def sample_grids(run_dir: Path) -> List[Tuple[int, Path]]:
     """The sample grids samples/step_NNNNNN.png of a run, as (step, path) in step order."""
     folder = Path(run_dir) / rundir.SAMPLES
-    if not folder.is_dir():
+    if not folder.is_dir() or folder.is_symlink():  # a linked folder is not the run's own
         return []
     found = []
     for p in folder.iterdir():
         m = _STEP_PNG.match(p.name)
-        if m:
+        if m and not p.is_symlink():
             found.append((int(m.group(1)), p))
     return sorted(found)
+
+
+def _linked_samples(run_dir: Path) -> List[str]:
+    """What sample_grids left out because it is a symbolic link."""
+    folder = Path(run_dir) / rundir.SAMPLES
+    if folder.is_symlink():
+        return [rundir.SAMPLES + "/"]
+    if not folder.is_dir():
+        return []
+    return sorted(f"{rundir.SAMPLES}/{p.name}" for p in folder.iterdir() if p.is_symlink())
 
 
 def _num(v: Any) -> Optional[float]:
@@ -809,7 +821,7 @@ def run_report(run_dir: Path, max_grids: Optional[int] = None) -> Path:
     cfg_text, cfg_name = None, None
     if (run / rundir.CONFIG).exists():
         try:
-            cfg = json.loads((run / rundir.CONFIG).read_text())
+            cfg = json.loads(rundir.read_own_text(run / rundir.CONFIG))
             cfg_text = json.dumps(cfg, indent=2)
             cfg_name = cfg.get("name") if isinstance(cfg, dict) else None
         except (OSError, ValueError) as e:
@@ -867,6 +879,9 @@ def run_report(run_dir: Path, max_grids: Optional[int] = None) -> Path:
 
     grids = sample_grids(run)
     body.append("<h2>Samples over training</h2>")
+    links = _linked_samples(run)
+    if links:
+        body.append(_note(f"Not shown, symbolic links (never followed): {', '.join(links)}."))
     if not grids:
         body.append(_note("No sample grids."))
     else:

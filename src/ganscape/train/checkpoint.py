@@ -18,6 +18,14 @@ into previous.pt: it is moved aside as latest.pt.corrupt first.
 
 Leftover NAME.tmp files (from a kill) are removed by `clean_orphans` when a
 run starts or resumes.
+
+Integrity. Every checkpoint carries "digest", a SHA-256 of its content (see
+digest.py), checked on every load: bytes overwritten inside a tensor fail the
+check and the checkpoint is treated like a truncated one (the next older one
+is used). Checkpoints written before digests existed have none and load as
+before. A file whose pickle refers to code (a global such as os.system) is
+refused by torch's weights_only unpickler before anything runs; the error
+says so and never suggests loading it another way.
 """
 from __future__ import annotations
 
@@ -31,6 +39,8 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import torch
 
+from .digest import payload_digest
+
 # 2: nets, optimizers and EMA copies stored by the names the method gave
 #    them ({"nets": {"G": ..., "D": ...}, "optims": {...}, "ema": {...}});
 # 1: a GAN's G, D, opt_g, opt_d, G_ema at the top level (read and upgraded).
@@ -40,7 +50,13 @@ CORRUPT_SUFFIX = ".corrupt"
 
 
 class CheckpointError(RuntimeError):
-    """No usable checkpoint (missing, truncated, corrupt or of another format)."""
+    """No usable checkpoint (missing, truncated, corrupt or of another format).
+    `why`: what is wrong with the file, as "is truncated or corrupt", "fails
+    its digest check", "holds code and was refused"."""
+
+    def __init__(self, message: str, why: str = "is unusable"):
+        super().__init__(message)
+        self.why = why
 
 
 class WriteError(OSError):
@@ -94,8 +110,10 @@ def _write_file(tmp: Path, payload: Dict[str, Any]) -> None:
     # Serialized in memory first: torch.save's zip writer turns a full disk
     # into a RuntimeError from a destructor; a plain write gives the OSError
     # (ENOSPC, EROFS, EIO...) that names the cause.
+    content = {"format": FORMAT, **payload}
+    content["digest"] = payload_digest(content)  # once per write: one pass over the tensors
     buf = io.BytesIO()
-    torch.save({"format": FORMAT, **payload}, buf)
+    torch.save(content, buf)
     with open(tmp, "wb") as f:
         f.write(buf.getbuffer())
         f.flush()
@@ -230,32 +248,89 @@ def clean_orphans(folder: Path) -> List[Path]:
     return removed
 
 
-def _first_line(e: BaseException) -> str:
-    """The part of a load error that says what is wrong, on one line. torch's
-    weights_only refusal wraps it in paragraphs of advice (re-running with
-    weights_only=False, which ganscape never does); keep only the unpickler's
-    own finding, e.g. "Unsupported operand 149"."""
+_GLOBAL_IN_ERROR = re.compile(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL)\s+([\w.]+)")
+_SCAN_LIMIT = 64 << 20  # bytes of pickle data looked at for references to code
+
+
+def _pickle_bytes(path: Path) -> bytes:
+    """The pickle stream of a checkpoint file: data.pkl of torch's zip
+    format, or the whole file (a plain pickle). Empty when unreadable."""
+    import zipfile
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                names = [n for n in z.namelist() if n.endswith("data.pkl")]
+                return z.read(names[0])[:_SCAN_LIMIT] if names else b""
+        with open(path, "rb") as f:
+            return f.read(_SCAN_LIMIT)
+    except (OSError, ValueError, RuntimeError, zipfile.BadZipFile):
+        return b""
+
+
+def _code_reference(path: Path) -> Optional[str]:
+    """The first global (module.name) the pickle in `path` would import and
+    call, found by reading its opcodes without running any of them; None if
+    there is none (or the stream does not parse)."""
+    import pickletools
+    strings: List[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(_pickle_bytes(path)):
+            if op.name in ("GLOBAL", "INST"):
+                return str(arg).replace(" ", ".")
+            if op.name == "STACK_GLOBAL":
+                return ".".join(strings[-2:]) if len(strings) >= 2 else "a global"
+            if isinstance(arg, str):
+                strings.append(arg)
+    except Exception:  # a truncated or random stream: whatever was found so far
+        return None
+    return None
+
+
+def _load_error(path: Path, e: BaseException) -> CheckpointError:
+    """One line for a file torch.load refused. torch's weights_only refusal
+    wraps its finding in paragraphs of advice (re-running with
+    weights_only=False, which ganscape never does and never suggests); keep
+    only the finding, and say when the file refers to code."""
     text = str(e)
+    m = _GLOBAL_IN_ERROR.search(text)
+    code = m.group(1) if m else (_code_reference(path) if "Weights only load failed" in text
+                                 or "WeightsUnpickler" in text else None)
+    if code:
+        return CheckpointError(f"checkpoint {path} holds code ({code}) and was refused; a ganscape checkpoint "
+                               f"holds only tensors and plain values, and nothing in it was run",
+                               why="holds code and was refused")
     if "WeightsUnpickler error:" in text:
-        detail = text.split("WeightsUnpickler error:", 1)[1].strip().split("\n\n")[0].strip()
-        return f"not a plain state dict: {' '.join(detail.split())}"
-    lines = text.strip().splitlines()
-    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+        detail = " ".join(text.split("WeightsUnpickler error:", 1)[1].strip().split("\n\n")[0].split())
+        finding = f"unreadable pickle data: {detail}"
+    elif "Weights only load failed" in text:
+        finding = "unreadable pickle data"
+    else:
+        lines = text.strip().splitlines()
+        # the first sentence: torch's zip reader follows it with paragraphs of guesses
+        finding = f"{type(e).__name__}: {lines[0].split('. ')[0]}" if lines else type(e).__name__
+    return CheckpointError(f"checkpoint {path} is truncated or corrupt ({finding})", why="is truncated or corrupt")
 
 
 def load(path: Path) -> Dict[str, Any]:
-    """Load one checkpoint; CheckpointError naming the file if it is unusable."""
+    """Load one checkpoint and check its digest; CheckpointError naming the
+    file if it is unusable."""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"checkpoint {path} does not exist")
+        raise CheckpointError(f"checkpoint {path} does not exist", why="does not exist")
     try:
         with warnings.catch_warnings():  # torch's own advice about pickles; the error below says what matters
             warnings.simplefilter("ignore")
             ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # truncated zip, bad pickle opcode, disallowed global, ...
-        raise CheckpointError(f"checkpoint {path} is truncated or corrupt ({_first_line(e)})") from None
+        raise _load_error(path, e) from None
     if not isinstance(ckpt, dict) or ckpt.get("format") not in (1, FORMAT):
-        raise CheckpointError(f"checkpoint {path} is not a ganscape checkpoint of format 1 or {FORMAT}")
+        raise CheckpointError(f"checkpoint {path} is not a ganscape checkpoint of format 1 or {FORMAT}",
+                              why="is not a ganscape checkpoint")
+    stored = ckpt.pop("digest", None)  # checkpoints written before digests existed have none
+    if stored is not None and stored != payload_digest(ckpt):
+        raise CheckpointError(f"checkpoint {path} is corrupt: its content does not match the digest stored "
+                              f"with it (bytes inside it were changed after it was written)",
+                              why="fails its digest check")
     return _upgrade(ckpt)
 
 
@@ -324,7 +399,7 @@ def load_newest(folder: Path, which: str = "latest", move_aside: bool = False) -
         except CheckpointError as e:
             errors.append(str(e))
             if move_aside and path.name in ("latest.pt", "previous.pt"):
-                quarantine(path, "is truncated or corrupt")
+                quarantine(path, e.why)
             else:
                 warnings.warn(f"{e}; trying an older checkpoint", CheckpointWarning, stacklevel=2)
             continue

@@ -8,7 +8,10 @@ and how a run ends:
 
     completed    all train.steps done
     interrupted  Ctrl-C, SIGTERM or SIGHUP: the step finishes, latest.pt is
-                 saved; a second signal stops at once without saving
+                 saved; a second signal stops at once without saving. The
+                 handlers are installed before anything is built or written,
+                 so a signal at any moment ends in a recorded status (or, before
+                 the run folder exists, in no folder at all)
     diverged     a loss, weight or buffer became NaN/Inf: nothing is saved
                  from the broken state, the last good checkpoint stays
     failed       a file could not be written (disk full, read-only folder)
@@ -35,7 +38,8 @@ from ..config import Config, save_json
 from . import checkpoint as ckpt_io
 from . import rundir
 from . import threads as thr
-from .state import DataSpec, build_state, load_data, no_labels_hint, resolve_device, seed_everything, update_ema
+from .state import (DataSpec, allocation_failure, build_state, load_data, no_labels_hint, resolve_device,
+                    seed_everything, update_ema)
 
 
 class Diverged(RuntimeError):
@@ -74,13 +78,22 @@ class StopRequest:
     `kill`, `timeout` and cluster schedulers send) and SIGHUP (a closed
     terminal). The first one asks the loop to stop after the current step,
     save and exit with status "interrupted"; a second one interrupts at once
-    (KeyboardInterrupt), and the loop still records "interrupted"."""
+    (KeyboardInterrupt), and the loop still records "interrupted". Signals
+    after that one, and every signal once the loop has ended, are only noted:
+    the second or so that records how the run ended must not be cut short,
+    or the folder would say "running" for ever."""
 
     SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
     def __init__(self):
         self.requested = False
         self.signal_name: Optional[str] = None
+        self.raised = False  # a second signal raised KeyboardInterrupt, or mute() was called
+
+    def mute(self) -> None:
+        """From now on signals are only noted: the run is recording how it
+        ended (a second or so), which must not be cut short."""
+        self.raised = True
 
     @contextmanager
     def installed(self):
@@ -89,10 +102,12 @@ class StopRequest:
             return
 
         def handler(signum, frame):
-            if self.requested:
+            if self.requested and not self.raised:
+                self.raised = True
                 raise KeyboardInterrupt
-            self.requested = True
-            self.signal_name = signal.Signals(signum).name
+            if not self.requested:
+                self.requested = True
+                self.signal_name = signal.Signals(signum).name
 
         previous = {s: signal.getsignal(s) for s in self.SIGNALS}
         for s in self.SIGNALS:
@@ -105,28 +120,59 @@ class StopRequest:
 
 
 class Logger:
-    """stats.jsonl always; TensorBoard scalars when tensorboard is installed."""
+    """stats.jsonl always; TensorBoard scalars when tensorboard is installed.
+
+    TensorBoard writes its events from a thread of its own: an error there
+    (a full disk) would print that thread's traceback and come back later
+    without the path. The thread's error is kept quiet here and raised at
+    the next write in the loop's thread, as a WriteError naming the folder."""
 
     def __init__(self, run: Path, enable_tb: bool = True):
         self.path = Path(run) / rundir.STATS
+        self.tb_dir = Path(run) / rundir.TENSORBOARD
         self.tb = None
+        self._hook = None
         if enable_tb:
             try:
                 from torch.utils.tensorboard import SummaryWriter
-                self.tb = SummaryWriter(str(Path(run) / rundir.TENSORBOARD))
             except ImportError:  # tensorboard is an optional extra
-                self.tb = None
+                return
+            self._hook = threading.excepthook
+            threading.excepthook = self._quiet_writer_thread
+            try:
+                self.tb = SummaryWriter(str(self.tb_dir))
+            except OSError as e:
+                self.close(quiet=True)
+                raise ckpt_io.WriteError(self.tb_dir, e) from None
+
+    def _quiet_writer_thread(self, args) -> None:
+        if type(args.thread).__name__ == "_AsyncWriterThread":  # tensorboard's writer: raised again in write()
+            return
+        (self._hook or threading.__excepthook__)(args)
 
     def write(self, step: int, record: Dict[str, Any]) -> None:
         rundir.append_jsonl(self.path, {"step": step, **record})
         if self.tb is not None:
-            for k, v in record.items():
-                if isinstance(v, (int, float)):
-                    self.tb.add_scalar(k, v, step)
+            try:
+                for k, v in record.items():
+                    if isinstance(v, (int, float)):
+                        self.tb.add_scalar(k, v, step)
+            except OSError as e:
+                self.close(quiet=True)
+                raise ckpt_io.WriteError(self.tb_dir, e) from None
 
-    def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
+    def close(self, quiet: bool = False) -> None:
+        tb, self.tb = self.tb, None
+        try:
+            if tb is not None:
+                tb.close()
+        except OSError as e:  # the last events could not be flushed; stats.jsonl has them all
+            if not quiet:
+                import warnings
+                warnings.warn(ckpt_io.describe_os_error(e, self.tb_dir), stacklevel=2)
+        finally:
+            if self._hook is not None:
+                threading.excepthook, self._hook = self._hook, None
 
 
 @torch.no_grad()
@@ -274,12 +320,52 @@ def warm_start(state, source: str) -> Dict[str, str]:
     return done
 
 
+class RunInterrupted(RunFailed):
+    """A signal stopped a run before it had a folder to record that in
+    (nothing was written), or a second one stopped a resume before it
+    changed anything."""
+
+
+class RunBusy(RunFailed):
+    """Another live process is training in the run folder (its lock is held);
+    nothing in the folder was touched."""
+
+
+def _lock(run_dir: Path) -> Optional[int]:
+    try:
+        return rundir.lock_run(run_dir)
+    except rundir.RunBusy as e:
+        raise RunBusy(str(e)) from None
+
+
+def _no_checkpoint_yet(run_dir: Path) -> bool:
+    """Whether the run stopped before its first checkpoint was written (a kill
+    or a signal in the first steps): no checkpoint file of any kind, and no
+    status that says one was written. Such a run resumes from step 0."""
+    ckpt_dir = run_dir / rundir.CHECKPOINTS
+    if ckpt_dir.is_dir() and any(p.name.endswith((".pt", ".pt" + ckpt_io.CORRUPT_SUFFIX)) for p in ckpt_dir.iterdir()):
+        return False
+    try:
+        written = rundir.read_status(run_dir).get("checkpoint_step")
+    except (ValueError, OSError):  # status.json torn by a kill: it cannot say a checkpoint exists
+        written = None
+    return written is None
+
+
 def _prepare_resume(cfg: Config, run_dir: Path, state, method):
     """Load the newest usable checkpoint into state and method; check that the
     config it was written with agrees with `cfg` wherever a change is not
-    allowed on resume. Returns the checkpoint's path."""
+    allowed on resume. Returns (checkpoint, path), or (None, None) for a run
+    that has no checkpoint yet (it starts from step 0, as a new run would)."""
     from ..config import ConfigError, config_diff, is_resumable, to_plain
+    import warnings
     ckpt_dir = run_dir / rundir.CHECKPOINTS
+    if _no_checkpoint_yet(run_dir):
+        warnings.warn(f"{run_dir} has no checkpoint (it stopped before the first one was written); training "
+                      "starts from step 0", ckpt_io.CheckpointWarning, stacklevel=3)
+        if cfg.train.init_from:
+            warm_start(state, cfg.train.init_from)
+        return None, None
     ckpt, path = ckpt_io.load_newest(ckpt_dir, move_aside=True)
     if "config" in ckpt:
         diff = [d for d in config_diff(ckpt["config"], to_plain(cfg)) if not is_resumable(d[0])]
@@ -314,8 +400,32 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
     start that fails leaves no folder behind. For a resumed run the folder's
     config.json is rewritten when `cfg` changed one of the keys allowed on
     resume.
+
+    The signal handlers are installed first of all, and the run folder is
+    locked (RUN/.lock) from before anything in it is read until the run has
+    recorded how it ended: a second process training in it gets RunBusy.
     """
+    stop = StopRequest()
+    held: Dict[str, Any] = {"lock": None, "folder": Path(run_dir) if resume else None}
+    with stop.installed():
+        try:
+            return _run(cfg, run_dir, resume, progress, on_eval, stop, held)
+        except KeyboardInterrupt:  # a second signal before the loop began (_run records any later one)
+            folder = held["folder"]
+            where = ("no run folder was written" if folder is None else
+                     f"resume {folder} with --resume (from its newest checkpoint, or step 0 if it has none)")
+            raise RunInterrupted(f"stopped by a second {stop.signal_name} before training started; {where}") \
+                from None
+        finally:
+            rundir.unlock_run(held["lock"])
+
+
+def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, stop: StopRequest,
+         held: Dict[str, Any]) -> Dict[str, Any]:
     tc = cfg.train
+    if resume:  # before anything reads the folder: a second process must not change it under us
+        run_dir = Path(run_dir)
+        held["lock"] = _lock(run_dir)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed, cfg.deterministic)
     data = load_data(cfg, "train")
@@ -351,21 +461,29 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
     state, method = build_state(cfg, DataSpec.of(data), device)
     order = BatchOrder(len(x), cfg.real_batch_size, cfg.seed, device)
     evaluator = Evaluator(cfg, device, method, data.shape) if cfg.eval.metrics else None
+    if evaluator and evaluator.on_samples and not getattr(state.sampler, "vocab_size", 0):
+        from ..metrics.evaluate import check_room  # eval.n that cannot fit: refused now, not after training
+        check_room(state.sampler, cfg.eval.n, getattr(state.sampler, "num_classes", 0))
     if resume:
-        run_dir = Path(run_dir)
         rundir.clean_orphans(run_dir)
-        _, loaded = _prepare_resume(cfg, run_dir, state, method)
-        # Records training wrote after that checkpoint will be written again;
-        # what `ganscape eval` wrote stays.
+        loaded, _ = _prepare_resume(cfg, run_dir, state, method)
+        # Records training wrote after that checkpoint will be written again
+        # (a torn last line goes too); what `ganscape eval` wrote stays.
         rundir.truncate_jsonl(run_dir / rundir.STATS, state.step)
         rundir.truncate_jsonl(run_dir / rundir.METRICS, state.step, source="train")
+        rundir.truncate_jsonl(run_dir / rundir.THREADS, state.step)
         save_json(cfg, run_dir / rundir.CONFIG)
         if evaluator:
             evaluator.restore(run_dir)
     else:
+        loaded = None
         if tc.init_from:  # before the folder exists: a bad source leaves nothing behind
             warm_start(state, tc.init_from)
-        run_dir = Path(run_dir() if callable(run_dir) else run_dir)
+        if stop.requested:  # a signal while the run was being built: stop before writing anything
+            raise RunInterrupted(f"stopped by {stop.signal_name} before training started; no run folder was "
+                                 "written")
+        run_dir = held["folder"] = Path(run_dir() if callable(run_dir) else run_dir)
+        held["lock"] = _lock(run_dir)
         rundir.clean_orphans(run_dir)
         save_json(cfg, run_dir / rundir.CONFIG)
     ckpt_dir = run_dir / rundir.CHECKPOINTS
@@ -374,12 +492,11 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
     # the sampler's own latent size where it has one (a flow or PixelCNN: one per pixel)
     z_dim = getattr(state.sampler, "z_dim", cfg.model.z_dim) if can_sample else cfg.model.z_dim
     fixed_z = torch.randn(n_fixed, z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
-    saved_step = state.step if resume else None   # step of the newest checkpoint on disk
+    saved_step = state.step if loaded is not None else None   # step of the newest checkpoint on disk
     ok = torch.ones((), dtype=torch.bool, device=device)  # all losses finite so far
     status, reason = "completed", None
     last_log_time, last_log_step = time.perf_counter(), state.step
     show = tc.progress if progress is None else progress
-    stop = StopRequest()
     logger = bar = None
     tuner = thr.tuner(tc.threads, cfg.deterministic, str(device),
                       lambda rec: rundir.append_jsonl(run_dir / rundir.THREADS, {"step": state.step, **rec}))
@@ -413,19 +530,23 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
                          f"{evaluator.last_results.get(cfg.eval.best)}")
 
     try:
-        set_status("running")
-        if resume and tc.checkpoint_every and state.step % tc.checkpoint_every == 0 \
-                and not ckpt_io.step_path(ckpt_dir, state.step).exists() and state.step > 0:
-            checkpoint(keep=True)  # a kept checkpoint lost to a kill during its write
-        logger = Logger(run_dir)
-        from tqdm.auto import tqdm
-        bar = tqdm(total=tc.steps, initial=state.step, desc=cfg.name, unit="step", disable=not show,
-                   dynamic_ncols=True)
-        train_seconds = 0.0  # time in training steps only (train.max_seconds), counted from this start
-        out_of_time = False
-        with stop.installed():
-            tuner.begin()  # inside: a signal during its short look at the machine's load asks to stop as usual
+        try:
+            set_status("running")
+            if resume and tc.checkpoint_every and state.step % tc.checkpoint_every == 0 \
+                    and not ckpt_io.step_path(ckpt_dir, state.step).exists() and state.step > 0:
+                checkpoint(keep=True)  # a kept checkpoint lost to a kill during its write
+            logger = Logger(run_dir)
+            from tqdm.auto import tqdm
+            bar = tqdm(total=tc.steps, initial=state.step, desc=cfg.name, unit="step", disable=not show,
+                       dynamic_ncols=True)
+            train_seconds = 0.0  # time in training steps only (train.max_seconds), counted from this start
+            out_of_time = False
+            tuner.begin()  # a signal during its short look at the machine's load asks to stop as usual
             while state.step < tc.steps and not out_of_time:
+                if stop.requested:  # before a step: a signal that came while the run started stops it here too
+                    checkpoint()
+                    status, reason = "interrupted", f"stopped by {stop.signal_name}; resume with --resume"
+                    break
                 t_step = time.perf_counter()
                 if tc.lr_schedule == "linear":
                     set_lr(state, 1.0 - state.step / tc.steps)
@@ -462,10 +583,6 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
                     checkpoint(keep=True)
                 elif state.step % tc.latest_every == 0:
                     checkpoint()
-                if stop.requested:
-                    checkpoint()
-                    status, reason = "interrupted", f"stopped by {stop.signal_name}; resume with --resume"
-                    break
             else:
                 tuner.finish()
                 if out_of_time:
@@ -476,6 +593,8 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
                     save_samples(state, method, cfg, run_dir, fixed_z, data.x, data.info, state.step)
                 if evaluator and evaluator.last_step != state.step:
                     evaluate()
+        finally:
+            stop.mute()  # how the run ended is recorded below, whatever signals come now
     except Pruned as e:
         status, reason = "pruned", str(e)
     except Diverged as e:
@@ -490,6 +609,10 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
     except OSError as e:
         return _fail(run_dir, state.step, saved_step, ckpt_io.describe_os_error(e))
     except BaseException as e:
+        asked = allocation_failure(e)
+        if asked is not None:  # a batch too big for memory: one line, not the allocator's traceback
+            return _fail(run_dir, state.step, saved_step, f"out of memory at step {state.step} (asked for {asked}); "
+                         "make train.batch_size or the nets smaller")
         _fail(run_dir, state.step, saved_step, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
               raise_=False)
         raise
@@ -501,24 +624,39 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
             logger.close()
     extra: Dict[str, Any] = {"reason": reason} if reason else {}
     try:
-        if status == "completed" and can_sample and "centers" in data.info:
-            from ..metrics.evaluate import NonFiniteSamplesError, generate
-            from ..metrics.mode_coverage import mode_coverage
-            try:
-                samples = generate(state.sampler, 2500, seed=cfg.seed + 2)
-            except NonFiniteSamplesError:
-                status, extra["reason"] = "diverged", "the generator outputs NaN or Inf"
-            else:
-                cov = mode_coverage(samples.numpy(), data.info["centers"], data.info["sigma"])
-                rundir.append_jsonl(run_dir / rundir.METRICS, {"step": state.step, "source": "train",
-                                                               "metric": "mode_coverage", "n": 2500, **cov})
-                extra["mode_coverage"] = cov
-        viz.save_stats_plot(rundir.read_jsonl(run_dir / rundir.STATS), run_dir / "stats.png",
-                            title=f"{cfg.name}: {status} at step {state.step}")
+        status = _finish(cfg, run_dir, state, data, status, extra, can_sample)
+    except OSError as e:
+        return _fail(run_dir, state.step, saved_step, ckpt_io.describe_os_error(e))
+    except Exception as e:
+        _fail(run_dir, state.step, saved_step, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+              raise_=False)
+        raise
+    try:
         set_status(status, **extra)
     except OSError as e:
         return _fail(run_dir, state.step, saved_step, ckpt_io.describe_os_error(e))
     return {"status": status, "step": state.step, "checkpoint_step": saved_step, "run_dir": str(run_dir), **extra}
+
+
+def _finish(cfg: Config, run_dir: Path, state, data, status: str, extra: Dict[str, Any], can_sample: bool) -> str:
+    """What follows the loop: the mode coverage of 2-D mixtures (into
+    `extra`) and the training curves, about a second. Returns the status:
+    "completed" becomes "diverged" when the generator's samples are NaN."""
+    if status == "completed" and can_sample and "centers" in data.info:
+        from ..metrics.evaluate import NonFiniteSamplesError, generate
+        from ..metrics.mode_coverage import mode_coverage
+        try:
+            samples = generate(state.sampler, 2500, seed=cfg.seed + 2)
+        except NonFiniteSamplesError:
+            status, extra["reason"] = "diverged", "the generator outputs NaN or Inf"
+        else:
+            cov = mode_coverage(samples.numpy(), data.info["centers"], data.info["sigma"])
+            rundir.append_jsonl(run_dir / rundir.METRICS, {"step": state.step, "source": "train",
+                                                           "metric": "mode_coverage", "n": 2500, **cov})
+            extra["mode_coverage"] = cov
+    viz.save_stats_plot(rundir.read_jsonl(run_dir / rundir.STATS), run_dir / "stats.png",
+                        title=f"{cfg.name}: {status} at step {state.step}")
+    return status
 
 
 def _fail(run_dir: Path, step: int, saved_step: Optional[int], reason: str, raise_: bool = True):

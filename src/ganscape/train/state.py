@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import copy
 import random
+import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import numpy as np
 import torch
@@ -46,6 +48,42 @@ def no_labels_hint(cfg: Config) -> str:
     tag labels_hint, e.g. image-folder's labels_from_dirs), else ''."""
     hint = DATASETS.get(cfg.data.name).tags.get("labels_hint") if cfg.data.name in DATASETS else None
     return f"; {hint}" if hint else ""
+
+
+def allocation_failure(e: BaseException) -> Optional[str]:
+    """What an allocation failure asked for ("3.2 PB", or "more memory than
+    there is"), or None when `e` is some other error. torch reports a failed
+    CPU allocation as a RuntimeError from its allocator, a GPU one as
+    torch.OutOfMemoryError; Python as MemoryError."""
+    if not isinstance(e, (MemoryError, RuntimeError)):
+        return None
+    text = str(e)
+    if not isinstance(e, MemoryError) and not isinstance(e, getattr(torch, "OutOfMemoryError", ())) \
+            and "can't allocate memory" not in text and "out of memory" not in text.lower():
+        return None
+    m = re.search(r"allocate (\d+) bytes", text)
+    if not m:
+        return "more memory than there is"
+    n = float(m.group(1))
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB", "EB"):
+        if n < 1000 or unit == "EB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+
+
+@contextmanager
+def nets_fit_in_memory() -> Iterator[None]:
+    """Turn an allocation failure while nets are built into one line that
+    says what to change (a 34-line allocator traceback otherwise)."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as e:
+        asked = allocation_failure(e)
+        if asked is None:
+            raise
+        raise ConfigError(f"model: the nets do not fit in memory (building them asked for {asked}); make them "
+                          "smaller: model.generator.arch.params and model.discriminator.arch.params (width, "
+                          "depth, ...)") from None
 
 
 def load_data(cfg: Config, split: str = "train") -> ArrayDataset:
@@ -186,16 +224,17 @@ def build_state(cfg: Config, shape, device: torch.device, num_classes: int = 0):
     Returns (state, method)."""
     method = build_method(cfg)
     spec = _spec(shape, num_classes)
-    nets = {k: m.to(device) for k, m in method.build_nets(cfg, spec).items()}
-    optims, base_lr = {}, {}
-    for name, (comp, params) in method.optimizers(cfg, nets).items():
-        optims[name] = OPTIMIZERS.build(comp.name, comp.params, params)
-        base_lr[name] = comp.params["lr"]
-    ema = {}
-    if cfg.train.ema_decay > 0:
-        for name in method.ema:
-            ema[name] = copy.deepcopy(nets[name]).eval()
-            ema[name].requires_grad_(False)
+    with nets_fit_in_memory():
+        nets = {k: m.to(device) for k, m in method.build_nets(cfg, spec).items()}
+        optims, base_lr = {}, {}
+        for name, (comp, params) in method.optimizers(cfg, nets).items():
+            optims[name] = OPTIMIZERS.build(comp.name, comp.params, params)
+            base_lr[name] = comp.params["lr"]
+        ema = {}
+        if cfg.train.ema_decay > 0:
+            for name in method.ema:
+                ema[name] = copy.deepcopy(nets[name]).eval()
+                ema[name].requires_grad_(False)
     state = TrainState(nets=nets, optims=optims, ema=ema, sampler_name=method.sampler,
                        classifier_name=method.classifier, base_lr=base_lr)
     method.setup(state)
@@ -209,7 +248,8 @@ def build_sampler(cfg: Config, shape, num_classes: int = 0) -> nn.Module:
     if method.sampler is None:
         raise ConfigError(f"method {cfg.method.name!r} trains no generator: there is nothing to sample; "
                           f"evaluate its classifier with `ganscape eval RUN --metrics classifier-error`")
-    return method.build_nets(cfg, _spec(shape, num_classes))[method.sampler]
+    with nets_fit_in_memory():
+        return method.build_nets(cfg, _spec(shape, num_classes))[method.sampler]
 
 
 @torch.no_grad()
