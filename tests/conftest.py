@@ -54,3 +54,15 @@ def same_checkpoints():
         return a, b
 
     return check
+
+
+@pytest.fixture(autouse=True)
+def _thread_settings_stay_in_their_test():
+    """A test that runs a study worker in-process (worker_main sets the
+    process-wide thread override, as a worker process should) must not leak
+    that override into the next test on the same xdist worker."""
+    from ganscape.train import threads as thr
+    saved = (thr._override, thr._cap, torch.get_num_threads())
+    yield
+    thr._override, thr._cap = saved[:2]
+    torch.set_num_threads(saved[2])

@@ -102,9 +102,10 @@ def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple, num_classes:
     arch = ARCHITECTURES.get(net.arch.name)
     kind = kind or ("image" if len(shape) == 3 else "points")
     if kind not in arch.tags.get("kinds", ("image", "points")):
+        fits = [e.name for e in ARCHITECTURES  # only those that can serve this role (a D-only net is no G)
+                if kind in e.tags.get("kinds", ()) and role in e.tags.get("roles", (role,))]
         raise ConfigError(f"model.{role}.arch: {net.arch.name!r} does not handle {kind} data; "
-                          f"architectures for {kind}: "
-                          f"{', '.join(e.name for e in ARCHITECTURES if kind in e.tags.get('kinds', ()))}")
+                          f"architectures for {kind}: {', '.join(fits)}")
     if arch.tags.get("likelihood_model") and not levels:
         raise ConfigError(f"model.{role}.arch: {net.arch.name!r} is a model with its own likelihood, trained by "
                           f"method {' or '.join(arch.tags['likelihood_model'])}, not as a "
