@@ -187,6 +187,15 @@ def default_checkpoint(run_dir: Union[str, Path]) -> str:
     return "best" if (Path(run_dir) / rundir.CHECKPOINTS / "best.pt").exists() else "latest"
 
 
+def _set_temperature(G: torch.nn.Module, temperature: float) -> None:
+    if not hasattr(G, "temperature"):
+        raise ValueError("temperature: this run's generator has no sampling temperature (flows, PixelCNN "
+                         "and sequence generators have one)")
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    G.temperature = float(temperature)
+
+
 def sample_with_labels(run_dir: Union[str, Path], n: int = 64, seed: int = 0, checkpoint: str = "latest",
                        batch_size: int = 500, device: str = "cpu", class_: Union[int, str, None] = None,
                        temperature: Optional[float] = None):
@@ -202,12 +211,7 @@ def sample_with_labels(run_dir: Union[str, Path], n: int = 64, seed: int = 0, ch
     from .nets.conditional import generator_labels
     G = load_generator(run_dir, checkpoint, device=device)
     if temperature is not None:
-        if not hasattr(G, "temperature"):
-            raise ValueError("temperature: this run's generator has no sampling temperature (flows, PixelCNN "
-                             "and sequence generators have one)")
-        if not temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        G.temperature = float(temperature)
+        _set_temperature(G, temperature)
     # before anything of size n (the labels too): refused in one line if it cannot fit in memory
     check_room(G, n * (getattr(G, "num_classes", 0) if class_ == "all" else 1), getattr(G, "num_classes", 0))
     y = class_labels(G, n, class_)
@@ -215,6 +219,60 @@ def sample_with_labels(run_dir: Union[str, Path], n: int = 64, seed: int = 0, ch
         y = generator_labels(G, n)
     x = generate(G, len(y) if y is not None else n, seed, batch_size, labels=y)
     return x, y
+
+
+def write_samples(run_dir: Union[str, Path], out: Union[str, Path], n: int = 64, seed: int = 0,
+                  checkpoint: str = "latest", batch_size: Optional[int] = None, device: str = "cpu",
+                  class_: Union[int, str, None] = None, temperature: Optional[float] = None,
+                  progress: bool = False) -> Tuple[Path, int]:
+    """sample_with_labels then save_samples (same arguments, same files, the
+    same samples bit for bit), but images and points to FILE.npz and images
+    to a folder are written batch by batch as they are generated, so memory
+    holds one batch, not n samples (sample_writer). A count whose output
+    cannot fit the disk is refused in one line before anything is generated.
+    Returns (the path written, the number of samples). progress: a tqdm bar."""
+    from . import sample_writer
+    from .metrics.evaluate import generate_batches, sample_shape
+    from .nets.conditional import generator_labels
+    from .resources import block_size, check_disk, check_memory
+    out = Path(out)
+    batch_size = batch_size or sample_writer.CHUNK
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    G = load_generator(run_dir, checkpoint, device=device)
+    shape = None if getattr(G, "vocab_size", 0) else sample_shape(G)
+    streamed = shape is not None and (out.suffix == ".npz" or (out.suffix == "" and len(shape) == 3))
+    if not streamed:  # tokens, points to a folder (the scatter needs them all): in memory, as before
+        x, y = sample_with_labels(run_dir, n, seed, checkpoint, batch_size, device, class_, temperature)
+        info = data_info(run_dir) if not x.is_floating_point() else None  # tokens: decode with the vocabulary
+        return save_samples(x, out, labels=y, nrow=n if class_ == "all" else None, info=info), len(x)
+    if temperature is not None:
+        _set_temperature(G, temperature)
+    k = getattr(G, "num_classes", 0)
+    count = n * (k if class_ == "all" else 1)
+    if k:  # the labels are the one thing of size n held in memory
+        check_memory(count * 8, f"n={n}: {count} labels", "ask for fewer")
+    run = rundir.enclosing_run(out)
+    if run is not None:
+        save_samples(torch.zeros(1, *shape), out)  # its one-line refusal, before anything is generated
+    if out.suffix == "":
+        check_disk(out, count * block_size(out), f"{count} PNG files", "ask for fewer, or write a .npz file")
+    else:  # (write_npz checks again; here it comes before the progress bar shows)
+        check_disk(out.parent, sample_writer.npz_bytes(count, shape, bool(k)), f"{count} samples in {out.name}",
+                   "ask for fewer")
+    y = class_labels(G, n, class_)
+    if y is None:
+        y = generator_labels(G, n)
+    from tqdm.auto import tqdm
+    with tqdm(total=count, unit="sample", desc="sampling", dynamic_ncols=True,
+              disable=not progress or count <= batch_size) as bar:
+        batches = generate_batches(G, count, seed, batch_size, labels=y)
+        if out.suffix == ".npz":
+            sample_writer.write_npz(batches, out, count, shape, y, progress=bar.update)
+        else:
+            sample_writer.write_pngs(batches, out, grid_path(out), y, n if class_ == "all" else None, count,
+                                     progress=bar.update)
+    return out, count
 
 
 def sample(run_dir: Union[str, Path], n: int = 64, seed: int = 0, checkpoint: str = "latest",

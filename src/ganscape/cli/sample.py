@@ -30,14 +30,13 @@ def run(a) -> int:
 
     which = a.checkpoint or api.default_checkpoint(a.run_dir)
     try:
-        x, y = api.sample_with_labels(a.run_dir, n=a.n, seed=a.seed, checkpoint=which, class_=a.class_,
-                                      temperature=a.temperature)
+        # written batch by batch as they are generated (api.write_samples): memory holds one batch
+        out, count = api.write_samples(a.run_dir, a.out, n=a.n, seed=a.seed, checkpoint=which, class_=a.class_,
+                                       temperature=a.temperature, progress=True)
     except NonFiniteSamplesError as e:
         # Name the run, checkpoint and step; nothing has been written.
         raise e.about(describe_generator(a.run_dir, which)) from None
-    info = api.data_info(a.run_dir) if not x.is_floating_point() else None  # tokens: decode with the vocabulary
-    out = api.save_samples(x, a.out, labels=y, nrow=a.n if a.class_ == "all" else None, info=info)
-    print(f"wrote {len(x)} samples to {out} (checkpoint: {which})")
+    print(f"wrote {count} samples to {out} (checkpoint: {which})")
     if out.is_dir() and api.grid_path(out).exists():
         print(f"grid: {api.grid_path(out)}")
     return 0

@@ -250,6 +250,17 @@ def check_room(G: torch.nn.Module, n: int, k: int) -> None:
     size from one probe sample, twice over (the batches and their
     concatenation), plus a label each. Before anything of size n is made."""
     from ..resources import check_memory
+    shape = sample_shape(G)
+    per_sample = 2 * int(np.prod(shape)) * 4 + 8
+    check_memory(n * per_sample, f"n={n}: {n} samples of shape {shape}",
+                 "ask for fewer (or score / write them in parts)")
+
+
+@torch.no_grad()
+def sample_shape(G: torch.nn.Module) -> Tuple[int, ...]:
+    """The shape of one sample of G, from one probe sample (class 0 for a
+    conditional G), leaving G's mode and the random state as they were."""
+    k = getattr(G, "num_classes", 0)
     was_training = G.training
     G.eval()
     device = next(G.parameters()).device
@@ -260,9 +271,7 @@ def check_room(G: torch.nn.Module, n: int, k: int) -> None:
             x = G(z) if not k else G(z, torch.zeros(1, dtype=torch.int64, device=device))
         finally:
             G.train(was_training)
-    per_sample = 2 * x[0].numel() * 4 + 8
-    check_memory(n * per_sample, f"n={n}: {n} samples of shape {tuple(x.shape[1:])}",
-                 "ask for fewer (or score / write them in parts)")
+    return tuple(x.shape[1:])
 
 
 @torch.no_grad()
@@ -274,14 +283,25 @@ def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
     0..K-1 in turn (nets.conditional.generator_labels); an unconditional G
     takes none. Raises NonFiniteSamplesError, naming `source`, as soon as a
     batch holds NaN or Inf, so that no NaN sample is written or scored.
+    The batches are those of generate_batches (same seed and batch_size:
+    the same samples).
     """
-    from ..nets.conditional import generator_labels
     n, batch_size = positive_int(n, "n"), positive_int(batch_size, "batch_size")
     if getattr(G, "vocab_size", 0):  # a sequence generator draws with its own seeded sampler
         from .sequences import generate_tokens
         return generate_tokens(G, n, seed, batch_size)
+    check_room(G, n, getattr(G, "num_classes", 0))
+    return torch.cat(list(generate_batches(G, n, seed, batch_size, source, labels)))
+
+
+def generate_batches(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
+                     source: str = "the generator", labels: Optional[torch.Tensor] = None):
+    """generate's samples, batch by batch (each at most batch_size), for a
+    caller that writes or scores them as they come and so never holds all n
+    (api.write_samples). Not for sequence generators (generate_tokens)."""
+    from ..nets.conditional import generator_labels
+    n, batch_size = positive_int(n, "n"), positive_int(batch_size, "batch_size")
     k = getattr(G, "num_classes", 0)
-    check_room(G, n, k)
     if labels is None:
         labels = generator_labels(G, n)
     elif not k:
@@ -295,10 +315,12 @@ def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
     try:
         device = next(G.parameters()).device
         g = torch.Generator().manual_seed(seed)
-        out = []
         for i in range(0, n, batch_size):
+            # one draw per batch from the one private generator: the stream, so the
+            # samples, depend on batch_size but not on who consumes the batches
             z = torch.randn(min(batch_size, n - i), G.z_dim, generator=g).to(device)
-            x = (G(z) if labels is None else G(z, labels[i:i + len(z)].to(device))).cpu()
+            with torch.no_grad():
+                x = (G(z) if labels is None else G(z, labels[i:i + len(z)].to(device))).cpu()
             x = x.float() if x.is_floating_point() else x  # token ids stay integers
             if not torch.isfinite(x).all():
                 bad = sum(int((~torch.isfinite(t)).sum()) for t in (*G.parameters(), *G.buffers())
@@ -307,10 +329,9 @@ def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
                 detail = (f"its weights contain NaN or Inf: {bad} values" if bad else
                           "its weights are finite, so the network overflows")
                 raise NonFiniteSamplesError(source, detail)
-            out.append(x)
+            yield x
     finally:
         G.train(was_training)
-    return torch.cat(out)
 
 
 def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, split: str = "train",
