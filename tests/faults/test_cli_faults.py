@@ -77,11 +77,14 @@ def test_a_sample_count_that_cannot_fit_in_memory_is_refused_at_once(run, tmp_pa
     before = rundir.read_jsonl(run / "metrics.jsonl")
     assert main(args) == 2
     err = _errors(capsys)
-    # sample writes its images as they come (one batch in memory), so what they cannot fit is the disk
+    # sample writes its images as they come (one batch in memory), so what they cannot fit is the disk;
+    # eval --metrics fid extracts features as the images come and holds those: digits-cnn's 128 features
+    # and 10 class probabilities, float64, three copies at the peak, and a label: 3320 bytes a sample
     from ganscape.resources import block_size, format_bytes
     disk = format_bytes(int(n) * block_size(tmp_path))  # a block a file: 410 TB where blocks are 4 KB
     start = (f"error: {n} PNG files would take at least {disk} of disk, more than the" if command == "sample" else
-             f"error: n={n}: {n} samples of shape (1, 8, 8) would take 52 TB of memory, more than the")
+             f"error: n={n}: the features of {n} samples (138 values each) would take 332 TB of memory, "
+             "more than the")
     assert len(err) == 1 and err[0].startswith(start), err
     assert not (tmp_path / "out").exists() and rundir.read_jsonl(run / "metrics.jsonl") == before
 

@@ -134,3 +134,30 @@ def test_class_labels_and_all_classes_grid_match_the_in_memory_path(tmp_path, mo
     assert np.array_equal(np.asarray(Image.open(tmp_path / "old.png")), np.asarray(Image.open(tmp_path / "new.png")))
     assert sorted(p.name for p in (tmp_path / "old").iterdir()) == sorted(p.name for p in (tmp_path / "new").iterdir())
     assert torch.equal(torch.as_tensor(new["y"][:5]), torch.tensor([0, 0, 0, 0, 1]))
+
+
+def test_evaluation_extracts_features_as_the_images_come_with_the_same_scores(run, monkeypatch):
+    G, cfg = api.load_generator(run, "latest"), api.load_run(run)
+    metrics = ["fid", "kid", "is", "prdc"]
+    sizes = []
+    real = evaluate.generate_batches
+
+    def small(G, n, seed, batch_size=500, source="the generator", labels=None):
+        # generated batches of 11 against extraction batches of 8: cuts that do not line up
+        for x in real(G, n, seed, 11, source, labels):
+            sizes.append(len(x))
+            yield x
+    monkeypatch.setattr(evaluate, "generate_batches", small)
+    old_generate = evaluate.generate
+    monkeypatch.setattr(evaluate, "generate", lambda *a, **k: pytest.fail("all n images were generated at once"))
+    new = evaluate.evaluate_generator(G, cfg, metrics, 60, batch_size=8)
+    assert max(sizes) == 11 and sum(sizes) == 60
+    monkeypatch.setattr(evaluate, "generate", old_generate)
+    fake = evaluate.generate(G, 60, 0)  # the images, all at once, scored as before
+    ref_x, ref, data = evaluate.reference_images(cfg.data.name, dict(cfg.data.params), "train", None)
+    old = evaluate.evaluate_arrays(fake, ref_x, metrics, reference=ref, info=data.info, batch_size=8,
+                                   extractor=evaluate.build_extractor(None, None, cfg.data.name), value_range="11")
+    assert new["results"] == old["results"] and new["n_fake"] == old["n_fake"] == 60
+    # a metric that reads the images themselves still gets them
+    monkeypatch.setattr(evaluate, "generate", old_generate)
+    assert "msssim" in evaluate.evaluate_generator(G, cfg, ["msssim"], 20)["results"]

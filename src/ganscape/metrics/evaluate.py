@@ -48,7 +48,8 @@ def default_extractor(dataset: str) -> str:
 @dataclass
 class EvalContext:
     """Everything a metric may read. Features are computed lazily, once."""
-    fake: torch.Tensor                      # generated images (N, C, H, W) in [-1, 1]
+    fake: Optional[torch.Tensor]            # generated images (N, C, H, W) in [-1, 1]; None where only
+                                            # their features were kept (evaluate_generator, FEATURE_ONLY)
     real: torch.Tensor                      # reference images (M, C, H, W) in [-1, 1]
     extractor: FeatureExtractor
     reference: Dict[str, Any]               # how the reference was chosen (for the record and the cache)
@@ -123,8 +124,13 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
                     info: Optional[Dict[str, Any]] = None, batch_size: int = 256,
                     progress: bool = False, value_range: Optional[str] = None,
                     fake_labels=None, real_labels=None,
-                    generator: Optional[torch.nn.Module] = None) -> Dict[str, Any]:
+                    generator: Optional[torch.nn.Module] = None,
+                    fake_features: Optional[Features] = None, fake_shape=None) -> Dict[str, Any]:
     """Score generated images against reference images.
+
+    fake_features, fake_shape: instead of `fake` (None), the generated
+    images' features (canonical) and the shape (C, H, W) of one image, for
+    metrics in FEATURE_ONLY (evaluate_generator, which never holds the images).
 
     fake_labels, real_labels: class labels (N,) / (M,), for the conditional
     metrics (intra-fid, class-consistency, per-class-pr).
@@ -139,20 +145,27 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
     """
     names = _check_metric_names(metrics)
     batch_size = positive_int(batch_size, "batch_size")
-    fake_t = as_images(fake, "generated samples", value_range)
+    if fake_features is not None:
+        if not set(names) <= FEATURE_ONLY:
+            raise ValueError(f"metrics {', '.join(sorted(set(names) - FEATURE_ONLY))} need the generated images, "
+                             f"not only their features")
+        fake_t, n_fake, shape = None, len(fake_features), tuple(fake_shape)
+    else:
+        fake_t = as_images(fake, "generated samples", value_range)
+        n_fake, shape = len(fake_t), tuple(fake_t.shape[1:])
     real_t = as_images(real, "reference images", value_range)
-    if fake_t.shape[1:] != real_t.shape[1:]:
-        raise ValueError(f"generated samples have shape {tuple(fake_t.shape[1:])} but the reference has "
+    if shape != tuple(real_t.shape[1:]):
+        raise ValueError(f"generated samples have shape {shape} but the reference has "
                          f"{tuple(real_t.shape[1:])}")
-    if len(fake_t) < 2 or len(real_t) < 2:
-        raise ValueError(f"need at least 2 generated and 2 reference images, got {len(fake_t)} and {len(real_t)}")
+    if n_fake < 2 or len(real_t) < 2:
+        raise ValueError(f"need at least 2 generated and 2 reference images, got {n_fake} and {len(real_t)}")
     ext = extractor if isinstance(extractor, FeatureExtractor) else build_extractor(
         extractor, extractor_params, (reference or {}).get("dataset"), device=device)
     ctx = EvalContext(fake=fake_t, real=real_t, extractor=ext, reference=dict(reference or {}), cache=cache,
                       train=train, info=dict(info or {}), batch_size=batch_size, progress=progress,
                       fake_labels=None if fake_labels is None else torch.as_tensor(fake_labels),
                       real_labels=None if real_labels is None else torch.as_tensor(real_labels),
-                      generator=generator)
+                      generator=generator, _fake=fake_features)
     results: Dict[str, float] = {}
     protocol: Dict[str, Any] = {}
     caught: List[str] = []
@@ -169,7 +182,7 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
         caught = sorted({str(x.message) for x in w})
     for msg in caught:
         warnings.warn(msg, stacklevel=2)
-    return {"results": results, "n_fake": len(fake_t), "n_real": len(real_t),
+    return {"results": results, "n_fake": n_fake, "n_real": len(real_t),
             "extractor": ext.identity(), "reference": {k: v for k, v in ctx.reference.items() if k != "cacheable"},
             "protocol": protocol, "warnings": caught, "seconds": time.perf_counter() - t0}
 
@@ -334,6 +347,55 @@ def generate_batches(G: torch.nn.Module, n: int, seed: int, batch_size: int = 50
         G.train(was_training)
 
 
+# Metrics that read only the generated images' features (and their labels):
+# for these, evaluate_generator extracts the features batch by batch as the
+# images are made, and never holds all n images.
+FEATURE_ONLY = frozenset({"fid", "kid", "is", "prdc", "c2st", "intra-fid", "class-consistency", "per-class-pr"})
+
+
+@torch.no_grad()
+def generated_features(G: torch.nn.Module, n: int, seed: int, ext: FeatureExtractor, batch_size: int = 256,
+                       source: str = "the generator", labels: Optional[torch.Tensor] = None,
+                       progress: bool = False) -> Features:
+    """canonical(extract(ext, generate(G, n, seed, labels=labels), batch_size)),
+    bit for bit, holding at most one generated batch and one extraction
+    batch of images: the generated batches are cut at the same places
+    (multiples of batch_size from the first sample) as extract cuts all n.
+    Refuses (one line) n whose features cannot fit in memory."""
+    from ..resources import check_memory
+    probe = extract(ext, torch.zeros(1, *sample_shape(G)), 1)
+    width = probe.features.shape[1] + (0 if probe.probs is None else probe.probs.shape[1])
+    # float64 features, their concatenation and its float32-rounded copy (canonical), plus a label each
+    check_memory(n * (3 * 8 * width + 8), f"n={n}: the features of {n} samples ({width} values each)",
+                 "ask for fewer")
+    feats: List[np.ndarray] = []
+    probs: List[np.ndarray] = []
+
+    def run(x: torch.Tensor) -> None:
+        f = extract(ext, x, batch_size)
+        feats.append(f.features)
+        if f.probs is not None:
+            probs.append(f.probs)
+
+    from tqdm.auto import tqdm
+    held: List[torch.Tensor] = []
+    size = 0
+    with tqdm(total=n, desc=f"features ({ext.name})", unit="sample", leave=False, disable=not progress) as bar:
+        for batch in generate_batches(G, n, seed, source=source, labels=labels):
+            held.append(batch)
+            size += len(batch)
+            if size >= batch_size:
+                x = torch.cat(held)
+                cut = size - size % batch_size
+                run(x[:cut])
+                held, size = ([x[cut:]] if cut < size else []), size - cut
+            bar.update(len(batch))
+        if size:
+            run(torch.cat(held))
+    return canonical(Features(features=np.concatenate(feats), probs=np.concatenate(probs) if probs else None,
+                              extractor=ext.identity()))
+
+
 def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, split: str = "train",
                        extractor: Optional[str] = None, seed: int = 0, batch_size: int = 256,
                        cache: Optional[FeatureCache] = None, progress: bool = False,
@@ -352,7 +414,6 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
     real, ref, data = reference_images(cfg.data.name, dict(cfg.data.params), split, None, seed=0)
     from ..nets.conditional import generator_labels
     labels = generator_labels(G, n)  # a conditional G: classes in turn, so every class gets n / K samples
-    fake = generate(G, n, seed, source=source, labels=labels)
     train = None
     if "memorization" in metrics:
         from ..train.state import load_data
@@ -360,9 +421,16 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
     # the extractor runs where the generator lives (the GPU, when there is one)
     ext = extractor_obj or build_extractor(extractor, extractor_params, cfg.data.name,
                                            device=str(next(G.parameters()).device))
+    names = _check_metric_names(metrics)
+    fake, feats = None, None
+    if set(names) <= FEATURE_ONLY:  # features as the images come; the same numbers, bit for bit
+        feats = generated_features(G, n, seed, ext, batch_size, source, labels, progress)
+    else:  # a metric reads the images themselves (msssim, memorization, ...): all n are held
+        fake = generate(G, n, seed, source=source, labels=labels)
     # Both sides are [-1, 1] by construction (a data set, a generator), so no
     # [0, 1] guess applies: a collapsed generator may well output only values >= 0.
-    return evaluate_arrays(fake, real, metrics, extractor=ext, reference=ref, cache=cache or FeatureCache(),
+    return evaluate_arrays(fake, real, names, extractor=ext, fake_features=feats, fake_shape=sample_shape(G),
+                           reference=ref, cache=cache or FeatureCache(),
                            train=train, info=data.info, batch_size=batch_size, progress=progress,
                            value_range="11", fake_labels=labels, real_labels=data.y if labels is not None else None,
                            generator=G, metric_params=metric_params)
