@@ -345,3 +345,16 @@ def test_settle_measures_on_throwaway_work_and_lets_inner_work_choose(monkeypatc
         t = thr.settle(lambda: calls.append(1))
         assert calls == [] and t.chosen == 1 and t.why == "--threads"
         t.close()
+
+
+def test_a_failed_probe_holds_nothing_afterwards():
+    """settle() whose throwaway work raises (a NaN generator in `eval`) must give the
+    hold and torch's count back; a leaked hold froze every later choice in the process."""
+    before = (thr._held, torch.get_num_threads())
+
+    def boom():
+        raise RuntimeError("probe failed")
+
+    with pytest.raises(RuntimeError, match="probe failed"):
+        thr.settle(boom)
+    assert (thr._held, torch.get_num_threads()) == before

@@ -82,11 +82,12 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
         from .evaluate import generate
         G = load_generator(run_dir, checkpoint, device=dev)
         # the thread count, measured on a throwaway batch of samples (private seed; train/threads.py)
-        tuner = thr.settle(lambda: generate(G, min(n, batch_size), seed=0), dev)
+        source = _generator_name(run_dir, path, ckpt)  # a NaN generator is named by the probe already
+        tuner = thr.settle(lambda: generate(G, min(n, batch_size), seed=0, source=source), dev)
         try:
             res = evaluate_generator(G, cfg, on_samples, n, split or cfg.eval.split, extractor, seed=seed,
                                      batch_size=batch_size, progress=progress, extractor_params=extractor_params,
-                                     source=_generator_name(run_dir, path, ckpt), metric_params=metric_params)
+                                     source=source, metric_params=metric_params)
         finally:
             tuner.close()
         record_.update(sampler=_sampler_label(cfg, ckpt), **res)

@@ -366,12 +366,16 @@ def settle(work: Callable[[], Any], device: str = "cpu", max_units: int = 200):
     the end (torch's count is given back)."""
     t = tuner(device=device)
     t.begin()
-    for _ in range(max_units):
-        if getattr(t, "_probe", None) is None:
-            break
-        t0 = time.perf_counter()
-        work()
-        t.record(time.perf_counter() - t0)
+    try:
+        for _ in range(max_units):
+            if getattr(t, "_probe", None) is None:
+                break
+            t0 = time.perf_counter()
+            work()
+            t.record(time.perf_counter() - t0)
+    except BaseException:
+        t.close()  # a failed probe (a NaN generator) must not leave the process's count held for good
+        raise
     t.finish()
     t.release()
     return t
