@@ -146,3 +146,21 @@ def test_samples_from_files_and_folders(tmp_path, digits):
         ganscape.load_images(folder)
     with pytest.raises(ConfigError, match="neither a registered data set"):
         ganscape.evaluate_samples(tmp_path / "s.npz", "no-such-thing")
+
+
+def test_a_run_stopped_after_its_last_evaluation_was_recorded_resumes_without_a_duplicate(tiny_tree, tmp_path):
+    """kill -9 between the final evaluation's record and status `completed` (seen in the study's
+    kill-a-worker test under load): the resume evaluates the last step once, not twice, and best.pt
+    is the best recorded step."""
+    from ganscape.config import from_dict
+    from ganscape.train import checkpoint as ckpt_io
+    from ganscape.train import rundir
+    tiny_tree["eval"] = {"every": 10, "metrics": ["fid"], "n": 100}
+    run = ganscape.train(from_dict(tiny_tree), run_dir=tmp_path / "run")
+    rundir.write_status(run, "running", step=20, checkpoint_step=20)  # what the kill left
+    ganscape.resume(run, progress=False)
+    recs = rundir.read_jsonl(run / "metrics.jsonl")
+    assert [r["step"] for r in recs] == [10, 20]
+    best = min(recs, key=lambda r: r["results"]["fid"])
+    assert ckpt_io.load(run / "checkpoints" / "best.pt")["step"] == best["step"]
+    assert rundir.read_status(run)["status"] == "completed"

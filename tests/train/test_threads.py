@@ -347,9 +347,13 @@ def test_settle_measures_on_throwaway_work_and_lets_inner_work_choose(monkeypatc
         t.close()
 
 
-def test_a_failed_probe_holds_nothing_afterwards():
+def test_a_failed_probe_holds_nothing_afterwards(monkeypatch):
     """settle() whose throwaway work raises (a NaN generator in `eval`) must give the
     hold and torch's count back; a leaked hold froze every later choice in the process."""
+    # two CPUs, both free: the probe runs whatever else the machine is doing
+    monkeypatch.setattr(thr, "available_cpus", lambda *a, **k: 2)
+    monkeypatch.setattr(thr, "omp_limit", lambda *a, **k: None)
+    monkeypatch.setattr(thr, "free_cpus", lambda *a, **k: 2)
     before = (thr._held, torch.get_num_threads())
 
     def boom():

@@ -470,7 +470,10 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
         # Records training wrote after that checkpoint will be written again
         # (a torn last line goes too); what `ganscape eval` wrote stays.
         rundir.truncate_jsonl(run_dir / rundir.STATS, state.step)
-        rundir.truncate_jsonl(run_dir / rundir.METRICS, state.step, source="train")
+        # a run stopped after its last steps' evaluation was recorded but before it finished evaluates
+        # that step again below (best.pt may not have been written): drop the record, not duplicate it
+        final = state.step >= cfg.train.steps
+        rundir.truncate_jsonl(run_dir / rundir.METRICS, state.step - 1 if final else state.step, source="train")
         rundir.truncate_jsonl(run_dir / rundir.THREADS, state.step)
         save_json(cfg, run_dir / rundir.CONFIG)
         if evaluator:
