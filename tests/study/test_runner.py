@@ -90,12 +90,12 @@ def _cli(spec, out, *extra):
             *extra]
 
 
-def _wait_for(pred, timeout=900.0):  # a hang guard: a loaded machine only has to get there
+def _wait_for(pred, timeout=900.0, interval=0.2):  # a hang guard: a loaded machine only has to get there
     t0 = time.time()
     while time.time() - t0 < timeout:
         if pred():
             return True
-        time.sleep(0.2)
+        time.sleep(interval)
     return False
 
 
@@ -166,32 +166,32 @@ def test_kill_9_of_a_worker_resumes_its_trial_from_the_checkpoint(tmp_path):
 
 
 def test_ctrl_c_stops_the_study_and_the_same_command_resumes_the_interrupted_trial(tmp_path):
-    spec, out = _write(tmp_path, trials=2), tmp_path / "study"
+    # three trials, so a machine fast enough to finish one between two looks still shows the next one mid-training
+    spec, out = _write(tmp_path, trials=3), tmp_path / "study"
     coordinator = subprocess.Popen(_cli(spec, out, "--workers", "1"), stdout=subprocess.DEVNULL,
                                    stderr=subprocess.PIPE, text=True, start_new_session=True)
 
-    def running_with_checkpoint():
-        try:
-            st = optuna.load_study(study_name="tiny", storage=storage_url(out))
-        except Exception:  # noqa: BLE001
-            return None
-        for t in st.trials:
-            if t.state.name == "RUNNING" and t.user_attrs.get("run_dirs"):
-                status = out / t.user_attrs["run_dirs"][0] / "status.json"
-                # mid-training: a trial at its final checkpoint can end the study before the signal lands
-                if status.exists() and 0 < (json.loads(status.read_text()).get("checkpoint_step") or 0) < STEPS:
-                    return t
-        return None
+    def mid_training():  # the run folders, not the database: a cheap look, taken every 20 ms
+        for status in (out / "trials").glob("trial-*/status.json"):
+            try:
+                s = json.loads(status.read_text())
+            except (OSError, ValueError):
+                continue
+            # mid-training: a trial at its final checkpoint can end the study before the signal lands
+            if s.get("status") == "running" and 0 < (s.get("checkpoint_step") or 0) < STEPS:
+                return True
+        return False
 
-    assert _wait_for(lambda: running_with_checkpoint() is not None)
+    seen = _wait_for(lambda: mid_training() or coordinator.poll() is not None, interval=0.02)
+    assert seen and coordinator.poll() is None, "the study ended before a trial was seen mid-training"
     os.killpg(coordinator.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole process group
     _, err = coordinator.communicate(timeout=900)
-    assert coordinator.returncode == 130 and "run the same command again" in err
+    assert coordinator.returncode == 130 and "run the same command again" in err, err[-2000:]
     st = optuna.load_study(study_name="tiny", storage=storage_url(out))
     assert not any(t.state.name == "FAIL" for t in st.trials)  # interrupted is not failed
     r = subprocess.run(_cli(spec, out), capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
-    _check_finished(out, 2)
+    _check_finished(out, 3)
 
 
 def test_failed_and_pruned_trials_are_recorded_with_reasons(tmp_path):
