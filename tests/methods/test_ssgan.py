@@ -105,6 +105,29 @@ def test_ssgan_discriminator_objective_by_hand():
     assert sup.item() == pytest.approx(ce.item(), rel=1e-5) and stats["ssgan/labelled"].item() == 3
 
 
+def test_conditional_entropy_term_by_hand():
+    from ganscape.methods.ssgan import conditional_entropy
+    # two examples: uniform over 4 classes (entropy log 4) and softmax(0, log 3) over 2 (p = 1/4, 3/4)
+    assert conditional_entropy(torch.tensor([[0.0, 0, 0, 0]])).item() == pytest.approx(math.log(4), rel=1e-6)
+    h = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    assert conditional_entropy(torch.tensor([[0.0, math.log(3)], [0.0, 0.0]])).item() == pytest.approx(
+        (h + math.log(2)) / 2, rel=1e-6)
+    # in D's objective: entropy_weight x the entropy of the real batch's K-class prediction, added to L_sup
+    tree = _tree(d_norm="none")
+    tree["method"] = {"name": "ssgan", "params": {"entropy_weight": 0.3}}
+    cfg, data, state, method = _state(tree)
+    D, b = state.nets["D"], _batch(data)
+    h_real = D.features(b.x)
+    method._target = b
+    total, stats = method.d_extra(D, h_real, h_real, None)
+    lr = D.class_logits(b.x)
+    p = lr.softmax(1)
+    ent = -(p * p.log()).sum(1).mean()
+    ce = F.cross_entropy(lr[b.labelled], b.y[b.labelled])
+    assert total.item() == pytest.approx(ce.item() + 0.3 * ent.item(), rel=1e-5)
+    assert stats["ssgan/conditional_entropy"].item() == pytest.approx(ent.item(), rel=1e-5)
+
+
 def test_a_separate_labelled_batch_is_the_supervised_term():
     # train.labelled_batch_size > 0 (improved-gan's protocol): the cross-entropy
     # is over the labelled batch only, not over the real batch's labelled rows

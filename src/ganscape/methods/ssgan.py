@@ -18,7 +18,8 @@ The discriminator minimizes
 authors' code (openai/improved-gan, mnist_svhn_cifar10/
 train_mnist_feature_matching.py): loss_lab + unlabeled_weight * loss_unl
 with unlabeled_weight = 1 and loss_unl = 0.5 * (real term + fake term), i.e.
-supervised_weight 1 and unsupervised_weight 0.5 here. The generator uses
+supervised_weight 1 and unsupervised_weight 0.5 here. `entropy_weight` > 0 adds
+Dai et al. 2017's conditional-entropy term on the real batch (conditional_entropy). The generator uses
 feature matching on D's trunk features (the GAN recipe's option; the paper's
 choice for semi-supervised learning, where minibatch discrimination did not
 help); adversarial > 0 adds the non-saturating -E log D(G(z)).
@@ -99,6 +100,14 @@ def supervised_loss(logits: Tensor, y: Tensor, mask: Tensor) -> Tensor:
     return ce.sum() / mask.sum().clamp(min=1)
 
 
+def conditional_entropy(logits: Tensor) -> Tensor:
+    """Mean entropy -sum_k p_k log p_k of softmax(logits (N, K)) over the N
+    examples: the bad-GAN conditional-entropy term (Dai et al. 2017), which D
+    minimizes on the real batch to make confident predictions on unlabelled data."""
+    logp = F.log_softmax(logits, dim=1)
+    return -(logp.exp() * logp).sum(1).mean()
+
+
 def supervision(batch: Batch, method: str) -> Tuple[Tensor, Tensor]:
     """(labels y (N,), mask (N,) of the labels the method may use) of a batch."""
     if batch.y is None:
@@ -140,10 +149,14 @@ class SSGANParams(GANParams):
     # (improved-gan: 1 and 0.5, see the module docstring).
     supervised_weight: float = 1.0
     unsupervised_weight: float = 0.5
+    # Dai et al. 2017 ("bad GAN"): + entropy_weight x the conditional entropy of
+    # D's K-class prediction on the real batch (their SVHN/CIFAR ent_weight 0.1;
+    # their MNIST recipe has none). 0: improved-gan's objective.
+    entropy_weight: float = 0.0
 
     def validate(self, where: str) -> None:
         super().validate(where)
-        for k in ("supervised_weight", "unsupervised_weight"):
+        for k in ("supervised_weight", "unsupervised_weight", "entropy_weight"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{where}.{k}: must be >= 0, got {getattr(self, k)}")
 
@@ -189,8 +202,13 @@ class SSGAN(GAN):
             labels, mask = supervision(b, "ssgan")
             logits = D.logits_of_features(h_real)
         sup = supervised_loss(logits, labels, mask)
-        return self.p.supervised_weight * sup, {"ssgan/supervised_loss": sup.detach(),
-                                                "ssgan/labelled": mask.sum().float()}
+        extra, stats = self.p.supervised_weight * sup, {"ssgan/supervised_loss": sup.detach(),
+                                                        "ssgan/labelled": mask.sum().float()}
+        if self.p.entropy_weight:
+            ent = conditional_entropy(D.logits_of_features(h_real))
+            extra = extra + self.p.entropy_weight * ent
+            stats["ssgan/conditional_entropy"] = ent.detach()
+        return extra, stats
 
     def step(self, state, batches: List[Batch], log: bool) -> Stats:
         stats: Stats = {}
