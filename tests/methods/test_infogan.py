@@ -102,6 +102,31 @@ def test_info_loss_by_hand():
     assert stats["info/cont_nll"].item() == pytest.approx(-cont, abs=1e-6)
 
 
+def test_clustergan_noise_scale_and_noise_term_by_hand():
+    # noise_std: the wrapped net sees sigma * noise; noise_weight: + beta_n * mean (Q_noise - sigma * noise)^2
+    from ganscape.nets.infogan import Codes, QOutput
+    _, _, state, method = _build(categorical=[3], continuous=0, noise_std=0.1, noise_weight=10.0, info_weight=2.0)
+    G = state.nets["G"]
+    G.eval()
+    z = torch.randn(5, 8)
+    onehot = torch.nn.functional.one_hot(G.codes(z).cat[:, 0], 3).float()
+    want = G.net(torch.cat([0.1 * z[:, :7], onehot], 1))
+    assert torch.allclose(G(z), want, atol=1e-6)
+    assert state.nets["Q"].noise_out == 7  # Q estimates the 7 noise coordinates
+    q = QOutput(cat_logits=[torch.zeros(2, 3)], mean=torch.zeros(2, 0), log_std=torch.zeros(2, 0),
+                bern_logits=torch.zeros(2, 0), noise=torch.tensor([[0.1, 0.0], [0.0, 0.0]]))
+    method.Q = lambda h: q
+    method._codes = Codes(cat=torch.tensor([[0], [1]]), cont=torch.zeros(2, 0), bern=torch.zeros(2, 0))
+    method._noise = torch.tensor([[0.3, 0.0], [0.0, -0.2]])
+    mse = ((0.1 - 0.3) ** 2 + 0.2 ** 2) / 4                      # mean over 2 examples x 2 coordinates
+    loss, stats = method.info_loss(torch.zeros(2, 4))
+    assert loss.item() == pytest.approx(-2.0 * -math.log(3.0) + 10.0 * mse, abs=1e-6)
+    assert stats["info/noise_mse"].item() == pytest.approx(mse, abs=1e-7)
+    # generate() keeps the noise as G saw it
+    method.generate(G, 4, None)
+    assert method._noise.shape == (4, 7) and method._noise.abs().max() < 1.0
+
+
 def _set_lr(state, lr):
     for opt in state.optims.values():
         for group in opt.param_groups:
@@ -376,6 +401,8 @@ def test_q_test_accuracy_of_a_run_scores_its_d_and_q_on_the_test_split(tmp_path)
     ({"method": {"categorical": [], "continuous": 0}}, "at least one code"),
     ({"method": {"continuous": -1}}, "continuous: must be >= 0"),
     ({"method": {"info_weight": -1.0}}, "info_weight"),
+    ({"method": {"noise_std": 0.0}}, "noise_std: must be > 0"),
+    ({"method": {"noise_weight": -1.0}}, "noise_weight"),
 ])
 def test_bad_codes_are_clear_errors(change, match):
     t = _tree()

@@ -33,6 +33,15 @@ both, with the Gaussian's std fixed at 1 (``Uniform(1, fix_std=True)``,
 smaller lambda is typically used, so that lambda L_I, which then contains a
 differential entropy (unbounded once the std is learned), stays on the scale
 of the GAN objective.
+
+ClusterGAN's latent (Mukherjee et al. 2019; nets/infogan.py), two options
+off by default: ``noise_std`` (sigma: G sees sigma * noise; ClusterGAN 0.1)
+and ``noise_weight`` (beta_n: Q also regresses the scaled noise, and
+-lambda L_I gains beta_n * mean over batch and coordinates of
+(Q_noise(x) - sigma * noise)^2, ClusterGAN's term with its beta_n = 10 for
+MNIST). ClusterGAN's categorical term is this module's (beta_c = 10 there:
+info_weight). Deviation: ClusterGAN's encoder is a separate net trained with
+G; here it is Q, on D's trunk, stepped with D as every InfoGAN code.
 """
 from __future__ import annotations
 
@@ -67,6 +76,11 @@ class InfoGANParams(GANParams):
     # Q's hidden layer width (fc + batch norm + LeakyReLU as the official
     # code, 128); 0 = a linear head on D's features.
     q_hidden: int = 128
+    # ClusterGAN (Mukherjee et al. 2019): the noise's scale as G sees it (0.1
+    # there), and beta_n, the weight of Q's squared error on that scaled noise
+    # (10 there; 0: Q does not estimate the noise).
+    noise_std: float = 1.0
+    noise_weight: float = 0.0
     # Columns of the code traversal pictures (samples/traversal_c*).
     traversal_steps: int = 10
 
@@ -77,7 +91,9 @@ class InfoGANParams(GANParams):
     def validate(self, where: str) -> None:
         super().validate(where)
         self.codes.validate(where)
-        for k in ("info_weight", "continuous_weight", "q_hidden"):
+        if self.noise_std <= 0:
+            raise ConfigError(f"{where}.noise_std: must be > 0, got {self.noise_std}")
+        for k in ("info_weight", "continuous_weight", "q_hidden", "noise_weight"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{where}.{k}: must be >= 0, got {getattr(self, k)}")
         if self.traversal_steps < 2:
@@ -128,6 +144,7 @@ class InfoGAN(GAN):
         self.spec = params.codes
         self.Q = None       # set in setup(): the hooks below get D, not the state
         self._codes = None  # codes of the fakes generate() made last
+        self._noise = None  # and their noise as G saw it (noise_std * noise)
 
     def build_nets(self, cfg, data):
         import dataclasses
@@ -141,10 +158,12 @@ class InfoGAN(GAN):
                               f"incompressible noise; set z_dim > {n_slots}")
         # The wrapped generator takes noise + codes as the paper's input (categoricals one-hot).
         inner = dataclasses.replace(cfg, model=dataclasses.replace(m, z_dim=m.z_dim - n_slots + self.spec.input_dim))
-        G = InfoGANGenerator(build_net(inner, "generator", m.generator, data.shape), m.z_dim, self.spec)
+        G = InfoGANGenerator(build_net(inner, "generator", m.generator, data.shape), m.z_dim, self.spec,
+                             self.p.noise_std)
         D = build_net(cfg, "discriminator", m.discriminator, data.shape)
         features = D.head.in_features - m.discriminator.minibatch_features  # the trunk's h, before minibatch features
-        Q = QHead(features, self.spec, self.p.q_hidden, self.p.learn_std)
+        Q = QHead(features, self.spec, self.p.q_hidden, self.p.learn_std,
+                  m.z_dim - n_slots if self.p.noise_weight else 0)
         return {"G": G, "D": D, "Q": Q}
 
     def optimizers(self, cfg, nets):
@@ -162,14 +181,20 @@ class InfoGAN(GAN):
     def generate(self, G, n: int, y: Optional[Tensor]) -> Tensor:
         z = G.sample_z(n)
         self._codes = G.codes(z)
+        self._noise = G.noise_std * G.noise(z)
         return G(z)
 
     def info_loss(self, h_fake: Tensor) -> Tuple[Tensor, Dict[str, Tensor]]:
         """-(lambda (log Q_cat + log Q_bern) + lambda_cont log Q_cont) of the last fakes, and its stats."""
-        t = info_terms(self.Q(h_fake), self._codes)
+        q = self.Q(h_fake)
+        t = info_terms(q, self._codes)
         loss = -(self.p.info_weight * (t["cat"] + t["bern"]) + self.p.continuous_weight * t["cont"])
         bound = code_entropy(self.spec) + t["cat"] + t["cont"] + t["bern"]
         stats = {"info/mi_bound": bound.detach()}
+        if self.p.noise_weight:
+            mse = ((q.noise - self._noise) ** 2).mean()
+            loss = loss + self.p.noise_weight * mse
+            stats["info/noise_mse"] = mse.detach()
         for k, name in (("cat", "categorical"), ("cont", "continuous"), ("bern", "bernoulli")):
             if getattr(self.spec, name):
                 stats[f"info/{k}_nll"] = -t[k].detach()

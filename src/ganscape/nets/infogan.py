@@ -26,6 +26,13 @@ Q(c | x): categorical logits, means and log standard deviations of a
 factored Gaussian for the continuous codes, Bernoulli logits. Its hidden
 layer (fc 128, batch norm, LeakyReLU 0.2) is the official code's encoder
 (openai/InfoGAN, models/regularized_gan.py).
+
+ClusterGAN's latent (Mukherjee et al. 2019), as two options: ``noise_std``
+scales the noise as the wrapped generator sees it (sigma * noise; ClusterGAN
+uses sigma = 0.1 so that the noise cannot carry what tells the clusters
+apart), and ``noise_out`` > 0 gives Q a regression head for that scaled noise
+(``QOutput.noise``), which the method trains with ClusterGAN's squared error.
+The sampler interface is unchanged: z stays standard normal.
 """
 from __future__ import annotations
 
@@ -77,9 +84,9 @@ class InfoGANGenerator(Generator):
     """forward(z (N, z_dim) standard normal) -> x; codes(z) -> Codes;
     decode(noise (N, noise_dim), cat, cont, bern) -> x. See the module docstring."""
 
-    def __init__(self, net: nn.Module, z_dim: int, codes: CodeSpec):
+    def __init__(self, net: nn.Module, z_dim: int, codes: CodeSpec, noise_std: float = 1.0):
         super().__init__(z_dim, net.shape)
-        self.code_spec = codes
+        self.code_spec, self.noise_std = codes, noise_std
         self.noise_dim = z_dim - codes.n_slots
         if self.noise_dim < 1:
             raise ConfigError(f"model.z_dim: InfoGAN's {codes.n_slots} codes take one latent coordinate each, "
@@ -99,13 +106,14 @@ class InfoGANGenerator(Generator):
         return Codes(cat, cont, bern)
 
     def noise(self, z: torch.Tensor) -> torch.Tensor:
+        """The standard normal noise coordinates of z (N, noise_dim), before noise_std."""
         return z[:, :self.noise_dim]
 
     def decode(self, noise: torch.Tensor, cat: torch.Tensor, cont: torch.Tensor, bern: torch.Tensor) -> torch.Tensor:
-        """x from explicit noise (N, noise_dim) and codes (see Codes)."""
+        """x from explicit standard normal noise (N, noise_dim), scaled by noise_std here, and codes (see Codes)."""
         onehots = [nn.functional.one_hot(cat[:, i], k).to(noise.dtype)
                    for i, k in enumerate(self.code_spec.categorical)]
-        return self.net(torch.cat([noise, *onehots, cont.to(noise.dtype), bern.to(noise.dtype)], dim=1))
+        return self.net(torch.cat([self.noise_std * noise, *onehots, cont.to(noise.dtype), bern.to(noise.dtype)], dim=1))
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         if z.ndim != 2 or z.shape[1] != self.z_dim:
@@ -118,15 +126,18 @@ class QOutput(NamedTuple):
     mean: torch.Tensor               # (N, n_continuous)
     log_std: torch.Tensor            # (N, n_continuous); zeros when the std is fixed at 1
     bern_logits: torch.Tensor        # (N, n_bernoulli)
+    noise: Optional[torch.Tensor] = None  # (N, noise_out): Q's estimate of the scaled noise (ClusterGAN)
 
 
 class QHead(nn.Module):
-    """h (N, F) -> QOutput. hidden = 0: a single linear layer."""
+    """h (N, F) -> QOutput. hidden = 0: a single linear layer. noise_out: outputs
+    for the noise estimate (ClusterGAN's encoder of z_n; 0 = none)."""
 
-    def __init__(self, in_features: int, codes: CodeSpec, hidden: int = 128, learn_std: bool = True):
+    def __init__(self, in_features: int, codes: CodeSpec, hidden: int = 128, learn_std: bool = True,
+                 noise_out: int = 0):
         super().__init__()
-        self.code_spec, self.learn_std = codes, learn_std
-        out = sum(codes.categorical) + codes.continuous * (2 if learn_std else 1) + codes.bernoulli
+        self.code_spec, self.learn_std, self.noise_out = codes, learn_std, noise_out
+        out = sum(codes.categorical) + codes.continuous * (2 if learn_std else 1) + codes.bernoulli + noise_out
         layers: List[nn.Module] = []
         if hidden:
             layers += [nn.Linear(in_features, hidden), nn.BatchNorm1d(hidden), nn.LeakyReLU(0.2)]
@@ -145,7 +156,8 @@ class QHead(nn.Module):
             i += s.continuous
         else:  # the official MNIST setting: Uniform(1, fix_std=True), std 1
             log_std = torch.zeros_like(mean)
-        return QOutput(cat, mean, log_std, out[:, i:i + s.bernoulli])
+        i += s.bernoulli
+        return QOutput(cat, mean, log_std, out[:, i - s.bernoulli:i], out[:, i:i + self.noise_out])
 
 
 @torch.no_grad()
