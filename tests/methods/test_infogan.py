@@ -393,6 +393,10 @@ def test_q_test_accuracy_of_a_run_scores_its_d_and_q_on_the_test_split(tmp_path)
     expected = q_classifier_accuracy(state.nets["D"], state.nets["Q"], test.x, test.y)
     assert out["accuracy"] == expected["accuracy"] and out["step"] == 2
     assert out["confusion"].sum() == 300
+    train = q_test_accuracy(run, split="train")  # the split settings are chosen on: its labels are never trained on
+    assert train["confusion"].sum() == len(load_data(cfg, "train").y) == 1497
+    with pytest.raises(ConfigError, match="split must be"):
+        q_test_accuracy(run, split="val")
 
 
 # ---- clear errors ----

@@ -132,10 +132,15 @@ def q_classifier_accuracy(D, Q, x: torch.Tensor, y: torch.Tensor, code: int = 0,
     return matched_accuracy(torch.cat(preds), y, num_codes=spec.categorical[code])
 
 
-def q_test_accuracy(run_dir, checkpoint: str = "latest", code: int = 0, device: str = "cpu") -> Dict[str, object]:
+def q_test_accuracy(run_dir, checkpoint: str = "latest", code: int = 0, device: str = "cpu",
+                    split: str = "test") -> Dict[str, object]:
     """The paper's measure for an InfoGAN run: its Q (and D's trunk) from the
     checkpoint classify the data set's test split (q_classifier_accuracy).
-    Returns its dict plus "step" and "checkpoint"."""
+    split="train" scores the training images instead, whose labels training
+    never reads: the split to choose settings on. Returns its dict plus
+    "step" and "checkpoint"."""
+    if split not in ("test", "train"):
+        raise ConfigError(f"Q's accuracy: split must be 'test' or 'train', got {split!r}")
     from pathlib import Path
     from ..config import from_dict
     from ..train import checkpoint as ckpt_io
@@ -149,7 +154,7 @@ def q_test_accuracy(run_dir, checkpoint: str = "latest", code: int = 0, device: 
     if cfg.method.name != "infogan":
         raise ConfigError(f"Q's test accuracy: {run_dir} was trained with method {cfg.method.name!r}; "
                           f"use a run of method infogan")
-    data = load_data(cfg, "test")
+    data = load_data(cfg, split)
     if data.y is None:
         raise ConfigError(f"Q's test accuracy: data set {cfg.data.name!r} has no labels to score against")
     nets = build_method(cfg).build_nets(cfg, DataSpec(data.shape, data.num_classes))
