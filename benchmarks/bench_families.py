@@ -96,7 +96,8 @@ def measure_one(args):
     return row
 
 
-SHIPPED = ("vae-digits", "iaf-vae-digits", "realnvp-digits", "pixelcnn-digits", "pixelcnn-binary-digits")
+SHIPPED = ("vae-digits", "iaf-vae-digits", "realnvp-digits", "pixelcnn-digits", "pixelcnn-binary-digits",
+           "vae-binary-digits", "iaf-vae-binary-digits")
 
 
 def shipped_one(args):

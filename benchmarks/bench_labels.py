@@ -46,9 +46,12 @@ CONDITIONAL = {
 def _train(preset: str, seed: int, overrides, tmp: str) -> Path:
     import torch
     torch.set_num_threads(1)  # one process per core
-    # evaluation during training is not needed: the benchmark scores the final EMA generator
+    # evaluation during training is not needed: the benchmark scores the final EMA generator.
+    # train.threads=1: a measured count can change with the machine's load, and another count changes
+    # float results in the last bits, which a GAN's training amplifies; one thread makes each seed repeatable.
     return ganscape.train(preset, overrides=[f"seed={seed}", "train.progress=false", "train.sample_every=0",
-                                             "eval.metrics=[]", *overrides], run_dir=Path(tmp) / "run")
+                                             "eval.metrics=[]", "train.threads=1", *overrides],
+                          run_dir=Path(tmp) / "run")
 
 
 def conditional_run(args):
