@@ -174,6 +174,27 @@ def test_counts_above_the_free_cpus_are_not_tried():
     assert f.decisions[-1]["why"] == "faster" and f.decisions[-1]["threads"] == 2
 
 
+def test_a_choice_capped_by_busy_cpus_is_looked_at_again_when_they_free_up():
+    # at the start another process is briefly busy: one thread, and 1 thread runs at the same speed
+    # whether or not the other process is there, so no "faster" or "slower" would ever measure again
+    f = Fake(available=2, free=1, block_seconds=0.5)
+    f.t.begin()
+    speed = {1: 0.01, 2: 0.006}
+    f.units(speed, 2000)                                   # 20 s at 1 thread, the CPU still busy
+    assert [d["threads"] for d in f.decisions] == [1] and f.calls == [1]
+    looks = f.t._cooldown
+    assert looks > thr.COOLDOWN                            # looked, found it busy, backed off
+    f.free = 2                                             # the other process is gone
+    f.units(speed, 8000)
+    assert f.decisions[-1]["why"] == "more CPUs free" and f.decisions[-1]["threads"] == 2 and f.t.current == 2
+    assert set(f.calls) == {1, 2}
+    # uncapped choices are never looked at again for free CPUs
+    g = Fake(available=2, free=2, block_seconds=0.5)
+    g.t.begin()
+    g.units(speed, 10000)
+    assert len(g.decisions) == 1 and g.t._capped is None
+
+
 def _proc(tmp_path, loadavg, states):
     (tmp_path / "loadavg").write_text(loadavg)
     for i, st in enumerate(states):

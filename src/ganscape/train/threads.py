@@ -31,7 +31,13 @@ run, by measurement:
   process started beside it), or 1.4 times faster (one stopped), measures
   again, no sooner than 10 times the last measurement's duration after it
   (20, 40, ... up to 160 times while measurements keep confirming the count:
-  on a machine whose load flickers, measuring costs at most a few per cent).
+  on a machine whose load flickers, measuring costs at most a few per cent);
+- a choice capped by busy CPUs is looked at again: when the cooldown has
+  passed and more CPUs are free than at the choice, it measures again
+  ("more CPUs free"); when not, the next look backs off like a confirming
+  measurement. Without this a process that started while another was
+  briefly busy kept one thread for good on an idle machine (dcgan-digits32
+  at 0.69 of two threads' speed, measured by benchmarks/bench_threads.py).
 
 The measurement runs on the real units: nothing is repeated or thrown away,
 and the thread count draws nothing from any random stream. It does change
@@ -137,6 +143,7 @@ class AutoThreads(_Holds):
         self._cooldown = COOLDOWN
         self._block: List[float] = []
         self._probe: Optional[Dict[str, Any]] = None
+        self._capped: Optional[int] = None        # free CPUs when the candidates were last cut by them
 
     # -- applying a count
     def _apply(self, k: int) -> bool:
@@ -156,6 +163,7 @@ class AutoThreads(_Holds):
         # second thread collapses (one such step can cost as much as 50 good ones)
         free = self._free() if len(self.candidates) > 1 else None
         cands = [c for c in self.candidates if free is None or c <= free]
+        self._capped = free if len(cands) < len(self.candidates) else None
         if len(cands) == 1:
             note = f"{why}; {free} CPU free of {self.available}" if free is not None else why
             self._decide({cands[0]: []}, note, cands[0])
@@ -235,6 +243,13 @@ class AutoThreads(_Holds):
             self._start_probe("slower")
         elif med < self.reference / RISE:
             self._start_probe("faster")
+        elif self._capped is not None:
+            free = self._free()
+            if free is not None and free > self._capped:
+                self._start_probe("more CPUs free")
+            else:  # still busy: look again later, less often each time
+                self._since_probe = 0.0
+                self._cooldown = min(self._cooldown * 2, 16 * COOLDOWN)
 
     def finish(self) -> None:
         """The work ended during a measurement: decide on what was measured (for the record)."""
