@@ -74,6 +74,15 @@ def test_a_trpo_step_improves_the_surrogate_within_max_kl():
         # the full step's quadratic KL model is max_kl, and here the measured KL is within 2% of it
         assert r.step_fraction == 1.0 and r.kl == pytest.approx(max_kl, rel=0.02)
         assert r.expected_improvement == pytest.approx(r.improvement, rel=0.05)  # the linear model, first order
+    # openai/imitation's line search (KL up to 2 max_kl) takes a full step that the paper's bound halves
+    net.load_state_dict(_policy(1)[0].state_dict())
+    loose = trpo_step(params, surrogate, kl, max_kl=0.001, damping=0.0, cg_iters=20, kl_slack=2.0)
+    net.load_state_dict(_policy(1)[0].state_dict())
+    tight = trpo_step(params, surrogate, kl, max_kl=0.0005, damping=0.0, cg_iters=20)
+    assert loose.step_fraction == 1.0 and loose.kl <= 2 * 0.001
+    with pytest.raises(ValueError, match="kl_slack"):
+        trpo_step(params, surrogate, kl, kl_slack=0.5)
+    assert tight.accepted and tight.kl <= 0.0005
     # a surrogate that cannot improve: nothing is accepted and the parameters stay
     old = torch.nn.utils.parameters_to_vector(params).clone()
     r = trpo_step(params, lambda: sum(p.sum() for p in params) * 0.0, kl)  # zero gradient

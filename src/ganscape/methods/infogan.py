@@ -41,7 +41,10 @@ and ``noise_weight`` (beta_n: Q also regresses the scaled noise, and
 (Q_noise(x) - sigma * noise)^2, ClusterGAN's term with its beta_n = 10 for
 MNIST). ClusterGAN's categorical term is this module's (beta_c = 10 there:
 info_weight). Deviation: ClusterGAN's encoder is a separate net trained with
-G; here it is Q, on D's trunk, stepped with D as every InfoGAN code.
+G's optimizer on fakes only; here it is Q, on D's trunk, stepped with D as
+every InfoGAN code (so D's trunk also gets the weighted terms). ClusterGAN
+has no continuous codes (continuous: 0; its MNIST latent is 30 noise
+coordinates and one categorical: z_dim 31) and trains with WGAN-GP.
 """
 from __future__ import annotations
 

@@ -150,8 +150,9 @@ class SSGANParams(GANParams):
     supervised_weight: float = 1.0
     unsupervised_weight: float = 0.5
     # Dai et al. 2017 ("bad GAN"): + entropy_weight x the conditional entropy of
-    # D's K-class prediction on the real batch (their SVHN/CIFAR ent_weight 0.1;
-    # their MNIST recipe has none). 0: improved-gan's objective.
+    # D's K-class prediction on the real batch (their SVHN ent_weight 0.1;
+    # CIFAR-10 and MNIST have none; their SVHN recipe also adds a pull-away
+    # term to G, not here). 0: improved-gan's objective.
     entropy_weight: float = 0.0
 
     def validate(self, where: str) -> None:

@@ -10,7 +10,11 @@ rollout segment; the state it was cut at still has a future, so delta_t
 bootstraps with V(s_{t+1}) (the value of the state it was cut at), but no
 advantage flows back across the cut. Treating a time limit as a terminal
 state biases the values of late states toward zero, the error gymnasium's
-terminated / truncated split exists to avoid.
+terminated / truncated split exists to avoid. A deviation from the official
+codes: openai/baselines and rllab (VIME) treat every episode end as terminal,
+and openai/imitation (GAIL) pads V = 0 at every path end but gives its value
+function the time step as an input; a recipe that wants theirs flags its
+time-limit ends `terminated`.
 """
 from __future__ import annotations
 

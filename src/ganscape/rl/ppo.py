@@ -7,8 +7,11 @@ baselines' PPO2 does:
 
     L_V = 1/2 E[max((V - R)^2, (V_old + clip(V - V_old, -c, c) - R)^2)]
 
-(without clipping: 1/2 E[(V - R)^2]). The 1/2 is baselines'; stable-baselines3
-uses E[(V - R)^2] with vf_coef 0.5, the same gradient at its default.
+(without clipping: 1/2 E[(V - R)^2]). The 1/2 is baselines' PPO2, which then
+weights this loss by vf_coef 0.5 (0.25 E[(V - R)^2] in all); stable-baselines3
+weights E[(V - R)^2] by its vf_coef 0.5. The weight is the caller's; PPO2
+clips the values with the policy's clip range and standardizes the
+advantages per minibatch, also the caller's.
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""TRPO's update (Schulman et al. 2015) with the settings of the GAIL and
-VIME code (openai/imitation, openai/vime; REFERENCES.md, "Acting"):
+"""TRPO's update (Schulman et al. 2015); the defaults are the paper's
+constraint, with the GAIL code's CG settings (openai/imitation; REFERENCES.md,
+"Acting"):
 
 1. g = gradient of the surrogate L(theta) = E[pi_theta(a|s) / pi_old(a|s) A];
 2. s = F^-1 g by conjugate gradient (`cg_iters`, 10 there), where F v is the
@@ -8,10 +9,21 @@ VIME code (openai/imitation, openai/vime; REFERENCES.md, "Acting"):
    `damping` v (0.1 there);
 3. the full step beta s with beta = sqrt(2 max_kl / s^T F s), the largest step
    whose quadratic KL model equals `max_kl` (0.01);
-4. backtracking: try theta_old + 0.5^k beta s for k = 0, 1, ..., keep the
-   first whose KL (measured, not modelled) is at most max_kl and whose
-   surrogate improves by a positive amount and by at least `accept_ratio` of
-   the improvement the linear model expects; none found: theta stays.
+4. backtracking: try theta_old + 0.5^k beta s for k = 0 .. `backtracks` - 1,
+   keep the first whose KL (measured, not modelled) is at most `kl_slack` x
+   max_kl and whose surrogate improves by a positive amount and by at least
+   `accept_ratio` of the improvement the linear model expects; none found:
+   theta stays.
+
+The official line searches differ, so the two knobs say which one runs:
+openai/imitation (GAIL) accepts KL up to 2 max_kl with the ratio test 0.1
+(kl_slack=2, accept_ratio=0.1; when no try passes it keeps the smallest step
+unchecked, where this keeps theta); openai/baselines' trpo_mpi accepts KL up
+to 1.5 max_kl and any improvement >= 0 (kl_slack=1.5, accept_ratio=0);
+modular_rl checks no KL; rllab, which VIME uses, keeps KL <= max_kl and
+shrinks by 0.8 over 15 tries. The defaults (kl_slack 1, ratio 0.1) keep the
+paper's constraint. Every official code standardizes the advantages before
+the step; that is the caller's job here.
 
 `surrogate` and `kl` are closures that evaluate the current parameters (the
 recipe computes pi_old's log-probabilities and distribution once, detached).
@@ -74,12 +86,14 @@ class TRPOResult:
 
 def trpo_step(params: Sequence[Tensor], surrogate: Callable[[], Tensor], kl: Callable[[], Tensor],
               max_kl: float = 0.01, damping: float = 0.1, cg_iters: int = 10, backtracks: int = 10,
-              accept_ratio: float = 0.1, kl_fvp: Optional[Callable[[], Tensor]] = None) -> TRPOResult:
+              accept_ratio: float = 0.1, kl_fvp: Optional[Callable[[], Tensor]] = None,
+              kl_slack: float = 1.0) -> TRPOResult:
     """One TRPO update of `params` in place (see the module docstring).
     surrogate(): the objective to MAXIMIZE; kl(): mean KL(pi_old || pi)."""
-    if max_kl <= 0 or damping < 0 or cg_iters < 1 or backtracks < 1:
-        raise ValueError(f"trpo_step: need max_kl > 0, damping >= 0, cg_iters >= 1, backtracks >= 1; got "
-                         f"{max_kl}, {damping}, {cg_iters}, {backtracks}")
+    if max_kl <= 0 or damping < 0 or cg_iters < 1 or backtracks < 1 or kl_slack < 1 or accept_ratio < 0:
+        raise ValueError(f"trpo_step: need max_kl > 0, damping >= 0, cg_iters >= 1, backtracks >= 1, "
+                         f"kl_slack >= 1, accept_ratio >= 0; got {max_kl}, {damping}, {cg_iters}, {backtracks}, "
+                         f"{kl_slack}, {accept_ratio}")
     params = list(params)
     old = parameters_to_vector(params).detach().clone()
     with torch.enable_grad():
@@ -104,7 +118,7 @@ def trpo_step(params: Sequence[Tensor], surrogate: Callable[[], Tensor], kl: Cal
             vector_to_parameters(old + frac * full, params)
             after, d_kl = float(surrogate()), float(kl())
             improve, expected = after - before, expected_full * frac
-            if d_kl <= max_kl and improve > 0 and improve >= accept_ratio * expected:
+            if d_kl <= kl_slack * max_kl and improve > 0 and improve >= accept_ratio * expected:
                 return TRPOResult(True, frac, d_kl, improve, expected)
         vector_to_parameters(old, params)
     return TRPOResult(False, 0.0, 0.0, 0.0, expected_full)
