@@ -168,8 +168,11 @@ def test_kill_9_of_a_worker_resumes_its_trial_from_the_checkpoint(tmp_path):
 def test_ctrl_c_stops_the_study_and_the_same_command_resumes_the_interrupted_trial(tmp_path):
     # three trials, so a machine fast enough to finish one between two looks still shows the next one mid-training
     spec, out = _write(tmp_path, trials=3), tmp_path / "study"
+    # preexec_fn: as in a terminal's foreground job, whatever launched pytest (a shell's background job
+    # starts with SIGINT ignored, which Python and every child then keep: Ctrl-C would do nothing)
     coordinator = subprocess.Popen(_cli(spec, out, "--workers", "1"), stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
+                                   stderr=subprocess.PIPE, text=True, start_new_session=True,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
     def mid_training():  # the run folders, not the database: a cheap look, taken every 20 ms
         # trials 0 and 1 only, with half their steps to go: a signal that lands after the last trial's
