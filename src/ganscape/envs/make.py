@@ -16,10 +16,10 @@ def make_env(env_id: str, params: Optional[Dict[str, Any]] = None, max_episode_s
     (0: the registered one) and, with `fixed_horizon`, FixedHorizon on top (every
     episode lasts exactly the time limit; see wrappers.py)."""
     gym = require_gymnasium()
-    ids = list(gym.envs.registry.keys())
     if env_id not in gym.envs.registry:
-        close = difflib.get_close_matches(env_id, ids, n=3, cutoff=0.5)
-        hint = f"; close matches: {', '.join(close)}" if close else "; `ganscape list` shows the environments"
+        close = difflib.get_close_matches(env_id, list(gym.envs.registry), n=3, cutoff=0.5)
+        hint = (f"; close matches: {', '.join(close)}" if close
+                else "; gymnasium's registry lists them (gymnasium.pprint_registry())")
         raise ConfigError(f"env.id: unknown environment {env_id!r}{hint}")
     spec = gym.envs.registry[env_id]
     limit = max_episode_steps or spec.max_episode_steps

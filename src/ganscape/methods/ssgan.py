@@ -205,8 +205,8 @@ class SSGAN(GAN):
         sup = supervised_loss(logits, labels, mask)
         extra, stats = self.p.supervised_weight * sup, {"ssgan/supervised_loss": sup.detach(),
                                                         "ssgan/labelled": mask.sum().float()}
-        if self.p.entropy_weight:
-            ent = conditional_entropy(D.logits_of_features(h_real))
+        if self.p.entropy_weight:  # on the real batch, whose logits are `logits` unless a labelled batch was used
+            ent = conditional_entropy(logits if b.labelled_batch is None else D.logits_of_features(h_real))
             extra = extra + self.p.entropy_weight * ent
             stats["ssgan/conditional_entropy"] = ent.detach()
         return extra, stats
