@@ -196,6 +196,33 @@ class EvalConfig:
 
 
 @dataclass(frozen=True)
+class EnvConfig:
+    """The environment of a method that acts (expert, gail, airl, bc, vime):
+    a gymnasium id and how it is built (envs/make.py). Unused by the other
+    methods. A run's episodes come from `num_envs` copies stepped in lockstep
+    (one policy forward per step for all of them), each episode seeded by
+    (run seed, training step, episode number)."""
+    id: str = ""                    # e.g. CartPole-v1, Pendulum-v1, ganscape/SparseMountainCar-v0
+    params: Mapping[str, Any] = field(default_factory=dict)   # keyword arguments of gymnasium.make
+    num_envs: int = 1               # copies stepped together while collecting episodes
+    max_episode_steps: int = 0      # time limit; 0: the registered one
+    # Every episode lasts exactly the time limit, in an absorbing state after
+    # the task ends (envs/wrappers.py): GAIL's always-positive reward would
+    # otherwise be a survival bonus on tasks that end early (CartPole).
+    fixed_horizon: bool = False
+    # Observations standardized inside the nets: none | demos (the
+    # demonstrations' mean and std, as openai/imitation does).
+    normalize_obs: str = "none"
+
+    def validate(self, where: str) -> None:
+        if self.num_envs < 1 or self.max_episode_steps < 0:
+            raise ConfigError(f"{where}: need num_envs >= 1 and max_episode_steps >= 0, got {self.num_envs} and "
+                              f"{self.max_episode_steps}")
+        if self.normalize_obs not in ("none", "demos"):
+            raise ConfigError(f"{where}.normalize_obs: {self.normalize_obs!r} is not allowed; choose none or demos")
+
+
+@dataclass(frozen=True)
 class Config:
     name: str = ""                  # run folder name; load_config: the preset's (or file's) name; else the data set's
     seed: int = 0
@@ -209,6 +236,7 @@ class Config:
     optim: OptimConfig = OptimConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    env: EnvConfig = EnvConfig()
 
     def validate(self, where: str) -> None:
         if self.name:

@@ -8,7 +8,11 @@ CIFAR-10, is 150 MB as uint8), so a data set is just tensors:
 - points: ``x`` float32, shape (N, D);
 - tokens: ``x`` int64, shape (N, L), ids in [0, vocab_size) (sequences:
   the SeqGAN oracle's, text's characters or words; ``info["vocab"]`` holds
-  the strings of text tokens, ``info["pad"]`` the padding id when there is one).
+  the strings of text tokens, ``info["pad"]`` the padding id when there is one);
+- transitions: ``x`` float32, shape (N, D): an expert's (observation, action)
+  pairs flattened, ``info`` says how to split them (data/demos.py);
+- none: no examples, ``x`` of shape (0, 0): a method that learns from an
+  environment's reward alone.
 
 Loaders are registered in ``ganscape.registry.DATASETS`` with the signature
 ``fn(params, split: str, seed: int) -> ArrayDataset`` where split is "train"
@@ -23,12 +27,13 @@ import numpy as np
 import torch
 
 SPLITS = ("train", "test")
+KINDS = ("image", "points", "tokens", "transitions", "none")
 
 
 @dataclass
 class ArrayDataset:
     x: torch.Tensor
-    kind: Literal["image", "points", "tokens"]
+    kind: Literal["image", "points", "tokens", "transitions", "none"]
     y: Optional[torch.Tensor] = None  # int64 class labels, shape (N,)
     num_classes: int = 0
     vocab_size: int = 0  # tokens: the number of token ids (0 for images and points)
@@ -41,8 +46,8 @@ class ArrayDataset:
     info: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.kind not in ("image", "points", "tokens"):
-            raise ValueError(f"dataset kind {self.kind!r} is not allowed; choose image, points or tokens")
+        if self.kind not in KINDS:
+            raise ValueError(f"dataset kind {self.kind!r} is not allowed; choose one of: {', '.join(KINDS)}")
         if self.kind == "tokens":
             if self.x.dtype != torch.int64 or self.x.ndim != 2:
                 raise TypeError(f"token data must be int64 (N, L), got {self.x.dtype} {tuple(self.x.shape)}")
@@ -55,7 +60,7 @@ class ArrayDataset:
             raise TypeError(f"dataset x must be float32, got {self.x.dtype}")
         if self.kind == "image" and self.x.ndim != 4:
             raise ValueError(f"image data must be (N, C, H, W), got shape {tuple(self.x.shape)}")
-        if self.kind == "points" and self.x.ndim != 2:
+        if self.kind in ("points", "transitions", "none") and self.x.ndim != 2:
             raise ValueError(f"point data must be (N, D), got shape {tuple(self.x.shape)}")
         if self.y is not None and len(self.y) != len(self.x):
             raise ValueError(f"{len(self.y)} labels for {len(self.x)} examples")

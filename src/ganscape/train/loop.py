@@ -216,7 +216,8 @@ class Evaluator:
         self.cfg = cfg
         # a metric the method has no net for is refused here, before the run folder exists
         self.on_samples, self.on_classifier = split_metrics(method, cfg.eval.metrics, cfg.method.name)
-        tokens = getattr(method, "data_kind", "") == "tokens"  # token metrics need no feature extractor
+        # token metrics and a policy's returns need no feature extractor
+        tokens = getattr(method, "data_kind", "") in ("tokens", "policy")
         self.extractor = (build_extractor(cfg.eval.extractor, None, cfg.data.name, device=str(device))
                           if self.on_samples and not tokens else None)
         if self.extractor is not None and shape is not None and len(shape) == 3:
@@ -459,9 +460,13 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
                      extra)
 
     state, method = build_state(cfg, DataSpec.of(data), device)
-    order = BatchOrder(len(x), cfg.real_batch_size, cfg.seed, device)
+    if not len(x) and getattr(method, "uses_data", True):
+        raise ConfigError(f"data: {cfg.data.name!r} has no examples, and method {cfg.method.name!r} trains on data")
+    # a method that learns from an environment alone (data: none) gets no batches
+    order = BatchOrder(len(x), cfg.real_batch_size, cfg.seed, device) if len(x) else None
     evaluator = Evaluator(cfg, device, method, data.shape) if cfg.eval.metrics else None
-    if evaluator and evaluator.on_samples and not getattr(state.sampler, "vocab_size", 0):
+    if evaluator and evaluator.on_samples and not getattr(state.sampler, "vocab_size", 0) \
+            and not getattr(state.sampler, "is_policy", False):
         from ..metrics.evaluate import check_room  # eval.n that cannot fit: refused now, not after training
         check_room(state.sampler, cfg.eval.n, getattr(state.sampler, "num_classes", 0))
     if resume:
@@ -490,7 +495,8 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
         rundir.clean_orphans(run_dir)
         save_json(cfg, run_dir / rundir.CONFIG)
     ckpt_dir = run_dir / rundir.CHECKPOINTS
-    can_sample = state.sampler_name is not None  # a classifier-only method has no sample grids
+    # a classifier-only method has no sample grids, nor has a policy (`ganscape sample` renders its episodes)
+    can_sample = state.sampler_name is not None and not getattr(state.sampler, "is_policy", False)
     n_fixed = tc.num_samples * 40 if data.kind == "points" else tc.num_samples
     # the sampler's own latent size where it has one (a flow or PixelCNN: one per pixel)
     z_dim = getattr(state.sampler, "z_dim", cfg.model.z_dim) if can_sample else cfg.model.z_dim
@@ -554,8 +560,8 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
                 if tc.lr_schedule == "linear":
                     set_lr(state, 1.0 - state.step / tc.steps)
                 log = (state.step + 1) % tc.log_every == 0 or state.step + 1 == tc.steps
-                batches = [batch_of(state.batch + i) for i in range(tc.n_disc)]
-                state.batch += tc.n_disc
+                batches = [batch_of(state.batch + i) for i in range(tc.n_disc)] if order is not None else []
+                state.batch += len(batches)
                 stats = method.step(state, batches, log)
                 state.step += 1
                 for name, ema in state.ema.items():
