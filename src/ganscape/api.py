@@ -160,6 +160,15 @@ def load_generator(run_dir: Union[str, Path], checkpoint: str = "latest", ema: b
     return G.to(resolve_device(device)).eval()
 
 
+def is_policy_run(run_dir: Union[str, Path]) -> bool:
+    """Whether the run's method trains a policy (its `sample` renders episodes)."""
+    from .train.state import build_method
+    try:
+        return getattr(build_method(load_run(run_dir)), "data_kind", "") == "policy"
+    except ConfigError:
+        return False
+
+
 def class_labels(G: torch.nn.Module, n: int, class_: Union[int, str, None]) -> Optional[torch.Tensor]:
     """The labels for `n` samples of `class_`: an int K (n of class K), "all"
     (n of every class, class by class), or None (the generator's default:

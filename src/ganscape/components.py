@@ -16,5 +16,5 @@ from .objectives import losses, penalties  # noqa: F401
 from . import optim  # noqa: F401
 from .methods import bgan, cgan, expert, gan, infogan, likelihood, sequence, ssgan, vae  # noqa: F401
 from .metrics.features import digits_cnn, inception, random_net  # noqa: F401
-from .metrics import classifier_error, image_metrics, nll, sequences  # noqa: F401
+from .metrics import classifier_error, image_metrics, nll, returns, sequences  # noqa: F401
 from .metrics import infogan as infogan_metric  # noqa: F401

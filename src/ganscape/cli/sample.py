@@ -20,11 +20,23 @@ def add(sub) -> None:
     p.add_argument("--class", dest="class_", metavar="K|all",
                    help="class-conditional runs: N samples of class K, or N of every class ('all': the grid has "
                         "one row per class); the npz holds the labels as 'y'")
+    p.add_argument("--episodes", type=positive_int, default=None,
+                   help="runs of a policy (expert, gail, airl, bc, vime): render this many episodes into --out, "
+                        ".gif (an animation) or .png (a strip of frames), their trajectories beside it as .npz "
+                        "(default 1)")
+    p.add_argument("--deterministic", action="store_true", help="episodes: the policy's most likely actions")
     p.set_defaults(handler=run)
 
 
 def run(a) -> int:
     from .. import api
+    if a.episodes is not None or api.is_policy_run(a.run_dir):
+        from ..episodes import render
+        r = render(a.run_dir, a.out, a.episodes or 1, a.checkpoint or api.default_checkpoint(a.run_dir), a.seed,
+                   a.deterministic)
+        print(f"wrote {r['episodes']} episodes ({r['frames']} frames) to {r['path']}, returns "
+              f"{', '.join(f'{x:g}' for x in r['returns'])}; trajectories: {r['trajectories']}")
+        return 0
     from ..metrics.evaluate import NonFiniteSamplesError
     from ..metrics.evaluate_run import describe_generator
 

@@ -21,7 +21,7 @@ x = [obs, act] (a discrete action as its index): the loop's batches are
 pairs; `info` says how to split them back (obs_dim, act_dim, discrete) and
 carries the environment id, the expert's return and the observation mean and
 std over the kept pairs. Split "test" holds the episodes not kept (behaviour
-cloning's held-out pairs). The file is read without pickle; shipped files
+cloning's held-out pairs; empty when every episode is kept). The file is read without pickle; shipped files
 (package data, made by scripts/make_demos.py) are used when `path` is empty.
 """
 from __future__ import annotations
@@ -148,12 +148,9 @@ def demonstrations(p: DemonstrationsParams, split: str, seed: int = 0) -> ArrayD
     order = rng.permutation(len(episodes))
     k = p.trajectories or len(episodes)
     chosen = sorted(order[:k].tolist()) if split == "train" else sorted(order[k:].tolist())
-    if not chosen:
-        raise ConfigError(f"data.params.trajectories: all {len(episodes)} episodes of {path} are used for training; "
-                          f"there are none left for the test split")
     offsets = rng.integers(0, p.subsample, size=len(episodes))
-    rows = np.concatenate([np.arange(episodes[e][0] + min(offsets[e], episodes[e][1] - episodes[e][0] - 1),
-                                     episodes[e][1], p.subsample) for e in chosen])
+    rows = np.concatenate([np.arange(0)] + [np.arange(episodes[e][0] + min(offsets[e], episodes[e][1] - episodes[e][0] - 1),
+                                     episodes[e][1], p.subsample) for e in chosen]).astype(np.int64)
     obs = d["obs"][rows].reshape(len(rows), -1).astype(np.float32)
     acts = d["acts"][rows]
     discrete = np.issubdtype(acts.dtype, np.integer)
@@ -163,9 +160,11 @@ def demonstrations(p: DemonstrationsParams, split: str, seed: int = 0) -> ArrayD
     info = {"env_id": d["env_id"], "obs_shape": tuple(d["obs"].shape[1:]), "obs_dim": obs.shape[1],
             "act_dim": act_cols.shape[1], "discrete": bool(discrete),
             "n_actions": int(d["acts"].max()) + 1 if discrete else 0,
-            "expert_return": d["expert_return"], "kept_return": float(np.mean([returns[e] for e in chosen])),
+            "expert_return": d["expert_return"],
+            "kept_return": float(np.mean([returns[e] for e in chosen])) if chosen else float("nan"),
             "episodes": len(chosen), "pairs": len(rows), "path": str(path),
-            "obs_mean": obs.mean(0), "obs_std": obs.std(0)}
+            "obs_mean": obs.mean(0) if len(obs) else np.zeros(obs.shape[1], np.float32),
+            "obs_std": obs.std(0) if len(obs) else np.ones(obs.shape[1], np.float32)}
     return ArrayDataset(x=x, kind="transitions", info=info)
 
 

@@ -16,6 +16,8 @@ def make_env(env_id: str, params: Optional[Dict[str, Any]] = None, max_episode_s
     (0: the registered one) and, with `fixed_horizon`, FixedHorizon on top (every
     episode lasts exactly the time limit; see wrappers.py)."""
     gym = require_gymnasium()
+    from .sparse import register  # ganscape/Sparse*: VIME's sparse-reward tasks
+    register()
     if env_id not in gym.envs.registry:
         close = difflib.get_close_matches(env_id, list(gym.envs.registry), n=3, cutoff=0.5)
         hint = (f"; close matches: {', '.join(close)}" if close

@@ -219,26 +219,33 @@ READ_AS = {"c2st_accuracy": "0.5 is best (indistinguishable)",
            "memorization_median_nn_distance": "near the held-out real value is best",
            "memorization_threshold": "the near-copy distance used",
            "memorization_n_samples": "count", "memorization_n_train": "count",
-           "nll_nats": "lower is better"}
+           "nll_nats": "lower is better",
+           "random_return": "a uniformly random policy's, for reference",
+           "expert_return": "the expert's, for reference"}
 
 
 def direction(name: str) -> str:
     """How to read result `name`: "higher is better", "lower is better" or,
     for results where neither holds, what is best (READ_AS)."""
-    from .sequences import HIGHER_IS_BETTER as TOKENS_HIGHER
     if name in READ_AS:
         return READ_AS[name]
     if name.endswith("_std"):
         return "spread"
-    higher = name in HIGHER_IS_BETTER or name in TOKENS_HIGHER or name.startswith(HIGHER_PREFIXES)
-    return "higher is better" if higher else "lower is better"
+    return "higher is better" if _higher(name) else "lower is better"
+
+
+def _higher(name: str) -> bool:
+    """Whether a larger value of result `name` is better (image, token and policy results)."""
+    from .returns import HIGHER_IS_BETTER as RETURNS_HIGHER
+    from .sequences import HIGHER_IS_BETTER as TOKENS_HIGHER
+    return name in HIGHER_IS_BETTER or name in TOKENS_HIGHER or name in RETURNS_HIGHER \
+        or name.startswith(HIGHER_PREFIXES)
 
 
 def is_better(name: str, new: float, old: Optional[float]) -> bool:
-    from .sequences import HIGHER_IS_BETTER as TOKENS_HIGHER
     if old is None:
         return True
-    return new > old if name in HIGHER_IS_BETTER or name in TOKENS_HIGHER or name.startswith(HIGHER_PREFIXES) \
+    return new > old if _higher(name) \
         else new < old
 
 
@@ -408,6 +415,9 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
     source names G in errors (e.g. "the generator of RUN (checkpoint ..., step ...)").
     metric_params: {metric: {key: value}} (defaults: each metric's own).
     """
+    if getattr(G, "is_policy", False):  # a policy: returns over fixed-seed episodes (metrics/returns.py)
+        from .returns import evaluate_policy
+        return evaluate_policy(G, cfg, metrics, progress=progress, metric_params=metric_params)
     if getattr(G, "vocab_size", 0):  # a sequence generator: token metrics (metrics/sequences.py)
         from .sequences import evaluate_tokens
         return evaluate_tokens(G, cfg, metrics, n, split, seed=seed, metric_params=metric_params)
@@ -471,7 +481,9 @@ def split_metrics(method, metrics: Union[str, Sequence[str], None],
     ConfigError."""
     if metrics is None:
         from .sequences import TOKEN_DEFAULTS
-        on_gen = TOKEN_DEFAULTS if getattr(method, "data_kind", "") == "tokens" else tuple(image_defaults)
+        from .returns import POLICY_DEFAULTS
+        on_gen = {"tokens": TOKEN_DEFAULTS, "policy": POLICY_DEFAULTS}.get(getattr(method, "data_kind", ""),
+                                                                          tuple(image_defaults))
         chosen = (on_gen if method.sampler else ()) + (("classifier-error",) if method.classifier else ())
     else:
         chosen = _metric_list(metrics)

@@ -11,6 +11,8 @@ import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
+import torch
+
 from ..registry import DATASETS, ConfigError
 from ..train import rundir
 from .cache import FeatureCache
@@ -83,7 +85,11 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
         G = load_generator(run_dir, checkpoint, device=dev)
         # the thread count, measured on a throwaway batch of samples (private seed; train/threads.py)
         source = _generator_name(run_dir, path, ckpt)  # a NaN generator is named by the probe already
-        tuner = thr.settle(lambda: generate(G, min(n, batch_size), seed=0, source=source), dev)
+        if getattr(G, "is_policy", False):  # a policy's probe: one batch of actions on blank observations
+            probe = lambda: G(torch.zeros(batch_size, G.obs_dim, device=dev))  # noqa: E731
+        else:
+            probe = lambda: generate(G, min(n, batch_size), seed=0, source=source)  # noqa: E731
+        tuner = thr.settle(probe, dev)
         try:
             res = evaluate_generator(G, cfg, on_samples, n, split or cfg.eval.split, extractor, seed=seed,
                                      batch_size=batch_size, progress=progress, extractor_params=extractor_params,
