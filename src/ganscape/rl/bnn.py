@@ -415,8 +415,8 @@ class MedianNormalizer:
         self.medians: deque = deque(maxlen=self.k)
 
     def normalize(self, kl: Tensor) -> Tensor:
-        denom = sum(self.medians) / len(self.medians) if self.medians else 1.0
         self.medians.append(float(torch.quantile(kl.detach().double().flatten(), 0.5)))
+        denom = sum(self.medians) / len(self.medians)
         if not (denom > 0.0 and math.isfinite(denom)):
             return kl
         return kl / denom
