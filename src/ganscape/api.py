@@ -9,6 +9,7 @@ import torch
 
 from . import components  # noqa: F401  (an entry point: the registries are filled before any config is built)
 from .config import Config, load_config
+from .registry import ConfigError
 from .train import checkpoint as ckpt_io
 from .train import rundir
 from .train.loop import run as _run
@@ -219,6 +220,9 @@ def sample_with_labels(run_dir: Union[str, Path], n: int = 64, seed: int = 0, ch
     from .metrics.evaluate import check_room, generate
     from .nets.conditional import generator_labels
     G = load_generator(run_dir, checkpoint, device=device)
+    if getattr(G, "is_policy", False):
+        raise ConfigError(f"{run_dir} trains a policy: its samples are episodes (`ganscape sample RUN --episodes N "
+                          f"--out FILE.gif`, ganscape.episodes.render or ganscape.episodes.demos)")
     if temperature is not None:
         _set_temperature(G, temperature)
     # before anything of size n (the labels too): refused in one line if it cannot fit in memory

@@ -61,7 +61,7 @@ def demos(run_dir: PathLike, out: PathLike, episodes: int = 10, checkpoint: str 
         bar.close()
     mean = float(np.mean(ro.returns))
     path = write_demonstrations(out, ro.obs.numpy(), ro.acts.numpy(), ro.rews.numpy(), ro.dones.numpy(),
-                                cfg.env.id, mean)
+                                cfg.env.id, mean, next_obs=ro.next_obs.numpy(), terminated=ro.terminated.numpy())
     return {"path": str(path), "episodes": len(ro.returns), "transitions": len(ro), "mean_return": mean,
             "std_return": float(np.std(ro.returns)), "env_id": cfg.env.id}
 

@@ -10,6 +10,8 @@ A demonstrations file is an .npz with one row per transition:
     dones  (T,) bool               True on the last step of each episode
     env_id ()  str                 the environment the expert acted in
     expert_return () float         the expert's mean return over the file's episodes
+    next_obs   (T, *obs_shape)     optional: the observation after the step (AIRL needs it)
+    terminated (T,) bool           optional: the task ended there (not a time limit)
 
 (`write_demonstrations` writes one; `ganscape demos RUN` rolls a trained
 policy out into one.) The data set keeps `trajectories` whole episodes chosen
@@ -18,7 +20,9 @@ each from a random offset (Ho & Ermon 2016 keep every 20th step on MuJoCo,
 every 10th or 5th on classic control, so that D cannot memorize whole
 trajectories). One example is one (observation, action) pair, flattened to
 x = [obs, act] (a discrete action as its index): the loop's batches are
-pairs; `info` says how to split them back (obs_dim, act_dim, discrete) and
+pairs, followed by the next observation and a terminated flag when the
+file has them (x = [obs, act, next_obs, terminated]); `info` says how to
+split them back (obs_dim, act_dim, discrete, has_next) and
 carries the environment id, the expert's return and the observation mean and
 std over the kept pairs. Split "test" holds the episodes not kept (behaviour
 cloning's held-out pairs; empty when every episode is kept). The file is read without pickle; shipped files
@@ -50,7 +54,8 @@ def shipped_envs() -> list:
     return sorted(p.stem.replace("__", "/") for p in SHIPPED_DIR.glob("*.npz")) if SHIPPED_DIR.is_dir() else []
 
 
-def write_demonstrations(path, obs, acts, rews, dones, env_id: str, expert_return: Optional[float] = None) -> Path:
+def write_demonstrations(path, obs, acts, rews, dones, env_id: str, expert_return: Optional[float] = None,
+                         next_obs=None, terminated=None) -> Path:
     """Write a demonstrations file (see the module docstring); returns its path."""
     obs, acts = np.asarray(obs, np.float32), np.asarray(acts)
     rews, dones = np.asarray(rews, np.float32), np.asarray(dones, bool)
@@ -65,8 +70,13 @@ def write_demonstrations(path, obs, acts, rews, dones, env_id: str, expert_retur
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
+    extra = {}
+    if next_obs is not None:
+        extra["next_obs"] = np.asarray(next_obs, np.float32)
+    if terminated is not None:
+        extra["terminated"] = np.asarray(terminated, bool)
     np.savez_compressed(tmp, obs=obs, acts=acts, rews=rews, dones=dones, env_id=np.array(env_id),
-                        expert_return=np.array(float(expert_return)))
+                        expert_return=np.array(float(expert_return)), **extra)
     tmp.replace(path)
     return path
 
@@ -89,12 +99,17 @@ def read_demonstrations(path) -> Dict[str, Any]:
             d = {k: f[k] for k in KEYS}
             d["env_id"] = str(f["env_id"])
             d["expert_return"] = float(f["expert_return"]) if "expert_return" in f.files else float("nan")
+            for k in ("next_obs", "terminated"):
+                if k in f.files:
+                    d[k] = f[k]
     except (zipfile.BadZipFile, OSError, EOFError) as e:
         raise ValueError(f"demonstrations: {path} cannot be read ({e})") from None
-    n = {k: len(d[k]) for k in KEYS}
+    n = {k: len(d[k]) for k in (*KEYS, "next_obs", "terminated") if k in d}
     if len(set(n.values())) != 1 or not n["obs"]:
         raise ValueError(f"demonstrations: {path} needs one row per transition in every key, got {n}")
-    for k in ("obs", "acts", "rews"):
+    for k in ("obs", "acts", "rews", "next_obs"):
+        if k not in d:
+            continue
         if np.issubdtype(d[k].dtype, np.floating) and not np.isfinite(d[k]).all():
             bad = int((~np.isfinite(d[k])).reshape(len(d[k]), -1).any(1).sum())
             raise ValueError(f"demonstrations: {path} has NaN or Inf in {k!r} ({bad} of {len(d[k])} rows)")
@@ -155,10 +170,15 @@ def demonstrations(p: DemonstrationsParams, split: str, seed: int = 0) -> ArrayD
     acts = d["acts"][rows]
     discrete = np.issubdtype(acts.dtype, np.integer)
     act_cols = acts.reshape(len(rows), -1).astype(np.float32)
-    x = torch.from_numpy(np.concatenate([obs, act_cols], 1))
+    cols = [obs, act_cols]
+    has_next = "next_obs" in d and "terminated" in d
+    if has_next:
+        cols += [d["next_obs"][rows].reshape(len(rows), -1).astype(np.float32),
+                 d["terminated"][rows].astype(np.float32)[:, None]]
+    x = torch.from_numpy(np.concatenate(cols, 1))
     returns = [float(d["rews"][a:b].sum()) for a, b in episodes]
     info = {"env_id": d["env_id"], "obs_shape": tuple(d["obs"].shape[1:]), "obs_dim": obs.shape[1],
-            "act_dim": act_cols.shape[1], "discrete": bool(discrete),
+            "act_dim": act_cols.shape[1], "discrete": bool(discrete), "has_next": has_next,
             "n_actions": int(d["acts"].max()) + 1 if discrete else 0,
             "expert_return": d["expert_return"],
             "kept_return": float(np.mean([returns[e] for e in chosen])) if chosen else float("nan"),

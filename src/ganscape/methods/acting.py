@@ -137,14 +137,53 @@ class ActingMethod(Method):
             raise ConfigError(f"method {self.cfg.method.name!r} learns from the environment's reward: set "
                               f"data: none (got data {self.cfg.data.name!r})")
 
+    def check_demos(self, data, need_next: bool = False) -> None:
+        """Demonstrations that fit this run's environment, else one line naming both sides."""
+        name = self.cfg.method.name
+        if data.kind != "transitions":
+            raise ConfigError(f"method {name!r} imitates demonstrations: set data: demonstrations (got data "
+                              f"{self.cfg.data.name!r})")
+        info, env = data.info, self.envs[0]
+        where = f"data: {info.get('path')}"
+        if info["env_id"] != self.cfg.env.id:
+            raise ConfigError(f"{where} holds demonstrations of {info['env_id']!r}, this run acts in "
+                              f"{self.cfg.env.id!r} (env.id)")
+        obs_shape = tuple(env.observation_space.shape)
+        if tuple(info["obs_shape"]) != obs_shape:
+            raise ConfigError(f"{where} has observations of shape {tuple(info['obs_shape'])}, {self.cfg.env.id} "
+                              f"gives {obs_shape}")
+        n_actions, act_dim = space_dims(env.action_space)
+        if info["discrete"] != bool(n_actions):
+            kinds = ("discrete", "continuous")
+            raise ConfigError(f"{where} has {kinds[not info['discrete']]} actions, {self.cfg.env.id} takes "
+                              f"{kinds[not n_actions]} ones")
+        if n_actions and info["n_actions"] > n_actions:
+            raise ConfigError(f"{where} has action ids up to {info['n_actions'] - 1}, {self.cfg.env.id} has "
+                              f"{n_actions} actions")
+        if act_dim and info["act_dim"] != act_dim:
+            raise ConfigError(f"{where} has {info['act_dim']}-dimensional actions, {self.cfg.env.id} takes "
+                              f"{act_dim}")
+        if need_next and not info.get("has_next"):
+            raise ConfigError(f"{where} has no next_obs / terminated keys, which method {name!r} needs (files "
+                              f"written by `ganscape demos` have them)")
+
+    def split_pairs(self, x: Tensor):
+        """(obs, acts[, next_obs, terminated]) of a batch of demonstration rows."""
+        o, a = self.obs_dim, (1 if self.n_actions else self.act_dim)
+        obs, acts = x[:, :o], x[:, o:o + a]
+        acts = acts[:, 0].long() if self.n_actions else acts
+        if x.shape[1] > o + a:
+            return obs, acts, x[:, o + a:o + a + o], x[:, -1] > 0.5
+        return obs, acts, None, None
+
     def build_nets(self, cfg, data) -> Dict[str, nn.Module]:
         from ..nets.policy import Policy, ValueNet
-        self.check_data(data)
         probe = self.envs[0]
         if len(probe.observation_space.shape) == 0:
             raise ConfigError(f"env.id: {cfg.env.id}'s observations are discrete; a Box observation space is needed")
         self.obs_dim = int(torch.tensor(probe.observation_space.shape).prod())
         self.n_actions, self.act_dim = space_dims(probe.action_space)
+        self.check_data(data)
         nets = {"pi": Policy(self.obs_dim, self.n_actions, self.act_dim, self.p.hidden, self.p.init_log_std),
                 "V": ValueNet(self.obs_dim, self.p.hidden)}
         nets.update(self.extra_nets(cfg, data))
