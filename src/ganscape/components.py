@@ -14,7 +14,7 @@ from .nets import dcgan, flows, mlp, norms, pixelcnn, resnet, resnet19, seq_cnn,
 from .nets import ssgan as ssgan_nets  # noqa: F401  (architecture improved-gan-mlp)
 from .objectives import losses, penalties  # noqa: F401
 from . import optim  # noqa: F401
-from .methods import bc, bgan, cgan, expert, gail, gan, infogan, likelihood, sequence, ssgan, vae  # noqa: F401
+from .methods import bc, bgan, cgan, expert, gail, gan, infogan, likelihood, sequence, ssgan, vae, vime  # noqa: F401
 from .metrics.features import digits_cnn, inception, random_net  # noqa: F401
 from .metrics import classifier_error, image_metrics, nll, returns, sequences  # noqa: F401
 from .metrics import infogan as infogan_metric  # noqa: F401

@@ -40,6 +40,8 @@ class Rollout:
     next_obs: torch.Tensor      # (T, obs_dim): the observation after the step
     terminated: torch.Tensor    # (T,) bool: the task ended (no bootstrapping)
     truncated: torch.Tensor     # (T,) bool: the time limit ended it (bootstrap from V(next_obs))
+    # (T,) bool: the step was taken in an absorbing state (envs/wrappers.FixedHorizon, after the task ended)
+    absorbing: torch.Tensor = None
     returns: List[float] = field(default_factory=list)   # each episode's sum of environment rewards
     lengths: List[int] = field(default_factory=list)
     success: List[bool] = field(default_factory=list)    # info["success"] seen in the episode
@@ -99,8 +101,8 @@ def collect(policy: Optional[torch.nn.Module], envs: list, seed: int, step: int,
     def start(i: int) -> None:
         nonlocal started
         obs, _ = envs[i].reset(seed=episode_seed(seed, step, started))
-        live[i] = {"obs": [], "acts": [], "rews": [], "next": [], "term": [], "trunc": [], "success": False,
-                   "order": started}
+        live[i] = {"obs": [], "acts": [], "rews": [], "next": [], "term": [], "trunc": [], "abs": [],
+                   "success": False, "order": started, "in_abs": False}
         current[i] = np.asarray(obs, np.float32)
         if on_frame is not None:
             on_frame(started, envs[i].render())
@@ -127,6 +129,8 @@ def collect(policy: Optional[torch.nn.Module], envs: list, seed: int, step: int,
             ep["next"].append(nxt.reshape(-1))
             ep["term"].append(bool(term))
             ep["trunc"].append(bool(trunc) and not term)
+            ep["abs"].append(ep["in_abs"])
+            ep["in_abs"] = bool(info.get("absorbing", False))  # the next step starts in the absorbing state
             ep["success"] = ep["success"] or bool(info.get("success", False))
             if on_frame is not None:
                 on_frame(ep["order"], envs[i].render())
@@ -147,5 +151,6 @@ def collect(policy: Optional[torch.nn.Module], envs: list, seed: int, step: int,
     acts_dtype = np.int64 if hasattr(space, "n") else np.float32
     return Rollout(obs=cat("obs", np.float32), acts=cat("acts", acts_dtype), rews=cat("rews", np.float32),
                    next_obs=cat("next", np.float32), terminated=cat("term", bool), truncated=cat("trunc", bool),
+                   absorbing=cat("abs", bool),
                    returns=[float(np.sum(e["rews"])) for e in done_eps], lengths=[len(e["rews"]) for e in done_eps],
                    success=[e["success"] for e in done_eps])

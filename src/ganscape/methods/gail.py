@@ -15,12 +15,19 @@ the shared policy iteration (methods/acting.py; TRPO in the paper). Per step
 the reward is computed with the current D, the policy updated, then D takes
 `train.n_disc` Adam steps, each on one of the loop's expert batches against
 as many pairs drawn from this step's episodes. The environment's own reward
-is never used, only logged (stats `return`).
+is never used, only logged (stats `return`). Under env.fixed_horizon the
+steps taken in the absorbing state after a task ended get one learned D
+value of their own, whatever the action (nets/policy.PairNet, after
+Kostrikov et al. 2019): expert demonstrations hold no absorbing steps, so D
+learns that ending early is not expert-like. (DAC also adds absorbing steps
+to expert episodes that terminate; not done here: use fixed horizons for
+tasks whose expert never terminates, such as CartPole.)
 
 AIRL: D(s, a, s') = exp f / (exp f + pi(a | s)) with f = g(s, a) +
 gamma h(s') - h(s) (h(s') = 0 after a terminal step), so D's logit is
 f - log pi(a | s); the policy's reward is that logit, log D - log(1 - D)
-= f - log pi. `state_only` makes g a function of s alone, the disentangled
+= f - log pi (absorbing steps are not told apart: a deviation, use AIRL
+without env.fixed_horizon). `state_only` makes g a function of s alone, the disentangled
 reward that transfers across dynamics. g and h are nets "g" and "h" of the
 checkpoints (the learned reward, reusable: `load_reward`). Expert rows need
 next observations (files written by `ganscape demos` have them).
@@ -107,12 +114,12 @@ class AdversarialImitation(ActingMethod):
         out["D"] = (cfg.optim.discriminator, [p for k in self.d_nets for p in nets[k].parameters()])
         return out
 
-    def d_logits(self, state, obs, acts, next_obs, terminated) -> Tensor:
+    def d_logits(self, state, obs, acts, next_obs, terminated, absorbing=None) -> Tensor:
         raise NotImplementedError
 
     def policy_pairs(self, ro, n: int, gen: torch.Generator):
         idx = torch.randint(len(ro), (n,), generator=gen) if n > len(ro) else torch.randperm(len(ro), generator=gen)[:n]
-        return ro.obs[idx], ro.acts[idx], ro.next_obs[idx], ro.terminated[idx]
+        return ro.obs[idx], ro.acts[idx], ro.next_obs[idx], ro.terminated[idx], ro.absorbing[idx]
 
     def after_policy(self, state, ro, batches: List[Batch], log: bool) -> Stats:
         opt = state.optims["D"]
@@ -120,9 +127,9 @@ class AdversarialImitation(ActingMethod):
         stats: Stats = {}
         for b in batches:
             e_obs, e_acts, e_next, e_term = self.split_pairs(b.x)
-            p_obs, p_acts, p_next, p_term = self.policy_pairs(ro, len(b.x), gen)
+            p_obs, p_acts, p_next, p_term, p_abs = self.policy_pairs(ro, len(b.x), gen)
             v_real = self.d_logits(state, e_obs, e_acts, e_next, e_term)
-            v_fake = self.d_logits(state, p_obs, p_acts, p_next, p_term)
+            v_fake = self.d_logits(state, p_obs, p_acts, p_next, p_term, p_abs)
             terms = self.loss_fn(self.loss_params, v_real, v_fake)
             total = terms["d"]
             stats["d_loss"] = terms["d"].detach()
@@ -170,8 +177,8 @@ class GAILMethod(AdversarialImitation):
         from ..nets.policy import PairNet
         return {"D": PairNet(self.obs_dim, self.n_actions, self.act_dim, self.p.d_hidden)}
 
-    def d_logits(self, state, obs, acts, next_obs, terminated) -> Tensor:
-        return state.nets["D"](obs, acts)
+    def d_logits(self, state, obs, acts, next_obs, terminated, absorbing=None) -> Tensor:
+        return state.nets["D"](obs, acts, absorbing)
 
     def state_logits(self, state, obs, acts) -> Tensor:
         return state.nets["D"](obs, acts)
@@ -185,7 +192,7 @@ class GAILMethod(AdversarialImitation):
 
     def reward(self, state, ro, batches: List[Batch]):
         with torch.no_grad():
-            r = gail_reward(state.nets["D"](ro.obs, ro.acts), self.p.reward_form)
+            r = gail_reward(state.nets["D"](ro.obs, ro.acts, ro.absorbing), self.p.reward_form)
         return r, {"reward_mean": r.mean()}
 
 
@@ -199,7 +206,7 @@ class AIRLMethod(AdversarialImitation):
         return {"g": PairNet(self.obs_dim, self.n_actions, self.act_dim, self.p.d_hidden, self.p.state_only),
                 "h": StateNet(self.obs_dim, self.p.d_hidden)}
 
-    def d_logits(self, state, obs, acts, next_obs, terminated) -> Tensor:
+    def d_logits(self, state, obs, acts, next_obs, terminated, absorbing=None) -> Tensor:
         g, h = state.nets["g"], state.nets["h"]
         with torch.no_grad():  # pi is not trained through D
             log_pi = state.nets["pi"].log_prob(obs, acts)

@@ -114,7 +114,14 @@ class PairNet(nn.Module):
 
     Discrete actions: one output per action, the taken action's is read (the
     GAIL code's discriminator for discrete tasks); continuous: the MLP sees
-    [s, a]. `state_only` ignores the action (AIRL's disentangled reward)."""
+    [s, a]. `state_only` ignores the action (AIRL's disentangled reward).
+
+    Rows flagged `absorbing` (steps after the task ended, under a fixed
+    horizon) get one learned value of their own, whatever the action: the
+    absorbing state is a state of its own, as in Kostrikov et al. 2019 (DAC);
+    an action-dependent score there would let the policy pick the action D
+    happens to like in a state where actions do nothing, and end episodes
+    early to collect it."""
 
     def __init__(self, obs_dim: int, n_actions: int = 0, act_dim: int = 0, hidden: Sequence[int] = (100, 100),
                  state_only: bool = False):
@@ -127,14 +134,19 @@ class PairNet(nn.Module):
             self.net = mlp([obs_dim, *hidden, n_actions])
         else:
             self.net = mlp([obs_dim + act_dim, *hidden, 1])
+        self.absorbing_value = nn.Parameter(torch.zeros(()))
 
-    def forward(self, obs: Tensor, acts: Tensor) -> Tensor:
+    def forward(self, obs: Tensor, acts: Tensor, absorbing: Optional[Tensor] = None) -> Tensor:
         s = self.norm(obs)
         if self.state_only:
-            return self.net(s).squeeze(-1)
-        if self.discrete:
-            return self.net(s).gather(-1, acts.long().reshape(-1, 1)).squeeze(-1)
-        return self.net(torch.cat([s, acts.reshape(len(acts), -1)], -1)).squeeze(-1)
+            out = self.net(s).squeeze(-1)
+        elif self.discrete:
+            out = self.net(s).gather(-1, acts.long().reshape(-1, 1)).squeeze(-1)
+        else:
+            out = self.net(torch.cat([s, acts.reshape(len(acts), -1)], -1)).squeeze(-1)
+        if absorbing is None:
+            return out
+        return torch.where(absorbing, self.absorbing_value.expand_as(out), out)
 
 
 class StateNet(nn.Module):
