@@ -1,0 +1,78 @@
+#!/usr/bin/env python
+"""Make the demonstrations ganscape ships (src/ganscape/demos/<env id>.npz),
+so that the imitation presets (gail-cartpole, bc-cartpole, gail-acrobot,
+gail-mountaincar, airl-pendulum) run offline with nothing trained first.
+
+For each task: train an expert with the library (method expert: PPO or TRPO
+on the environment's true reward, a shipped preset with the overrides
+below), keep its best checkpoint (chosen by its own evaluation, on episode
+seeds that are not the demonstration seeds), and roll it out with `demos`
+(ganscape.episodes.demos: the stochastic policy, as it was trained) into
+`--episodes` episodes. The run folders stay in --work; the manifest
+src/ganscape/demos/demos.json records, per file, the command, the expert's
+mean return and the number of episodes and transitions.
+
+Examples:
+  python scripts/make_demos.py                       # every task
+  python scripts/make_demos.py --tasks CartPole-v1   # one of them
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "src" / "ganscape" / "demos"
+
+# env id: (preset, overrides, minimum acceptable mean return of the expert)
+TASKS = {
+    "CartPole-v1": ("expert-cartpole", [], 475.0),
+    "Acrobot-v1": ("expert-cartpole", ["env.id=Acrobot-v1", "train.steps=40", "method.params.gamma=0.99"], -100.0),
+    "MountainCar-v0": ("expert-cartpole", ["env.id=MountainCar-v0", "train.steps=150", "method.params.gamma=0.99",
+                                           "method.params.entropy_weight=0.01"], -120.0),
+    "Pendulum-v1": ("expert-cartpole", ["env.id=Pendulum-v1", "train.steps=150", "method.params.gamma=0.95",
+                                        "method.params.steps_per_iter=8000", "method.params.init_log_std=-0.5",
+                                        "optim.generator.params.lr=0.001"], -300.0),
+}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tasks", nargs="*", default=list(TASKS), choices=list(TASKS))
+    ap.add_argument("--episodes", type=int, default=10, help="episodes per file (default 10)")
+    ap.add_argument("--work", default="/tmp/ganscape-experts", help="where the expert runs go")
+    ap.add_argument("--seed", type=int, default=0)
+    a = ap.parse_args(argv)
+
+    import ganscape
+    from ganscape.data.demos import shipped_path
+    from ganscape.episodes import demos
+
+    manifest_path = OUT / "demos.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    for env_id in a.tasks:
+        preset, over, floor = TASKS[env_id]
+        over = [*over, f"seed={a.seed}", f"name=expert-{env_id.lower().replace('/', '-')}", "train.threads=1"]
+        t0 = time.time()
+        run = ganscape.train(preset, overrides=over, out=a.work)
+        best = "best" if (Path(run) / "checkpoints" / "best.pt").exists() else "latest"
+        r = demos(run, shipped_path(env_id), a.episodes, best, seed=a.seed)
+        print(f"{env_id}: expert {run} ({best}), {r['episodes']} episodes, return {r['mean_return']:.1f} +- "
+              f"{r['std_return']:.1f}, {time.time() - t0:.0f} s", flush=True)
+        if r["mean_return"] < floor:
+            print(f"  below the floor {floor}: not an expert; the file is written but should not ship",
+                  file=sys.stderr)
+        manifest[env_id] = {"file": Path(r["path"]).name, "preset": preset, "overrides": over,
+                            "checkpoint": best, "episodes": r["episodes"], "transitions": r["transitions"],
+                            "mean_return": round(r["mean_return"], 3), "std_return": round(r["std_return"], 3),
+                            "command": f"python scripts/make_demos.py --tasks {env_id} --episodes {a.episodes} "
+                                       f"--seed {a.seed}"}
+        manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
