@@ -1,0 +1,260 @@
+"""The recipes that act, against the published figures and their goals
+(issue 18; REFERENCES.md, "Acting"):
+
+- gail: GAIL and behaviour cloning with 1 / 4 / 7 / 10 expert trajectories on
+  classic control (the shipped demonstrations; Ho & Ermon's protocol:
+  subsampled trajectories, 50 evaluation episodes), as the presets ship
+  (gail-cartpole, gail-acrobot, gail-mountaincar, bc-cartpole; the task's
+  preset with env and data changed for BC elsewhere), each over --seeds
+  seeds: the final return (the run's last checkpoint, 50 fixed-seed
+  episodes), the environment steps and seconds until a training iteration's
+  episodes first average >= 95% of the expert's return. Goal: >= 95% of the
+  expert's return from 1 trajectory within 300k environment steps.
+- vime: trpo (eta 0), l2 (prediction-error bonus) and vime on the sparse tasks
+  (vime-mountaincar, vime-cartpole-swingup), --seeds seeds each: a seed
+  "solves" the task when the evaluation's success rate at the end is >= 0.5
+  (20 fixed-seed episodes). Goal: VIME solves in >= 4 of 5 seeds where plain
+  TRPO solves <= 1. Curves: success rate of the training episodes against
+  environment steps, in --figure.
+- sb3: ganscape's PPO against stable-baselines3's PPO (installed separately:
+  pip install stable-baselines3; a development-time cross-check only) on
+  CartPole-v1 at equal environment steps and settings: final returns and
+  seconds per 1000 environment steps, side by side in one process.
+
+    python benchmarks/bench_acting.py --parts gail [--tasks cartpole,acrobot,mountaincar] [--seeds 3] [--jobs 2]
+    python benchmarks/bench_acting.py --parts vime [--seeds 5] [--steps 60] --figure docs/vime_curves.png
+    python benchmarks/bench_acting.py --parts sb3 [--seeds 3] [--env-steps 100000]
+
+Each run trains in a temporary folder with one thread (repeatable seeds) and
+is scored there; nothing is kept.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import ganscape
+
+GAIL = {"cartpole": "gail-cartpole", "acrobot": "gail-acrobot", "mountaincar": "gail-mountaincar"}
+ENV = {"cartpole": "CartPole-v1", "acrobot": "Acrobot-v1", "mountaincar": "MountainCar-v0"}
+SUBSAMPLE = {"cartpole": 10, "acrobot": 5, "mountaincar": 5}
+# Ho & Ermon 2016 (old gym v0 tasks: CartPole has 200 steps there, 500 here)
+PUBLISHED = {"cartpole": ("200.0", "72.0 / 169.2 / 188.6 / 177.2", "200.0 at every size"),
+             "acrobot": ("-75.3", "-130.6 / -93.2 / -96.9 / -95.1", "-77.3 / -83.1 / -82.6 / -78.9"),
+             "mountaincar": ("-98.8", "-136.8 / -133.3 / -127.3 / -123.1", "-101.6 / -101.4 / -99.9 / -100.8")}
+VIME = {"mountaincar": "vime-mountaincar", "swingup": "vime-cartpole-swingup"}
+VARIANTS = {"trpo": ["method.params.eta=0"], "l2": ["method.params.bonus=l2"], "vime": []}
+
+
+def _train(preset: str, overrides, tmp: str) -> Path:
+    import torch
+    torch.set_num_threads(1)
+    return ganscape.train(preset, overrides=["train.progress=false", "train.threads=1", *overrides],
+                          run_dir=Path(tmp) / "run")
+
+
+def _curve(run: Path):
+    rows = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines() if line.strip()]
+    return rows
+
+
+def gail_run(args):
+    task, method, traj, seed, steps = args
+    from ganscape.metrics.returns import evaluate_policy
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.time()
+        over = [f"seed={seed}", f"data.params.trajectories={traj}", "train.checkpoint_every=0", "eval.metrics=[]"]
+        if steps:
+            over.append(f"train.steps={steps}")
+        if method == "bc":  # bc-cartpole's settings on the task's demonstrations
+            preset = "bc-cartpole"
+            over = [o for o in over if not o.startswith("train.steps")]
+            over += [f"env.id={ENV[task]}", f"data.params.env={ENV[task]}", f"data.params.subsample={SUBSAMPLE[task]}"]
+        else:
+            preset = GAIL[task]
+        run = _train(preset, over, tmp)
+        seconds = time.time() - t0
+        cfg = ganscape.load_run(run)
+        from ganscape.api import load_generator
+        pi = load_generator(run, "latest")
+        res = evaluate_policy(pi, cfg, ["return"], metric_params={"return": {"episodes": 50}})["results"]
+        rows = _curve(run)
+        from ganscape.train.state import load_data
+        expert = load_data(cfg, "train").info["expert_return"]
+        hit = next((r for r in rows if "return" in r and r["return"] >= expert - 0.05 * abs(expert)), None)
+        elapsed, hit_s = 0.0, None
+        for r in rows:  # GAIL logs every iteration: the seconds of training steps until the hit
+            elapsed += r.get("sec_per_step", 0.0)
+            if hit is not None and r is hit and method == "gail":
+                hit_s = elapsed
+        return {"task": task, "method": method, "traj": traj, "seed": seed, "return": res["return"],
+                "expert": expert, "seconds": seconds,
+                "steps_to_95": int(hit["env_steps"]) if hit is not None and "env_steps" in hit else None,
+                "seconds_to_95": hit_s, "env_steps": rows[-1].get("env_steps")}
+
+
+def vime_run(args):
+    task, variant, seed, steps = args
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.time()
+        over = [f"seed={seed}", "train.checkpoint_every=0", *VARIANTS[variant]]
+        if steps:
+            over.append(f"train.steps={steps}")
+        run = _train(VIME[task], over, tmp)
+        metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        final = metrics[-1]["results"]
+        rows = _curve(run)
+        return {"task": task, "variant": variant, "seed": seed, "success": final["success_rate"],
+                "return": final["return"], "seconds": time.time() - t0,
+                "curve": [(r["env_steps"], r.get("success_rate", 0.0)) for r in rows]}
+
+
+def _mean_sd(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "-"
+    return f"{statistics.mean(xs):.1f} +- {statistics.stdev(xs):.1f}" if len(xs) > 1 else f"{xs[0]:.1f}"
+
+
+def part_gail(a, pool):
+    tasks = a.tasks.split(",")
+    jobs = [(t, m, k, s, a.steps) for t in tasks for m in ("gail", "bc") for k in (1, 4, 7, 10)
+            for s in range(a.seeds)]
+    out = pool.map(gail_run, jobs)
+    print("\n## GAIL and BC on classic control (return over 50 fixed-seed episodes, last checkpoint)")
+    for t in tasks:
+        rows = [r for r in out if r["task"] == t]
+        expert = rows[0]["expert"]
+        pub = PUBLISHED[t]
+        print(f"\n{ENV[t]}: expert {expert:.1f} (published expert {pub[0]}; BC {pub[1]}; GAIL {pub[2]})")
+        print("| method | trajectories | return | steps to 95% of expert (runs reaching it) | seconds to 95% | "
+              "env steps | seconds |")
+        print("|---|---|---|---|---|---|---|")
+        for m in ("gail", "bc"):
+            for k in (1, 4, 7, 10):
+                sel = [r for r in rows if r["method"] == m and r["traj"] == k]
+                reached = [r["steps_to_95"] for r in sel if r["steps_to_95"] is not None]
+                print(f"| {m} | {k} | {_mean_sd([r['return'] for r in sel])} | "
+                      f"{_mean_sd(reached) if m == 'gail' else '-'} ({len(reached)}/{len(sel)}) | "
+                      f"{_mean_sd([r['seconds_to_95'] for r in sel]) if m == 'gail' else '-'} | "
+                      f"{_mean_sd([r['env_steps'] for r in sel])} | {_mean_sd([r['seconds'] for r in sel])} |")
+    return out
+
+
+def part_vime(a, pool):
+    jobs = [(t, v, s, a.steps) for t in VIME for v in VARIANTS for s in range(a.seeds)]
+    out = pool.map(vime_run, jobs)
+    print("\n## VIME on the sparse tasks (solved: final success rate >= 0.5 over 20 fixed-seed episodes)")
+    print("| task | variant | solved | success rate per seed | seconds |")
+    print("|---|---|---|---|---|")
+    for t in VIME:
+        for v in VARIANTS:
+            sel = [r for r in out if r["task"] == t and r["variant"] == v]
+            solved = sum(r["success"] >= 0.5 for r in sel)
+            per_seed = ", ".join(f"{r['success']:.2f}" for r in sel)
+            print(f"| {t} | {v} | {solved} of {len(sel)} | {per_seed} | "
+                  f"{_mean_sd([r['seconds'] for r in sel])} |")
+    if a.figure:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, axes = plt.subplots(1, len(VIME), figsize=(5 * len(VIME), 3.6))
+        for ax, t in zip(axes, VIME):
+            for v, color in zip(VARIANTS, ("tab:gray", "tab:orange", "tab:blue")):
+                for i, r in enumerate([r for r in out if r["task"] == t and r["variant"] == v]):
+                    xs, ys = zip(*r["curve"])
+                    ax.plot(xs, ys, color=color, alpha=0.7, label=v if i == 0 else None)
+            ax.set_title(VIME[t])
+            ax.set_xlabel("environment steps")
+            ax.set_ylabel("training episodes' success rate")
+            ax.legend()
+        fig.tight_layout()
+        fig.savefig(a.figure, dpi=100)
+        print(f"figure: {a.figure}")
+    return out
+
+
+def part_sb3(a):
+    """ganscape's PPO and SB3's PPO on CartPole-v1, same settings, same steps, in this process."""
+    try:
+        import stable_baselines3 as sb3
+    except ImportError:
+        print("\n## sb3: stable-baselines3 is not installed (pip install stable-baselines3); skipped")
+        return
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    torch.set_num_threads(1)
+    iters = a.env_steps // 2048
+    print(f"\n## PPO on CartPole-v1, {iters * 2048} environment steps (n_steps 2048, batch 64, 10 epochs, "
+          "gamma 0.99, GAE 0.95, clip 0.2, lr 3e-4, 1 env), 20 fixed-seed evaluation episodes")
+    print("| implementation | seed | return | seconds | s per 1000 env steps |")
+    print("|---|---|---|---|---|")
+    times = {"ganscape": [], "sb3": []}
+    for seed in range(a.seeds):
+        with tempfile.TemporaryDirectory() as tmp:
+            t0 = time.time()
+            run = _train("expert-cartpole", [f"seed={seed}", "env.num_envs=1", "method.params.steps_per_iter=2048",
+                                             "method.params.vf_epochs=10", f"train.steps={iters}",
+                                             "eval.metrics=[]", "train.checkpoint_every=0"], tmp)
+            dt = time.time() - t0
+            from ganscape.api import load_generator
+            from ganscape.metrics.returns import evaluate_policy
+            r = evaluate_policy(load_generator(run), ganscape.load_run(run), ["return"],
+                                metric_params={"return": {"episodes": 20}})["results"]["return"]
+            steps = _curve(run)[-1]["env_steps"]
+        times["ganscape"].append(dt / steps * 1000)
+        print(f"| ganscape | {seed} | {r:.1f} | {dt:.1f} | {dt / steps * 1000:.3f} |", flush=True)
+        env = gym.make("CartPole-v1")
+        model = sb3.PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
+                        policy_kwargs={"net_arch": [64, 64], "activation_fn": torch.nn.Tanh})
+        t0 = time.time()
+        model.learn(iters * 2048)
+        dt = time.time() - t0
+        rets = []
+        for k in range(20):
+            obs, _ = env.reset(seed=10_000 + k)
+            done, total = False, 0.0
+            while not done:
+                act, _ = model.predict(obs, deterministic=False)
+                obs, rew, term, trunc, _ = env.step(act)
+                total += rew
+                done = term or trunc
+            rets.append(total)
+        times["sb3"].append(dt / (iters * 2048) * 1000)
+        print(f"| sb3 | {seed} | {np.mean(rets):.1f} | {dt:.1f} | {dt / (iters * 2048) * 1000:.3f} |", flush=True)
+    ratio = statistics.mean(times["sb3"]) / statistics.mean(times["ganscape"])
+    print(f"speed, ganscape relative to sb3 (higher is faster): {ratio:.2f}x")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--parts", default="gail")
+    ap.add_argument("--tasks", default="cartpole,acrobot,mountaincar")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=0, help="training steps (0: the presets')")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--env-steps", type=int, default=100_000)
+    ap.add_argument("--figure", default="")
+    a = ap.parse_args(argv)
+    t0 = time.time()
+    parts = a.parts.split(",")
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(a.jobs) as pool:
+        if "gail" in parts:
+            part_gail(a, pool)
+        if "vime" in parts:
+            part_vime(a, pool)
+    if "sb3" in parts:
+        part_sb3(a)
+    print(f"\n{time.time() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
