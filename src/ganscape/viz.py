@@ -89,7 +89,9 @@ def save_scatter(fake: torch.Tensor, path: Path, real: Optional[torch.Tensor] = 
 
 def save_stats_plot(records, path: Path, title: str = "") -> Optional[Path]:
     """Training curves from stats.jsonl records: losses, D outputs, gradient
-    norms, one panel each. Returns None when there is nothing to plot."""
+    norms, one panel each; for a run that acts (records with env_steps) the
+    episodes' return and success rate against environment steps, its losses
+    and D's outputs. Returns None when there is nothing to plot."""
     if not records:
         return None
     import matplotlib
@@ -97,17 +99,27 @@ def save_stats_plot(records, path: Path, title: str = "") -> Optional[Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    panels = [("losses", ("d_loss", "g_loss")), ("discriminator outputs", ("d_real", "d_fake")),
-              ("gradient norms", ("d_grad_norm", "g_grad_norm"))]
-    steps = [r["step"] for r in records]
-    fig, axes = plt.subplots(1, 3, figsize=(12, 3.2), dpi=100)
+    acting = any("env_steps" in r for r in records)
+    if acting:
+        panels = [("return of the training episodes", ("return",)), ("success rate", ("success_rate",)),
+                  ("losses", ("d_loss", "v_loss", "pi_loss", "bnn_loss")), ("discriminator outputs", ("d_real", "d_fake"))]
+        panels = [(n, ks) for n, ks in panels if any(k in r for r in records for k in ks)]
+        steps = [r.get("env_steps", float("nan")) for r in records]
+        xlabel = "environment steps"
+    else:
+        panels = [("losses", ("d_loss", "g_loss")), ("discriminator outputs", ("d_real", "d_fake")),
+                  ("gradient norms", ("d_grad_norm", "g_grad_norm"))]
+        steps = [r["step"] for r in records]
+        xlabel = "generator step"
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.2), dpi=100, squeeze=False)
+    axes = axes[0]
     for ax, (name, keys) in zip(axes, panels):
         for k in keys:
             ys = [r.get(k) for r in records]
             if any(isinstance(y, (int, float)) for y in ys):
                 ax.plot(steps, [y if isinstance(y, (int, float)) else float("nan") for y in ys], label=k)
         ax.set_title(name, fontsize=9)
-        ax.set_xlabel("generator step", fontsize=8)
+        ax.set_xlabel(xlabel, fontsize=8)
         if ax.get_legend_handles_labels()[0]:  # a method may log none of this panel's keys
             ax.legend(fontsize=7)
         ax.tick_params(labelsize=7)
