@@ -148,7 +148,9 @@ def _source(p: DemonstrationsParams) -> Path:
     return path
 
 
-@DATASETS.register("demonstrations", params=DemonstrationsParams, kinds=("transitions",))
+@DATASETS.register("demonstrations", params=DemonstrationsParams, kinds=("transitions",),
+                   too_small_hint="keep more (observation, action) pairs (data.params.trajectories, a smaller "
+                                  "data.params.subsample) or lower train.batch_size")
 def demonstrations(p: DemonstrationsParams, split: str, seed: int = 0) -> ArrayDataset:
     """An expert's (observation, action) pairs from a demonstrations .npz (`ganscape demos`), whole episodes
     chosen with the seed; the shipped file of `env` when path is empty."""
@@ -166,14 +168,15 @@ def demonstrations(p: DemonstrationsParams, split: str, seed: int = 0) -> ArrayD
     offsets = rng.integers(0, p.subsample, size=len(episodes))
     rows = np.concatenate([np.arange(0)] + [np.arange(episodes[e][0] + min(offsets[e], episodes[e][1] - episodes[e][0] - 1),
                                      episodes[e][1], p.subsample) for e in chosen]).astype(np.int64)
-    obs = d["obs"][rows].reshape(len(rows), -1).astype(np.float32)
+    width = lambda a: int(np.prod(a.shape[1:], dtype=np.int64))  # noqa: E731  (an empty split keeps its widths)
+    obs = d["obs"][rows].reshape(len(rows), width(d["obs"])).astype(np.float32)
     acts = d["acts"][rows]
     discrete = np.issubdtype(acts.dtype, np.integer)
-    act_cols = acts.reshape(len(rows), -1).astype(np.float32)
+    act_cols = acts.reshape(len(rows), width(d["acts"])).astype(np.float32)
     cols = [obs, act_cols]
     has_next = "next_obs" in d and "terminated" in d
     if has_next:
-        cols += [d["next_obs"][rows].reshape(len(rows), -1).astype(np.float32),
+        cols += [d["next_obs"][rows].reshape(len(rows), width(d["next_obs"])).astype(np.float32),
                  d["terminated"][rows].astype(np.float32)[:, None]]
     x = torch.from_numpy(np.concatenate(cols, 1))
     returns = [float(d["rews"][a:b].sum()) for a, b in episodes]

@@ -463,6 +463,12 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
     if not len(x) and getattr(method, "uses_data", True):
         raise ConfigError(f"data: {cfg.data.name!r} has no examples, and method {cfg.method.name!r} trains on data")
     # a method that learns from an environment alone (data: none) gets no batches
+    if len(x) and len(x) < cfg.real_batch_size:
+        from ..registry import DATASETS
+        hint = DATASETS.get(cfg.data.name).tags.get("too_small_hint", "") if cfg.data.name in DATASETS else ""
+        raise ConfigError(f"train.batch_size: data set {cfg.data.name!r} has {len(x)} examples, fewer than the "
+                          f"{cfg.real_batch_size} real examples a step needs (train.batch_size, times "
+                          f"model.discriminator.pack in pack_mode paper){'; ' + hint if hint else ''}")
     order = BatchOrder(len(x), cfg.real_batch_size, cfg.seed, device) if len(x) else None
     evaluator = Evaluator(cfg, device, method, data.shape) if cfg.eval.metrics else None
     if evaluator and evaluator.on_samples and not getattr(state.sampler, "vocab_size", 0) \
