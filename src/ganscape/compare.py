@@ -35,10 +35,11 @@ from .train import checkpoint as ckpt_io
 from .train import rundir
 
 FAMILY = {"vae": "VAE", "likelihood": "likelihood model", "flowgan": "flow-GAN", "gan": "GAN", "cgan": "GAN",
-          "infogan": "GAN", "bgan": "GAN (discrete)", "relaxed": "GAN (discrete)"}
+          "infogan": "GAN", "bgan": "GAN (discrete)", "relaxed": "GAN (discrete)", "expert": "policy (RL)",
+          "gail": "policy (GAIL)", "airl": "policy (AIRL)", "bc": "policy (BC)", "vime": "policy (RL + VIME)"}
 COLUMNS = ["run", "family", "method", "generator", "fid", "precision", "recall", "bits_per_dim", "nll_nats", "nll_kind",
-           "elbo_bits_per_dim", "train_seconds", "steps", "sample_seconds_per_1000", "sampler_params",
-           "total_params"]
+           "elbo_bits_per_dim", "return", "return_std", "env_steps", "train_seconds", "steps",
+           "sample_seconds_per_1000", "sampler_params", "total_params"]
 
 
 def family(cfg) -> str:
@@ -98,6 +99,15 @@ def measure(run_dir: Path, n: int = 1000, ais: bool = True, nll_params: Optional
         "total_params": sum(v.numel() for net in ck["nets"].values() for k, v in net.items()
                             if v.is_floating_point() and "running_" not in k and not k.endswith("mask")),
     }
+    if getattr(G, "is_policy", False):  # a policy: its return over 50 fixed-seed episodes, not samples
+        stage("return")
+        r = evaluate(run, metrics="return", device=device, progress=progress)["results"]
+        row.update(fid=None, precision=None, recall=None, bits_per_dim=None, nll_nats=None, nll_kind=None,
+                   elbo_bits_per_dim=None, sample_seconds_per_1000=None, sample_threads=None,
+                   env_steps=(stats[-1].get("env_steps") if stats else None), **{"return": r["return"]},
+                   return_std=r["return_std"], generator="MLP policy")
+        return row
+    row.update({"return": None, "return_std": None, "env_steps": None})
     stage(STAGES[0])
     # sampling is timed at the thread count measured for it (train/threads.py), not at torch's default
     tuner = thr.settle(lambda: generate(G, 500, seed=0), device)
