@@ -10,6 +10,13 @@ an evaluation with the preset's own metrics (else FID for images, the
 token defaults for sequences) returns finite numbers; 2-D presets report mode coverage. Presets whose
 data are files that are not here (MNIST, CIFAR-10, ...) are skipped with
 the reason. A new preset is covered without touching this file.
+
+Presets of a method that acts (expert, gail, airl, bc, vime) run with
+iterations of 200 transitions from one environment copy and evaluations of 2
+episodes; instead of samples they roll one episode out into a demonstrations
+file (ganscape.episodes.demos) and are scored by return. They are skipped
+when gymnasium is missing, MuJoCo tasks when mujoco is missing, and presets
+on shipped demonstrations that are not built yet.
 """
 import math
 
@@ -34,6 +41,10 @@ TINY = ["train.steps=3", "train.batch_size=16", "train.log_every=1", "train.samp
 
 # the likelihood on 32 test images, with AIS / IWAE at a few steps (exact models ignore these)
 SMALL_NLL = {"n": 32, "iwae_k": 2, "ais_steps": 5, "ais_chains": 2, "ais_validation": 8}
+
+# the methods that act in an environment (config section env) and the MuJoCo tasks' names
+ACTING = {"expert", "gail", "airl", "bc", "vime"}
+MUJOCO_TASKS = ("HalfCheetah", "Hopper", "Walker", "Ant", "Humanoid")
 
 TEXT = "".join(f"the {a} {v} the {b} .\n" for a in ("cat", "dog", "bird") for v in ("sees", "likes")
                for b in ("tree", "house", "cat")) * 4
@@ -60,7 +71,39 @@ def tiny_overrides(preset: str, tmp_path) -> list:
     pack = _component(tree.get("model", {}).get("discriminator", {}).get("pack", 1))
     if isinstance(pack, int) and pack > 1:
         over.append(f"train.batch_size={4 * pack}")
+    if method["name"] in ACTING:  # policy iterations of 200 transitions, one environment, 2-episode evaluations
+        if method["name"] != "bc":
+            over.append("method.params.steps_per_iter=200")
+        if "bnn_updates" in method["params"]:  # VIME's dynamics model: a few updates per iteration
+            over.append("method.params.bnn_updates=10")
+        over.append("env.num_envs=1")
+        for metric, params in (tree.get("eval", {}).get("params") or {}).items():
+            if isinstance(params, dict) and "episodes" in params:   # return, normalized-return, success-rate
+                over.append(f"eval.params.{metric}.episodes=2")
     return over
+
+
+def acting_skip_reason(preset: str):
+    """Why a preset of a method that acts cannot run here, or None."""
+    tree = shipped(preset)
+    if _component(tree.get("method"))["name"] not in ACTING:
+        return None
+    try:
+        import gymnasium  # noqa: F401
+    except ImportError:
+        return f"{preset}: the rl extra (gymnasium) is not installed"
+    env_id = str((tree.get("env") or {}).get("id", ""))
+    if any(name in env_id for name in MUJOCO_TASKS):
+        try:
+            import mujoco  # noqa: F401
+        except ImportError:
+            return f"{preset}: {env_id} needs MuJoCo (pip install -e \".[mujoco]\"), which is not installed"
+    data = _component(tree.get("data", "digits"))
+    if data["name"] == "demonstrations" and not data["params"].get("path"):
+        from ganscape.data.demos import shipped_path
+        if not shipped_path(data["params"].get("env", "CartPole-v1")).is_file():
+            return "shipped demonstrations not built yet (scripts/make_demos.py)"
+    return None
 
 
 def shipped(preset: str) -> dict:
@@ -81,6 +124,9 @@ def test_preset_trains_samples_and_evaluates(preset, tmp_path):
     data_name = _component(shipped(preset).get("data", "digits"))["name"]
     if data_name in FILE_DATA:
         pytest.skip(f"{preset}: data set {data_name!r} reads local files (ganscape download needs the network)")
+    reason = acting_skip_reason(preset)
+    if reason:
+        pytest.skip(reason)
     over = tiny_overrides(preset, tmp_path)
     cfg = load_config(preset, None, over)
     run = ganscape.train(preset, overrides=over, run_dir=tmp_path / "run", progress=False)
@@ -88,6 +134,14 @@ def test_preset_trains_samples_and_evaluates(preset, tmp_path):
     assert status["status"] == "completed" and status["step"] == 3, status
     assert (run / rundir.CHECKPOINTS / "latest.pt").exists()
     assert rundir.load_config(run).name == preset  # item 32: named after the preset
+
+    if getattr(build_method(cfg), "data_kind", "") == "policy":  # a policy: episodes and their returns
+        from ganscape.episodes import demos
+        d = demos(run, tmp_path / "d.npz", episodes=1, progress=False)
+        assert d["episodes"] == 1 and d["env_id"] == cfg.env.id and math.isfinite(d["mean_return"])
+        rec = ganscape.evaluate(run, metrics=["return"], metric_params={"return": {"episodes": 2}})
+        assert rec["results"] and all(math.isfinite(v) for v in rec["results"].values()), rec["results"]
+        return
 
     data = DATASETS.build(cfg.data.name, ganscape.load_run(run).data.params, "test")
     x = ganscape.sample(run, n=8)
