@@ -125,7 +125,11 @@ def part_gail(a, pool):
     tasks = a.tasks.split(",")
     jobs = [(t, m, k, s, a.steps) for t in tasks for m in ("gail", "bc") for k in (1, 4, 7, 10)
             for s in range(a.seeds)]
-    out = pool.map(gail_run, jobs)
+    out = []
+    for r in pool.imap_unordered(gail_run, jobs):  # one line per finished run, so a long part shows progress
+        print(f"  {r['task']} {r['method']} {r['traj']} traj seed {r['seed']}: return {r['return']:.1f}, "
+              f"{r['seconds']:.0f} s", flush=True)
+        out.append(r)
     print("\n## GAIL and BC on classic control (return over 50 fixed-seed episodes, last checkpoint)")
     for t in tasks:
         rows = [r for r in out if r["task"] == t]
@@ -148,7 +152,11 @@ def part_gail(a, pool):
 
 def part_vime(a, pool):
     jobs = [(t, v, s, a.steps) for t in VIME for v in VARIANTS for s in range(a.seeds)]
-    out = pool.map(vime_run, jobs)
+    out = []
+    for r in pool.imap_unordered(vime_run, jobs):
+        print(f"  {r['task']} {r['variant']} seed {r['seed']}: success {r['success']:.2f}, {r['seconds']:.0f} s",
+              flush=True)
+        out.append(r)
     print("\n## VIME on the sparse tasks (solved: final success rate >= 0.5 over 20 fixed-seed episodes)")
     print("| task | variant | solved | success rate per seed | seconds |")
     print("|---|---|---|---|---|")
