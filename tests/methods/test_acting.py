@@ -202,6 +202,8 @@ def tree(recipe, env_id, steps, demos=None, algo=None):
               "vf_epochs": 2, "cg_iters": 5}
     if method in ("gail", "airl"):
         params["d_hidden"] = [16]
+    if method == "bc":  # no policy iteration: only the policy's shape
+        params = {"hidden": [16]}
     # trajectories 2 of 3 or more: the held-out split is not empty (trajectories 0: test_all_episodes_kept_...)
     data = {"name": "demonstrations", "params": {"path": str(demos), "trajectories": 2}} if demos else "none"
     return {"seed": 3, "data": data,

@@ -11,19 +11,30 @@ return, which needs no held-out pairs.
 """
 from __future__ import annotations
 
-from typing import Dict, List
+from dataclasses import dataclass
+from typing import Dict, List, Tuple
 
 import torch
 from torch import nn
 
-from ..registry import METHODS
-from .acting import ActingMethod, ActingParams
+from ..registry import METHODS, ConfigError
+from .acting import ActingMethod
 from .base import Batch, Stats, grad_norm
 
 
 def bc_loss(policy, obs: torch.Tensor, acts: torch.Tensor) -> torch.Tensor:
     """-mean log pi(a | s): the negative log-likelihood of the expert's actions."""
     return -policy.log_prob(obs, acts).mean()
+
+
+@dataclass(frozen=True)
+class BCParams:
+    hidden: Tuple[int, ...] = (64, 64)   # the policy's tanh layers
+    init_log_std: float = 0.0            # Gaussian policies' starting log std
+
+    def validate(self, where: str) -> None:
+        if not self.hidden or min(self.hidden) < 1:
+            raise ConfigError(f"{where}.hidden: sizes must be >= 1, got {list(self.hidden)}")
 
 
 class BCMethod(ActingMethod):
@@ -56,7 +67,7 @@ class BCMethod(ActingMethod):
         return stats
 
 
-@METHODS.register("bc", params=ActingParams)
-def bc(params: ActingParams, config) -> ActingMethod:
+@METHODS.register("bc", params=BCParams)
+def bc(params: BCParams, config) -> ActingMethod:
     """Behaviour cloning: the policy fitted to the demonstrations by maximum likelihood (the imitation baseline)."""
     return BCMethod(params, config)
