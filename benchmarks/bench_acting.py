@@ -22,6 +22,7 @@
   seconds per 1000 environment steps, side by side in one process.
 
     python benchmarks/bench_acting.py --parts gail [--tasks cartpole,acrobot,mountaincar] [--seeds 3] [--jobs 2]
+                                      [--trajectories 1,4,7,10]
     python benchmarks/bench_acting.py --parts vime [--seeds 5] [--steps 60] --figure docs/vime_curves.png
     python benchmarks/bench_acting.py --parts sb3 [--seeds 3] [--env-steps 100000]
 
@@ -123,8 +124,8 @@ def _mean_sd(xs):
 
 def part_gail(a, pool):
     tasks = a.tasks.split(",")
-    jobs = [(t, m, k, s, a.steps) for t in tasks for m in ("gail", "bc") for k in (1, 4, 7, 10)
-            for s in range(a.seeds)]
+    sizes = [int(k) for k in a.trajectories.split(",")]
+    jobs = [(t, m, k, s, a.steps) for t in tasks for m in ("gail", "bc") for k in sizes for s in range(a.seeds)]
     out = []
     for r in pool.imap_unordered(gail_run, jobs):  # one line per finished run, so a long part shows progress
         print(f"  {r['task']} {r['method']} {r['traj']} traj seed {r['seed']}: return {r['return']:.1f}, "
@@ -140,7 +141,7 @@ def part_gail(a, pool):
               "env steps | seconds |")
         print("|---|---|---|---|---|---|---|")
         for m in ("gail", "bc"):
-            for k in (1, 4, 7, 10):
+            for k in sizes:
                 sel = [r for r in rows if r["method"] == m and r["traj"] == k]
                 reached = [r["steps_to_95"] for r in sel if r["steps_to_95"] is not None]
                 print(f"| {m} | {k} | {_mean_sd([r['return'] for r in sel])} | "
@@ -244,6 +245,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--parts", default="gail")
     ap.add_argument("--tasks", default="cartpole,acrobot,mountaincar")
+    ap.add_argument("--trajectories", default="1,4,7,10", help="expert trajectories, comma-separated")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=0, help="training steps (0: the presets')")
     ap.add_argument("--jobs", type=int, default=2)
