@@ -217,3 +217,11 @@ def test_absorbing_steps_under_a_fixed_horizon_are_flagged():
     plain = collect(None, envs("CartPole-v1", 1, 30), 0, 0, episodes=4)
     assert not plain.absorbing.any()
     assert plain.returns == ro.returns   # the same resets and draws: the task's return is unchanged
+
+
+def test_lockstep_copies_start_no_episode_past_min_steps():
+    """Four copies of a 50-step fixed-horizon task and 200 transitions wanted: the four episodes end together
+    at 200, and none starts a fifth (a copy that ends first must count the others' last steps)."""
+    envs = [make_env("CartPole-v1", max_episode_steps=50, fixed_horizon=True) for _ in range(4)]
+    ro = collect(None, envs, seed=0, step=0, min_steps=200)
+    assert len(ro) == 200 and ro.lengths == [50, 50, 50, 50]

@@ -139,8 +139,12 @@ def collect(policy: Optional[torch.nn.Module], envs: list, seed: int, step: int,
             if term or trunc:
                 done_eps.append(ep)
                 live[i] = None
-                if can_start():
-                    start(i)
+        # new episodes only once the whole lockstep step is counted: with 4 copies and 4000 wanted, four
+        # 500-step episodes each end at 4000 together, and none starts a fifth because the others were not
+        # counted yet
+        for i in idx:
+            if live[i] is None and can_start():
+                start(i)
         if progress is not None:
             progress(len(idx))
     done_eps.sort(key=lambda e: e["order"])  # episode order, not the order they happened to end in
