@@ -34,6 +34,7 @@ next observations (files written by `ganscape demos` have them).
 """
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import Dict, List, Literal, Tuple
 
@@ -114,8 +115,9 @@ class AdversarialImitation(ActingMethod):
         out["D"] = (cfg.optim.discriminator, [p for k in self.d_nets for p in nets[k].parameters()])
         return out
 
+    @abc.abstractmethod
     def d_logits(self, state, obs, acts, next_obs, terminated, absorbing=None) -> Tensor:
-        raise NotImplementedError
+        """D's logits on pairs (with s' and the terminated flag where the recipe uses them)."""
 
     def policy_pairs(self, ro, n: int, gen: torch.Generator):
         idx = torch.randint(len(ro), (n,), generator=gen) if n > len(ro) else torch.randperm(len(ro), generator=gen)[:n]
