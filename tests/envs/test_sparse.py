@@ -15,8 +15,8 @@ gym = pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not i
 
 from ganscape.envs import swingup  # noqa: E402
 from ganscape.envs.make import make_env  # noqa: E402
-from ganscape.envs.sparse import (SPARSE_IDS, car_acceleration, car_energy, car_step,  # noqa: E402
-                                  register)
+from ganscape.envs.sparse import (MC_DT, SPARSE_IDS, BoxOnChain, car_energy, register,  # noqa: E402
+                                  track_height)
 
 HAS_MUJOCO = all(importlib.util.find_spec(m) is not None for m in ("mujoco", "imageio"))
 needs_mujoco = pytest.mark.skipif(not HAS_MUJOCO, reason="MuJoCo is not installed (pip install -e \".[mujoco]\")")
@@ -70,7 +70,8 @@ def test_mountain_car_pays_exactly_one_on_the_step_that_reaches_x_06():
             if term or trunc:
                 break
         assert term and not trunc and obs[0] >= 0.6 and info["success"]
-        assert rewards[-1] == 1.0 and sum(rewards) == 1.0 and len(rewards) < 100
+        # full force along the velocity needs 75 to 115 steps against the box's losses
+        assert rewards[-1] == 1.0 and sum(rewards) == 1.0 and 60 < len(rewards) <= 120
 
 
 def test_mountain_car_random_actions_earn_nothing():
@@ -89,43 +90,112 @@ def test_mountain_car_random_actions_earn_nothing():
     assert total == 0.0 and steps == 1500
 
 
-def _mc_from(x, v, force=0.0):
+def _mc_from(body, force=0.0):
     env = make_env(MC)
     env.reset(seed=0)
-    env.unwrapped.state = np.array([x, v])
+    env.unwrapped.body = body
     return env.step(np.array([force], dtype=np.float32))
 
 
 def test_mountain_car_goal_line_and_vimes_left_crest():
-    obs, r, term, _, info = _mc_from(0.59, 1.0)       # crosses x = 0.6 during the step
-    assert 0.6 <= obs[0] < 0.65 and r == 1.0 and term and info["success"]
-    obs, r, term, _, info = _mc_from(0.55, 0.0)       # below the line: nothing
-    assert obs[0] < 0.55 and r == 0.0 and not term and not info["success"]
-    obs, r, term, _, _ = _mc_from(0.0, 2.0, 1.0)
-    assert 0.0 < obs[0] < 0.6 and r == 0.0 and not term
+    # the step before the goal, from a pumping episode
+    env = make_env(MC)
+    obs, _ = env.reset(seed=1)
+    bodies = [env.unwrapped.body.copy()]
+    while True:
+        obs, r, term, _, _ = env.step(_bang_bang(obs))
+        if term:
+            break
+        bodies.append(env.unwrapped.body.copy())
+    before = bodies[-1]
+    assert before[0] < 0.6 < obs[0] < 0.7
+    obs, r, term, _, info = _mc_from(before, 1.0)               # crosses x = 0.6 during the step
+    assert obs[0] >= 0.6 and r == 1.0 and term and info["success"]
+    still = before.copy()
+    still[3:] = 0.0                                             # the same place at rest: slides back
+    obs, r, term, _, info = _mc_from(still, 0.0)
+    assert obs[0] < before[0] and r == 0.0 and not term and not info["success"]
     # VIME's reward is is_current_done(), and |x| >= 2 ends the episode too: the left crest pays 1
-    obs, r, term, _, _ = _mc_from(-1.99, -1.0)
+    obs, r, term, _, _ = _mc_from([-1.99, 2.12, 0.0, -1.0, 0.0, 0.0])
     assert obs[0] <= -2.0 and r == 1.0 and term
 
 
-def test_mountain_car_equation_of_motion_by_hand_and_energy_conservation():
-    # at x = 1, h' = pi/2 and h'' = 0: x'' = (F/m sqrt(1 + h'^2) - g h') / (1 + h'^2), m = 0.4, g = 10
-    q = 1 + (math.pi / 2) ** 2
-    assert car_acceleration(1.0, 0.0, 0.0) == pytest.approx(-10 * (math.pi / 2) / q)
-    assert car_acceleration(1.0, 0.0, 1.0) == pytest.approx((2.5 * math.sqrt(q) - 10 * math.pi / 2) / q)
-    assert car_acceleration(1.0, 3.0, 0.0) == pytest.approx(car_acceleration(1.0, 0.0, 0.0))  # h'' = 0
-    # in the valley the track is flat: x'' = F / m
-    assert car_acceleration(0.0, 2.0, 1.0) == pytest.approx(2.5)
-    # no force: energy per unit mass 1/2 (1 + h'^2) x'^2 + g h is conserved
-    x, v = 0.0, 4.0
-    e0, xs = car_energy(x, v), []
-    for _ in range(100):
-        x, v = car_step(x, v, 0.0)
-        xs.append(x)
-        assert car_energy(x, v) == pytest.approx(e0, rel=1e-4)  # RK4 drifts by ~4e-6
-    assert max(xs) > 0.8 and min(xs) < -0.8  # it swung both ways
+def test_mountain_car_matches_box2d():
+    """States of pybox2d 2.3.10 stepping rllab's model (world and bodies as xml_box2d.py builds
+    them, ApplyForce as box2d_env.py does), from rllab's reset with x_dot = 1: the first step
+    pushes the box out of the valley floor, the tenth has it rocking on its corners."""
+    want = {  # (force, step): (x, y, angle, x_dot, y_dot, angular velocity)
+        (0.0, 1): (0.02051, 0.15803, 0.05830, 0.85363, 0.14586, 1.21551),
+        (0.0, 10): (0.12165, 0.18101, 0.37476, -0.35585, -0.11435, -0.89481),
+        (1.0, 1): (0.02561, 0.15763, 0.06917, 0.96914, 0.16560, 1.38000),
+        (1.0, 10): (0.28301, 0.26781, 0.68366, 0.01306, 0.00977, 0.02009),
+    }
+    for force in (0.0, 1.0):
+        sim = BoxOnChain()
+        sim.reset(1.0)
+        assert np.array_equal(sim.body, [0.0, 0.05, 0.0, 1.0, 0.0, 0.0])   # the xml's pose, sunk 0.05
+        for t in range(1, 11):
+            sim.step(force)
+            if (force, t) in want:
+                assert sim.body == pytest.approx(want[force, t], abs=2e-4), (force, t)
+
+
+def test_mountain_car_box_rests_on_its_corners_and_loses_energy():
+    sim = BoxOnChain()
+    sim.reset(0.0)
+    for _ in range(300):
+        sim.step(0.0)
+    x, y, a, vx, vy, w = sim.body
+    assert abs(vx) + abs(vy) + abs(w) < 1e-6 and abs(x) < 0.02 and abs(a) < 0.05
+    # the flat box bridges the valley: its cores 0.015 from the chain on either side (the skins of
+    # 0.01 each overlap by Box2D's slop of 0.005), resting on its bottom corners, the middle of
+    # its bottom well above the floor
+    gap = {k: BoxOnChain._closest((x, y), a, k)[0] for k in range(80, 120)}
+    for side in (range(80, 100), range(100, 120)):
+        k = min(side, key=gap.get)
+        assert gap[k] == pytest.approx(0.015, abs=0.002)
+        assert BoxOnChain._closest((x, y), a, k)[1][0] == "edge"   # a box corner against the edge
+    assert y - 0.1 - track_height(x) > 0.05
+    # no force: restitution 0, every impact of a corner is inelastic
+    sim.reset(3.0)
+    sim.step(0.0)
+    e1 = car_energy(sim.body)
+    energies = []
+    for _ in range(40):
+        sim.step(0.0)
+        energies.append(car_energy(sim.body))
+    assert max(energies) <= e1 * 1.001 and energies[-1] < 0.6 * e1
     # pushing along the motion adds energy, against it removes energy
-    assert car_energy(*car_step(0.0, 1.0, 1.0)) > car_energy(0.0, 1.0) > car_energy(*car_step(0.0, 1.0, -1.0))
+    sim.reset(1.0)
+    sim.step(0.0)
+    start = sim.body.copy()
+    after = {}
+    for f in (-1.0, 0.0, 1.0):
+        sim.body = start.copy()
+        sim._impulses = {}
+        sim.step(f)
+        after[f] = car_energy(sim.body)
+    assert after[1.0] > after[0.0] > after[-1.0]
+
+
+def test_mountain_car_force_along_the_box_in_free_flight():
+    # far above the track: gravity and the force along the box's own x axis, m = 0.4 kg
+    sim = BoxOnChain()
+    sim.body = np.array([0.3, 5.0, 0.5, 0.0, 0.0, 0.0])
+    sim.step(1.0)
+    ax, ay = 2.5 * math.cos(0.5), 2.5 * math.sin(0.5) - 10.0
+    assert sim.body[3:] == pytest.approx([MC_DT * ax, MC_DT * ay, 0.0])
+    assert sim.body[:3] == pytest.approx([0.3 + MC_DT ** 2 * ax, 5.0 + MC_DT ** 2 * ay, 0.5])  # v then x
+
+
+def test_mountain_car_continuous_collision_stops_a_fast_box():
+    # falling 1.5 m per step onto the valley, the box stops on the track instead of passing through
+    sim = BoxOnChain()
+    sim.body = np.array([0.0, 1.0, 0.0, 0.0, -30.0, 0.0])
+    for _ in range(5):
+        sim.step(0.0)
+        assert sim.body[1] > 0.1
+    assert abs(sim.body[4]) < 3.0
 
 
 # ---- CartPole swing-up ------------------------------------------------------------------------------
