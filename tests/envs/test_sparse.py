@@ -15,8 +15,8 @@ gym = pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not i
 
 from ganscape.envs import swingup  # noqa: E402
 from ganscape.envs.make import make_env  # noqa: E402
-from ganscape.envs.sparse import (MC_DT, SPARSE_IDS, BoxOnChain, car_energy, register,  # noqa: E402
-                                  track_height)
+from ganscape.envs.mountaincar import MC_DT, BoxOnChain, car_energy, track_height  # noqa: E402
+from ganscape.envs.sparse import SPARSE_IDS, register  # noqa: E402
 
 HAS_MUJOCO = all(importlib.util.find_spec(m) is not None for m in ("mujoco", "imageio"))
 needs_mujoco = pytest.mark.skipif(not HAS_MUJOCO, reason="MuJoCo is not installed (pip install -e \".[mujoco]\")")
