@@ -97,6 +97,29 @@ def test_invalid_combinations_fail_when_building(tmp_path):
         build_state(cfg, (1, 8, 8), torch.device("cpu"))
 
 
+def _policy_preset_builds(cfg):
+    import importlib.util
+
+    import torch
+
+    from ganscape.data.demos import shipped_path
+    from ganscape.train.state import DataSpec, build_state, load_data
+    pytest.importorskip("gymnasium", reason="the rl extra (gymnasium) is not installed")
+    if any(t in cfg.env.id for t in ("Hopper", "HalfCheetah", "Walker", "Ant", "Humanoid")) \
+            and importlib.util.find_spec("mujoco") is None:
+        pytest.skip(f"{cfg.env.id} needs the mujoco extra")
+    if cfg.data.name == "demonstrations" and not cfg.data.params["path"] \
+            and not shipped_path(cfg.data.params["env"]).is_file():
+        pytest.skip(f"no demonstrations are shipped for {cfg.data.params['env']} (the preset asks for a path)")
+    data = load_data(cfg, "train")
+    state, method = build_state(cfg, DataSpec.of(data), torch.device("cpu"))
+    pi = state.sampler
+    env = method.envs[0]
+    obs, _ = env.reset(seed=0)
+    a = pi.act(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))
+    assert a.shape[0] == 1 and (pi.discrete == hasattr(env.action_space, "n"))
+
+
 @pytest.mark.parametrize("preset", __import__("ganscape.config", fromlist=["list_presets"]).list_presets())
 def test_every_preset_builds(preset, tmp_path):
     import torch
@@ -109,6 +132,9 @@ def test_every_preset_builds(preset, tmp_path):
     if preset.endswith("-oracle"):
         sets = ["data.params.n_train=200", "data.params.n_test=50"]
     cfg = load_config(preset, None, sets)
+    if cfg.env.id:  # a recipe that acts: its policy takes the task's observations (MuJoCo: the mujoco extra)
+        _policy_preset_builds(cfg)
+        return
     data = load_data(cfg, "test")
     state, method = build_state(cfg, DataSpec.of(data), torch.device("cpu"))
     G = state.nets["G"]

@@ -181,16 +181,18 @@ def write_report(rows: List[Dict[str, Any]], out: Path, title: str = "ganscape: 
         w.writeheader()
         for r in rows:
             w.writerow({k: r.get(k) for k in COLUMNS})
-    md = [f"# {title}", "", "| " + " | ".join(COLUMNS[1:]) + " |", "|" + "---|" * (len(COLUMNS) - 1)]
+    # the page and the markdown show the columns some run has a value in: image families have no return,
+    # policies no FID or bits/dim (the CSV keeps every column)
+    shown = [k for k in COLUMNS[1:] if any(r.get(k) is not None for r in rows)]
+    md = [f"# {title}", "", "| " + " | ".join(shown) + " |", "|" + "---|" * len(shown)]
     for r in rows:
-        md.append("| " + " | ".join(R._md(_fmt(r.get(k))) for k in COLUMNS[1:]) + " |")
+        md.append("| " + " | ".join(R._md(_fmt(r.get(k))) for k in shown) + " |")
     md += ["", "bits/dim: test split, on the data's discrete levels; nll_kind says exact, bound (dequantized, "
            "IWAE) or AIS. FID / precision / recall: samples against the training split. Sampling: seconds "
            "per 1000 samples on this machine.", ""]
     (out / "compare.md").write_text("\n".join(md), encoding="utf-8")
     body = ["<h2>Table</h2>",
-            R._table(["run", *COLUMNS[1:]], [[Path(r["run"]).name, *(_fmt(r.get(k)) for k in COLUMNS[1:])]
-                                             for r in rows]),
+            R._table(["run", *shown], [[Path(r["run"]).name, *(_fmt(r.get(k)) for k in shown)] for r in rows]),
             R._note("bits/dim: the test split on the data's discrete levels (lower is better); nll_kind: exact "
                     "(PixelCNN), dequantized bound (flows), IWAE bound (VAEs, ELBO beside it) or AIS with a "
                     "Gaussian observation model (GAN generators). FID, precision, recall: generated samples "

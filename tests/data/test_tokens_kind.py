@@ -27,5 +27,5 @@ def test_bad_token_data(x, vocab, match):
 
 
 def test_unknown_kind():
-    with pytest.raises(ValueError, match="image, points or tokens"):
+    with pytest.raises(ValueError, match="image, points, tokens, transitions, none"):
         ArrayDataset(x=torch.zeros(2, 2), kind="text")
