@@ -95,7 +95,8 @@ def space_dims(space) -> Tuple[int, int]:
     return 0, int(space.shape[0])
 
 
-def _seed(*parts: int) -> int:
+def step_seed(*parts: int) -> int:
+    """A 32-bit seed from integers (run seed, step, a salt): the generators a step draws from."""
     import numpy as np
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
 
@@ -232,7 +233,7 @@ class ActingMethod(Method):
         from ..rl.advantages import gae
         adv, returns = gae(rewards, values, next_values, ro.terminated, ro.truncated, self.p.gamma, self.p.lam)
         adv = (adv - adv.mean()) / (adv.std() + 1e-8) if len(adv) > 1 else adv
-        gen = torch.Generator().manual_seed(_seed(seed, state.step, 11))
+        gen = torch.Generator().manual_seed(step_seed(seed, state.step, 11))
         if self.p.algo == "trpo":
             stats.update(self._trpo(pi, ro, adv, gen))
         else:

@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..registry import LOSSES, METHODS, PENALTIES, ConfigError
-from .acting import ActingMethod, ActingParams, _seed
+from .acting import ActingMethod, ActingParams, step_seed
 from .base import Batch, Stats, grad_norm
 
 
@@ -125,7 +125,7 @@ class AdversarialImitation(ActingMethod):
 
     def after_policy(self, state, ro, batches: List[Batch], log: bool) -> Stats:
         opt = state.optims["D"]
-        gen = torch.Generator().manual_seed(_seed(self.cfg.seed, state.step, 13))
+        gen = torch.Generator().manual_seed(step_seed(self.cfg.seed, state.step, 13))
         stats: Stats = {}
         for b in batches:
             e_obs, e_acts, e_next, e_term = self.split_pairs(b.x)

@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from ..config import Component
 from ..registry import METHODS, ConfigError
-from .acting import ActingMethod, ActingParams, _seed
+from .acting import ActingMethod, ActingParams, step_seed
 from .base import Batch, Stats
 
 
@@ -86,7 +86,7 @@ class VIMEMethod(ActingMethod):
     def extra_nets(self, cfg, data) -> Dict[str, nn.Module]:
         from ..rl.bnn import BNN
         self.in_dim = self.obs_dim + (self.n_actions or self.act_dim)
-        gen = torch.Generator().manual_seed(_seed(cfg.seed, 0, 17))
+        gen = torch.Generator().manual_seed(step_seed(cfg.seed, 0, 17))
         return {"BNN": BNN(self.in_dim, self.obs_dim, self.p.bnn_hidden, self.p.prior_std, self.p.likelihood_std,
                            self.p.weight_samples, generator=gen)}
 
@@ -135,7 +135,7 @@ class VIMEMethod(ActingMethod):
             return ro.rews, {}
         from ..rl.bnn import info_gain_explicit, info_gain_second_order
         bnn = state.nets["BNN"]
-        gen = torch.Generator().manual_seed(_seed(self.cfg.seed, state.step, 19))
+        gen = torch.Generator().manual_seed(step_seed(self.cfg.seed, state.step, 19))
         x = self.inputs(ro.obs, ro.acts)
         if self.p.bonus == "l2":
             with torch.no_grad():
@@ -161,7 +161,7 @@ class VIMEMethod(ActingMethod):
         bnn = state.nets["BNN"]
         x, y = self.pool_x[:self.pool_n], self.pool_y[:self.pool_n]
         bnn.set_normalization(x.mean(0), x.std(0), y.mean(0), y.std(0))
-        gen = torch.Generator().manual_seed(_seed(self.cfg.seed, state.step, 23))
+        gen = torch.Generator().manual_seed(step_seed(self.cfg.seed, state.step, 23))
         loss = train_bnn(bnn, state.optims["BNN"], x, y, self.p.bnn_updates, self.p.bnn_batch, gen)
         return {"bnn_loss": torch.tensor(loss)}
 
