@@ -309,7 +309,7 @@ def kl_hessian_diag(params: Sequence[Tensor]) -> List[Tensor]:
     of KL(q || prior) at s = prior std, the posterior's initial state."""
     out = []
     for i in range(0, len(params), 2):
-        mu, rho = params[i], params[i + 1]
+        rho = params[i + 1]  # H of a mu (params[i]) depends on its rho only
         s2 = F.softplus(rho) ** 2
         out.append(1.0 / s2)
         out.append(2.0 * torch.sigmoid(rho) ** 2 / s2)
