@@ -77,7 +77,7 @@ def gail_run(args):
             over = [o for o in over if not o.startswith("train.steps")]
             over += [f"env.id={ENV[task]}", f"data.params.env={ENV[task]}", f"data.params.subsample={SUBSAMPLE[task]}"]
             if task != "cartpole":  # short expert episodes (Acrobot: 64-130 steps, every 5th: 12-26 pairs)
-                over.append("train.batch_size=8")
+                over += ["train.batch_size=8", "env.normalize_obs=demos"]  # as gail-acrobot / -mountaincar
         else:
             preset = GAIL[task]
         run = _train(preset, over, tmp)
