@@ -95,6 +95,17 @@ def space_dims(space) -> Tuple[int, int]:
     return 0, int(space.shape[0])
 
 
+def minibatches(n: int, size: int, epochs: int, gen: torch.Generator):
+    """Index tensors of `epochs` passes over n rows, each a fresh permutation
+    from `gen` cut into minibatches of `size` (the last, shorter one dropped;
+    one minibatch of all n rows when n < size)."""
+    size = min(size, n)
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=gen)
+        for i in range(0, n - size + 1, size):
+            yield perm[i:i + size]
+
+
 def step_seed(*parts: int) -> int:
     """A 32-bit seed from integers (run seed, step, a salt): the generators a step draws from."""
     import numpy as np
@@ -291,23 +302,18 @@ class ActingMethod(Method):
         obs, acts = ro.obs, ro.acts
         with torch.no_grad():
             logp_old = pi.log_prob(obs, acts)
-        n, mb = len(obs), min(self.p.minibatch, len(obs))
         last = torch.zeros(())
-        for _ in range(self.p.epochs):
-            perm = torch.randperm(n, generator=gen)
-            for i in range(0, n - mb + 1, mb):
-                idx = perm[i:i + mb]
-                d = pi.dist(obs[idx])
-                logp = d.log_prob(acts[idx].long() if pi.discrete else acts[idx])
-                a = adv[idx]
-                loss = clipped_surrogate_loss(logp, logp_old[idx], a, self.p.clip) \
-                    - self.p.entropy_weight * d.entropy().mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if self.p.max_grad_norm:
-                    nn.utils.clip_grad_norm_(pi.parameters(), self.p.max_grad_norm)
-                opt.step()
-                last = loss.detach()
+        for idx in minibatches(len(obs), self.p.minibatch, self.p.epochs, gen):
+            d = pi.dist(obs[idx])
+            logp = d.log_prob(acts[idx].long() if pi.discrete else acts[idx])
+            loss = clipped_surrogate_loss(logp, logp_old[idx], adv[idx], self.p.clip) \
+                - self.p.entropy_weight * d.entropy().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.p.max_grad_norm:
+                nn.utils.clip_grad_norm_(pi.parameters(), self.p.max_grad_norm)
+            opt.step()
+            last = loss.detach()
         with torch.no_grad():
             d = pi.dist(obs)
             approx_kl = (logp_old - d.log_prob(acts.long() if pi.discrete else acts)).mean()
@@ -315,15 +321,11 @@ class ActingMethod(Method):
         return {"pi_loss": last, "ppo/approx_kl": approx_kl, "entropy": entropy}
 
     def _fit_value(self, V, opt, obs: Tensor, returns: Tensor, gen: torch.Generator) -> Tensor:
-        n, mb = len(obs), min(self.p.vf_minibatch, len(obs))
         last = torch.zeros(())
-        for _ in range(self.p.vf_epochs):
-            perm = torch.randperm(n, generator=gen)
-            for i in range(0, n - mb + 1, mb):
-                idx = perm[i:i + mb]
-                loss = 0.5 * (V(obs[idx]) - returns[idx]).pow(2).mean()
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                last = loss.detach()
+        for idx in minibatches(len(obs), self.p.vf_minibatch, self.p.vf_epochs, gen):
+            loss = 0.5 * (V(obs[idx]) - returns[idx]).pow(2).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            last = loss.detach()
         return last
