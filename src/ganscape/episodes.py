@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
+from .envs.make import make_envs
 from .registry import ConfigError
 
 PathLike = Union[str, Path]
@@ -31,12 +32,6 @@ def load_policy(run_dir: PathLike, checkpoint: str = "latest"):
     return cfg, pi
 
 
-def _envs(cfg, n: int, render_mode: Optional[str] = None) -> list:
-    from .envs.make import make_env
-    e = cfg.env
-    return [make_env(e.id, dict(e.params), e.max_episode_steps, False, render_mode) for _ in range(n)]
-
-
 def _bar(desc: str, total: Optional[int] = None, show: bool = True):
     from tqdm.auto import tqdm
     return tqdm(desc=desc, total=total, unit="step", disable=not show, leave=False)
@@ -52,7 +47,7 @@ def demos(run_dir: PathLike, out: PathLike, episodes: int = 10, checkpoint: str 
     if episodes < 1:
         raise ConfigError(f"--episodes: must be >= 1, got {episodes}")
     cfg, pi = load_policy(run_dir, checkpoint)
-    envs = _envs(cfg, min(cfg.env.num_envs, episodes))
+    envs = make_envs(cfg.env, min(cfg.env.num_envs, episodes), fixed_horizon=False)
     bar = _bar("demonstrations", show=progress)
     try:
         ro = collect(pi, envs, seed, DEMOS_STEP, episodes=episodes, deterministic=deterministic,
@@ -85,7 +80,7 @@ def render(run_dir: PathLike, out: PathLike, episodes: int = 1, checkpoint: str 
         raise ConfigError(f"--episodes, --every and --fps must be >= 1, got {episodes}, {every} and {fps}")
     cfg, pi = load_policy(run_dir, checkpoint)
     try:
-        envs = _envs(cfg, 1, render_mode="rgb_array")
+        envs = make_envs(cfg.env, 1, fixed_horizon=False, render_mode="rgb_array")
     except ConfigError as e:
         raise ConfigError(f"rendering {cfg.env.id} is unavailable: {e}") from None
     frames: Dict[int, List[np.ndarray]] = {}

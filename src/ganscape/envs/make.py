@@ -39,3 +39,11 @@ def make_env(env_id: str, params: Optional[Dict[str, Any]] = None, max_episode_s
         from .wrappers import FixedHorizon
         env = FixedHorizon(env, limit)
     return env
+
+
+def make_envs(env_cfg, n: int = 0, fixed_horizon: Optional[bool] = None, render_mode: Optional[str] = None) -> list:
+    """`n` copies (0: env_cfg.num_envs) of a config's `env` section (config.EnvConfig);
+    fixed_horizon None: the section's own (evaluation and rendering pass False: the plain task)."""
+    fh = env_cfg.fixed_horizon if fixed_horizon is None else fixed_horizon
+    return [make_env(env_cfg.id, dict(env_cfg.params), env_cfg.max_episode_steps, fh, render_mode)
+            for _ in range(n or env_cfg.num_envs)]

@@ -95,6 +95,12 @@ def space_dims(space) -> Tuple[int, int]:
     return 0, int(space.shape[0])
 
 
+def adam(lr: float) -> Component:
+    """Adam at `lr` with torch's defaults otherwise: the optimizer of a method's own
+    regression nets (the value net, VIME's BNN), which have no section in `optim`."""
+    return Component("adam", {"lr": lr, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0})
+
+
 def minibatches(n: int, size: int, epochs: int, gen: torch.Generator):
     """Index tensors of `epochs` passes over n rows, each a fresh permutation
     from `gen` cut into minibatches of `size` (the last, shorter one dropped;
@@ -132,16 +138,11 @@ class ActingMethod(Method):
                               f"(e.g. CartPole-v1)")
 
     # ---- environments and nets -------------------------------------------------------------
-    def make_envs(self, n: int = 0, render_mode=None, fixed_horizon=None) -> list:
-        from ..envs.make import make_env
-        e = self.cfg.env
-        fh = e.fixed_horizon if fixed_horizon is None else fixed_horizon
-        return [make_env(e.id, dict(e.params), e.max_episode_steps, fh, render_mode) for _ in range(n or e.num_envs)]
-
     @property
     def envs(self) -> list:
         if self._envs is None:
-            self._envs = self.make_envs()
+            from ..envs.make import make_envs
+            self._envs = make_envs(self.cfg.env)
         return self._envs
 
     def check_data(self, data) -> None:
@@ -212,8 +213,7 @@ class ActingMethod(Method):
         return {}
 
     def optimizers(self, cfg, nets):
-        out = {"V": (Component("adam", {"lr": self.p.vf_lr, "betas": (0.9, 0.999), "eps": 1e-8,
-                                        "weight_decay": 0.0}), nets["V"].parameters())}
+        out = {"V": (adam(self.p.vf_lr), nets["V"].parameters())}
         if self.p.algo == "ppo":
             out["pi"] = (cfg.optim.generator, nets["pi"].parameters())
         return out

@@ -93,6 +93,7 @@ class AdversarialImitation(ActingMethod):
 
     uses_data = True
     need_next = False
+    takes_penalties = True    # the landscape's penalties need D as a function of [s, a] alone
 
     def __init__(self, p, config):
         super().__init__(p, config)
@@ -103,7 +104,7 @@ class AdversarialImitation(ActingMethod):
 
     def check_data(self, data) -> None:
         self.check_demos(data, need_next=self.need_next)
-        if self.penalties and not hasattr(self, "state_logits"):
+        if self.penalties and not self.takes_penalties:
             raise ConfigError(f"penalties: method {self.cfg.method.name!r} takes none (its D depends on pi and s')")
         if self.penalties and self.n_actions:
             raise ConfigError(f"penalties: {', '.join(n for _, _, n in self.penalties)} take gradients with respect "
@@ -168,7 +169,7 @@ class _ConcatD(nn.Module):
         self.method, self.state, self.obs_dim = method, state, obs_dim
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.method.state_logits(self.state, x[:, :self.obs_dim], x[:, self.obs_dim:])
+        return self.method.d_logits(self.state, x[:, :self.obs_dim], x[:, self.obs_dim:], None, None)
 
 
 class GAILMethod(AdversarialImitation):
@@ -181,9 +182,6 @@ class GAILMethod(AdversarialImitation):
 
     def d_logits(self, state, obs, acts, next_obs, terminated, absorbing=None) -> Tensor:
         return state.nets["D"](obs, acts, absorbing)
-
-    def state_logits(self, state, obs, acts) -> Tensor:
-        return state.nets["D"](obs, acts)
 
     def d_regularizer(self, v_real: Tensor, v_fake: Tensor, stats: Stats) -> Tensor:
         if not self.p.d_entropy_weight:
@@ -202,6 +200,7 @@ class AIRLMethod(AdversarialImitation):
     name = "airl"
     d_nets = ("g", "h")
     need_next = True
+    takes_penalties = False   # D depends on pi and s'
 
     def extra_nets(self, cfg, data) -> Dict[str, nn.Module]:
         from ..nets.policy import PairNet, StateNet

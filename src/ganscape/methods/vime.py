@@ -36,9 +36,8 @@ from typing import Dict, List, Literal, Tuple
 import torch
 from torch import Tensor, nn
 
-from ..config import Component
 from ..registry import METHODS, ConfigError
-from .acting import ActingMethod, ActingParams, step_seed
+from .acting import ActingMethod, ActingParams, adam, step_seed
 from .base import Batch, Stats
 
 
@@ -92,8 +91,7 @@ class VIMEMethod(ActingMethod):
 
     def optimizers(self, cfg, nets):
         out = super().optimizers(cfg, nets)
-        out["BNN"] = (Component("adam", {"lr": self.p.bnn_lr, "betas": (0.9, 0.999), "eps": 1e-8,
-                                         "weight_decay": 0.0}), nets["BNN"].parameters())
+        out["BNN"] = (adam(self.p.bnn_lr), nets["BNN"].parameters())
         return out
 
     def state_dict(self) -> Dict:

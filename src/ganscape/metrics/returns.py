@@ -69,10 +69,9 @@ def policy_episodes(policy, cfg, episodes: int, seed: int = 0, deterministic: bo
                     progress: bool = False, random: bool = False):
     """The Rollout of `episodes` evaluation episodes of `policy` (None or
     random=True: uniformly random actions) in the run's task."""
-    from ..envs.make import make_env
+    from ..envs.make import make_envs
     from ..envs.rollout import collect
-    e = cfg.env
-    envs = [make_env(e.id, dict(e.params), e.max_episode_steps) for _ in range(min(e.num_envs, episodes))]
+    envs = make_envs(cfg.env, min(cfg.env.num_envs, episodes), fixed_horizon=False)
     bar = None
     if progress:
         from tqdm.auto import tqdm
