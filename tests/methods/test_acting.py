@@ -279,9 +279,12 @@ def test_loops_initial_nets_are_what_initial_nets_rebuilds(tmp_path, demo_files,
 
 
 def test_airl_reward_is_its_logit_by_hand(demo_files):
-    """AIRL's policy reward: g(s) + gamma (1 - terminated) h(s') - h(s) - log pi(a | s), from the nets themselves."""
+    """AIRL's policy reward under policy_reward: logit (the paper's): g(s) + gamma (1 - terminated) h(s') - h(s)
+    - log pi(a | s), from the nets themselves."""
     from ganscape.train.state import DataSpec, build_state, load_data
-    cfg = from_dict(tree("airl", "CartPole-v1", 1, demo_files["CartPole-v1"]))
+    t = tree("airl", "CartPole-v1", 1, demo_files["CartPole-v1"])
+    t["method"]["params"]["policy_reward"] = "logit"
+    cfg = from_dict(t)
     state, method = build_state(cfg, DataSpec.of(load_data(cfg, "train")), torch.device("cpu"))
     for k in ("g", "h"):   # nets that say something: scale up their last layers
         with torch.no_grad():
@@ -296,6 +299,24 @@ def test_airl_reward_is_its_logit_by_hand(demo_files):
                    - h.net(ro.obs).squeeze(1) - torch.log_softmax(pi.net(ro.obs), 1).gather(1, ro.acts[:, None])[:, 0])
     assert torch.allclose(r, by_hand, atol=1e-5)
     assert float(stats["reward_mean"]) == pytest.approx(float(by_hand.mean()), abs=1e-5)
+
+
+def test_airl_policy_reward_g_is_the_learned_reward_alone(demo_files):
+    """policy_reward: g (the default, inverse_rl's) trains the policy on g(s), with neither h nor log pi."""
+    from ganscape.train.state import DataSpec, build_state, load_data
+    cfg = from_dict(tree("airl", "CartPole-v1", 1, demo_files["CartPole-v1"]))
+    state, method = build_state(cfg, DataSpec.of(load_data(cfg, "train")), torch.device("cpu"))
+    for k in ("g", "h"):
+        with torch.no_grad():
+            state.nets[k].net[-1].weight.mul_(50)
+            state.nets[k].net[-1].bias.fill_(0.3)
+    ro = collect(state.nets["pi"], method.envs, seed=0, step=0, episodes=2)
+    r, _ = method.reward(state, ro, [])
+    with torch.no_grad():
+        by_hand = state.nets["g"].net(ro.obs).squeeze(1)
+        logit = method.d_logits(state, ro.obs, ro.acts, ro.next_obs, ro.terminated)
+    assert torch.allclose(r, by_hand, atol=1e-6)
+    assert not torch.allclose(r, logit, atol=1e-2)
 
 
 @pytest.mark.parametrize("form", ["positive", "negative"])

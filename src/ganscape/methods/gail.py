@@ -27,7 +27,17 @@ AIRL: D(s, a, s') = exp f / (exp f + pi(a | s)) with f = g(s, a) +
 gamma h(s') - h(s) (h(s') = 0 after a terminal step), so D's logit is
 f - log pi(a | s); the policy's reward is that logit, log D - log(1 - D)
 = f - log pi (absorbing steps are not told apart: a deviation, use AIRL
-without env.fixed_horizon). `state_only` makes g a function of s alone, the disentangled
+without env.fixed_horizon). That is the paper's Algorithm 1
+(`policy_reward: logit`). The default, `policy_reward: g`, is
+justinjfu/inverse_rl's (`score_discrim=False`): the policy is trained on the
+learned reward g alone plus an entropy bonus (its scripts: entropy weight 0.1,
+"this should be 1.0 but 0.1 seems to work better"; here
+`method.params.entropy_weight`), and D takes 10-100 Adam steps (lr 1e-3) of
+32 + 32 pairs per policy iteration (`train.n_disc`, `train.batch_size`). On
+Pendulum-v1 (airl-pendulum, seed 0, 100 iterations) g reached the expert and
+the logit did not (see the README). A trap of that code: its f uses the
+model's own discount, 1.0 unless passed, not the policy's; here f uses
+`gamma`, the policy's. `state_only` makes g a function of s alone, the disentangled
 reward that transfers across dynamics. g and h are nets "g" and "h" of the
 checkpoints (the learned reward, reusable: `load_reward`). Expert rows need
 next observations (files written by `ganscape demos` have them).
@@ -63,6 +73,7 @@ class GAILParams(ActingParams):
 class AIRLParams(ActingParams):
     d_hidden: Tuple[int, ...] = (100, 100)
     state_only: bool = True             # g(s): the disentangled reward of Fu et al.
+    policy_reward: Literal["g", "logit"] = "g"   # g alone (the official default) or f - log pi (the paper)
 
     def validate(self, where: str) -> None:
         super().validate(where)
@@ -215,7 +226,10 @@ class AIRLMethod(AdversarialImitation):
 
     def reward(self, state, ro, batches: List[Batch]):
         with torch.no_grad():
-            r = self.d_logits(state, ro.obs, ro.acts, ro.next_obs, ro.terminated)
+            if self.p.policy_reward == "g":
+                r = state.nets["g"](ro.obs, ro.acts)
+            else:
+                r = self.d_logits(state, ro.obs, ro.acts, ro.next_obs, ro.terminated)
         return r, {"reward_mean": r.mean()}
 
 
