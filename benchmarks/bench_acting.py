@@ -16,15 +16,23 @@
   (20 fixed-seed episodes). Goal: VIME solves in >= 4 of 5 seeds where plain
   TRPO solves <= 1. Curves: success rate of the training episodes against
   environment steps, in --figure.
-- sb3: ganscape's PPO against stable-baselines3's PPO (installed separately:
-  pip install stable-baselines3; a development-time cross-check only) on
-  CartPole-v1 at equal environment steps and settings: final returns and
-  seconds per 1000 environment steps, side by side in one process.
+- sb3: ganscape's PPO and TRPO against stable-baselines3's PPO and
+  sb3-contrib's TRPO (installed separately: pip install sb3-contrib; a
+  development-time cross-check only) on CartPole-v1 and Pendulum-v1 at equal
+  environment steps and settings: final returns and seconds per 1000
+  environment steps, side by side in one process.
+- imitation: HumanCompatibleAI imitation 1.0.1's GAIL with its tutorial's
+  settings (benchmarks/imitation_gail.py, run in a virtual environment of its
+  own that this part makes on first use: its pins conflict with current
+  gymnasium) on the same shipped CartPole-v1 demonstrations at the same
+  environment-step budget as gail-cartpole (300k).
 
     python benchmarks/bench_acting.py --parts gail [--tasks cartpole,acrobot,mountaincar] [--seeds 3] [--jobs 2]
                                       [--trajectories 1,4,7,10]
     python benchmarks/bench_acting.py --parts vime [--seeds 5] [--steps 60] --figure docs/vime_curves.png
-    python benchmarks/bench_acting.py --parts sb3 [--seeds 3] [--env-steps 100000]
+    python benchmarks/bench_acting.py --parts imitation [--trajectories 1,4,10] [--seeds 3] [--imitation-steps 300000]
+    python benchmarks/bench_acting.py --parts sb3 [--seeds 3] [--env-steps 100000] [--pendulum-steps 300000]
+                                      [--sb3-cases cartpole:ppo,pendulum:ppo,cartpole:trpo,pendulum:trpo]
 
 Each run trains in a temporary folder with one thread (repeatable seeds) and
 is scored there; nothing is kept.
@@ -191,57 +199,155 @@ def part_vime(a, pool):
     return out
 
 
-def part_sb3(a):
-    """ganscape's PPO and SB3's PPO on CartPole-v1, same settings, same steps, in this process."""
-    try:
+# (task, algorithm) -> the settings both sides run with: SB3's defaults for
+# CartPole; for Pendulum the discount 0.9 and lr 1e-3 that rl-zoo uses (its
+# gSDE exploration is left out: neither side has it here).
+SB3_CASES = {
+    ("cartpole", "ppo"): dict(env="CartPole-v1", n_steps=2048, gamma=0.99, lam=0.95, lr=3e-4, log_std=0.0),
+    ("pendulum", "ppo"): dict(env="Pendulum-v1", n_steps=4096, gamma=0.9, lam=0.95, lr=1e-3, log_std=-0.5),
+    ("cartpole", "trpo"): dict(env="CartPole-v1", n_steps=2048, gamma=0.99, lam=0.95, lr=1e-3, log_std=0.0),
+    ("pendulum", "trpo"): dict(env="Pendulum-v1", n_steps=2048, gamma=0.9, lam=0.95, lr=1e-3, log_std=-0.5),
+}
+
+
+def _sb3_model(algo: str, c: dict, env, seed: int):
+    """SB3's PPO or sb3-contrib's TRPO with the case's settings (2x64 tanh nets, as ganscape's)."""
+    import torch
+    kw = dict(seed=seed, device="cpu", verbose=0, n_steps=c["n_steps"], gamma=c["gamma"], gae_lambda=c["lam"],
+              learning_rate=c["lr"], policy_kwargs={"net_arch": [64, 64], "activation_fn": torch.nn.Tanh,
+                                                    **({"log_std_init": c["log_std"]} if c["log_std"] else {})})
+    if algo == "ppo":
         import stable_baselines3 as sb3
-    except ImportError:
-        print("\n## sb3: stable-baselines3 is not installed (pip install stable-baselines3); skipped")
+        return sb3.PPO("MlpPolicy", env, batch_size=64, n_epochs=10, clip_range=0.2, **kw)
+    import sb3_contrib
+    # sb3-contrib's defaults: max KL 0.01, CG 15 steps with damping 0.1, line search x0.8 up to 10 times,
+    # 10 critic updates of batches of 128 at the learning rate
+    return sb3_contrib.TRPO("MlpPolicy", env, batch_size=128, **kw)
+
+
+def _ganscape_overrides(algo: str, c: dict, iters: int, seed: int):
+    common = [f"seed={seed}", f"env.id={c['env']}", "env.num_envs=1", f"method.params.algo={algo}",
+              f"method.params.steps_per_iter={c['n_steps']}", f"method.params.gamma={c['gamma']}",
+              f"method.params.lam={c['lam']}", f"method.params.init_log_std={c['log_std']}",
+              f"train.steps={iters}", "eval.metrics=[]", "train.checkpoint_every=0"]
+    if algo == "ppo":   # the policy's Adam at lr; the value net's own Adam at lr too, 10 epochs of 64
+        return common + [f"optim.generator.params.lr={c['lr']}", f"method.params.vf_lr={c['lr']}",
+                         "method.params.vf_epochs=10"]
+    return common + ["method.params.max_kl=0.01", "method.params.damping=0.1", "method.params.cg_iters=15",
+                     f"method.params.vf_lr={c['lr']}", "method.params.vf_epochs=10", "method.params.vf_minibatch=128"]
+
+
+def _episodes(policy_act, env, n: int = 20):
+    import numpy as np
+    rets = []
+    for k in range(n):
+        obs, _ = env.reset(seed=10_000 + k)
+        done, total = False, 0.0
+        while not done:
+            obs, rew, term, trunc, _ = env.step(policy_act(obs))
+            total += rew
+            done = term or trunc
+        rets.append(total)
+    return float(np.mean(rets))
+
+
+def part_sb3(a):
+    """ganscape's PPO and TRPO against SB3's PPO and sb3-contrib's TRPO, same settings, same steps, in this process."""
+    import importlib.util
+    if not (importlib.util.find_spec("sb3_contrib") and importlib.util.find_spec("stable_baselines3")):
+        print("\n## sb3: stable-baselines3 / sb3-contrib are not installed (pip install sb3-contrib); skipped")
         return
     import gymnasium as gym
-    import numpy as np
     import torch
     torch.set_num_threads(1)
-    iters = a.env_steps // 2048
-    print(f"\n## PPO on CartPole-v1, {iters * 2048} environment steps (n_steps 2048, batch 64, 10 epochs, "
-          "gamma 0.99, GAE 0.95, clip 0.2, lr 3e-4, 1 env), 20 fixed-seed evaluation episodes")
-    print("| implementation | seed | return | seconds | s per 1000 env steps |")
-    print("|---|---|---|---|---|")
-    times = {"ganscape": [], "sb3": []}
-    for seed in range(a.seeds):
-        with tempfile.TemporaryDirectory() as tmp:
+    from ganscape.api import load_generator
+    from ganscape.metrics.returns import evaluate_policy
+    ratios = []
+    for case in [c.strip() for c in a.sb3_cases.split(",")]:
+        task, algo = case.split(":")
+        c = SB3_CASES[(task, algo)]
+        budget = a.env_steps if task == "cartpole" else a.pendulum_steps
+        iters = max(1, budget // c["n_steps"])
+        print(f"\n## {algo.upper()} on {c['env']}, {iters * c['n_steps']} environment steps (n_steps {c['n_steps']}, "
+              f"gamma {c['gamma']}, GAE {c['lam']}, lr {c['lr']}, 1 env), 20 fixed-seed evaluation episodes")
+        print("| implementation | seed | return | seconds | s per 1000 env steps |")
+        print("|---|---|---|---|---|")
+        times = {"ganscape": [], "sb3": []}
+        rets = {"ganscape": [], "sb3": []}
+        for seed in range(a.seeds):
+            with tempfile.TemporaryDirectory() as tmp:
+                t0 = time.time()
+                run = _train("expert-cartpole", _ganscape_overrides(algo, c, iters, seed), tmp)
+                dt = time.time() - t0
+                r = evaluate_policy(load_generator(run), ganscape.load_run(run), ["return"],
+                                    metric_params={"return": {"episodes": 20}})["results"]["return"]
+                steps = _curve(run)[-1]["env_steps"]
+            times["ganscape"].append(dt / steps * 1000)
+            rets["ganscape"].append(r)
+            print(f"| ganscape | {seed} | {r:.1f} | {dt:.1f} | {dt / steps * 1000:.3f} |", flush=True)
+            env = gym.make(c["env"])
+            model = _sb3_model(algo, c, env, seed)
             t0 = time.time()
-            run = _train("expert-cartpole", [f"seed={seed}", "env.num_envs=1", "method.params.steps_per_iter=2048",
-                                             "method.params.vf_epochs=10", f"train.steps={iters}",
-                                             "eval.metrics=[]", "train.checkpoint_every=0"], tmp)
+            model.learn(iters * c["n_steps"])
             dt = time.time() - t0
-            from ganscape.api import load_generator
-            from ganscape.metrics.returns import evaluate_policy
-            r = evaluate_policy(load_generator(run), ganscape.load_run(run), ["return"],
-                                metric_params={"return": {"episodes": 20}})["results"]["return"]
-            steps = _curve(run)[-1]["env_steps"]
-        times["ganscape"].append(dt / steps * 1000)
-        print(f"| ganscape | {seed} | {r:.1f} | {dt:.1f} | {dt / steps * 1000:.3f} |", flush=True)
-        env = gym.make("CartPole-v1")
-        model = sb3.PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
-                        policy_kwargs={"net_arch": [64, 64], "activation_fn": torch.nn.Tanh})
-        t0 = time.time()
-        model.learn(iters * 2048)
-        dt = time.time() - t0
-        rets = []
-        for k in range(20):
-            obs, _ = env.reset(seed=10_000 + k)
-            done, total = False, 0.0
-            while not done:
-                act, _ = model.predict(obs, deterministic=False)
-                obs, rew, term, trunc, _ = env.step(act)
-                total += rew
-                done = term or trunc
-            rets.append(total)
-        times["sb3"].append(dt / (iters * 2048) * 1000)
-        print(f"| sb3 | {seed} | {np.mean(rets):.1f} | {dt:.1f} | {dt / (iters * 2048) * 1000:.3f} |", flush=True)
-    ratio = statistics.mean(times["sb3"]) / statistics.mean(times["ganscape"])
-    print(f"speed, ganscape relative to sb3 (higher is faster): {ratio:.2f}x")
+            r = _episodes(lambda o: model.predict(o, deterministic=False)[0], env)
+            times["sb3"].append(dt / (iters * c["n_steps"]) * 1000)
+            rets["sb3"].append(r)
+            print(f"| sb3 | {seed} | {r:.1f} | {dt:.1f} | {dt / (iters * c['n_steps']) * 1000:.3f} |", flush=True)
+        ratio = statistics.mean(times["sb3"]) / statistics.mean(times["ganscape"])
+        ratios.append(ratio)
+        print(f"returns: ganscape {_mean_sd(rets['ganscape'])}, sb3 {_mean_sd(rets['sb3'])}; "
+              f"speed, ganscape relative to sb3 (higher is faster): {ratio:.2f}x")
+    if ratios:
+        print(f"\nspeed ratios: {', '.join(f'{r:.2f}x' for r in ratios)}")
+
+
+def _imitation_python(venv: Path) -> Path:
+    """The interpreter of a virtual environment with imitation 1.0.1, made on first use (pip, minutes)."""
+    import subprocess
+    import sys
+    py = venv / "bin" / "python"
+    if not py.exists():
+        print(f"creating {venv} with imitation==1.0.1 (its pins conflict with ganscape's: own environment)",
+              flush=True)
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        constraints = Path(__file__).resolve().parents[1] / "constraints-cpu.txt"
+        subprocess.run([str(py), "-m", "pip", "install", "-q", "-c", str(constraints), "torch", "imitation==1.0.1"],
+                       check=True)
+    return py
+
+
+def imitation_run(args):
+    import subprocess
+    py, demos, n, seed, steps = args
+    script = Path(__file__).resolve().parent / "imitation_gail.py"
+    out = subprocess.run([str(py), str(script), demos, "--trajectories", str(n), "--seed", str(seed),
+                          "--steps", str(steps)], capture_output=True, text=True)
+    if out.returncode:
+        return {"trajectories": n, "seed": seed, "error": out.stderr.strip().splitlines()[-1:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def part_imitation(a, pool):
+    """HumanCompatibleAI imitation's GAIL (tutorial settings) on the same shipped CartPole demonstrations and budget."""
+    from ganscape.data.demos import shipped_path
+    py = _imitation_python(Path(a.imitation_venv))
+    demos = str(shipped_path("CartPole-v1"))
+    sizes = [int(t) for t in a.trajectories.split(",")]
+    jobs = [(py, demos, n, seed, a.imitation_steps) for n in sizes for seed in range(a.seeds)]
+    rows = pool.map(imitation_run, jobs)
+    print(f"\n## imitation 1.0.1 GAIL (its tutorial settings, seals/CartPole-v0 x 8) on the shipped CartPole-v1 "
+          f"demonstrations, {a.imitation_steps} environment steps; return over 50 CartPole-v1 episodes")
+    print("| trajectories | seed | return | seconds |")
+    print("|---|---|---|---|")
+    for r in rows:
+        if "error" in r:
+            print(f"| {r['trajectories']} | {r['seed']} | failed: {r['error']} | - |")
+        else:
+            print(f"| {r['trajectories']} | {r['seed']} | {r['return']:.1f} | {r['seconds']:.0f} |", flush=True)
+    for n in sizes:
+        got = [r["return"] for r in rows if r["trajectories"] == n and "error" not in r]
+        print(f"{n} trajectories: {_mean_sd(got)}")
 
 
 def main(argv=None) -> int:
@@ -253,8 +359,13 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=0, help="training steps (0: the presets')")
     ap.add_argument("--jobs", type=int, default=2)
-    ap.add_argument("--env-steps", type=int, default=100_000)
+    ap.add_argument("--env-steps", type=int, default=100_000, help="part sb3: CartPole's budget")
+    ap.add_argument("--pendulum-steps", type=int, default=300_000, help="part sb3: Pendulum's budget")
+    ap.add_argument("--sb3-cases", default="cartpole:ppo,pendulum:ppo,cartpole:trpo,pendulum:trpo",
+                    help="part sb3: task:algorithm pairs")
     ap.add_argument("--figure", default="")
+    ap.add_argument("--imitation-venv", default=".venv-imitation", help="part imitation: its own virtual environment")
+    ap.add_argument("--imitation-steps", type=int, default=300_000, help="part imitation: environment steps")
     a = ap.parse_args(argv)
     t0 = time.time()
     parts = a.parts.split(",")
@@ -264,6 +375,8 @@ def main(argv=None) -> int:
             part_gail(a, pool)
         if "vime" in parts:
             part_vime(a, pool)
+        if "imitation" in parts:
+            part_imitation(a, pool)
     if "sb3" in parts:
         part_sb3(a)
     print(f"\n{time.time() - t0:.0f} s")
