@@ -7,7 +7,8 @@ ganscape's. Reads the .npz with allow_pickle=False; writes one JSON line.
 Settings: imitation's GAIL tutorial (docs/tutorials/3_train_gail): PPO with
 batch 64, lr 4e-4, gamma 0.95, 5 epochs, no entropy bonus; BasicRewardNet
 with a running-norm input layer; demo batch 1024, generator replay buffer
-512, 8 discriminator updates per round; 8 copies of seals/CartPole-v0 (a
+512, 8 discriminator updates per round (demo batch: all transitions when
+fewer than 1024, as with 1 or 2 CartPole trajectories); 8 copies of seals/CartPole-v0 (a
 fixed 500-step horizon, as ganscape's fixed_horizon). The first N
 trajectories of the file at full rate (the tutorial subsamples nothing).
 Score: mean return over 50 episodes of gymnasium's CartPole-v1 reset with
@@ -62,7 +63,10 @@ def main() -> None:
                   n_epochs=5, seed=a.seed, device="cpu")
     reward_net = BasicRewardNet(observation_space=venv.observation_space, action_space=venv.action_space,
                                 normalize_input_layer=RunningNorm)
-    trainer = GAIL(demonstrations=trajectories(a.demos, a.trajectories), demo_batch_size=1024,
+    demos = trajectories(a.demos, a.trajectories)
+    # the tutorial's 1024, or every transition when fewer (imitation refuses a batch larger than the data)
+    batch = min(1024, sum(len(t.acts) for t in demos))
+    trainer = GAIL(demonstrations=demos, demo_batch_size=batch,
                    gen_replay_buffer_capacity=512, n_disc_updates_per_round=8, venv=venv, gen_algo=learner,
                    reward_net=reward_net, allow_variable_horizon=True)
     t0 = time.time()
