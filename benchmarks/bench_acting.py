@@ -21,6 +21,11 @@
   development-time cross-check only) on CartPole-v1 and Pendulum-v1 at equal
   environment steps and settings: final returns and seconds per 1000
   environment steps, side by side in one process.
+- mujoco: benchmark (b) on Hopper-v5: with --mujoco-expert, expert-hopper
+  trained and 11 episodes of its best checkpoint recorded (else the shipped
+  ones, made that way); gail-hopper as shipped from 4 and 11 of them; the
+  last checkpoint's return over 50 episodes; curves in --figure. Its runs
+  are kept (--mujoco-out).
 - imitation: HumanCompatibleAI imitation 1.0.1's GAIL with its tutorial's
   settings (benchmarks/imitation_gail.py, run in a virtual environment of its
   own that this part makes on first use: its pins conflict with current
@@ -30,6 +35,7 @@
     python benchmarks/bench_acting.py --parts gail [--tasks cartpole,acrobot,mountaincar] [--seeds 3] [--jobs 2]
                                       [--trajectories 1,4,7,10]
     python benchmarks/bench_acting.py --parts vime [--seeds 5] [--steps 60] --figure docs/vime_curves.png
+    python benchmarks/bench_acting.py --parts mujoco [--mujoco-expert] [--seeds 1] --figure docs/gail_hopper.png
     python benchmarks/bench_acting.py --parts imitation [--trajectories 1,4,10] [--seeds 3] [--imitation-steps 300000]
     python benchmarks/bench_acting.py --parts sb3 [--seeds 3] [--env-steps 100000] [--pendulum-steps 300000]
                                       [--sb3-cases cartpole:ppo,pendulum:ppo,cartpole:trpo,pendulum:trpo]
@@ -302,6 +308,67 @@ def part_sb3(a):
         print(f"\nspeed ratios: {', '.join(f'{r:.2f}x' for r in ratios)}")
 
 
+def mujoco_gail_run(args):
+    """gail-hopper as shipped (the shipped Hopper-v5 demonstrations, or `demos` when given) at `traj` trajectories."""
+    traj, seed, demos_path, out = args
+    from ganscape.api import load_generator
+    from ganscape.metrics.returns import evaluate_policy
+    t0 = time.time()
+    over = [f"seed={seed}", f"data.params.trajectories={traj}", *([f"data.params.path={demos_path}"] if demos_path else [])]
+    run = _train("gail-hopper", over, str(Path(out) / f"gail-hopper-{traj}-seed{seed}"))
+    seconds = time.time() - t0
+    res = evaluate_policy(load_generator(run, "latest"), ganscape.load_run(run), ["return"],
+                          metric_params={"return": {"episodes": 50}})["results"]
+    return {"traj": traj, "seed": seed, "return": res["return"], "std": res["return_std"], "seconds": seconds,
+            "curve": [(r["env_steps"], r["return"]) for r in _curve(run) if "return" in r]}
+
+
+def part_mujoco(a, pool):
+    """Benchmark (b): an expert on Hopper-v5 (expert-hopper), its demonstrations, GAIL from 4 and 11 of them."""
+    from ganscape.api import load_generator
+    from ganscape.episodes import demos
+    from ganscape.metrics.returns import evaluate_policy
+    out = Path(a.mujoco_out)
+    out.mkdir(parents=True, exist_ok=True)
+    demos_path, expert_curve = "", []
+    if a.mujoco_expert:   # train the expert here too (about 20 minutes); else the shipped demonstrations
+        t0 = time.time()
+        run = _train("expert-hopper", ["seed=0"], str(out / "expert"))
+        res = evaluate_policy(load_generator(run, "best"), ganscape.load_run(run), ["return"],
+                              metric_params={"return": {"episodes": 50}})["results"]
+        demos_path = str(out / "hopper.npz")
+        r = demos(run, demos_path, 11, "best", seed=0)
+        expert_curve = [(x["env_steps"], x["return"]) for x in _curve(run) if "return" in x]
+        print(f"expert-hopper: best checkpoint {res['return']:.1f} +- {res['return_std']:.1f} over 50 episodes; "
+              f"11 demonstrations {r['mean_return']:.1f} +- {r['std_return']:.1f}; {time.time() - t0:.0f} s",
+              flush=True)
+    rows = pool.map(mujoco_gail_run, [(k, s, demos_path, str(out)) for k in (4, 11) for s in range(a.seeds)])
+    print("\n## GAIL on Hopper-v5 (gail-hopper as shipped: TRPO, 200 iterations of >= 5000 transitions, every 20th "
+          "expert step), return of the last checkpoint over 50 fixed-seed episodes")
+    print("| trajectories | seed | return | seconds |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['traj']} | {r['seed']} | {r['return']:.1f} +- {r['std']:.1f} | {r['seconds']:.0f} |")
+    print("Ho & Ermon (about 25M steps): expert 3571, GAIL 3614 (4 trajectories) / 3615 (11)")
+    if a.figure:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        fig, ax = plt.subplots(figsize=(7, 4))
+        if expert_curve:
+            ax.plot(*zip(*expert_curve), color="black", lw=1, label="expert (PPO, true reward)")
+        for r in rows:
+            ax.plot(*zip(*r["curve"]), lw=1, color="C0" if r["traj"] == 4 else "C1",
+                    label=f"GAIL, {r['traj']} trajectories" if r["seed"] == 0 else None)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel("return of the training episodes")
+        ax.set_title("Hopper-v5")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(a.figure, dpi=110)
+        print(f"figure: {a.figure}")
+
+
 def _imitation_python(venv: Path) -> Path:
     """The interpreter of a virtual environment with imitation 1.0.1, made on first use (pip, minutes)."""
     import subprocess
@@ -364,6 +431,9 @@ def main(argv=None) -> int:
     ap.add_argument("--sb3-cases", default="cartpole:ppo,pendulum:ppo,cartpole:trpo,pendulum:trpo",
                     help="part sb3: task:algorithm pairs")
     ap.add_argument("--figure", default="")
+    ap.add_argument("--mujoco-out", default="runs/bench-mujoco", help="part mujoco: where its runs are kept")
+    ap.add_argument("--mujoco-expert", action="store_true",
+                    help="part mujoco: train expert-hopper and record its demonstrations first (else the shipped)")
     ap.add_argument("--imitation-venv", default=".venv-imitation", help="part imitation: its own virtual environment")
     ap.add_argument("--imitation-steps", type=int, default=300_000, help="part imitation: environment steps")
     a = ap.parse_args(argv)
@@ -375,6 +445,8 @@ def main(argv=None) -> int:
             part_gail(a, pool)
         if "vime" in parts:
             part_vime(a, pool)
+        if "mujoco" in parts:
+            part_mujoco(a, pool)
         if "imitation" in parts:
             part_imitation(a, pool)
     if "sb3" in parts:
