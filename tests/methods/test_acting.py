@@ -302,9 +302,11 @@ def test_airl_reward_is_its_logit_by_hand(demo_files):
 
 
 def test_airl_policy_reward_g_is_the_learned_reward_alone(demo_files):
-    """policy_reward: g (the default, inverse_rl's) trains the policy on g(s), with neither h nor log pi."""
+    """policy_reward: g (inverse_rl's default) trains the policy on g(s), with neither h nor log pi."""
     from ganscape.train.state import DataSpec, build_state, load_data
-    cfg = from_dict(tree("airl", "CartPole-v1", 1, demo_files["CartPole-v1"]))
+    t = tree("airl", "CartPole-v1", 1, demo_files["CartPole-v1"])
+    t["method"]["params"]["policy_reward"] = "g"
+    cfg = from_dict(t)
     state, method = build_state(cfg, DataSpec.of(load_data(cfg, "train")), torch.device("cpu"))
     for k in ("g", "h"):
         with torch.no_grad():

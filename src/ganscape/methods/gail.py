@@ -27,9 +27,9 @@ AIRL: D(s, a, s') = exp f / (exp f + pi(a | s)) with f = g(s, a) +
 gamma h(s') - h(s) (h(s') = 0 after a terminal step), so D's logit is
 f - log pi(a | s); the policy's reward is that logit, log D - log(1 - D)
 = f - log pi (absorbing steps are not told apart: a deviation, use AIRL
-without env.fixed_horizon). That is the paper's Algorithm 1
-(`policy_reward: logit`). The default, `policy_reward: g`, is
-justinjfu/inverse_rl's (`score_discrim=False`): the policy is trained on the
+without env.fixed_horizon). That is the paper's Algorithm 1 and the
+default (`policy_reward: logit`). `policy_reward: g` is justinjfu/inverse_rl's
+default (`score_discrim=False`): the policy is trained on the
 learned reward g alone plus an entropy bonus (its scripts: entropy weight 0.1,
 "this should be 1.0 but 0.1 seems to work better"; here
 `method.params.entropy_weight`), and D takes 10-100 Adam steps (lr 1e-3) of
@@ -73,7 +73,7 @@ class GAILParams(ActingParams):
 class AIRLParams(ActingParams):
     d_hidden: Tuple[int, ...] = (100, 100)
     state_only: bool = True             # g(s): the disentangled reward of Fu et al.
-    policy_reward: Literal["g", "logit"] = "g"   # g alone (the official default) or f - log pi (the paper)
+    policy_reward: Literal["logit", "g"] = "logit"   # f - log pi (the paper) or g alone (the official default)
 
     def validate(self, where: str) -> None:
         super().validate(where)
