@@ -62,7 +62,7 @@ SUBSAMPLE = {"cartpole": 10, "acrobot": 5, "mountaincar": 5}
 PUBLISHED = {"cartpole": ("200.0", "72.0 / 169.2 / 188.6 / 177.2", "200.0 at every size"),
              "acrobot": ("-75.3", "-130.6 / -93.2 / -96.9 / -95.1", "-77.3 / -83.1 / -82.6 / -78.9"),
              "mountaincar": ("-98.8", "-136.8 / -133.3 / -127.3 / -123.1", "-101.6 / -101.4 / -99.9 / -100.8")}
-VIME = {"mountaincar": "vime-mountaincar", "swingup": "vime-cartpole-swingup"}
+VIME = {"mountaincar": "vime-mountaincar", "swingup": "vime-cartpole-swingup", "halfcheetah": "vime-halfcheetah"}
 VARIANTS = {"trpo": ["method.params.eta=0"], "l2": ["method.params.bonus=l2"], "vime": []}
 
 
@@ -128,7 +128,7 @@ def vime_run(args):
         rows = _curve(run)
         return {"task": task, "variant": variant, "seed": seed, "success": final["success_rate"],
                 "return": final["return"], "seconds": time.time() - t0,
-                "curve": [(r["env_steps"], r.get("success_rate", 0.0)) for r in rows]}
+                "curve": [(r["env_steps"], r.get("success_rate", 0.0), r.get("return", 0.0)) for r in rows]}
 
 
 def _mean_sd(xs):
@@ -176,29 +176,33 @@ def part_vime(a, pool):
               flush=True)
         out.append(r)
     print("\n## VIME on the sparse tasks (solved: final success rate >= 0.5 over 20 fixed-seed episodes)")
-    print("| task | variant | solved | success rate per seed | seconds |")
-    print("|---|---|---|---|---|")
+    print("| task | variant | solved | success rate per seed | final return per seed | seconds |")
+    print("|---|---|---|---|---|---|")
     for t in tasks:
         for v in VARIANTS:
             sel = [r for r in out if r["task"] == t and r["variant"] == v]
             solved = sum(r["success"] >= 0.5 for r in sel)
             per_seed = ", ".join(f"{r['success']:.2f}" for r in sel)
-            print(f"| {t} | {v} | {solved} of {len(sel)} | {per_seed} | "
+            returns = ", ".join(f"{r['return']:.1f}" for r in sel)
+            print(f"| {t} | {v} | {solved} of {len(sel)} | {per_seed} | {returns} | "
                   f"{_mean_sd([r['seconds'] for r in sel])} |")
     if a.figure:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 3.6), squeeze=False)
-        for ax, t in zip(axes[0], tasks):
-            for v, color in zip(VARIANTS, ("tab:gray", "tab:orange", "tab:blue")):
-                for i, r in enumerate([r for r in out if r["task"] == t and r["variant"] == v]):
-                    xs, ys = zip(*r["curve"])
-                    ax.plot(xs, ys, color=color, alpha=0.7, label=v if i == 0 else None)
-            ax.set_title(VIME[t])
-            ax.set_xlabel("environment steps")
-            ax.set_ylabel("training episodes' success rate")
-            ax.legend()
+        # top: the training episodes' success rate; bottom: their return (what the paper plots)
+        fig, axes = plt.subplots(2, len(tasks), figsize=(5 * len(tasks), 6.4), squeeze=False)
+        for col, t in enumerate(tasks):
+            for row, (k, label) in enumerate(((1, "training episodes' success rate"), (2, "training episodes' return"))):
+                ax = axes[row][col]
+                for v, color in zip(VARIANTS, ("tab:gray", "tab:orange", "tab:blue")):
+                    for i, r in enumerate([r for r in out if r["task"] == t and r["variant"] == v]):
+                        xs = [c[0] for c in r["curve"]]
+                        ax.plot(xs, [c[k] for c in r["curve"]], color=color, alpha=0.7, label=v if i == 0 else None)
+                ax.set_title(VIME[t])
+                ax.set_xlabel("environment steps")
+                ax.set_ylabel(label)
+                ax.legend()
         fig.tight_layout()
         fig.savefig(a.figure, dpi=100)
         print(f"figure: {a.figure}")
