@@ -243,7 +243,9 @@ def _ganscape_overrides(algo: str, c: dict, iters: int, seed: int):
     if algo == "ppo":   # the policy's Adam at lr; the value net's own Adam at lr too, 10 epochs of 64
         return common + [f"optim.generator.params.lr={c['lr']}", f"method.params.vf_lr={c['lr']}",
                          "method.params.vf_epochs=10"]
+    # sb3-contrib's line search: KL <= max KL, any improvement, steps shrunk by 0.8
     return common + ["method.params.max_kl=0.01", "method.params.damping=0.1", "method.params.cg_iters=15",
+                     "method.params.shrink=0.8", "method.params.accept_ratio=0",
                      f"method.params.vf_lr={c['lr']}", "method.params.vf_epochs=10", "method.params.vf_minibatch=128"]
 
 

@@ -87,3 +87,23 @@ def test_a_trpo_step_improves_the_surrogate_within_max_kl():
     old = torch.nn.utils.parameters_to_vector(params).clone()
     r = trpo_step(params, lambda: sum(p.sum() for p in params) * 0.0, kl)  # zero gradient
     assert not r.accepted and torch.equal(torch.nn.utils.parameters_to_vector(params), old)
+
+
+@pytest.mark.parametrize("shrink, fraction", [(0.5, 0.25), (0.8, 0.8 ** 4)])
+def test_line_search_shrinks_by_its_ratio_until_the_measured_kl_fits(shrink, fraction):
+    """KL(x) = |d|^2 / 2 + 10 |d|^4 (d = x - x0; Fisher = I) and a linear surrogate: the full step |d| = 1
+    (max_kl 0.5) measures KL 10.5; by hand, fraction f fits when f^2 / 2 + 10 f^4 <= 0.5: 0.5 -> 0.75 no,
+    0.25 -> 0.07 yes; 0.8 -> 4.4, 0.64 -> 1.88, 0.512 -> 0.82 no, 0.4096 -> 0.37 yes."""
+    x0 = torch.tensor([0.3, -0.2])
+    x = torch.nn.Parameter(x0.clone())
+    a = torch.tensor([3.0, 4.0])
+
+    def kl():
+        d = x - x0
+        return 0.5 * (d @ d) + 10.0 * (d @ d) ** 2
+
+    r = trpo_step([x], lambda: a @ (x - x0), kl, max_kl=0.5, damping=0.0, cg_iters=5, shrink=shrink)
+    assert r.accepted and r.step_fraction == pytest.approx(fraction)
+    assert torch.allclose(x.detach() - x0, fraction * a / 5.0, atol=1e-5)   # along a, |full step| = 1
+    with pytest.raises(ValueError, match="shrink"):
+        trpo_step([x], lambda: a @ (x - x0), kl, shrink=1.0)

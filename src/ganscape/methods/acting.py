@@ -54,6 +54,7 @@ class ActingParams:
     damping: float = 0.1
     cg_iters: int = 10
     backtracks: int = 10
+    shrink: float = 0.5             # the line search's step ratio (rllab, sb3-contrib: 0.8)
     accept_ratio: float = 0.1
     kl_slack: float = 1.0
     fvp_fraction: float = 1.0       # states the Fisher-vector products use (openai/imitation: 0.1)
@@ -72,6 +73,8 @@ class ActingParams:
             raise ConfigError(f"{where}: need steps_per_iter >= 1 and hidden sizes >= 1")
         if not (0 <= self.gamma <= 1 and 0 <= self.lam <= 1):
             raise ConfigError(f"{where}: gamma and lam must lie in [0, 1], got {self.gamma} and {self.lam}")
+        if not 0 < self.shrink < 1:
+            raise ConfigError(f"{where}.shrink: must be in (0, 1), got {self.shrink}")
         if not 0 < self.fvp_fraction <= 1:
             raise ConfigError(f"{where}.fvp_fraction: must be in (0, 1], got {self.fvp_fraction}")
         for k in ("max_kl", "clip", "vf_lr"):
@@ -292,7 +295,7 @@ class ActingMethod(Method):
                 return kl_divergence(old_sub, pi.dist(obs[sub])).mean()
 
         r = trpo_step(list(pi.parameters()), surrogate, kl, self.p.max_kl, self.p.damping, self.p.cg_iters,
-                      self.p.backtracks, self.p.accept_ratio, kl_fvp, self.p.kl_slack)
+                      self.p.backtracks, self.p.accept_ratio, kl_fvp, self.p.kl_slack, self.p.shrink)
         with torch.no_grad():
             entropy = pi.dist(obs).entropy().mean()
         return {**{k: torch.tensor(v) for k, v in summary(r).items()}, "entropy": entropy}

@@ -9,7 +9,8 @@ constraint, with the GAIL code's CG settings (openai/imitation; REFERENCES.md,
    `damping` v (0.1 there);
 3. the full step beta s with beta = sqrt(2 max_kl / s^T F s), the largest step
    whose quadratic KL model equals `max_kl` (0.01);
-4. backtracking: try theta_old + 0.5^k beta s for k = 0 .. `backtracks` - 1,
+4. backtracking: try theta_old + r^k beta s for k = 0 .. `backtracks` - 1
+   (r = `shrink`, 0.5 as modular_rl and the GAIL code),
    keep the first whose KL (measured, not modelled) is at most `kl_slack` x
    max_kl and whose surrogate improves by a positive amount and by at least
    `accept_ratio` of the improvement the linear model expects; none found:
@@ -21,7 +22,9 @@ openai/imitation (GAIL) accepts KL up to 2 max_kl with the ratio test 0.1
 unchecked, where this keeps theta); openai/baselines' trpo_mpi accepts KL up
 to 1.5 max_kl and any improvement >= 0 (kl_slack=1.5, accept_ratio=0);
 modular_rl checks no KL; rllab, which VIME uses, keeps KL <= max_kl and
-shrinks by 0.8 over 15 tries. The defaults (kl_slack 1, ratio 0.1) keep the
+shrinks by 0.8 over 15 tries (shrink=0.8, backtracks=15); sb3-contrib keeps
+KL <= max_kl, any improvement > 0, shrinking by 0.8 over 10 tries
+(shrink=0.8, accept_ratio=0). The defaults (kl_slack 1, ratio 0.1) keep the
 paper's constraint. Every official code standardizes the advantages before
 the step; that is the caller's job here.
 
@@ -78,7 +81,7 @@ def fisher_vector_product(kl: Callable[[], Tensor], params: Sequence[Tensor], v:
 @dataclass(frozen=True)
 class TRPOResult:
     accepted: bool
-    step_fraction: float       # 0.5^k of the accepted step (0 when none was)
+    step_fraction: float       # shrink^k of the accepted step (0 when none was)
     kl: float                  # measured KL after the update
     improvement: float         # surrogate after - before
     expected_improvement: float
@@ -87,13 +90,14 @@ class TRPOResult:
 def trpo_step(params: Sequence[Tensor], surrogate: Callable[[], Tensor], kl: Callable[[], Tensor],
               max_kl: float = 0.01, damping: float = 0.1, cg_iters: int = 10, backtracks: int = 10,
               accept_ratio: float = 0.1, kl_fvp: Optional[Callable[[], Tensor]] = None,
-              kl_slack: float = 1.0) -> TRPOResult:
+              kl_slack: float = 1.0, shrink: float = 0.5) -> TRPOResult:
     """One TRPO update of `params` in place (see the module docstring).
     surrogate(): the objective to MAXIMIZE; kl(): mean KL(pi_old || pi)."""
-    if max_kl <= 0 or damping < 0 or cg_iters < 1 or backtracks < 1 or kl_slack < 1 or accept_ratio < 0:
+    if max_kl <= 0 or damping < 0 or cg_iters < 1 or backtracks < 1 or kl_slack < 1 or accept_ratio < 0 \
+            or not 0 < shrink < 1:
         raise ValueError(f"trpo_step: need max_kl > 0, damping >= 0, cg_iters >= 1, backtracks >= 1, "
-                         f"kl_slack >= 1, accept_ratio >= 0; got {max_kl}, {damping}, {cg_iters}, {backtracks}, "
-                         f"{kl_slack}, {accept_ratio}")
+                         f"kl_slack >= 1, accept_ratio >= 0, 0 < shrink < 1; got {max_kl}, {damping}, {cg_iters}, "
+                         f"{backtracks}, {kl_slack}, {accept_ratio}, {shrink}")
     params = list(params)
     old = parameters_to_vector(params).detach().clone()
     with torch.enable_grad():
@@ -114,7 +118,7 @@ def trpo_step(params: Sequence[Tensor], surrogate: Callable[[], Tensor], kl: Cal
     expected_full = float(g @ full)
     with torch.no_grad():
         for k in range(backtracks):
-            frac = 0.5 ** k
+            frac = shrink ** k
             vector_to_parameters(old + frac * full, params)
             after, d_kl = float(surrogate()), float(kl())
             improve, expected = after - before, expected_full * frac
