@@ -24,8 +24,10 @@ pool's standardized units, of one weight sample, normalized the same way.
 
 Deviations from openai/vime: every transition has its next observation, so
 the last step of a path gets its own gain (the official code copies the one
-before it); the line search halves the step (rllab shrinks by 0.8 over 15
-tries): see rl/trpo.py. The pool and the normalizer's medians are part of
+before it); the VIME presets' line search halves the step over 10 tries
+(rllab shrinks by 0.8 over 15: `--set method.params.shrink=0.8 --set
+method.params.backtracks=15`; the presets' figures were measured with the
+halving): see rl/trpo.py. The pool and the normalizer's medians are part of
 the method's state, so a run resumes bit-exactly.
 """
 from __future__ import annotations

@@ -16,7 +16,7 @@ constraint, with the GAIL code's CG settings (openai/imitation; REFERENCES.md,
    `accept_ratio` of the improvement the linear model expects; none found:
    theta stays.
 
-The official line searches differ, so the two knobs say which one runs:
+The official line searches differ, so three knobs say which one runs:
 openai/imitation (GAIL) accepts KL up to 2 max_kl with the ratio test 0.1
 (kl_slack=2, accept_ratio=0.1; when no try passes it keeps the smallest step
 unchecked, where this keeps theta); openai/baselines' trpo_mpi accepts KL up
