@@ -1,7 +1,7 @@
 """The command line: parse -> config -> library call. No logic of its own.
 
 One module per command group (train, sample, eval, compare, listing,
-download, demo, demos, study, report); each has add(sub), which declares its
+download, data, demo, demos, study, report); each has add(sub), which declares its
 parser and sets `handler`, and run(args) -> exit code. This module builds
 the parser and turns the library's errors into one line and an exit code.
 `ganscape` (pyproject) and `python -m ganscape.cli` both call main()."""
@@ -15,7 +15,7 @@ from typing import List, Optional
 # Registration is explicit: the parser's choices and `list` come from the
 # registries, which this import fills (before any parser is built).
 from .. import components  # noqa: F401
-from . import compare, demo, demos, download, listing, report, sample, study, train
+from . import compare, data, demo, demos, download, listing, report, sample, study, train
 from . import eval as eval_
 
 EXAMPLES = """\
@@ -32,6 +32,7 @@ examples:
   ganscape eval --samples samples.npz --reference digits
   ganscape list                                   # every component and its parameters
   ganscape download mnist --root data/mnist       # verified by SHA-256
+  ganscape data pack ~/photos --size 64 --out data/photos64   # decode once into a memory-mapped uint8 pack
   ganscape study run loss-digits --out studies/loss-digits --workers 2
   ganscape report studies/loss-digits             # an HTML report of a study (or of a run folder)
   ganscape compare runs/digits-001 runs/vae-digits-001 --out compare/   # GAN vs VAE vs flow vs PixelCNN
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ganscape {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train.add(sub, EXAMPLES)
-    for group in (sample, eval_, demos, compare, listing, download, demo, study, report):
+    for group in (sample, eval_, demos, compare, listing, download, data, demo, study, report):
         group.add(sub)
     return parser
 
