@@ -36,7 +36,7 @@ def test_override_of_a_bare_component_param():
 
 
 @pytest.mark.parametrize("override,message", [
-    ("train.stepz=5", "unknown key train.stepz; valid keys are: batch_size, checkpoint_every"),
+    ("train.stepz=5", "unknown key train.stepz; valid keys are: batch_size, channels_last, checkpoint_every"),
     ("trian.steps=5", "unknown key trian; valid keys are: data, deterministic, device"),
     ("loss=hnge", "loss: unknown loss 'hnge'; choose one of: bgan, f-gan, hinge, least-squares, minimax, ns, wasserstein"),
     ("loss={name: ns, params: {smoothing: 0.7}}", "smoothing: must be in [0, 0.5)"),

@@ -155,8 +155,16 @@ class TrainConfig:
     # again when throughput changes (one thread with `deterministic`; see
     # train/threads.py); N = exactly N. `--threads` beats it.
     threads: int = 0
+    # Device speed (train/speed.py), applied to the training step only: samples and
+    # metrics are computed in fp32. fp32 | bf16 (autocast; CPU and GPU) | fp16 (not
+    # built yet: it needs a gradient scaler per optimizer). channels_last: convolution
+    # weights and image batches in NHWC memory order (faster convolutions on GPUs).
+    precision: str = "fp32"
+    channels_last: bool = False
 
     def validate(self, where: str) -> None:
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ConfigError(f"{where}.precision: {self.precision!r} is not allowed; choose fp32, bf16 or fp16")
         for k in ("steps", "batch_size", "n_disc", "log_every", "latest_every", "num_samples"):
             if getattr(self, k) < 1:
                 raise ConfigError(f"{where}.{k}: must be >= 1, got {getattr(self, k)}")
@@ -571,7 +579,8 @@ def dumps_yaml(cfg: Config) -> str:
 # they change how long or how fast training goes on, or what is logged and
 # evaluated, never the shapes of the nets or the objective.
 RESUMABLE = ("name", "device", "train.steps", "train.max_seconds", "train.log_every", "train.sample_every", "train.checkpoint_every",
-             "train.latest_every", "train.num_samples", "train.progress", "train.lr_schedule", "train.threads", "eval",
+             "train.latest_every", "train.num_samples", "train.progress", "train.lr_schedule", "train.threads",
+             "train.precision", "train.channels_last", "eval",
              "optim.generator.params.lr", "optim.discriminator.params.lr")
 
 

@@ -130,6 +130,7 @@ class ActingMethod(Method):
     ema = ()
     data_kind = "policy"    # what `eval` scores by default: returns (metrics/returns.py)
     uses_data = False       # True: the loop's batches are demonstrations
+    autocast_ok = False     # rollouts make NumPy actions: no bf16 (train/speed.py)
 
     def __init__(self, p: ActingParams, config):
         self.p = p

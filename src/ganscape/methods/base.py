@@ -55,6 +55,7 @@ class Batch:
 class Method(abc.ABC):
     sampler: Optional[str] = "G"       # the net `sample` and `eval` draw from (None: nothing to sample)
     classifier: Optional[str] = None   # the net whose class logits classifier-error scores (None: none)
+    autocast_ok = True                 # the step may run under torch.autocast (train.precision: bf16)
     ema: Tuple[str, ...] = ("G",)      # nets that get EMA copies when train.ema_decay > 0
 
     @abc.abstractmethod

@@ -37,6 +37,7 @@ from ..registry import ConfigError
 from ..config import Config, save_json
 from . import checkpoint as ckpt_io
 from . import rundir
+from . import speed
 from . import threads as thr
 from .state import (DataSpec, allocation_failure, build_state, load_data, no_labels_hint, resolve_device,
                     seed_everything, update_ema)
@@ -456,10 +457,11 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
             li = labelled_idx[labelled_order.indices(k)]
             extra = Batch(x[li], y[li])
         xb = x[idx] if data.transform is None else data.transform(x[idx], cfg.seed, k)  # e.g. dynamic binarization
-        return Batch(xb, y[idx] if y is not None else None, labelled[idx] if labelled is not None else None,
+        return Batch(speed.batch_layout(cfg, xb), y[idx] if y is not None else None, labelled[idx] if labelled is not None else None,
                      extra)
 
     state, method = build_state(cfg, DataSpec.of(data), device)
+    speed.check(cfg, method, device)
     if not len(x) and getattr(method, "uses_data", True):
         raise ConfigError(f"data: {cfg.data.name!r} has no examples, and method {cfg.method.name!r} trains on data")
     # a method that learns from an environment alone (data: none) gets no batches
@@ -568,7 +570,8 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
                 log = (state.step + 1) % tc.log_every == 0 or state.step + 1 == tc.steps
                 batches = [batch_of(state.batch + i) for i in range(tc.n_disc)] if order is not None else []
                 state.batch += len(batches)
-                stats = method.step(state, batches, log)
+                with speed.step_context(cfg, device):   # train.precision
+                    stats = method.step(state, batches, log)
                 state.step += 1
                 for name, ema in state.ema.items():
                     # Before ema_start the EMA simply follows its net.

@@ -19,6 +19,7 @@ from ..config import Config, NetConfig
 from ..data.base import ArrayDataset
 from ..nets.layers import NetSpec
 from ..registry import ARCHITECTURES, DATASETS, METHODS, NORMALIZATIONS, OPTIMIZERS, ConfigError
+from . import speed
 
 
 def resolve_device(name: str) -> torch.device:
@@ -227,6 +228,8 @@ def build_state(cfg: Config, shape, device: torch.device, num_classes: int = 0):
     spec = _spec(shape, num_classes)
     with nets_fit_in_memory():
         nets = {k: m.to(device) for k, m in method.build_nets(cfg, spec).items()}
+        if cfg.train.channels_last:
+            speed.to_channels_last(nets)
         optims, base_lr = {}, {}
         for name, (comp, params) in method.optimizers(cfg, nets).items():
             optims[name] = OPTIMIZERS.build(comp.name, comp.params, params)
