@@ -378,6 +378,16 @@ def holdout_split(relpaths: Sequence[str], test_fraction: float, split_seed: int
     return sorted(order[n_test:]), sorted(order[:n_test])
 
 
+def split_indices(names: Sequence[str], params, split: str, what: str) -> List[int]:
+    """The indices of `split` among `names` by holdout_split with params.test_fraction and
+    params.split_seed, cut to params.max_images; `what` names the split in the error when empty."""
+    train_idx, test_idx = holdout_split(names, params.test_fraction, params.split_seed)
+    idx = train_idx if split == "train" else test_idx
+    if not idx:
+        raise ValueError(f"{what} is empty ({len(names)} images, test_fraction {params.test_fraction})")
+    return idx if params.max_images is None else idx[:params.max_images]
+
+
 def load_image(path: Union[str, Path], size: int, channels: int = 3, resample: str = "bicubic") -> np.ndarray:
     """Decode one image and return uint8 (channels, size, size).
 
@@ -442,13 +452,7 @@ def image_folder(params: ImageFolderParams, split: str, seed: int = 0) -> ArrayD
                 f"directly in root; put every image in a class subfolder")
         classes = tuple(sorted({_class_of(r) for r in rel}))
 
-    train_idx, test_idx = holdout_split(rel, params.test_fraction, params.split_seed)
-    idx = train_idx if split == "train" else test_idx
-    if not idx:
-        raise ValueError(f"image-folder: the {split} split of {root} is empty "
-                         f"({len(files)} images, test_fraction {params.test_fraction})")
-    if params.max_images is not None:
-        idx = idx[:params.max_images]
+    idx = split_indices(rel, params, split, f"image-folder: the {split} split of {root}")
 
     def load(i: int):
         try:

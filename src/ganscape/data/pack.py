@@ -42,7 +42,7 @@ import torch
 
 from ..registry import DATASETS, ConfigError
 from .base import ArrayDataset, check_split, uint8_to_float
-from .files import IMAGE_EXTENSIONS, DataFileError, holdout_split, list_images, load_image
+from .files import IMAGE_EXTENSIONS, DataFileError, list_images, load_image, split_indices
 
 FORMAT, VERSION = "ganscape-pack", 1
 FILES = ("images.npy", "labels.npy", "names.txt")
@@ -261,13 +261,7 @@ def packed(params: PackedParams, split: str, seed: int = 0) -> ArrayDataset:
     (by a hash of each image's source name), so a pack of a folder splits as the folder does."""
     check_split(split)
     images, labels, names, manifest = open_pack(params.path, params.verify)
-    train_idx, test_idx = holdout_split(names, params.test_fraction, params.split_seed)
-    idx = train_idx if split == "train" else test_idx
-    if not idx:
-        raise ValueError(f"packed: the {split} split of {params.path} is empty ({len(names)} images, "
-                         f"test_fraction {params.test_fraction})")
-    if params.max_images is not None:
-        idx = idx[:params.max_images]
+    idx = split_indices(names, params, split, f"packed: the {split} split of {params.path}")
     classes = tuple(manifest.get("classes") or ())
     # Held in memory as float32 for now, as every data set (data/base.py); streaming from the
     # memory map is issue 19's next step.
