@@ -17,7 +17,7 @@
   TRPO solves <= 1. Curves: success rate of the training episodes against
   environment steps, in --figure.
 - sb3: ganscape's PPO and TRPO against stable-baselines3's PPO and
-  sb3-contrib's TRPO (installed separately: pip install sb3-contrib; a
+  sb3-contrib's TRPO (installed separately: pip install -e '.[bench]'; a
   development-time cross-check only) on CartPole-v1 and Pendulum-v1 at equal
   environment steps and settings: final returns and seconds per 1000
   environment steps, side by side in one process.
@@ -267,7 +267,7 @@ def part_sb3(a):
     """ganscape's PPO and TRPO against SB3's PPO and sb3-contrib's TRPO, same settings, same steps, in this process."""
     import importlib.util
     if not (importlib.util.find_spec("sb3_contrib") and importlib.util.find_spec("stable_baselines3")):
-        print("\n## sb3: stable-baselines3 / sb3-contrib are not installed (pip install sb3-contrib); skipped")
+        print("\n## sb3: stable-baselines3 / sb3-contrib are not installed (pip install -e '.[bench]'); skipped")
         return
     import gymnasium as gym
     import torch
