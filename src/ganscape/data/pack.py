@@ -26,7 +26,6 @@ resize), so a pack and the folder it came from give the same arrays.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -40,6 +39,7 @@ import numpy as np
 
 import torch
 
+from ..fetch import sha256_file
 from ..registry import DATASETS, ConfigError
 from .base import ArrayDataset, check_split, uint8_to_float
 from .files import IMAGE_EXTENSIONS, DataFileError, list_images, load_image, split_indices
@@ -104,14 +104,6 @@ def _entries(src: Path, kind: str, labels_from_dirs: bool) -> Tuple[List[str], C
         with env.begin() as txn:
             return io.BytesIO(txn.get(keys[i]))
     return [k.decode("utf-8", "replace") for k in keys], open_key, []
-
-
-def _sha256(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _fsync(path: Path) -> None:
@@ -183,7 +175,7 @@ def pack(src: Union[str, Path], out: Union[str, Path], size: int, channels: int 
         files = {}
         for name in FILES:
             _fsync(tmp / name)
-            files[name] = {"bytes": (tmp / name).stat().st_size, "sha256": _sha256(tmp / name)}
+            files[name] = {"bytes": (tmp / name).stat().st_size, "sha256": sha256_file(tmp / name)}
         manifest = {"format": FORMAT, "version": VERSION, "count": len(kept), "shape": [channels, size, size],
                     "classes": classes, "source": {"path": str(src), "kind": kind, "resample": resample,
                                                    "skipped": skipped}, "files": files}
@@ -221,7 +213,7 @@ def open_pack(path: Union[str, Path], verify: bool = False) -> Tuple[np.ndarray,
         if f.stat().st_size != want.get("bytes"):
             raise DataFileError(f"{f}: {f.stat().st_size} bytes, the manifest says {want.get('bytes')}; "
                                 f"the file is truncated or was changed")
-        if verify and _sha256(f) != want.get("sha256"):
+        if verify and sha256_file(f) != want.get("sha256"):
             raise DataFileError(f"{f}: SHA-256 differs from the manifest's; the file is corrupt")
     try:
         images = np.load(path / "images.npy", mmap_mode="r", allow_pickle=False)
