@@ -31,7 +31,7 @@ def plain_loop(cfg, steps: int) -> float:
     """The reference: the loop anyone would write by hand."""
     torch.manual_seed(cfg.seed)
     data = load_data(cfg)
-    x = data.x
+    x = data.floats()
     state, _ = build_state(cfg, data.shape, torch.device("cpu"))
     G, D = state.nets["G"], state.nets["D"]
     G_ema = copy.deepcopy(G).eval()

@@ -141,4 +141,4 @@ def test_every_preset_builds(preset, tmp_path):
     k = getattr(G, "num_classes", 0)  # class-conditional presets take labels
     out = G(G.sample_z(4)) if not k else G(G.sample_z(4), torch.arange(4) % k)
     assert out.shape == (4, *data.shape)
-    assert out.dtype == data.x.dtype  # token generators give ids, image generators floats
+    assert out.dtype == data.floats().dtype  # token generators give ids, image generators floats

@@ -61,7 +61,7 @@ def _real(cfg):
     key = (cfg.data.name, tuple(sorted(cfg.data.params.items())))
     if key not in _DATA:
         from ganscape.train.state import load_data
-        _DATA[key] = load_data(cfg).x[:4]
+        _DATA[key] = load_data(cfg).floats()[:4]
     return _DATA[key]
 
 @pytest.mark.parametrize("arch,d_norm,loss_i,penalty", CASES,

@@ -59,7 +59,7 @@ def test_image_folder_size_and_channels_are_inferred_and_recorded(tmp_path):
     cfg, note = resolve_data(make_config(None, None, ["data.name=image-folder", f"data.params.root={grey}"]))
     assert (cfg.data.params["size"], cfg.data.params["channels"]) == (32, 1)
     assert "size 32" in note and "channels 1" in note and "data.params.size" in note
-    assert DATASETS.build("image-folder", {"root": str(grey)}, "train").x.shape[1:] == (1, 32, 32)
+    assert DATASETS.build("image-folder", {"root": str(grey)}, "train").floats().shape[1:] == (1, 32, 32)
     rgb = _folder(tmp_path / "rgb", shape=(20, 70, 3))  # colour, shorter side 20 -> 16 px, 3 channels
     cfg, _ = resolve_data(make_config(None, None, ["data.name=image-folder", f"data.params.root={rgb}"]))
     assert (cfg.data.params["size"], cfg.data.params["channels"]) == (16, 3)

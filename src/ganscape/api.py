@@ -73,7 +73,8 @@ def train(config: Union[Config, str, None] = None, overrides: Sequence[str] = ()
         rundir.check_out_dir(out)
         target = lambda: rundir.new_run_dir(out, config.name)  # noqa: E731
     else:
-        run_dir = rundir.check_new_run_dir(Path(run_dir))
+        from .train.distributed import from_env  # under torchrun rank 0 alone makes (and checks) the folder
+        run_dir = rundir.check_new_run_dir(Path(run_dir)) if from_env().lead else Path(run_dir)
 
         def target() -> Path:
             run_dir.mkdir(parents=True, exist_ok=True)

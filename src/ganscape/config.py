@@ -161,8 +161,21 @@ class TrainConfig:
     # weights and image batches in NHWC memory order (faster convolutions on GPUs).
     precision: str = "fp32"
     channels_last: bool = False
+    # Data on disk (a pack, `ganscape data pack`) larger than this many MiB is streamed:
+    # data_workers DataLoader processes read, decode and resize upcoming batches from the
+    # file (0: in the training process). Smaller data sets are read into memory, as uint8.
+    # Either way batch k is the same (train/feed.py), so both may change on resume.
+    data_memory_mb: float = 4096.0
+    data_workers: int = 2
+    # Under torchrun (train/distributed.py): batch norm with the statistics of the global
+    # batch, all ranks together (the large-scale studies' and BigGAN's cross-replica BN);
+    # without it each rank normalizes by its own slice. One process: no effect.
+    sync_batchnorm: bool = False
 
     def validate(self, where: str) -> None:
+        if self.data_memory_mb < 0 or self.data_workers < 0:
+            raise ConfigError(f"{where}.data_memory_mb and {where}.data_workers: must be >= 0, got "
+                              f"{self.data_memory_mb} and {self.data_workers}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ConfigError(f"{where}.precision: {self.precision!r} is not allowed; choose fp32, bf16 or fp16")
         for k in ("steps", "batch_size", "n_disc", "log_every", "latest_every", "num_samples"):
@@ -580,7 +593,8 @@ def dumps_yaml(cfg: Config) -> str:
 # evaluated, never the shapes of the nets or the objective.
 RESUMABLE = ("name", "device", "train.steps", "train.max_seconds", "train.log_every", "train.sample_every", "train.checkpoint_every",
              "train.latest_every", "train.num_samples", "train.progress", "train.lr_schedule", "train.threads",
-             "train.precision", "train.channels_last", "eval",
+             "train.precision", "train.channels_last",
+             "train.data_memory_mb", "train.data_workers", "eval",
              "optim.generator.params.lr", "optim.discriminator.params.lr")
 
 

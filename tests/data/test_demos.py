@@ -47,11 +47,11 @@ def data(path, split="train", seed=0, **params):
 
 
 def kept_rows(ds):
-    return ds.x[:, 0].long().tolist()
+    return ds.floats()[:, 0].long().tolist()
 
 
 def kept_episodes(ds):
-    return sorted(set(ds.x[:, 1].long().tolist()))
+    return sorted(set(ds.floats()[:, 1].long().tolist()))
 
 
 # ---- the file ----------------------------------------------------------------------------------------
@@ -101,23 +101,23 @@ def test_all_episodes_and_the_row_layout(tmp_path):
     d = tiny(obs_dim=3)
     path = write(tmp_path / "d.npz", d)
     ds = data(path)
-    assert ds.kind == "transitions" and ds.x.dtype == torch.float32
+    assert ds.kind == "transitions" and ds.floats().dtype == torch.float32
     assert kept_rows(ds) == list(range(15))  # trajectories 0: every episode, in file order
     # x = [obs (3), act (1), next_obs (3), terminated (1)]
-    assert ds.x.shape == (15, 3 + 1 + 3 + 1)
-    assert torch.equal(ds.x[:, :3], torch.from_numpy(d["obs"]))
-    assert torch.equal(ds.x[:, 3], torch.from_numpy(d["acts"]).float())
-    assert torch.equal(ds.x[:, 4:7], torch.from_numpy(d["next_obs"]))
-    assert torch.equal(ds.x[:, 7], torch.from_numpy(d["terminated"]).float())
+    assert ds.floats().shape == (15, 3 + 1 + 3 + 1)
+    assert torch.equal(ds.floats()[:, :3], torch.from_numpy(d["obs"]))
+    assert torch.equal(ds.floats()[:, 3], torch.from_numpy(d["acts"]).float())
+    assert torch.equal(ds.floats()[:, 4:7], torch.from_numpy(d["next_obs"]))
+    assert torch.equal(ds.floats()[:, 7], torch.from_numpy(d["terminated"]).float())
     assert ds.info["has_next"] and ds.info["episodes"] == 3 and ds.info["pairs"] == 15
-    assert DATASETS.build("demonstrations", {"path": str(path)}, "train", 0).x.shape == ds.x.shape
+    assert DATASETS.build("demonstrations", {"path": str(path)}, "train", 0).floats().shape == ds.floats().shape
 
 
 def test_rows_without_next_obs(tmp_path):
     path = write(tmp_path / "d.npz", tiny(discrete=False, with_next=False))
     ds = data(path)
-    assert ds.x.shape == (15, 2 + 2) and not ds.info["has_next"]
-    assert torch.allclose(ds.x[:, 2:], torch.tensor([[t * 0.1, -t * 0.2] for t in range(15)]))
+    assert ds.floats().shape == (15, 2 + 2) and not ds.info["has_next"]
+    assert torch.allclose(ds.floats()[:, 2:], torch.tensor([[t * 0.1, -t * 0.2] for t in range(15)]))
 
 
 def test_whole_trajectories_chosen_with_the_seed(tmp_path):
@@ -142,13 +142,13 @@ def test_test_split_holds_the_episodes_not_kept(tmp_path):
     assert set(kept_episodes(train)) | set(kept_episodes(test)) == set(range(6))
     assert not set(kept_episodes(train)) & set(kept_episodes(test))
     everything = data(path, "train", seed=3)
-    assert len(everything.x) == sum(len(range(*b)) for b in episode_bounds(read_demonstrations(path)["dones"]))
+    assert len(everything.floats()) == sum(len(range(*b)) for b in episode_bounds(read_demonstrations(path)["dones"]))
 
 
 def test_test_split_is_empty_when_every_episode_is_kept(tmp_path):
     path = write(tmp_path / "d.npz", tiny(n_eps=6))
     everything, none = data(path, "train", seed=3), data(path, "test", seed=3)
-    assert none.x.shape == (0, everything.x.shape[1]) and none.info["episodes"] == 0
+    assert none.floats().shape == (0, everything.floats().shape[1]) and none.info["episodes"] == 0
     assert math.isnan(none.info["kept_return"])
 
 
@@ -177,8 +177,8 @@ def test_subsample_keeps_every_kth_row_of_each_episode(tmp_path):
         seen |= set(offsets.values())
         # by hand: 5 rows from offset 0 keep 3 (0, 2, 4), from 1 keep 2 (1, 3); 7 rows keep 4 or 3; 3 rows 2 or 1
         n = {0: (3, 2), 1: (4, 3), 2: (2, 1)}
-        assert len(ds.x) == sum(n[e][o] for e, o in offsets.items())
-        assert ds.info["pairs"] == len(ds.x)
+        assert len(ds.floats()) == sum(n[e][o] for e, o in offsets.items())
+        assert ds.info["pairs"] == len(ds.floats())
         # rows stay in file order
         assert kept_rows(ds) == sorted(kept_rows(ds))
     assert seen == {0, 1}  # the offset is drawn, not always 0
@@ -204,7 +204,7 @@ def test_info_fields(tmp_path):
     assert info["env_id"] == "CartPole-v1" and info["obs_shape"] == (3,)
     assert info["obs_dim"] == 3 and info["act_dim"] == 1 and info["discrete"] is True
     assert info["n_actions"] == 3 and info["expert_return"] == 42.0 and info["path"] == str(path)
-    obs = ds.x[:, :3].numpy()
+    obs = ds.floats()[:, :3].numpy()
     np.testing.assert_allclose(info["obs_mean"], obs.mean(0), rtol=1e-6)
     np.testing.assert_allclose(info["obs_std"], obs.std(0), rtol=1e-6)   # numpy's (population) std
     # the kept episodes' mean return (all their rows, whatever the subsampling)
@@ -220,7 +220,7 @@ def test_info_fields(tmp_path):
 
 def test_none_has_no_examples():
     ds = no_data(NoParams(), "train")
-    assert ds.kind == "none" and ds.x.shape == (0, 0)
+    assert ds.kind == "none" and ds.floats().shape == (0, 0)
     assert DATASETS.build("none", {}, "test").kind == "none"
 
 

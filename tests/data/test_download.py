@@ -197,7 +197,7 @@ def test_cifar10_download_unpack_and_load(tmp_path, monkeypatch):
     ds = DATASETS.build("cifar10", {"root": str(root)}, "test")
     rec = records["test_batch.bin"]
     assert ds.y.tolist() == rec[:, 0].tolist()
-    np.testing.assert_array_equal(((ds.x.numpy() + 1) * 127.5).round().reshape(2, 3072), rec[:, 1:])
+    np.testing.assert_array_equal(((ds.floats().numpy() + 1) * 127.5).round().reshape(2, 3072), rec[:, 1:])
     # A second call finds everything in place: nothing is fetched or unpacked again.
     monkeypatch.setattr(dl, "download_verified", lambda *a, **k: pytest.fail("fetched again"))
     monkeypatch.setattr(dl, "extract_tar_safely", lambda *a: pytest.fail("unpacked again"))

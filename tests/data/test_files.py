@@ -93,28 +93,28 @@ def test_mnist_pixels_round_trip(tmp_path, gz):
     for split in ("train", "test"):
         ds = DATASETS.build("mnist", {"root": str(tmp_path), "size": 28}, split)
         images, labels = truth[split]
-        assert ds.x.shape == (len(images), 1, 28, 28) and ds.num_classes == 10
-        np.testing.assert_array_equal(ds.x[:, 0].numpy(), as_float(images))
-        np.testing.assert_array_equal(float_to_uint8(ds.x)[:, 0], images)  # exact round trip
+        assert ds.floats().shape == (len(images), 1, 28, 28) and ds.num_classes == 10
+        np.testing.assert_array_equal(ds.floats()[:, 0].numpy(), as_float(images))
+        np.testing.assert_array_equal(float_to_uint8(ds.floats())[:, 0], images)  # exact round trip
         assert ds.y.tolist() == labels.tolist()
-        assert ds.x[:, 0].numpy().min() >= -1 and ds.x.numpy().max() <= 1
+        assert ds.floats()[:, 0].numpy().min() >= -1 and ds.floats().numpy().max() <= 1
 
 
 def test_mnist_size_32_zero_pads_and_other_sizes_resize(tmp_path):
     images, _ = write_mnist(tmp_path)["train"]
-    x = DATASETS.build("mnist", {"root": str(tmp_path)}, "train").x  # default size 32
+    x = DATASETS.build("mnist", {"root": str(tmp_path)}, "train").floats()  # default size 32
     assert x.shape == (5, 1, 32, 32)
     np.testing.assert_array_equal(x[:, 0, 2:30, 2:30].numpy(), as_float(images))
     border = np.ones((32, 32), bool)
     border[2:30, 2:30] = False
     assert (x[:, 0].numpy()[:, border] == -1).all()
     for size in (8, 16, 64):
-        xs = DATASETS.build("mnist", {"root": str(tmp_path), "size": size}, "train").x
+        xs = DATASETS.build("mnist", {"root": str(tmp_path), "size": size}, "train").floats()
         assert xs.shape == (5, 1, size, size) and xs.min() >= -1 and xs.max() <= 1
     # Halving with the antialiased bilinear filter: output pixel k averages input
     # pixels 2k-1 .. 2k+2 with weights 1, 3, 3, 1 (the triangle filter widened by
     # 2), renormalized where the window leaves the image.
-    x16 = DATASETS.build("mnist", {"root": str(tmp_path), "size": 16}, "train").x
+    x16 = DATASETS.build("mnist", {"root": str(tmp_path), "size": 16}, "train").floats()
     m = np.zeros((16, 32))
     for k in range(16):
         for j, w in zip(range(2 * k - 1, 2 * k + 3), (1, 3, 3, 1)):
@@ -128,7 +128,7 @@ def test_mnist_size_32_zero_pads_and_other_sizes_resize(tmp_path):
 def test_fashion_mnist_in_torchvision_layout(tmp_path):
     truth = write_mnist(tmp_path / "FashionMNIST" / "raw", gz=False)
     ds = DATASETS.build("fashion-mnist", {"root": str(tmp_path), "size": 28}, "test")
-    np.testing.assert_array_equal(ds.x[:, 0].numpy(), as_float(truth["test"][0]))
+    np.testing.assert_array_equal(ds.floats()[:, 0].numpy(), as_float(truth["test"][0]))
     assert ds.info["classes"][9] == "Ankle boot"
 
 
@@ -185,22 +185,22 @@ def test_cifar10_pixels_round_trip(tmp_path):
     for split, n in (("train", 10), ("test", 3)):
         ds = DATASETS.build("cifar10", {"root": str(tmp_path)}, split)
         labels, pixels = truth[split]
-        assert ds.x.shape == (n, 3, 32, 32) and ds.num_classes == 10
+        assert ds.floats().shape == (n, 3, 32, 32) and ds.num_classes == 10
         assert ds.y.tolist() == labels.tolist()
         # Record layout: red plane, green plane, blue plane, each row-major.
         for i in range(n):
             for c, row, col in ((0, 0, 0), (1, 5, 17), (2, 31, 31), (0, 12, 30)):
                 expected = pixels[i, c * 1024 + row * 32 + col] / 127.5 - 1
-                assert ds.x[i, c, row, col].item() == pytest.approx(expected, abs=1e-7)
-        np.testing.assert_array_equal(ds.x.numpy().reshape(n, 3072), as_float(pixels))
-        np.testing.assert_array_equal(float_to_uint8(ds.x).reshape(n, 3072), pixels)
+                assert ds.floats()[i, c, row, col].item() == pytest.approx(expected, abs=1e-7)
+        np.testing.assert_array_equal(ds.floats().numpy().reshape(n, 3072), as_float(pixels))
+        np.testing.assert_array_equal(float_to_uint8(ds.floats()).reshape(n, 3072), pixels)
     assert ds.info["classes"] == CIFAR10_CLASSES
 
 
 def test_cifar10_files_directly_in_root_and_resize(tmp_path):
     write_cifar(tmp_path)
     ds = DATASETS.build("cifar10", {"root": str(tmp_path), "size": 16}, "test")
-    assert ds.x.shape == (3, 3, 16, 16)
+    assert ds.floats().shape == (3, 3, 16, 16)
 
 
 def test_cifar10_errors(tmp_path):
@@ -238,9 +238,9 @@ def test_image_folder_exact_round_trip_and_labels(tmp_path):
             arrays[f"{cls}/{k}.png"] = a
     ds = DATASETS.build("image-folder", folder_params(tmp_path, size=8, labels_from_dirs=True,
                                                        test_fraction=0.0), "train")
-    assert ds.x.shape == (6, 3, 8, 8) and ds.info["classes"] == ("cat", "dog") and ds.num_classes == 2
+    assert ds.floats().shape == (6, 3, 8, 8) and ds.info["classes"] == ("cat", "dog") and ds.num_classes == 2
     for i, rel in enumerate(ds.info["files"]):
-        np.testing.assert_array_equal(float_to_uint8(ds.x[i:i + 1])[0], arrays[rel].transpose(2, 0, 1))
+        np.testing.assert_array_equal(float_to_uint8(ds.floats()[i:i + 1])[0], arrays[rel].transpose(2, 0, 1))
         assert int(ds.y[i]) == (0 if rel.startswith("cat/") else 1)
 
 

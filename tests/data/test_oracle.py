@@ -99,14 +99,14 @@ def test_data_set_is_fixed_by_the_oracle_seed_not_the_run_seed():
     a = DATASETS.build("oracle", PARAMS, "train", 0)
     b = DATASETS.build("oracle", PARAMS, "train", 7)
     t = DATASETS.build("oracle", PARAMS, "test", 0)
-    assert a.kind == "tokens" and a.vocab_size == 50 and a.x.shape == (300, 6) and t.x.shape == (40, 6)
-    assert torch.equal(a.x, b.x) and not torch.equal(a.x[:40], t.x)
+    assert a.kind == "tokens" and a.vocab_size == 50 and a.floats().shape == (300, 6) and t.floats().shape == (40, 6)
+    assert torch.equal(a.floats(), b.x) and not torch.equal(a.floats()[:40], t.floats())
     c = DATASETS.build("oracle", {**PARAMS, "oracle_seed": 1}, "train", 0)
-    assert not torch.equal(a.x, c.x)
+    assert not torch.equal(a.floats(), c.floats())
     # the training data are the oracle's samples: their NLL is its entropy estimate, not a random generator's
     o = a.info["oracle"]
-    assert o.nll(a.x) == pytest.approx(o.entropy_rate_estimate(3000, torch.Generator().manual_seed(5)), abs=0.15)
-    assert o.nll(a.x) < o.nll(torch.randint(0, 50, (300, 6))) - 0.5
+    assert o.nll(a.floats()) == pytest.approx(o.entropy_rate_estimate(3000, torch.Generator().manual_seed(5)), abs=0.15)
+    assert o.nll(a.floats()) < o.nll(torch.randint(0, 50, (300, 6))) - 0.5
 
 
 def test_saved_with_the_data(tmp_path):
@@ -116,14 +116,14 @@ def test_saved_with_the_data(tmp_path):
     assert path.exists()
     oracle_data.cache_clear()
     b = DATASETS.build("oracle", params, "train", 0)  # loaded from the file
-    assert torch.equal(a.x, b.x)
+    assert torch.equal(a.floats(), b.x)
     assert all(torch.equal(p, q) for p, q in zip(a.info["oracle"].parameters(), b.info["oracle"].parameters()))
     # the file wins over the seed: it is the data
     d = torch.load(path, weights_only=True)
     d["train"] = torch.zeros_like(d["train"])
     torch.save(d, path)
     oracle_data.cache_clear()
-    assert DATASETS.build("oracle", params, "train", 0).x.sum() == 0
+    assert DATASETS.build("oracle", params, "train", 0).floats().sum() == 0
     oracle_data.cache_clear()
     with pytest.raises(ConfigError, match=r"different vocab_size \(50 in the file, 60 asked\)"):
         DATASETS.build("oracle", {**params, "vocab_size": 60}, "train", 0)

@@ -48,7 +48,7 @@ def test_the_packed_data_set_equals_image_folder_on_both_splits(folder, tmp_path
         a = packed(PackedParams(path=str(tmp_path / "p"), test_fraction=0.3), split)
         b = image_folder(ImageFolderParams(root=str(folder), size=8, channels=3, labels_from_dirs=True,
                                            test_fraction=0.3), split)
-        assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y) and a.info["files"] == b.info["files"]
+        assert torch.equal(a.floats(), b.floats()) and torch.equal(a.y, b.y) and a.info["files"] == b.info["files"]
         assert a.num_classes == 2
 
 

@@ -98,9 +98,9 @@ def test_render_input_checks():
 
 def test_dataset_is_its_ground_truth_rendered():
     ds = build(n=50, max_count=3)
-    assert ds.x.shape == (50, 3, 32, 32) and ds.x.dtype == torch.float32
-    assert ds.x.min() >= -1 and ds.x.max() <= 1
-    np.testing.assert_array_equal(ds.x.numpy(), render_ground_truth(ds.info) * 2 - 1)
+    assert ds.floats().shape == (50, 3, 32, 32) and ds.floats().dtype == torch.float32
+    assert ds.floats().min() >= -1 and ds.floats().max() <= 1
+    np.testing.assert_array_equal(ds.floats().numpy(), render_ground_truth(ds.info) * 2 - 1)
     assert ds.info["kinds"] == SHAPE_KINDS
     assert ds.info["ranges"]["count"] == (1, 3)
 
@@ -134,10 +134,10 @@ def test_kinds_subset_jitter_and_labels():
 
 def test_deterministic_and_split_streams_differ():
     a, b = build(n=20, seed=1), build(n=20, seed=1)
-    assert torch.equal(a.x, b.x)
-    assert not torch.equal(a.x, build(n=20, seed=2).x)
+    assert torch.equal(a.floats(), b.x)
+    assert not torch.equal(a.floats(), build(n=20, seed=2).floats())
     test = build("test", n=20, seed=1)
-    assert len(test) == 4 and not torch.equal(test.x, a.x[:4])
+    assert len(test) == 4 and not torch.equal(test.floats(), a.floats()[:4])
 
 
 @pytest.mark.parametrize("params, match", [
@@ -161,7 +161,7 @@ def test_bad_params(params, match):
 def test_fit_shape_recovers_ground_truth():
     ds = build(n=300, min_size=0.2, max_size=0.6, seed=4)
     gt = ds.info["shapes"]
-    fits = fit_shapes(ds.x)
+    fits = fit_shapes(ds.floats())
     assert all(f is not None for f in fits)
     kinds = [f["kind"] for f in fits]
     assert kinds == [SHAPE_KINDS[k] for k in gt["kind"][:, 0]]  # 100% kind accuracy

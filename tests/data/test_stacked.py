@@ -15,7 +15,7 @@ def build(split="train", seed=0, **params):
 def test_registered_with_1000_modes():
     assert "stacked-digits" in DATASETS
     ds = build(n=40)
-    assert ds.x.shape == (40, 3, 8, 8) and ds.x.dtype == torch.float32
+    assert ds.floats().shape == (40, 3, 8, 8) and ds.floats().dtype == torch.float32
     assert ds.kind == "image" and ds.num_classes == NUM_MODES == 1000
     assert ds.y.dtype == torch.int64 and 0 <= int(ds.y.min()) and int(ds.y.max()) < 1000
 
@@ -27,7 +27,7 @@ def test_each_channel_is_the_recorded_digit_and_label_matches():
     for i in range(60):
         expected_label = 0
         for c in range(3):
-            np.testing.assert_array_equal(ds.x[i, c].numpy(), images[idx[i, c]] * 2.0 - 1.0)
+            np.testing.assert_array_equal(ds.floats()[i, c].numpy(), images[idx[i, c]] * 2.0 - 1.0)
             expected_label = expected_label * 10 + int(labels[idx[i, c]])
         assert int(ds.y[i]) == expected_label
     np.testing.assert_array_equal(ds.info["digit_labels"], labels[idx])
@@ -39,14 +39,14 @@ def test_test_split_uses_only_test_digits_and_a_different_stream():
     test_images, _ = digits_arrays("test")
     idx = test.info["digit_indices"]
     assert idx.max() < len(test_images)
-    np.testing.assert_array_equal(test.x[:, 0].numpy(), test_images[idx[:, 0]] * 2.0 - 1.0)
+    np.testing.assert_array_equal(test.floats()[:, 0].numpy(), test_images[idx[:, 0]] * 2.0 - 1.0)
     assert not np.array_equal(train.info["digit_indices"][:10], idx)
     assert len(build("test", n=50, n_test=7)) == 7
 
 
 def test_deterministic_given_seed():
     a, b, c = build(n=30, seed=5), build(n=30, seed=5), build(n=30, seed=6)
-    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    assert torch.equal(a.floats(), b.floats()) and torch.equal(a.y, b.y)
     assert not torch.equal(a.y, c.y)
 
 
@@ -66,10 +66,10 @@ def test_resized_channels_match_resized_digits(size):
     ds = build(n=8, size=size)
     images, _ = digits_arrays("train")
     idx = ds.info["digit_indices"]
-    assert ds.x.shape == (8, 3, size, size)
-    assert ds.x.min() >= -1 and ds.x.max() <= 1
+    assert ds.floats().shape == (8, 3, size, size)
+    assert ds.floats().min() >= -1 and ds.floats().max() <= 1
     ref = resize_images(torch.from_numpy(images[idx[:, 1]])[:, None] * 2 - 1, size).clamp(-1, 1)
-    torch.testing.assert_close(ds.x[:, 1:2], ref)
+    torch.testing.assert_close(ds.floats()[:, 1:2], ref)
 
 
 def test_mode_labels():

@@ -29,11 +29,11 @@ def test_characters_in_windows(tmp_path):
     params = {"path": path, "length": 3, "test_fraction": 0.15}
     d = DATASETS.build("text", params, "train", 0)
     assert d.info["vocab"] == ["<pad>", "<unk>", "a", "b", "c"]   # from the train part only
-    assert d.x.tolist() == [[2, 3, 4]] * 5 and d.vocab_size == 5  # 17 chars: 5 windows, the rest dropped
+    assert d.floats().tolist() == [[2, 3, 4]] * 5 and d.vocab_size == 5  # 17 chars: 5 windows, the rest dropped
     assert d.info["joiner"] == "" and d.info["level"] == "char"
     t = DATASETS.build("text", params, "test", 0)
-    assert t.x.tolist() == [[4, UNK, UNK]]                     # x and y are not in the train vocabulary
-    assert decode(d.x[:2], d.info) == ["abc", "abc"]
+    assert t.floats().tolist() == [[4, UNK, UNK]]                     # x and y are not in the train vocabulary
+    assert decode(d.floats()[:2], d.info) == ["abc", "abc"]
     with pytest.raises(ConfigError, match="0 test windows of 4 tokens .* a length of at most 3 would fit"):
         DATASETS.build("text", {**params, "length": 4}, "train", 0)
 
@@ -45,13 +45,13 @@ def test_words_in_lines_with_padding(tmp_path):
     # train lines: the first 3 non-empty ones; counts: the 4, cat 2, sat 2, then . dog mat on 1
     assert d.info["vocab"] == ["<pad>", "<unk>", "the", "cat", "sat"]
     v = {w: i for i, w in enumerate(d.info["vocab"])}
-    assert d.x.tolist() == [[v["the"], v["cat"], v["sat"], UNK],
+    assert d.floats().tolist() == [[v["the"], v["cat"], v["sat"], UNK],
                             [v["the"], UNK, v["sat"], UNK],          # cut to 4 tokens
                             [v["the"], v["cat"], PAD, PAD]]
     t = DATASETS.build("text", params, "test", 0)
-    assert t.x.tolist() == [[UNK, UNK, UNK, PAD]]                  # "A bird !"
-    assert decode(d.x, d.info) == ["the cat sat <unk>", "the <unk> sat <unk>", "the cat"]
-    assert token_lists(d.x[2:], d.info) == [["the", "cat"]]
+    assert t.floats().tolist() == [[UNK, UNK, UNK, PAD]]                  # "A bird !"
+    assert decode(d.floats(), d.info) == ["the cat sat <unk>", "the <unk> sat <unk>", "the cat"]
+    assert token_lists(d.floats()[2:], d.info) == [["the", "cat"]]
     assert d.info["train_words"] == sorted({"the", "cat", "sat", "dog", "on", "mat"})
 
 
@@ -63,13 +63,13 @@ def test_word_windows_cut_the_token_stream_not_a_word(tmp_path):
     d = DATASETS.build("text", params, "train", 0)
     t = DATASETS.build("text", params, "test", 0)
     assert d.info["vocab"] == ["<pad>", "<unk>", "a", "bb", "ccc", "dddd", "eeeee"]  # counts 2, 2, 2, 1, 1
-    assert d.x.tolist() == [[2, 3], [4, 5], [6, 2], [3, 4]] and t.x.tolist() == [[5, 6]]
-    assert decode(d.x, d.info) == ["a bb", "ccc dddd", "eeeee a", "bb ccc"] and decode(t.x, t.info) == ["dddd eeeee"]
+    assert d.floats().tolist() == [[2, 3], [4, 5], [6, 2], [3, 4]] and t.floats().tolist() == [[5, 6]]
+    assert decode(d.floats(), d.info) == ["a bb", "ccc dddd", "eeeee a", "bb ccc"] and decode(t.floats(), t.info) == ["dddd eeeee"]
     assert d.info["train_words"] == ["a", "bb", "ccc", "dddd", "eeeee"] and d.info["joiner"] == " "
     # line breaks are tokens of the stream at word level too
     path = write(tmp_path, "x y\n" * 10, "lines.txt")
     d = DATASETS.build("text", {"path": path, "level": "word", "length": 3}, "train", 0)
-    assert d.info["vocab"] == ["<pad>", "<unk>", "\n", "x", "y"] and d.x[0].tolist() == [3, 4, 2]
+    assert d.info["vocab"] == ["<pad>", "<unk>", "\n", "x", "y"] and d.floats()[0].tolist() == [3, 4, 2]
 
 
 def test_lowercase_and_ids_are_deterministic(tmp_path):
@@ -77,7 +77,7 @@ def test_lowercase_and_ids_are_deterministic(tmp_path):
     a = DATASETS.build("text", {"path": path, "level": "word", "lowercase": True, "length": 5}, "train", 0)
     b = DATASETS.build("text", {"path": path, "level": "word", "lowercase": True, "length": 5}, "train", 3)
     assert a.info["vocab"][:4] == ["<pad>", "<unk>", "hello", "world"]
-    assert torch.equal(a.x, b.x)
+    assert torch.equal(a.floats(), b.x)
 
 
 @pytest.mark.parametrize("content,params,match", [

@@ -49,7 +49,7 @@ def test_half_the_classes_high_precision_low_recall():
     # a "generator" that only draws digits 0-4: precision stays high, recall drops
     train, ref, data = reference_images("digits", {"size": 8}, "train", None)
     test_ds = DATASETS.build("digits", {"size": 8}, "test")
-    half = test_ds.x[test_ds.y < 5]
+    half = test_ds.floats()[test_ds.y < 5]
     out = evaluate_arrays(half, train, ["prdc"], reference=ref)["results"]
     assert out["precision"] > 0.85 and out["recall"] < 0.7
 
@@ -57,7 +57,7 @@ def test_half_the_classes_high_precision_low_recall():
 def test_stacked_modes_on_real_stacked_digits():
     real = DATASETS.build("stacked-digits", {"n": 2000, "n_test": 2000}, "test")
     train = DATASETS.build("stacked-digits", {"n": 2000, "n_test": 2000}, "train")
-    out = evaluate_arrays(real.x, train.x, ["stacked-modes"], extractor="digits-cnn")["results"]
+    out = evaluate_arrays(real.floats(), train.floats(), ["stacked-modes"], extractor="digits-cnn")["results"]
     # the classifier recovers almost every stacked label (99.7% per digit)
     true_modes = len(np.unique(real.y.numpy()))
     assert abs(out["stacked_modes_captured"] - true_modes) <= 15
@@ -68,10 +68,10 @@ def test_shapes_metric_on_real_shapes_and_noise():
     params = {"n": 200, "n_test": 200, "size": 32}
     real = DATASETS.build("shapes", params, "test")
     train = DATASETS.build("shapes", params, "train")
-    out = evaluate_arrays(real.x, train.x, ["shapes"], extractor="random-conv", info=real.info)["results"]
+    out = evaluate_arrays(real.floats(), train.floats(), ["shapes"], extractor="random-conv", info=real.info)["results"]
     assert out["shapes_valid_fraction"] > 0.97
     assert out["shapes_kind_tv"] < 0.05
     assert out["shapes_coverage"] > 0.9
     noise = torch.rand(50, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    bad = evaluate_arrays(noise, train.x, ["shapes"], extractor="random-conv", info=real.info)["results"]
+    bad = evaluate_arrays(noise, train.floats(), ["shapes"], extractor="random-conv", info=real.info)["results"]
     assert bad["shapes_valid_fraction"] == 0.0 and bad["shapes_coverage"] == 0.0

@@ -11,10 +11,10 @@ def test_levels_round_trip_on_the_digits_grid():
     from ganscape.data.digits import digits, DigitsParams
     d = digits(DigitsParams(), "test")
     assert core.levels_of(d.info) == 17
-    v = core.to_levels(d.x, 17)
+    v = core.to_levels(d.floats(), 17)
     assert v.min() >= 0 and v.max() <= 16
-    assert torch.equal(core.from_levels(v, 17), d.x)
-    assert torch.equal(core.quantize(d.x + 0.04, 17), d.x)   # within half a bin (1/16)
+    assert torch.equal(core.from_levels(v, 17), d.floats())
+    assert torch.equal(core.quantize(d.floats() + 0.04, 17), d.floats())   # within half a bin (1/16)
     with pytest.raises(ConfigError, match="discrete levels"):
         core.levels_of(digits(DigitsParams(size=16), "test").info)
 

@@ -21,22 +21,22 @@ def _rows(x):
 
 
 def test_val_is_held_out_of_train_and_always_the_same_images():
-    full = digits(DigitsParams(), "train").x
-    train = digits(DigitsParams(validation=200), "train", seed=0).x
-    val = digits(DigitsParams(validation=200), "val", seed=5).x
-    test = digits(DigitsParams(validation=200), "test").x
+    full = digits(DigitsParams(), "train").floats()
+    train = digits(DigitsParams(validation=200), "train", seed=0).floats()
+    val = digits(DigitsParams(validation=200), "val", seed=5).floats()
+    test = digits(DigitsParams(validation=200), "test").floats()
     assert (len(full), len(train), len(val), len(test)) == (1497, 1297, 200, 300)
     # the same fixed order: train is the head of the full training split, val its tail
     assert torch.equal(torch.cat([train, val]), full)
-    assert torch.equal(val, digits(DigitsParams(validation=200), "val", seed=0).x)
+    assert torch.equal(val, digits(DigitsParams(validation=200), "val", seed=0).floats())
     assert not (_rows(val) - _rows(full))
-    assert torch.equal(test, digits(DigitsParams(), "test").x)   # the test split never moves
-    bval = binary_digits(BinaryDigitsParams(validation=200), "val").x
-    btrain = binary_digits(BinaryDigitsParams(validation=200), "train").x
+    assert torch.equal(test, digits(DigitsParams(), "test").floats())   # the test split never moves
+    bval = binary_digits(BinaryDigitsParams(validation=200), "val").floats()
+    btrain = binary_digits(BinaryDigitsParams(validation=200), "train").floats()
     assert bval.shape == (200, 1, 8, 8) and len(btrain) == 1297 and set(bval.unique().tolist()) <= {-1.0, 1.0}
     # dynamic binarization: the val split is one fixed binary draw, like test
     dyn = binary_digits(BinaryDigitsParams(validation=200, dynamic=True), "val")
-    assert dyn.transform is None and set(dyn.x.unique().tolist()) <= {-1.0, 1.0}
+    assert dyn.transform is None and set(dyn.floats().unique().tolist()) <= {-1.0, 1.0}
 
 
 def test_val_split_errors_name_the_fix():
@@ -89,7 +89,7 @@ def test_training_keeps_the_checkpoint_with_the_best_validation_likelihood(tmp_p
     assert best["step"] == recs[bits.index(min(bits))]["step"]
     # the recorded figure is the likelihood of the 40 held-out images under that checkpoint
     G = ganscape.load_generator(run, "best")
-    val = digits(DigitsParams(validation=40), "val").x
+    val = digits(DigitsParams(validation=40), "val").floats()
     assert len(val) == 40
     assert model_nll(G, val, 17, NLLParams())["bits_per_dim"] == pytest.approx(min(bits), rel=1e-5)
     assert all(math.isfinite(b) for b in bits)

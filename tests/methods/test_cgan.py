@@ -33,7 +33,7 @@ def _cfg(arch="mlp", g="concat", d="projection", g_norm="batch", d_norm="spectra
 
 def _batch(cfg, n=4):
     data = load_data(cfg)
-    return Batch(data.x[:n], data.y[:n])
+    return Batch(data.floats()[:n], data.y[:n])
 
 
 CASES = [(a, g, d, p) for a, g, d in itertools.product(ARCHS, ("concat", "cbn"), ("concat", "projection", "acgan"))

@@ -108,7 +108,7 @@ def test_nll_of_pixelcnn_and_flow_equal_their_definitions(tmp_path):
     split, converted: exact for PixelCNN, the dequantization bound for a flow."""
     from ganscape.api import load_generator
     from ganscape.data.digits import DigitsParams, digits
-    test = digits(DigitsParams(), "test").x
+    test = digits(DigitsParams(), "test").floats()
     for case in ("pixelcnn", "realnvp"):
         run = ganscape.train(from_dict(tree(case, 2)), run_dir=tmp_path / case)
         G = load_generator(run)

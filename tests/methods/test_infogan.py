@@ -159,7 +159,7 @@ def test_discriminator_updates_on_fixed_fakes_lower_the_codes_nll():
     method.generate = fixed
     before = _code_nll(method, state, fake, codes)
     for _ in range(10):
-        method.d_step(state, data.x[:32], log=False)
+        method.d_step(state, data.floats()[:32], log=False)
     after = _code_nll(method, state, fake, codes)
     assert after < before - 0.5, (before, after)
 
@@ -170,7 +170,7 @@ def test_generator_updates_with_fixed_q_lower_the_codes_nll():
     _, data, state, method = _build(info_weight=1.0, continuous_weight=1.0)
     _set_lr(state, 1e-3)
     for _ in range(20):  # a Q that reads something first
-        method.d_step(state, data.x[:32], log=False)
+        method.d_step(state, data.floats()[:32], log=False)
     G = state.nets["G"]
     torch.manual_seed(4)
     z = G.sample_z(32)
@@ -183,7 +183,7 @@ def test_generator_updates_with_fixed_q_lower_the_codes_nll():
     with torch.no_grad():
         before = _code_nll(method, state, G(z), codes)
     for _ in range(10):
-        method.g_step(state, data.x[:32], log=False)
+        method.g_step(state, data.floats()[:32], log=False)
     with torch.no_grad():
         after = _code_nll(method, state, G(z), codes)
     assert after < before - 0.2, (before, after)
@@ -193,7 +193,7 @@ def test_generator_updates_with_fixed_q_lower_the_codes_nll():
 @pytest.mark.parametrize("arch", list(ARCHS))
 def test_one_step_for_every_architecture(arch):
     cfg, data, state, method = _build(arch, learn_std=True, bernoulli=1)
-    b = Batch(data.x[:4], data.y[:4])
+    b = Batch(data.floats()[:4], data.y[:4])
     before = {k: [p.detach().clone() for p in m.parameters()] for k, m in state.nets.items()}
     stats = method.step(state, [b], log=True)
     assert all(torch.isfinite(v).all() for v in stats.values()), stats
@@ -205,7 +205,7 @@ def test_one_step_for_every_architecture(arch):
 
 def test_q_is_trained_with_d_and_frozen_in_the_generator_update():
     _, data, state, method = _build()
-    b = Batch(data.x[:4])
+    b = Batch(data.floats()[:4])
     Q = state.nets["Q"]
     q0 = [p.detach().clone() for p in Q.parameters()]
     method.g_step(state, b.x, log=False)
@@ -221,7 +221,7 @@ def test_d_trunk_gets_the_information_term_in_the_discriminator_update():
     for w in (0.0, 1.0):
         _, data, state, method = _build(info_weight=w, continuous_weight=w)
         torch.manual_seed(1)
-        method.d_step(state, data.x[:4], log=False)
+        method.d_step(state, data.floats()[:4], log=False)
         after.append([p.detach().clone() for p in state.nets["D"].parameters()])
     assert any(not torch.equal(a, b) for a, b in zip(*after))
 
@@ -240,7 +240,7 @@ def test_points_data():
 def test_info_weight_zero_leaves_q_untouched_by_gradients():
     _, data, state, method = _build(info_weight=0.0, continuous_weight=0.0)
     state.optims["Q"].zero_grad()
-    method.d_step(state, data.x[:4], log=False)
+    method.d_step(state, data.floats()[:4], log=False)
     assert all(p.grad is None or not p.grad.any() for p in state.nets["Q"].parameters())
 
 
@@ -321,14 +321,14 @@ def test_metric_through_the_digits_classifier_on_a_generator_whose_code_is_the_d
     _, data, state, _ = _build()
     G = state.nets["G"]
     perm = torch.tensor([3, 7, 0, 9, 1, 5, 2, 8, 4, 6])
-    pool = {c: data.x[data.y == c] for c in range(10)}
+    pool = {c: data.floats()[data.y == c] for c in range(10)}
     # a stand-in generator: code k -> a real digit of class perm[k], chosen by the noise
     G.decode = lambda noise, cat, cont, bern: torch.stack(
         [pool[int(perm[k])][int(i) % len(pool[int(perm[k])])] for k, i in zip(cat[:, 0], (noise[:, 0] * 1e3).abs())])
     ext = build_extractor("digits-cnn")
     out = categorical_code_accuracy(G, lambda x: ext(x)["logits"], n_per_code=20)
     assert out["accuracy"] > 0.9 and out["mapping"] == {k: int(perm[k]) for k in range(10)}
-    ctx = EvalContext(fake=data.x[:4], real=data.x[:4], extractor=ext, reference={})
+    ctx = EvalContext(fake=data.floats()[:4], real=data.floats()[:4], extractor=ext, reference={})
     with pytest.raises(ConfigError, match="needs the InfoGAN generator"):
         METRICS.get("infogan-accuracy").fn(METRICS.params("infogan-accuracy", {}), ctx)
     ctx.generator = G
@@ -390,7 +390,7 @@ def test_q_test_accuracy_of_a_run_scores_its_d_and_q_on_the_test_split(tmp_path)
     state.nets["D"].load_state_dict(ck["nets"]["D"])
     state.nets["Q"].load_state_dict(ck["nets"]["Q"])
     test = load_data(cfg, "test")
-    expected = q_classifier_accuracy(state.nets["D"], state.nets["Q"], test.x, test.y)
+    expected = q_classifier_accuracy(state.nets["D"], state.nets["Q"], test.floats(), test.y)
     assert out["accuracy"] == expected["accuracy"] and out["step"] == 2
     assert out["confusion"].sum() == 300
     train = q_test_accuracy(run, split="train")  # the split settings are chosen on: its labels are never trained on

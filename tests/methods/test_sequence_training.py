@@ -34,7 +34,7 @@ def built(method, **kw):
 
 
 def batches(data, n=1, size=16):
-    return [Batch(data.x[i * size:(i + 1) * size]) for i in range(n)]
+    return [Batch(data.floats()[i * size:(i + 1) * size]) for i in range(n)]
 
 
 # ----------------------------------------------------------------------------- item 5: the rollout policy

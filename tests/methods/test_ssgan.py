@@ -48,7 +48,7 @@ def _state(tree):
 def _batch(data, n=8, labelled=(0, 3, 4)):
     mask = torch.zeros(n, dtype=torch.bool)
     mask[list(labelled)] = True
-    return Batch(data.x[:n].clone(), data.y[:n].clone(), mask)
+    return Batch(data.floats()[:n].clone(), data.y[:n].clone(), mask)
 
 
 # ---- the K+1 formulas ----------------------------------------------------------------
@@ -133,8 +133,8 @@ def test_a_separate_labelled_batch_is_the_supervised_term():
     # is over the labelled batch only, not over the real batch's labelled rows
     cfg, data, state, method = _state(_tree(d_norm="none"))
     D = state.nets["D"]
-    lb = Batch(data.x[20:26].clone(), data.y[20:26].clone())
-    b = Batch(data.x[:8].clone(), data.y[:8].clone(), torch.zeros(8, dtype=torch.bool), lb)
+    lb = Batch(data.floats()[20:26].clone(), data.y[20:26].clone())
+    b = Batch(data.floats()[:8].clone(), data.y[:8].clone(), torch.zeros(8, dtype=torch.bool), lb)
     h_real = D.features(b.x)
     method._target = b
     sup, stats = method.d_extra(D, h_real, h_real, None)
@@ -157,7 +157,7 @@ def test_the_loop_draws_the_labelled_batch_from_the_labelled_subset_only(tmp_pat
     ganscape.train(from_dict(tree), run_dir=tmp_path / "run")
     data = load_data(from_dict(tree))
     keep = labelled_subset(data.y, 2, 0)
-    allowed = {tuple(v.flatten().tolist()) for v in data.x[keep]}
+    allowed = {tuple(v.flatten().tolist()) for v in data.floats()[keep]}
     assert len(seen) == 4 and all(len(lb) == 20 for lb in seen)
     for lb in seen:
         for xi, yi in zip(lb.x, lb.y):
@@ -250,9 +250,9 @@ def test_supervised_baseline_learns_from_labelled_examples_only():
 def test_supervised_baseline_trains_on_the_separate_labelled_batch():
     _, data, s1, m1 = _state(_tree(method="supervised", d_norm="none"))
     _, _, s2, _ = _state(_tree(method="supervised", d_norm="none"))
-    lb = Batch(data.x[20:26].clone(), data.y[20:26].clone())
+    lb = Batch(data.floats()[20:26].clone(), data.y[20:26].clone())
     # the real batch's own labelled rows are ignored when a labelled batch is given
-    stats = m1.step(s1, [Batch(data.x[:8].clone(), data.y[:8].clone(), torch.ones(8, dtype=torch.bool), lb)],
+    stats = m1.step(s1, [Batch(data.floats()[:8].clone(), data.y[:8].clone(), torch.ones(8, dtype=torch.bool), lb)],
                     log=False)
     ce = F.cross_entropy(s2.nets["D"].class_logits(lb.x), lb.y)
     assert stats["supervised/labelled"].item() == 6 and stats["d_loss"].item() == pytest.approx(ce.item(), rel=1e-6)
@@ -308,7 +308,7 @@ def test_conditioned_or_packed_nets_are_errors():
 def _error_by_hand(D, cfg):
     test = load_data(cfg, "test")
     with torch.no_grad():
-        return (D.eval().class_logits(test.x).argmax(1) != test.y).float().mean().item(), len(test.x)
+        return (D.eval().class_logits(test.floats()).argmax(1) != test.y).float().mean().item(), len(test.floats())
 
 
 def test_classifier_error_of_a_tiny_ssgan_run(tmp_path):
@@ -349,7 +349,7 @@ def test_registered_metric_scores_a_classifier_in_the_context():
     D = state.nets["D"]
     fn = METRICS.get("classifier-error").fn
     assert METRICS.get("classifier-error").tags["results"] == ("classifier_error",)
-    x, y = data.x[:50], data.y[:50]
+    x, y = data.floats()[:50], data.y[:50]
     ctx = SimpleNamespace(real=x, real_labels=y, batch_size=16, classifier=D)
     assert fn(None, ctx)["classifier_error"] == pytest.approx(error_rate(D, x, y))
     with torch.no_grad():

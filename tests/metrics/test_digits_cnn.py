@@ -24,7 +24,7 @@ def ext():
 @pytest.fixture(scope="module")
 def test_set():
     d = DATASETS.build("digits", {"size": 8}, "test", 0)
-    return d.x, d.y.numpy()
+    return d.floats(), d.y.numpy()
 
 
 def test_shipped_file_sha_matches_json_and_constant(ext):
@@ -114,14 +114,14 @@ def test_downsampling_is_antialiased_bilinear(size):
 @pytest.mark.parametrize("size", [16, 32])
 def test_upsampled_digits_are_classified(ext, size):
     d = DATASETS.build("digits", {"size": size}, "test", 0)
-    assert d.x.shape[-1] == size
-    f = extract(ext, d.x, batch_size=300)
+    assert d.floats().shape[-1] == size
+    f = extract(ext, d.floats(), batch_size=300)
     assert f.features.shape == (300, 128)
     assert (f.probs.argmax(1) == d.y.numpy()).mean() >= 0.97
     # the same images resized with the shared helper agree
     imgs, _ = digits_arrays("test")
     x = resize_images(torch.from_numpy(imgs)[:, None] * 2 - 1, size).clamp(-1, 1)
-    assert torch.allclose(ext(x)["logits"], ext(d.x)["logits"], atol=1e-5)
+    assert torch.allclose(ext(x)["logits"], ext(d.floats())["logits"], atol=1e-5)
 
 
 @pytest.mark.parametrize("size", [8, 16])

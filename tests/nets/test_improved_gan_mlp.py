@@ -46,7 +46,7 @@ def test_data_dependent_init_gives_every_unit_mean_zero_and_std_one_on_the_init_
     # (population) std 1, and the head's too (Salimans & Kingma 2016, sec. 3).
     _, data, state, _ = _state(_tree(input_noise=0.0, hidden_noise=0.0))
     D = state.nets["D"]
-    x = data.x[:64]
+    x = data.floats()[:64]
     pre = []
     hooks = [m.register_forward_hook(lambda m, i, o: pre.append(o)) for m in D.modules() if isinstance(m, WNDense)]
     assert D.needs_data_init
@@ -83,8 +83,8 @@ def test_hidden_scales_are_fixed_and_the_head_scale_is_trained():
 
 def _batch(data, n=16):
     from ganscape.methods.base import Batch
-    b = Batch(data.x[:n].clone(), data.y[:n].clone(), torch.ones(n, dtype=torch.bool))
-    b.labelled_batch = Batch(data.x[n:2 * n].clone(), data.y[n:2 * n].clone())
+    b = Batch(data.floats()[:n].clone(), data.y[:n].clone(), torch.ones(n, dtype=torch.bool))
+    b.labelled_batch = Batch(data.floats()[n:2 * n].clone(), data.y[n:2 * n].clone())
     return b
 
 
@@ -95,7 +95,7 @@ def test_feature_matching_reads_the_last_hidden_layer_before_its_noise():
     # while the class logits (after the noise) vary from call to call.
     _, data, state, _ = _state(_tree(widths=(8,), input_noise=0.0, hidden_noise=0.5))
     D = state.nets["D"].train()
-    x = data.x[:8]
+    x = data.floats()[:8]
     with torch.no_grad():
         assert torch.equal(D.features(x), D.features(x))
         _, h = D(x, return_features=True)
@@ -128,7 +128,7 @@ def test_validation_split_is_the_training_images_whose_labels_were_not_used(tmp_
     assert int(keep.sum()) == len(train.y) - 100
     res = classifier_error(run, split="validation")
     assert res["n_real"] == len(train.y) - 100 and res["reference"]["split"] == "validation"
-    assert res["results"]["classifier_error"] == pytest.approx(error_rate(D, train.x[keep], train.y[keep]))
+    assert res["results"]["classifier_error"] == pytest.approx(error_rate(D, train.floats()[keep], train.y[keep]))
     with pytest.raises(ValueError, match="choose test or validation"):
         classifier_error(run, split="val")
 

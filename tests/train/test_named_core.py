@@ -115,7 +115,7 @@ def test_batches_are_typed_and_carry_the_labels(tiny_tree, tmp_path, monkeypatch
     assert len(seen) == 6 and all(isinstance(b, Batch) and b.labelled is None for b in seen)
     for b in seen:
         # every label is the data set's label of that very image
-        idx = [int(((data.x - xi).abs().flatten(1).sum(1) == 0).nonzero()[0]) for xi in b.x]
+        idx = [int(((data.floats() - xi).abs().flatten(1).sum(1) == 0).nonzero()[0]) for xi in b.x]
         assert torch.equal(b.y, data.y[idx])
 
 

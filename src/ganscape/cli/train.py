@@ -65,6 +65,9 @@ def run(a) -> int:
             print(dumps_yaml(cfg))
             return 0
         run_dir = api.train(cfg, out=a.out, run_dir=a.run_dir, progress=False if a.no_progress else None)
+    from ..train.distributed import from_env
+    if not from_env().lead:  # under torchrun rank 0 reports the run; the others finished their part
+        return 0
     return report(run_dir)
 
 

@@ -1,10 +1,15 @@
-"""The one in-memory data set type every loader returns.
+"""The one data set type every loader returns.
 
-All data sets in ganscape are small enough to hold in memory (the largest,
-CIFAR-10, is 150 MB as uint8), so a data set is just tensors:
+A data set is tensors in memory, or for images an array memory-mapped from a
+pack on disk (data/pack.py); what a method sees in a batch is always:
 
-- images: ``x`` float32, shape (N, C, H, W), values in [-1, 1]
-  (uint8 pixels p map to p / 127.5 - 1);
+- images: float32, shape (N, C, H, W), values in [-1, 1]. They are *stored*
+  as uint8 codes wherever the source is 8-bit (files, packs, the digits), 4x
+  less memory than float32, and decoded one batch at a time
+  (``ArrayDataset.take``): code c means c / code_scale - 1 (127.5 for 8-bit
+  pixels, so p / 127.5 - 1; 8 for the 17-level digits), then resized to
+  ``size`` when that differs from the stored resolution. Synthetic renders
+  (shapes) and binarized images stay float32;
 - points: ``x`` float32, shape (N, D);
 - tokens: ``x`` int64, shape (N, L), ids in [0, vocab_size) (sequences:
   the SeqGAN oracle's, text's characters or words; ``info["vocab"]`` holds
@@ -14,14 +19,19 @@ CIFAR-10, is 150 MB as uint8), so a data set is just tensors:
 - none: no examples, ``x`` of shape (0, 0): a method that learns from an
   environment's reward alone.
 
+``x`` is the stored form; code that wants the values calls ``take(idx)`` (a
+batch), ``floats()`` (everything: small data only) or ``chunks(n)`` (all of
+it, a batch at a time).
+
 Loaders are registered in ``ganscape.registry.DATASETS`` with the signature
 ``fn(params, split: str, seed: int) -> ArrayDataset`` where split is "train"
 or "test".
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Literal, Optional
+from typing import Any, Callable, Dict, Iterator, Literal, Optional
 
 import numpy as np
 import torch
@@ -32,7 +42,7 @@ KINDS = ("image", "points", "tokens", "transitions", "none")
 
 @dataclass
 class ArrayDataset:
-    x: torch.Tensor
+    x: Any  # torch.Tensor; images may also be a uint8 NumPy array (a memory map of a pack)
     kind: Literal["image", "points", "tokens", "transitions", "none"]
     y: Optional[torch.Tensor] = None  # int64 class labels, shape (N,)
     num_classes: int = 0
@@ -44,11 +54,17 @@ class ArrayDataset:
     # Anything a metric needs about the ground truth: mode centres and sigma
     # for the 2-D mixtures, per-image shape parameters for synthetic shapes.
     info: Dict[str, Any] = field(default_factory=dict)
+    code_scale: float = 127.5  # uint8 images: code c decodes to c / code_scale - 1
+    size: int = 0  # uint8 images: decoded batches are resized to size x size (0: as stored)
+    rows: Optional[np.ndarray] = None  # a memory map: example i is the map's row rows[i] (a split of a pack)
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"dataset kind {self.kind!r} is not allowed; choose one of: {', '.join(KINDS)}")
-        if self.kind == "tokens":
+        if isinstance(self.x, np.ndarray):
+            if self.kind != "image" or self.x.dtype != np.uint8:
+                raise TypeError(f"only uint8 images may be a NumPy array, got {self.kind} {self.x.dtype}")
+        elif self.kind == "tokens":
             if self.x.dtype != torch.int64 or self.x.ndim != 2:
                 raise TypeError(f"token data must be int64 (N, L), got {self.x.dtype} {tuple(self.x.shape)}")
             if self.vocab_size < 2:
@@ -56,22 +72,118 @@ class ArrayDataset:
             if len(self.x) and (int(self.x.min()) < 0 or int(self.x.max()) >= self.vocab_size):
                 raise ValueError(f"token ids must lie in [0, {self.vocab_size}), got "
                                  f"[{int(self.x.min())}, {int(self.x.max())}]")
-        elif self.x.dtype != torch.float32:
-            raise TypeError(f"dataset x must be float32, got {self.x.dtype}")
+        elif self.x.dtype != torch.float32 and not (self.kind == "image" and self.x.dtype == torch.uint8):
+            raise TypeError(f"dataset x must be float32 (or uint8 images), got {self.x.dtype}")
         if self.kind == "image" and self.x.ndim != 4:
             raise ValueError(f"image data must be (N, C, H, W), got shape {tuple(self.x.shape)}")
         if self.kind in ("points", "transitions", "none") and self.x.ndim != 2:
             raise ValueError(f"point data must be (N, D), got shape {tuple(self.x.shape)}")
-        if self.y is not None and len(self.y) != len(self.x):
-            raise ValueError(f"{len(self.y)} labels for {len(self.x)} examples")
+        if self.rows is not None and not isinstance(self.x, np.ndarray):
+            raise ValueError("rows (a split of a memory map) needs x to be a NumPy array")
+        if self.y is not None and len(self.y) != len(self):
+            raise ValueError(f"{len(self.y)} labels for {len(self)} examples")
+        if self.size and not self.coded:
+            raise ValueError("size (resize at decode) is for uint8 images only")
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.rows) if self.rows is not None else len(self.x)
+
+    @property
+    def coded(self) -> bool:
+        """True when images are stored as uint8 codes (decoded per batch)."""
+        return self.kind == "image" and (isinstance(self.x, np.ndarray) or self.x.dtype == torch.uint8)
+
+    @property
+    def on_disk(self) -> bool:
+        """True when the images are a memory map of a file: batches are read from disk."""
+        return isinstance(self.x, np.memmap)
 
     @property
     def shape(self) -> tuple:
-        """Shape of one example, e.g. (1, 8, 8) or (2,)."""
-        return tuple(self.x.shape[1:])
+        """Shape of one decoded example, e.g. (1, 8, 8) or (2,)."""
+        shape = tuple(self.x.shape[1:])
+        return (shape[0], self.size, self.size) if self.size else shape
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the stored examples take (in memory, or on disk for a memory map)."""
+        if isinstance(self.x, np.ndarray):
+            return int(self.x[:1].nbytes) * len(self)
+        return self.x.element_size() * self.x.nelement()
+
+    def raw(self, idx) -> torch.Tensor:
+        """The stored rows `idx` (a 1-D index tensor or array), as a tensor on the stored device."""
+        if isinstance(self.x, np.ndarray):
+            idx = np.asarray(torch.as_tensor(idx).cpu())
+            if self.rows is not None:
+                idx = self.rows[idx]
+            rows = np.empty((len(idx), *self.x.shape[1:]), dtype=np.uint8)
+            order = np.argsort(idx, kind="stable")  # read in file order, then put back in the asked order
+            if isinstance(self.x, np.memmap):
+                rows[order] = read_rows(self.x, idx[order])
+            else:
+                rows[order] = self.x[idx[order]]
+            return torch.from_numpy(rows)
+        return self.x[idx]
+
+    def decode(self, rows: torch.Tensor) -> torch.Tensor:
+        """Stored rows -> the values a method sees (float32 images in [-1, 1] for uint8 codes)."""
+        if not self.coded:
+            return rows
+        out = rows.float() / self.code_scale - 1.0
+        if self.size:
+            out = resize_images(out, self.size).clamp(-1, 1)
+        return out
+
+    def take(self, idx) -> torch.Tensor:
+        """Examples `idx`, decoded: one batch."""
+        return self.decode(self.raw(idx))
+
+    def chunks(self, n: int = 1000) -> Iterator[torch.Tensor]:
+        """All examples in order, decoded `n` at a time (never all of them in memory at once)."""
+        for i in range(0, len(self), n):
+            yield self.take(torch.arange(i, min(i + n, len(self))))
+
+    def floats(self) -> torch.Tensor:
+        """All examples decoded at once (for data small enough to hold as float32)."""
+        if not self.coded:
+            return self.x
+        return torch.cat(list(self.chunks())) if len(self) else self.decode(self.raw(torch.zeros(0, dtype=torch.long)))
+
+    def subset(self, idx) -> "ArrayDataset":
+        """The examples `idx` (codes stay codes; a memory map is read into memory)."""
+        idx = torch.as_tensor(idx)
+        return dataclasses.replace(self, x=self.raw(idx), y=self.y[idx] if self.y is not None else None, rows=None)
+
+
+def read_rows(mm: np.memmap, rows: np.ndarray) -> np.ndarray:
+    """Rows `rows` (sorted) of a memory-mapped array, read with pread from its file, runs of adjacent
+    rows in one call. Reading a pack through the map itself would leave every page touched mapped in
+    the process (its resident memory would grow towards the file's size over an epoch); read this
+    way, the pages stay in the kernel's page cache, shared and reclaimable."""
+    import os
+
+    if not hasattr(os, "preadv"):  # not on Windows: read through the map
+        return np.asarray(mm[rows])
+    row_bytes = int(np.prod(mm.shape[1:], dtype=np.int64)) * mm.dtype.itemsize
+    out = np.empty((len(rows), *mm.shape[1:]), dtype=mm.dtype)
+    flat = out.reshape(len(rows), -1).view(np.uint8)
+    fd = os.open(mm.filename, os.O_RDONLY)
+    try:
+        i = 0
+        while i < len(rows):
+            j = i + 1
+            while j < len(rows) and rows[j] == rows[j - 1] + 1:
+                j += 1
+            want = (j - i) * row_bytes
+            got = os.preadv(fd, [memoryview(flat[i:j]).cast("B")], mm.offset + int(rows[i]) * row_bytes)
+            if got != want:
+                raise OSError(f"{mm.filename}: read {got} of {want} bytes at row {int(rows[i])}; "
+                              "the file is truncated")
+            i = j
+    finally:
+        os.close(fd)
+    return out
 
 
 def check_split(split: str) -> None:

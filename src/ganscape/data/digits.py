@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ..registry import DATASETS, ConfigError
-from .base import ArrayDataset, check_split, resize_images
+from .base import ArrayDataset, check_split
 
 N_TEST = 300
 N_TRAIN = 1497
@@ -74,9 +74,9 @@ def digits(params: DigitsParams, split: str, seed: int = 0) -> ArrayDataset:
     """scikit-learn's 8x8 digits (1497 train / 300 test; `validation` of the train images as split "val"),
     1 channel, optionally resized."""
     images, labels = digits_arrays(split, params.validation)
-    x = torch.from_numpy(images)[:, None] * 2.0 - 1.0
-    x = resize_images(x, params.size).clamp(-1, 1).contiguous()
-    # At the native 8 px the pixels are on a 17-level grid (2 v / 16 - 1): the
-    # likelihood metrics score them as discrete 17-level images.
+    # Stored as the 17 levels v in 0..16 (uint8), decoded as v / 8 - 1 = 2 v / 16 - 1 and resized
+    # per batch. At the native 8 px the likelihood metrics score them as discrete 17-level images.
+    codes = torch.from_numpy(np.rint(images * 16.0).astype(np.uint8))[:, None]
     info = {"levels": 17} if params.size == 8 else {}
-    return ArrayDataset(x=x, kind="image", y=torch.from_numpy(labels), num_classes=10, info=info)
+    return ArrayDataset(x=codes, kind="image", y=torch.from_numpy(labels), num_classes=10, info=info,
+                        code_scale=8.0, size=0 if params.size == 8 else params.size)

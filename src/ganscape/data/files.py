@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 
 from ..registry import DATASETS, ConfigError
-from .base import ArrayDataset, check_split, resize_images, uint8_to_float
+from .base import ArrayDataset, check_split
 from .download import DEFAULT_DATA_DIR, download_hint
 
 
@@ -176,18 +176,17 @@ def load_mnist_arrays(root: Union[str, Path], split: str, dataset: str = "mnist"
     return images, labels.astype(np.int64)
 
 
-def _mnist_tensor(images: np.ndarray, size: int) -> torch.Tensor:
-    x = uint8_to_float(images[:, None])
-    if size == 28:
-        return x
-    x = F.pad(x, (2, 2, 2, 2), value=-1.0)  # black border: -1 is pixel value 0
-    return resize_images(x, size).clamp(-1, 1).contiguous()
+def _mnist_codes(images: np.ndarray, size: int) -> torch.Tensor:
+    """uint8 (N, 1, 28, 28), or (N, 1, 32, 32) with a 2-pixel black border when it is resized (to `size`,
+    at decode)."""
+    x = torch.from_numpy(images[:, None])
+    return x if size == 28 else F.pad(x, (2, 2, 2, 2), value=0)
 
 
 def _mnist_like(params: MNISTParams, split: str, dataset: str, classes: Tuple[str, ...]) -> ArrayDataset:
     images, labels = load_mnist_arrays(params.root, split, dataset)
-    return ArrayDataset(x=_mnist_tensor(images, params.size), kind="image", y=torch.from_numpy(labels),
-                        num_classes=10, info={"classes": classes})
+    return ArrayDataset(x=_mnist_codes(images, params.size), kind="image", y=torch.from_numpy(labels),
+                        num_classes=10, info={"classes": classes}, size=0 if params.size == 28 else params.size)
 
 
 @DATASETS.register("mnist", params=MNISTParams)
@@ -254,8 +253,8 @@ def load_cifar10_arrays(root: Union[str, Path], split: str) -> Tuple[np.ndarray,
 def cifar10(params: CIFAR10Params, split: str, seed: int = 0) -> ArrayDataset:
     """CIFAR-10 from the binary version (50000 train / 10000 test, 32x32 RGB)."""
     images, labels = load_cifar10_arrays(params.root, split)
-    x = resize_images(uint8_to_float(images), params.size).clamp(-1, 1).contiguous()
-    return ArrayDataset(x=x, kind="image", y=torch.from_numpy(labels), num_classes=10,
+    return ArrayDataset(x=torch.from_numpy(images), kind="image", y=torch.from_numpy(labels), num_classes=10,
+                        size=0 if params.size == 32 else params.size,
                         info={"classes": CIFAR10_CLASSES})
 
 
@@ -485,6 +484,6 @@ def image_folder(params: ImageFolderParams, split: str, seed: int = 0) -> ArrayD
         index = {c: k for k, c in enumerate(classes)}
         y = torch.tensor([index[_class_of(rel[i])] for i in kept], dtype=torch.int64)
     return ArrayDataset(
-        x=uint8_to_float(images), kind="image", y=y, num_classes=len(classes),
+        x=torch.from_numpy(images), kind="image", y=y, num_classes=len(classes),
         info={"root": str(root), "files": [rel[i] for i in kept], "classes": classes, "skipped": skipped},
     )

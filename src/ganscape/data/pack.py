@@ -22,10 +22,12 @@ each top-level subfolder is one class, as image-folder), a tar of images
 skipped), or an LMDB whose values are encoded images (LSUN's export; the
 `lmdb` package). Every image is decoded as image-folder decodes it
 (files.load_image: upright, central square, Pillow's bicubic or Lanczos
-resize), so a pack and the folder it came from give the same arrays.
+resize), so a pack and the folder it came from give the same arrays. `pack_arrays`
+writes a pack from uint8 arrays a chunk at a time (synthetic data; benchmarks).
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -33,7 +35,7 @@ import shutil
 import tarfile
 from pathlib import Path
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -41,7 +43,7 @@ import torch
 
 from ..fetch import sha256_file
 from ..registry import DATASETS, ConfigError
-from .base import ArrayDataset, check_split, uint8_to_float
+from .base import ArrayDataset, check_split
 from .files import IMAGE_EXTENSIONS, DataFileError, list_images, load_image, split_indices
 
 FORMAT, VERSION = "ganscape-pack", 1
@@ -114,6 +116,42 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
+@contextlib.contextmanager
+def _staging(out: Path) -> Iterator[Path]:
+    """A hidden sibling folder to write a pack in; removed unless the pack was sealed into `out`."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out}: exists and is not an empty folder; packs are never overwritten")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _seal(tmp: Path, out: Path, names: List[str], labels: np.ndarray, shape: Tuple[int, int, int],
+          classes: List[str], source: Dict[str, Any]) -> Dict[str, Any]:
+    """Write labels, names, checksums and the manifest into `tmp`, then move it to `out` in one rename:
+    a run never sees a half-written pack."""
+    np.save(tmp / "labels.npy", labels)
+    (tmp / "names.txt").write_text("".join(n.replace("\n", " ") + "\n" for n in names), encoding="utf-8")
+    files = {}
+    for name in FILES:
+        _fsync(tmp / name)
+        files[name] = {"bytes": (tmp / name).stat().st_size, "sha256": sha256_file(tmp / name)}
+    manifest = {"format": FORMAT, "version": VERSION, "count": len(names), "shape": list(shape),
+                "classes": classes, "source": source, "files": files}
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+    _fsync(tmp / "manifest.json")
+    if out.exists():
+        out.rmdir()   # the empty folder the caller made
+    os.replace(tmp, out)
+    return manifest
+
+
 def pack(src: Union[str, Path], out: Union[str, Path], size: int, channels: int = 3, resample: str = "bicubic",
          labels_from_dirs: bool = False, skip_bad: bool = False, max_images: Optional[int] = None,
          progress: Optional[Callable[[Iterator[int], int], Iterator[int]]] = None) -> Dict[str, Any]:
@@ -132,11 +170,7 @@ def pack(src: Union[str, Path], out: Union[str, Path], size: int, channels: int 
     if not names:
         raise DataFileError(f"{src}: no {'/'.join(IMAGE_EXTENSIONS)} images found" if kind != "lmdb"
                             else f"{src}: the LMDB holds no entries")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with _staging(out) as tmp:
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
                                            shape=(len(names), channels, size, size))
         labels = np.full(len(names), -1, dtype=np.int64)
@@ -170,24 +204,37 @@ def pack(src: Union[str, Path], out: Union[str, Path], size: int, channels: int 
             short.flush()
             del short, full
             os.replace(tmp / "images.tmp.npy", tmp / "images.npy")
-        np.save(tmp / "labels.npy", labels[:len(kept)])
-        (tmp / "names.txt").write_text("".join(n.replace("\n", " ") + "\n" for n in kept), encoding="utf-8")
-        files = {}
-        for name in FILES:
-            _fsync(tmp / name)
-            files[name] = {"bytes": (tmp / name).stat().st_size, "sha256": sha256_file(tmp / name)}
-        manifest = {"format": FORMAT, "version": VERSION, "count": len(kept), "shape": [channels, size, size],
-                    "classes": classes, "source": {"path": str(src), "kind": kind, "resample": resample,
-                                                   "skipped": skipped}, "files": files}
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        _fsync(tmp / "manifest.json")
-        if out.exists():
-            out.rmdir()   # the empty folder the caller made
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return manifest
+        return _seal(tmp, out, kept, labels[:len(kept)], (channels, size, size), classes,
+                     {"path": str(src), "kind": kind, "resample": resample, "skipped": skipped})
+
+
+def pack_arrays(out: Union[str, Path], chunks: Iterable[np.ndarray], count: int, shape: Tuple[int, int, int],
+                labels: Optional[np.ndarray] = None, classes: Sequence[str] = (),
+                names: Optional[Sequence[str]] = None, source: str = "arrays") -> Dict[str, Any]:
+    """A pack of `count` uint8 images of `shape` (C, H, W) given as chunks (N_i, C, H, W), written a chunk
+    at a time (a pack larger than memory: synthetic data, another reader's output); names default to
+    "000000.png"-style names, which the hash split reads like a folder's. Returns the manifest."""
+    out = Path(out).expanduser()
+    names = list(names) if names is not None else [f"{i:08d}.png" for i in range(count)]
+    if len(names) != count or (labels is not None and len(labels) != count):
+        raise ValueError(f"{count} images need {count} names and labels, got {len(names)} and "
+                         f"{None if labels is None else len(labels)}")
+    with _staging(out) as tmp:
+        images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8, shape=(count, *shape))
+        at = 0
+        for chunk in chunks:
+            chunk = np.asarray(chunk)
+            if chunk.dtype != np.uint8 or chunk.shape[1:] != tuple(shape) or at + len(chunk) > count:
+                raise ValueError(f"chunk of {chunk.dtype} {chunk.shape} at image {at}: need uint8 "
+                                 f"(N, {', '.join(map(str, shape))}) and {count} images in all")
+            images[at:at + len(chunk)] = chunk
+            at += len(chunk)
+        if at != count:
+            raise ValueError(f"the chunks held {at} images, not {count}")
+        images.flush()
+        del images
+        lab = np.full(count, -1, dtype=np.int64) if labels is None else np.asarray(labels, dtype=np.int64)
+        return _seal(tmp, out, names, lab, tuple(shape), list(classes), {"path": source, "kind": "arrays"})
 
 
 def open_pack(path: Union[str, Path], verify: bool = False) -> Tuple[np.ndarray, np.ndarray, List[str], Dict[str, Any]]:
@@ -255,8 +302,8 @@ def packed(params: PackedParams, split: str, seed: int = 0) -> ArrayDataset:
     images, labels, names, manifest = open_pack(params.path, params.verify)
     idx = split_indices(names, params, split, f"packed: the {split} split of {params.path}")
     classes = tuple(manifest.get("classes") or ())
-    # Held in memory as float32 for now, as every data set (data/base.py); streaming from the
-    # memory map is issue 19's next step.
-    return ArrayDataset(x=uint8_to_float(np.ascontiguousarray(images[idx])), kind="image",
+    # The memory map itself: the training loop reads it into memory when it fits train.data_memory_mb,
+    # and streams batches from it through DataLoader workers when it does not (train/feed.py).
+    return ArrayDataset(x=images, rows=np.asarray(idx, dtype=np.int64), kind="image",
                         y=torch.from_numpy(labels[idx]) if classes else None, num_classes=len(classes),
                         info={"root": str(params.path), "files": [names[i] for i in idx], "classes": classes})

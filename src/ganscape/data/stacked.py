@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from ..registry import DATASETS, ConfigError
-from .base import ArrayDataset, resize_images
+from .base import ArrayDataset
 from .base import split_count
 from .base import split_rng as base_split_rng
 from .digits import digits_arrays
@@ -91,10 +91,9 @@ def mode_labels(digit_labels: np.ndarray) -> np.ndarray:
 def stacked_digits(params: StackedDigitsParams, split: str, seed: int = 0) -> ArrayDataset:
     """Three sklearn digits stacked as 3 channels: 1000 modes (label 100*d0 + 10*d1 + d2)."""
     images, digit_labels, idx = stacked_digits_arrays(params.count(split), split, seed)
-    x = torch.from_numpy(images) * 2.0 - 1.0
-    x = resize_images(x, params.size).clamp(-1, 1).contiguous()
+    codes = torch.from_numpy(np.rint(images * 16.0).astype(np.uint8))  # the digits' 17 levels, as digits.py
     y = torch.from_numpy(mode_labels(digit_labels))
     return ArrayDataset(
-        x=x, kind="image", y=y, num_classes=NUM_MODES,
+        x=codes, kind="image", y=y, num_classes=NUM_MODES, code_scale=8.0, size=0 if params.size == 8 else params.size,
         info={"digit_labels": digit_labels, "digit_indices": idx},
     )

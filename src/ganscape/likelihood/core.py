@@ -29,6 +29,7 @@ from typing import Any, Dict, Optional
 import torch
 from torch import Tensor
 
+from .. import ranks
 from ..registry import ConfigError
 
 
@@ -67,7 +68,7 @@ def quantize(x: Tensor, levels: int) -> Tensor:
 
 def dequantize(x: Tensor, levels: int, generator: Optional[torch.Generator] = None) -> Tensor:
     """Uniform dequantization: x + (u - 1/2) delta, u ~ U(0, 1) per pixel."""
-    u = torch.rand(x.shape, generator=generator, dtype=x.dtype)
+    u = ranks.per_example(lambda m: torch.rand((m, *x.shape[1:]), generator=generator, dtype=x.dtype), len(x))
     return x + (u.to(x.device) - 0.5) * bin_width(levels)
 
 

@@ -70,10 +70,9 @@ def load_classifier(run_dir: Union[str, Path], checkpoint: str = "latest", ema: 
         if not per_class:
             raise ConfigError(f"classifier error: {run_dir} trained on every label (train.labelled_per_class 0), "
                               f"so it has no validation split")
-        import dataclasses
         from ..data.base import labelled_subset
         keep = ~labelled_subset(data.y, per_class, cfg.seed)  # the mask the training loop drew
-        data = dataclasses.replace(data, x=data.x[keep], y=data.y[keep])
+        data = data.subset(keep.nonzero().flatten())
     method = build_method(cfg)
     if method.classifier is None:
         raise ConfigError(f"classifier error: {run_dir} was trained with method {cfg.method.name!r}, which trains "
@@ -99,8 +98,8 @@ def classifier_error(run_dir: Union[str, Path], checkpoint: str = "latest", ema:
     "classifier_errors": count}, "n_real", "reference", "protocol"} in the shape
     of `ganscape eval`'s records (no generated samples, so no n_fake)."""
     D, data, about = load_classifier(run_dir, checkpoint, ema, device, split)
-    err = error_rate(D, data.x, data.y, batch_size)
-    n = len(data.x)
+    err = error_rate(D, data.floats(), data.y, batch_size)
+    n = len(data)
     return {"step": about["step"], "checkpoint": about["checkpoint"], "classifier": about["classifier"],
             "results": {"classifier_error": err, "classifier_errors": int(round(err * n))}, "n_real": n,
             "reference": {"dataset": about["dataset"], "params": about["params"], "split": split, "n": n},

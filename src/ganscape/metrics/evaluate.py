@@ -193,10 +193,10 @@ def reference_images(dataset: str, params: Dict[str, Any], split: str, n: Option
     data = entry.fn(DATASETS.params(dataset, params), split, seed)
     if data.kind != "image":
         raise ConfigError(f"data set {dataset!r} holds points, not images; score 2-D data with mode coverage")
-    x = data.x
-    if n is not None and n < len(x):
-        idx = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))[:n]
-        x = x[idx]
+    if n is not None and n < len(data):
+        x = data.take(torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n])
+    else:
+        x = data.floats()
     ref = {"dataset": dataset, "params": dict(params), "split": split, "n": len(x), "seed": seed, "cacheable": True}
     return x, ref, data
 

@@ -108,7 +108,7 @@ def _memorization(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     from .memorization import memorization
     if ctx.train is None:
         raise ConfigError("metric memorization needs the training set; evaluate a run or pass train=")
-    out = memorization(ctx.fake.flatten(1).numpy(), ctx.train.x.flatten(1).numpy())
+    out = memorization(ctx.fake.flatten(1).numpy(), ctx.train.floats().flatten(1).numpy())
     return {f"memorization_{k}": float(v) for k, v in out.items() if isinstance(v, (int, float, np.floating))}
 
 

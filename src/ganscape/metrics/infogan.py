@@ -166,7 +166,7 @@ def q_test_accuracy(run_dir, checkpoint: str = "latest", code: int = 0, device: 
     except (RuntimeError, KeyError) as e:
         raise ckpt_io.CheckpointError(f"checkpoint {path} does not fit the run's D and Q "
                                       f"({str(e).strip().splitlines()[0]})") from None
-    out = q_classifier_accuracy(D, Q, data.x, data.y, code)
+    out = q_classifier_accuracy(D, Q, data.floats(), data.y, code)
     out.update(step=int(ckpt["step"]), checkpoint=path.name)
     return out
 

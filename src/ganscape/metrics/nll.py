@@ -72,7 +72,7 @@ def _split(reference: Dict[str, Any], split: str, n: int, where: str):
         raise ConfigError(f"{where}: split val is the training images a data set holds out with "
                           f"data.params.validation: N (digits, binary-digits); {name!r} holds out none here")
     data = DATASETS.get(name).fn(DATASETS.params(name, reference.get("params") or {}), split, 0)
-    x = data.x if not n else data.x[:n]
+    x = data.floats() if not n else data.take(torch.arange(min(n, len(data))))
     return x, data
 
 

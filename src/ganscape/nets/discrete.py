@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import ranks
 from ..registry import ConfigError
 
 
@@ -74,7 +75,7 @@ class DiscreteImageGenerator(nn.Module):
     def sample_z(self, n: int, generator=None, device=None) -> Tensor:
         device = device or self.levels.device
         return torch.randn(n, self.z_dim, generator=generator).to(device) if generator is not None \
-            else torch.randn(n, self.z_dim, device=device)
+            else ranks.per_example(lambda m: torch.randn(m, self.z_dim, device=device), n)
 
     # ---- the distribution ----
     def logits(self, z: Tensor) -> Tensor:
@@ -153,7 +154,8 @@ class DiscreteImageGenerator(nn.Module):
         logits = self.logits(z)
         if self.bernoulli:
             if tau > 0:
-                u = torch.rand_like(logits).clamp_(1e-6, 1 - 1e-6)
+                u = ranks.per_example(lambda m: torch.rand((m, *logits.shape[1:]), dtype=logits.dtype,
+                                                           device=logits.device), len(logits)).clamp_(1e-6, 1 - 1e-6)
                 p = torch.sigmoid((logits + torch.log(u) - torch.log1p(-u)) / tau)
             else:
                 p = torch.sigmoid(logits)

@@ -51,6 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import ranks
 from ..likelihood.core import dequantize, discrete_log_prob_bound, quantize
 from ..registry import ARCHITECTURES, ConfigError
 
@@ -385,7 +386,7 @@ class FlowGenerator(nn.Module):
 
     def sample_z(self, n: int, generator: Optional[torch.Generator] = None, device=None) -> Tensor:
         device = device or next(self.parameters()).device
-        return torch.randn(n, self.z_dim, generator=generator).to(device)
+        return ranks.per_example(lambda m: torch.randn(m, self.z_dim, generator=generator), n).to(device)
 
     def continuous(self, z: Tensor) -> Tensor:
         return self.flow.inverse(z * self.temperature)

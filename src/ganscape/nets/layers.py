@@ -8,6 +8,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
+from .. import ranks
 from .norms import Norm
 
 
@@ -68,7 +69,8 @@ class GaussianNoise(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.std == 0.0:
             return x
-        return x + self.std * torch.randn_like(x)
+        return x + self.std * ranks.per_example(lambda m: torch.randn((m, *x.shape[1:]), dtype=x.dtype,
+                                                                      device=x.device), len(x))
 
     def extra_repr(self) -> str:
         return f"std={self.std}"
@@ -156,7 +158,8 @@ class Generator(nn.Module):
         device = device or next(self.parameters()).device
         if generator is not None and generator.device != torch.device(device):
             return torch.randn(n, self.z_dim, generator=generator).to(device)
-        return torch.randn(n, self.z_dim, generator=generator, device=device)
+        # in a distributed step: this rank's rows of the global batch's latents (ganscape/ranks.py)
+        return ranks.per_example(lambda m: torch.randn(m, self.z_dim, generator=generator, device=device), n)
 
 
 def dcgan_init(module: nn.Module) -> None:

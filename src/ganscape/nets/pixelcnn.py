@@ -74,6 +74,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import ranks
 from ..likelihood.core import from_levels, to_levels
 from ..registry import ARCHITECTURES, ConfigError
 from .layers import draw_categorical
@@ -371,7 +372,7 @@ class PixelCNNGenerator(nn.Module):
 
     def sample_z(self, n: int, generator: Optional[torch.Generator] = None, device=None) -> Tensor:
         device = device or next(self.parameters()).device
-        return torch.randn(n, self.z_dim, generator=generator).to(device)
+        return ranks.per_example(lambda m: torch.randn(m, self.z_dim, generator=generator), n).to(device)
 
     def forward(self, z: Tensor) -> Tensor:
         # Phi(z) in (0, 1); clamped away from 1 so the inverse CDF never runs off the last level

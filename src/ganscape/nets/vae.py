@@ -34,6 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import ranks
 from ..likelihood import core
 from .pixelcnn import discretized_logistic_mixture_log_prob
 
@@ -104,7 +105,7 @@ class VAE(nn.Module):
     # -- the prior and the generator interface (sample, eval, AIS) --
     def sample_z(self, n: int, generator: Optional[torch.Generator] = None, device=None) -> Tensor:
         device = device or next(self.parameters()).device
-        return torch.randn(n, self.z_dim, generator=generator).to(device)
+        return ranks.per_example(lambda m: torch.randn(m, self.z_dim, generator=generator), n).to(device)
 
     def decode(self, z: Tensor) -> Tuple[Tensor, Optional[Tensor]]:
         """The decoder's per-pixel parameters: (logit, None) for Bernoulli,
@@ -139,7 +140,7 @@ class VAE(nn.Module):
         a = self.head(self.encoder.features(x))
         mu, log_sigma = a[:, :self.z_dim], a[:, self.z_dim:2 * self.z_dim].clamp(min=LOG_SCALE_MIN)
         h = a[:, 2 * self.z_dim:]
-        eps = torch.randn(len(x), k, self.z_dim, device=x.device, dtype=mu.dtype)
+        eps = ranks.per_example(lambda m: torch.randn(m, k, self.z_dim, device=x.device, dtype=mu.dtype), len(x))
         z = mu[:, None] + torch.exp(log_sigma)[:, None] * eps
         log_q = (-0.5 * eps.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1) - log_sigma.sum(-1, keepdim=True)
         if len(self.iaf):

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from .. import ranks
 from ..nets.layers import MinibatchDiscrimination
 from ..registry import PENALTIES, ConfigError
 
@@ -56,7 +57,7 @@ def _uniform_per_input(x: Tensor, pack: int) -> Tensor:
     """U[0,1] of shape (N, 1, ..., 1): one draw per discriminator input, shared by
     the `pack` examples that make up a packed input."""
     shape = (x.shape[0] // pack,) + (1,) * (x.ndim - 1)
-    u = torch.rand(shape, device=x.device, dtype=x.dtype)
+    u = ranks.per_example(lambda m: torch.rand((m,) + shape[1:], device=x.device, dtype=x.dtype), shape[0])
     return u.repeat_interleave(pack, dim=0) if pack > 1 else u
 
 
@@ -122,7 +123,7 @@ def dragan(p: DraganParams, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     """
     x = real.detach()
     std = x.std(correction=0)
-    u = torch.rand_like(x)
+    u = ranks.per_example(lambda m: torch.rand((m,) + x.shape[1:], device=x.device, dtype=x.dtype), len(x))
     if p.style == "compare_gan":
         x_noisy = x + std * (u - 0.5)
         if x.ndim == 4:

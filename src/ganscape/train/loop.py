@@ -30,14 +30,14 @@ from typing import Any, Callable, Dict, List, Optional, Union
 
 import torch
 
-from .. import viz
-from ..data.base import labelled_subset
+from .. import ranks, viz
 from ..methods.base import Batch
 from ..registry import ConfigError
 from ..config import Config, save_json
 from . import checkpoint as ckpt_io
 from . import rundir
-from . import speed
+from . import distributed, speed
+from .feed import Feed
 from . import threads as thr
 from .state import (DataSpec, allocation_failure, build_state, load_data, no_labels_hint, resolve_device,
                     seed_everything, update_ema)
@@ -49,29 +49,6 @@ class Diverged(RuntimeError):
 
 class Pruned(RuntimeError):
     """Raised inside the loop when `on_eval` asks to stop (a study's pruner)."""
-
-
-class BatchOrder:
-    """Which examples form real batch number k: a seeded permutation per epoch
-    (the last incomplete batch of an epoch is dropped). A pure function of
-    (seed, k), so resuming needs only k."""
-
-    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device):
-        if n < batch_size:
-            raise ValueError(f"data set has {n} examples, fewer than the {batch_size} real examples a "
-                             "discriminator step needs (train.batch_size, times model.discriminator.pack in "
-                             "pack_mode paper)")
-        self.n, self.b, self.seed, self.device = n, batch_size, seed, device
-        self.per_epoch = n // batch_size
-        self._epoch, self._perm = -1, None
-
-    def indices(self, k: int) -> torch.Tensor:
-        epoch, i = divmod(k, self.per_epoch)
-        if epoch != self._epoch:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._perm = torch.randperm(self.n, generator=g).to(self.device)
-            self._epoch = epoch
-        return self._perm[i * self.b:(i + 1) * self.b]
 
 
 class StopRequest:
@@ -261,9 +238,9 @@ class Evaluator:
                                      extractor_obj=self.extractor, seed=self.cfg.seed + 3,
                                      metric_params={m: p for m, p in e.params.items() if m in self.on_samples})
         if self.on_classifier:
-            res["results"]["classifier_error"] = error_rate(state.classifier, self.test.x, self.test.y)
+            res["results"]["classifier_error"] = error_rate(state.classifier, self.test.floats(), self.test.y)
             res.setdefault("protocol", {})["classifier-error"] = {}
-            res["classifier"] = {"split": "test", "n": len(self.test.x)}
+            res["classifier"] = {"split": "test", "n": len(self.test)}
         self.last_step = state.step
         self.last_results = res["results"]
         rundir.append_jsonl(run_dir / rundir.METRICS, {"step": state.step, "source": "train", **res})
@@ -354,7 +331,7 @@ def _no_checkpoint_yet(run_dir: Path) -> bool:
     return written is None
 
 
-def _prepare_resume(cfg: Config, run_dir: Path, state, method):
+def _prepare_resume(cfg: Config, run_dir: Path, state, method, lead: bool = True):
     """Load the newest usable checkpoint into state and method; check that the
     config it was written with agrees with `cfg` wherever a change is not
     allowed on resume. Returns (checkpoint, path), or (None, None) for a run
@@ -368,7 +345,7 @@ def _prepare_resume(cfg: Config, run_dir: Path, state, method):
         if cfg.train.init_from:
             warm_start(state, cfg.train.init_from)
         return None, None
-    ckpt, path = ckpt_io.load_newest(ckpt_dir, move_aside=True)
+    ckpt, path = ckpt_io.load_newest(ckpt_dir, move_aside=lead)  # rank 0 alone moves a bad one aside
     if "config" in ckpt:
         diff = [d for d in config_diff(ckpt["config"], to_plain(cfg)) if not is_resumable(d[0])]
         if diff:
@@ -419,76 +396,62 @@ def run(cfg: Config, run_dir: Union[Path, Callable[[], Path]], resume: bool = Fa
             raise RunInterrupted(f"stopped by a second {stop.signal_name} before training started; {where}") \
                 from None
         finally:
+            if held.get("feed") is not None:
+                held["feed"].close()  # a streamed data set's reader processes
             rundir.unlock_run(held["lock"])
+            if held.get("ranks") is not None and held["ranks"].world > 1:
+                distributed.stop()
 
 
 def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, stop: StopRequest,
          held: Dict[str, Any]) -> Dict[str, Any]:
     tc = cfg.train
+    r = held["ranks"] = distributed.from_env()  # torchrun's RANK and WORLD_SIZE, or one process
+    lead = r.lead   # the process that writes the run folder
     if resume:  # before anything reads the folder: a second process must not change it under us
         run_dir = Path(run_dir)
-        held["lock"] = _lock(run_dir)
-    device = resolve_device(cfg.device)
+        held["lock"] = _lock(run_dir) if lead else None
+    device = distributed.start(r, resolve_device(cfg.device))
     seed_everything(cfg.seed, cfg.deterministic)
     data = load_data(cfg, "train")
-    x = data.x.to(device)
-    y = data.y.to(device) if data.y is not None else None
-    labelled = None
-    if tc.labelled_per_class:
-        if y is None:
-            raise ConfigError(f"train.labelled_per_class: data set {cfg.data.name!r} has no labels"
-                              f"{no_labels_hint(cfg)}")
-        labelled = labelled_subset(data.y, tc.labelled_per_class, cfg.seed).to(device)
-
-    labelled_order = None
-    if tc.labelled_batch_size:
-        labelled_idx = labelled.nonzero().flatten()
-        if tc.labelled_batch_size > len(labelled_idx):
-            raise ConfigError(f"train.labelled_batch_size: {tc.labelled_batch_size} is more than the "
-                              f"{len(labelled_idx)} labelled examples (train.labelled_per_class "
-                              f"{tc.labelled_per_class} x {data.num_classes} classes)")
-        # its own seeded permutations, a pure function of the batch number like `order`
-        labelled_order = BatchOrder(len(labelled_idx), tc.labelled_batch_size, cfg.seed + 104_729, device)
-
-    def batch_of(k: int) -> Batch:
-        idx = order.indices(k)
-        extra = None
-        if labelled_order is not None:
-            li = labelled_idx[labelled_order.indices(k)]
-            extra = Batch(x[li], y[li])
-        xb = x[idx] if data.transform is None else data.transform(x[idx], cfg.seed, k)  # e.g. dynamic binarization
-        return Batch(speed.batch_layout(cfg, xb), y[idx] if y is not None else None, labelled[idx] if labelled is not None else None,
-                     extra)
-
+    if tc.labelled_per_class and data.y is None:
+        raise ConfigError(f"train.labelled_per_class: data set {cfg.data.name!r} has no labels{no_labels_hint(cfg)}")
     state, method = build_state(cfg, DataSpec.of(data), device)
     speed.check(cfg, method, device)
-    if not len(x) and getattr(method, "uses_data", True):
+    if not len(data) and getattr(method, "uses_data", True):
         raise ConfigError(f"data: {cfg.data.name!r} has no examples, and method {cfg.method.name!r} trains on data")
     # a method that learns from an environment alone (data: none) gets no batches
-    if len(x) and len(x) < cfg.real_batch_size:
+    if len(data) and len(data) < cfg.real_batch_size:
         from ..registry import DATASETS
         hint = DATASETS.get(cfg.data.name).tags.get("too_small_hint", "") if cfg.data.name in DATASETS else ""
-        raise ConfigError(f"train.batch_size: data set {cfg.data.name!r} has {len(x)} examples, fewer than the "
+        raise ConfigError(f"train.batch_size: data set {cfg.data.name!r} has {len(data)} examples, fewer than the "
                           f"{cfg.real_batch_size} real examples a step needs (train.batch_size, times "
                           f"model.discriminator.pack in pack_mode paper){'; ' + hint if hint else ''}")
-    order = BatchOrder(len(x), cfg.real_batch_size, cfg.seed, device) if len(x) else None
-    evaluator = Evaluator(cfg, device, method, data.shape) if cfg.eval.metrics else None
+    feed = held["feed"] = Feed(cfg, data, device, r.rank, r.world,
+                                layout=lambda xb: speed.batch_layout(cfg, xb)) if len(data) else None
+    if tc.sync_batchnorm:
+        for net in state.nets.values():
+            distributed.sync_batchnorm(net)
+    distributed.prepare(state.nets, state.optims, r)
+    evaluator = Evaluator(cfg, device, method, data.shape) if cfg.eval.metrics and lead else None
     if evaluator and evaluator.on_samples and not getattr(state.sampler, "vocab_size", 0) \
             and not getattr(state.sampler, "is_policy", False):
         from ..metrics.evaluate import check_room  # eval.n that cannot fit: refused now, not after training
         check_room(state.sampler, cfg.eval.n, getattr(state.sampler, "num_classes", 0))
     if resume:
-        rundir.clean_orphans(run_dir)
-        loaded, _ = _prepare_resume(cfg, run_dir, state, method)
-        # Records training wrote after that checkpoint will be written again
-        # (a torn last line goes too); what `ganscape eval` wrote stays.
-        rundir.truncate_jsonl(run_dir / rundir.STATS, state.step)
-        # a run stopped after its last steps' evaluation was recorded but before it finished evaluates
-        # that step again below (best.pt may not have been written): drop the record, not duplicate it
-        final = state.step >= cfg.train.steps
-        rundir.truncate_jsonl(run_dir / rundir.METRICS, state.step - 1 if final else state.step, source="train")
-        rundir.truncate_jsonl(run_dir / rundir.THREADS, state.step)
-        save_json(cfg, run_dir / rundir.CONFIG)
+        if lead:
+            rundir.clean_orphans(run_dir)
+        loaded, _ = _prepare_resume(cfg, run_dir, state, method, lead)
+        if lead:
+            # Records training wrote after that checkpoint will be written again
+            # (a torn last line goes too); what `ganscape eval` wrote stays.
+            rundir.truncate_jsonl(run_dir / rundir.STATS, state.step)
+            # a run stopped after its last steps' evaluation was recorded but before it finished evaluates
+            # that step again below (best.pt may not have been written): drop the record, not duplicate it
+            final = state.step >= cfg.train.steps
+            rundir.truncate_jsonl(run_dir / rundir.METRICS, state.step - 1 if final else state.step, source="train")
+            rundir.truncate_jsonl(run_dir / rundir.THREADS, state.step)
+            save_json(cfg, run_dir / rundir.CONFIG)
         if evaluator:
             evaluator.restore(run_dir)
     else:
@@ -498,13 +461,16 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
         if stop.requested:  # a signal while the run was being built: stop before writing anything
             raise RunInterrupted(f"stopped by {stop.signal_name} before training started; no run folder was "
                                  "written")
-        run_dir = held["folder"] = Path(run_dir() if callable(run_dir) else run_dir)
-        held["lock"] = _lock(run_dir)
-        rundir.clean_orphans(run_dir)
-        save_json(cfg, run_dir / rundir.CONFIG)
+        if lead:
+            run_dir = Path(run_dir() if callable(run_dir) else run_dir)
+        run_dir = held["folder"] = distributed.share_path(run_dir if lead else None, device)
+        if lead:
+            held["lock"] = _lock(run_dir)
+            rundir.clean_orphans(run_dir)
+            save_json(cfg, run_dir / rundir.CONFIG)
     ckpt_dir = run_dir / rundir.CHECKPOINTS
     # a classifier-only method has no sample grids, nor has a policy (`ganscape sample` renders its episodes)
-    can_sample = state.sampler_name is not None and not getattr(state.sampler, "is_policy", False)
+    can_sample = lead and state.sampler_name is not None and not getattr(state.sampler, "is_policy", False)
     n_fixed = tc.num_samples * 40 if data.kind == "points" else tc.num_samples
     # the sampler's own latent size where it has one (a flow or PixelCNN: one per pixel)
     z_dim = getattr(state.sampler, "z_dim", cfg.model.z_dim) if can_sample else cfg.model.z_dim
@@ -516,10 +482,12 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
     show = tc.progress if progress is None else progress
     logger = bar = None
     tuner = thr.tuner(tc.threads, cfg.deterministic, str(device),
-                      lambda rec: rundir.append_jsonl(run_dir / rundir.THREADS, {"step": state.step, **rec}))
+                      lambda rec: rundir.append_jsonl(run_dir / rundir.THREADS, {"step": state.step, **rec})
+                      if lead else None)
 
     def set_status(name: str, **extra: Any) -> None:
-        rundir.write_status(run_dir, name, step=state.step, checkpoint_step=saved_step, **extra)
+        if lead:
+            rundir.write_status(run_dir, name, step=state.step, checkpoint_step=saved_step, **extra)
 
     def checkpoint(keep: bool = False) -> None:
         """latest.pt (and step_N.pt) of the current state, unless it is broken."""
@@ -530,10 +498,11 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
             return
         if not ckpt_io.all_finite(state.modules()):
             raise Diverged("a weight or buffer of the nets became NaN or Inf while the losses were finite")
-        payload = _payload(state, method, cfg)
-        if keep:  # first, so that a kill before latest.pt moves on means this step is trained (and kept) again
-            ckpt_io.save(ckpt_io.step_path(ckpt_dir, state.step), payload)
-        ckpt_io.save_latest(ckpt_dir, payload)
+        if lead:
+            payload = _payload(state, method, cfg)
+            if keep:  # first, so that a kill before latest.pt moves on means this step is trained (and kept) again
+                ckpt_io.save(ckpt_io.step_path(ckpt_dir, state.step), payload)
+            ckpt_io.save_latest(ckpt_dir, payload)
         saved_step = state.step
         set_status("running")
 
@@ -552,26 +521,26 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
             if resume and tc.checkpoint_every and state.step % tc.checkpoint_every == 0 \
                     and not ckpt_io.step_path(ckpt_dir, state.step).exists() and state.step > 0:
                 checkpoint(keep=True)  # a kept checkpoint lost to a kill during its write
-            logger = Logger(run_dir)
+            logger = Logger(run_dir) if lead else None
             from tqdm.auto import tqdm
-            bar = tqdm(total=tc.steps, initial=state.step, desc=cfg.name, unit="step", disable=not show,
+            bar = tqdm(total=tc.steps, initial=state.step, desc=cfg.name, unit="step", disable=not (show and lead),
                        dynamic_ncols=True)
             train_seconds = 0.0  # time in training steps only (train.max_seconds), counted from this start
             out_of_time = False
             tuner.begin()  # a signal during its short look at the machine's load asks to stop as usual
             while state.step < tc.steps and not out_of_time:
-                if stop.requested:  # before a step: a signal that came while the run started stops it here too
+                if distributed.agree(stop.requested, device):  # every rank stops after the same step  # before a step: a signal that came while the run started stops it here too
                     checkpoint()
-                    status, reason = "interrupted", f"stopped by {stop.signal_name}; resume with --resume"
+                    status, reason = "interrupted", f"stopped by {stop.signal_name or 'a signal to another rank'}; resume with --resume"
                     break
                 t_step = time.perf_counter()
                 if tc.lr_schedule == "linear":
                     set_lr(state, 1.0 - state.step / tc.steps)
                 log = (state.step + 1) % tc.log_every == 0 or state.step + 1 == tc.steps
-                batches = [batch_of(state.batch + i) for i in range(tc.n_disc)] if order is not None else []
+                batches = [feed(state.batch + i) for i in range(tc.n_disc)] if feed is not None else []
                 state.batch += len(batches)
-                with speed.step_context(cfg, device):   # train.precision
-                    stats = method.step(state, batches, log)
+                with speed.step_context(cfg, device), ranks.sharded():   # train.precision; a rank's noise
+                    stats = distributed.mean_stats(method.step(state, batches, log), device)
                 state.step += 1
                 for name, ema in state.ema.items():
                     # Before ema_start the EMA simply follows its net.
@@ -580,7 +549,7 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
                 step_seconds = time.perf_counter() - t_step
                 train_seconds += step_seconds
                 tuner.record(step_seconds)  # the thread count for the next step (train/threads.py)
-                out_of_time = bool(tc.max_seconds) and train_seconds >= tc.max_seconds
+                out_of_time = distributed.agree(bool(tc.max_seconds) and train_seconds >= tc.max_seconds, device)
                 if log or out_of_time:
                     if not bool(ok):
                         raise Diverged("a loss became NaN or Inf")
@@ -588,7 +557,8 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
                     record = {k: float(v) for k, v in stats.items()}
                     record["sec_per_step"] = (now - last_log_time) / max(state.step - last_log_step, 1)
                     last_log_time, last_log_step = now, state.step
-                    logger.write(state.step, record)
+                    if logger is not None:
+                        logger.write(state.step, record)
                     # the method's top-level losses (d_loss -> d, g_loss -> g, ...)
                     bar.set_postfix({k[:-5]: f"{v:.3f}" for k, v in record.items()
                                      if k.endswith("_loss") and "/" not in k}, refresh=False)
@@ -625,13 +595,16 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
                                          + (f"checkpoint of step {saved_step}" if saved_step is not None
                                             else "start (no checkpoint had been written)"))
     except OSError as e:
-        return _fail(run_dir, state.step, saved_step, ckpt_io.describe_os_error(e))
+        return _fail(run_dir if lead else None, state.step, saved_step, ckpt_io.describe_os_error(e))
     except BaseException as e:
+        peer = distributed.peer_failure(e, r)
+        if peer is not None:  # a rank died: one line, and the last checkpoint stays the one to resume from
+            return _fail(run_dir if lead else None, state.step, saved_step, peer)
         asked = allocation_failure(e)
         if asked is not None:  # a batch too big for memory: one line, not the allocator's traceback
-            return _fail(run_dir, state.step, saved_step, f"out of memory at step {state.step} (asked for {asked}); "
+            return _fail(run_dir if lead else None, state.step, saved_step, f"out of memory at step {state.step} (asked for {asked}); "
                          "make train.batch_size or the nets smaller")
-        _fail(run_dir, state.step, saved_step, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+        _fail(run_dir if lead else None, state.step, saved_step, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
               raise_=False)
         raise
     finally:
@@ -642,17 +615,18 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
             logger.close()
     extra: Dict[str, Any] = {"reason": reason} if reason else {}
     try:
-        status = _finish(cfg, run_dir, state, data, status, extra, can_sample)
+        if lead:
+            status = _finish(cfg, run_dir, state, data, status, extra, can_sample)
     except OSError as e:
-        return _fail(run_dir, state.step, saved_step, ckpt_io.describe_os_error(e))
+        return _fail(run_dir if lead else None, state.step, saved_step, ckpt_io.describe_os_error(e))
     except Exception as e:
-        _fail(run_dir, state.step, saved_step, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+        _fail(run_dir if lead else None, state.step, saved_step, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
               raise_=False)
         raise
     try:
         set_status(status, **extra)
     except OSError as e:
-        return _fail(run_dir, state.step, saved_step, ckpt_io.describe_os_error(e))
+        return _fail(run_dir if lead else None, state.step, saved_step, ckpt_io.describe_os_error(e))
     return {"status": status, "step": state.step, "checkpoint_step": saved_step, "run_dir": str(run_dir), **extra}
 
 
@@ -679,12 +653,14 @@ def _finish(cfg: Config, run_dir: Path, state, data, status: str, extra: Dict[st
 
 def _fail(run_dir: Path, step: int, saved_step: Optional[int], reason: str, raise_: bool = True):
     """Record status "failed" where the folder is still writable, remove temp
-    files, and raise RunFailed with one line saying what happened."""
-    try:
-        rundir.write_status(run_dir, "failed", step=step, checkpoint_step=saved_step, reason=reason)
-    except OSError:
-        pass
-    rundir.clean_orphans(run_dir)
+    files, and raise RunFailed with one line saying what happened. run_dir
+    None: a rank of a distributed run other than 0, which writes nothing."""
+    if run_dir is not None:
+        try:
+            rundir.write_status(run_dir, "failed", step=step, checkpoint_step=saved_step, reason=reason)
+        except OSError:
+            pass
+        rundir.clean_orphans(run_dir)
     kept = (f"checkpoints up to step {saved_step} are intact" if saved_step is not None
             else "no checkpoint had been written")
     if raise_:

@@ -1,0 +1,51 @@
+"""Which process of a distributed run this is, for the code below train/ that
+draws per-example noise (nets' latents, penalties' interpolation points).
+
+Inside a distributed training step (`sharded()`, entered by the loop around
+each step), `per_example(draw, n)` draws the noise of the whole global batch,
+n x world rows, from the RNG every rank holds in the same state, and keeps
+this rank's n rows: rank r gets exactly the rows one process training the
+global batch would use (train/distributed.py says why that matters). Outside
+it (sampling, evaluation, one process), it is draw(n). Imports nothing of
+ganscape, so nets/ and objectives/ may use it.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+import torch
+
+_STATE = {"rank": 0, "world": 1, "sharded": False}
+
+
+def set_ranks(rank: int, world: int) -> None:
+    _STATE["rank"], _STATE["world"] = int(rank), int(world)
+
+
+def rank() -> int:
+    return _STATE["rank"]
+
+
+def world() -> int:
+    return _STATE["world"]
+
+
+@contextmanager
+def sharded() -> Iterator[None]:
+    """Per-example draws in this block are slices of the global batch's draw."""
+    before = _STATE["sharded"]
+    _STATE["sharded"] = True
+    try:
+        yield
+    finally:
+        _STATE["sharded"] = before
+
+
+def per_example(draw: Callable[[int], torch.Tensor], n: int) -> torch.Tensor:
+    """draw(n), or inside a distributed step this rank's n rows of draw(n x world)."""
+    w = _STATE["world"]
+    if w == 1 or not _STATE["sharded"]:
+        return draw(n)
+    r = _STATE["rank"]
+    return draw(n * w)[r * n:(r + 1) * n]
