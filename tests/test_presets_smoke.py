@@ -31,8 +31,10 @@ from ganscape.registry import DATASETS
 from ganscape.train import rundir
 from ganscape.train.state import build_method
 
-# data sets read from files the test machine does not hold (download needs the network)
-FILE_DATA = {"mnist", "fashion-mnist", "cifar10", "image-folder"}
+# data sets read from files the test machine does not hold (download needs the network; a pack is made
+# from the user's images): the large-scale presets on them (resnet19-celebahq, sndcgan-cifar10,
+# resnet-cifar10, dcgan-lsun-bedroom) run one step on substitute data in tests/test_scale_presets.py
+FILE_DATA = {"mnist", "fashion-mnist", "cifar10", "image-folder", "packed"}
 
 # a few steps of everything; evaluation during training (if the preset has any) only at the end, on
 # 40 samples (4 of each class for the class-conditional metrics)
@@ -123,7 +125,8 @@ def _component(c):
 def test_preset_trains_samples_and_evaluates(preset, tmp_path):
     data_name = _component(shipped(preset).get("data", "digits"))["name"]
     if data_name in FILE_DATA:
-        pytest.skip(f"{preset}: data set {data_name!r} reads local files (ganscape download needs the network)")
+        pytest.skip(f"{preset}: data set {data_name!r} reads the user's local files, not here (ganscape download "
+                    f"needs the network, a pack the user's images); tests/test_scale_presets.py substitutes data")
     reason = acting_skip_reason(preset)
     if reason:
         pytest.skip(reason)
