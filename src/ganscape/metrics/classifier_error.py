@@ -118,4 +118,5 @@ def _classifier_error(p: NoParams, ctx) -> Dict[str, float]:
                           "method ssgan or supervised (ganscape.metrics.classifier_error.classifier_error(RUN))")
     if labels is None:
         raise ConfigError("metric classifier-error needs the labels of the reference images")
-    return {"classifier_error": error_rate(D, ctx.real, torch.as_tensor(labels), ctx.batch_size)}
+    from .images import pixels
+    return {"classifier_error": error_rate(D, pixels(ctx.real), torch.as_tensor(labels), ctx.batch_size)}

@@ -32,7 +32,7 @@ from ..registry import DATASETS, EXTRACTORS, METRICS, ConfigError
 from .cache import FeatureCache, canonical
 from .checks import positive_int
 from .features.base import FeatureExtractor, Features, extract
-from .images import VALUE_RANGES, PathLike, as_images, load_images  # noqa: F401  (VALUE_RANGES: re-exported)
+from .images import VALUE_RANGES, PathLike, StreamedImages, as_images, load_images  # noqa: F401  (VALUE_RANGES: re-exported)
 
 DEFAULT_METRICS = ("fid", "kid", "is", "prdc")
 
@@ -50,7 +50,8 @@ class EvalContext:
     """Everything a metric may read. Features are computed lazily, once."""
     fake: Optional[torch.Tensor]            # generated images (N, C, H, W) in [-1, 1]; None where only
                                             # their features were kept (evaluate_generator, FEATURE_ONLY)
-    real: torch.Tensor                      # reference images (M, C, H, W) in [-1, 1]
+    real: Any                               # reference images (M, C, H, W) in [-1, 1]: a tensor, or
+                                            # StreamedImages (images.pixels() gives a tensor)
     extractor: FeatureExtractor
     reference: Dict[str, Any]               # how the reference was chosen (for the record and the cache)
     cache: Optional[FeatureCache] = None
@@ -153,7 +154,7 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
     else:
         fake_t = as_images(fake, "generated samples", value_range)
         n_fake, shape = len(fake_t), tuple(fake_t.shape[1:])
-    real_t = as_images(real, "reference images", value_range)
+    real_t = real if isinstance(real, StreamedImages) else as_images(real, "reference images", value_range)
     if shape != tuple(real_t.shape[1:]):
         raise ValueError(f"generated samples have shape {shape} but the reference has "
                          f"{tuple(real_t.shape[1:])}")
@@ -187,16 +188,21 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
             "protocol": protocol, "warnings": caught, "seconds": time.perf_counter() - t0}
 
 
-def reference_images(dataset: str, params: Dict[str, Any], split: str, n: Optional[int], seed: int = 0):
-    """Reference images of a registered data set and the record of how they were chosen."""
+def reference_images(dataset: str, params: Dict[str, Any], split: str, n: Optional[int], seed: int = 0,
+                     stream: bool = False):
+    """Reference images of a registered data set and the record of how they were chosen; with
+    `stream`, as StreamedImages (decoded a batch at a time when their features are extracted)."""
     entry = DATASETS.get(dataset)
     data = entry.fn(DATASETS.params(dataset, params), split, seed)
     if data.kind != "image":
         raise ConfigError(f"data set {dataset!r} holds points, not images; score 2-D data with mode coverage")
+    idx = None
     if n is not None and n < len(data):
-        x = data.take(torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n])
+        idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:n]
+    if stream:
+        x = StreamedImages(data, idx)
     else:
-        x = data.floats()
+        x = data.floats() if idx is None else data.take(idx)
     ref = {"dataset": dataset, "params": dict(params), "split": split, "n": len(x), "seed": seed, "cacheable": True}
     return x, ref, data
 
@@ -421,7 +427,7 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
     if getattr(G, "vocab_size", 0):  # a sequence generator: token metrics (metrics/sequences.py)
         from .sequences import evaluate_tokens
         return evaluate_tokens(G, cfg, metrics, n, split, seed=seed, metric_params=metric_params)
-    real, ref, data = reference_images(cfg.data.name, dict(cfg.data.params), split, None, seed=0)
+    real, ref, data = reference_images(cfg.data.name, dict(cfg.data.params), split, None, seed=0, stream=True)
     from ..nets.conditional import generator_labels
     labels = generator_labels(G, n)  # a conditional G: classes in turn, so every class gets n / K samples
     train = None

@@ -19,6 +19,7 @@ import torch
 
 from ..registry import METRICS, ConfigError, NoParams
 from .evaluate import EvalContext
+from .images import pixels
 
 
 def _features_pair(ctx: EvalContext):
@@ -89,7 +90,7 @@ def _msssim(p: MSSSIMParams, ctx: EvalContext) -> Dict[str, float]:
     """Mean MS-SSIM over random pairs of generated images (lower = more diverse); the real data's value alongside."""
     from .msssim import ms_ssim_diversity
     return {"msssim": float(ms_ssim_diversity(ctx.fake, n_pairs=p.n_pairs, seed=0)),
-            "msssim_real": float(ms_ssim_diversity(ctx.real, n_pairs=p.n_pairs, seed=0))}
+            "msssim_real": float(ms_ssim_diversity(pixels(ctx.real), n_pairs=p.n_pairs, seed=0))}
 
 
 @METRICS.register("c2st", results=("c2st_accuracy", "c2st_p_value"), real_baseline=True)

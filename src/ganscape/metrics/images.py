@@ -151,3 +151,36 @@ def load_images(source: PathLike, size: Optional[int] = None, channels: Optional
     if len(arr) == 0:
         raise ValueError(f"{source}: array {key!r} holds 0 images (shape {arr.shape})")
     return as_images(np.ascontiguousarray(arr), f"{source}: array {key!r}", value_range)
+
+
+class StreamedImages:
+    """Images of a data set decoded a batch at a time (issue 19, part 4): the
+    reference side of an evaluation, never all in memory as float32.
+
+    data: an ArrayDataset of images; idx: which of its examples (None: all), in
+    that order. len() and .shape read like a tensor's; batches(n) yields float32
+    (n, C, H, W) in [-1, 1]; materialize() is every image at once, for the
+    metrics that read pixels rather than features (ms-ssim, classifier-error)."""
+
+    def __init__(self, data, idx: Optional[torch.Tensor] = None):
+        self.data = data
+        self.idx = torch.arange(len(data)) if idx is None else torch.as_tensor(idx)
+
+    def __len__(self) -> int:
+        return len(self.idx)
+
+    @property
+    def shape(self) -> tuple:
+        return (len(self.idx), *self.data.shape)
+
+    def batches(self, n: int):
+        for i in range(0, len(self.idx), n):
+            yield self.data.take(self.idx[i:i + n])
+
+    def materialize(self) -> torch.Tensor:
+        return torch.cat(list(self.batches(1000))) if len(self) else self.data.take(self.idx)
+
+
+def pixels(images) -> torch.Tensor:
+    """A tensor of images, whether given as one or as StreamedImages."""
+    return images.materialize() if isinstance(images, StreamedImages) else images

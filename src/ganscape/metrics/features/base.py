@@ -58,6 +58,9 @@ def extract(extractor: FeatureExtractor, images, batch_size: int = 256,
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    if hasattr(images, "batches"):  # StreamedImages: decoded and checked one batch at a time
+        return _extract_batches(extractor, images.batches(batch_size), -(-len(images) // batch_size), device,
+                                progress, check=True)
     x = images.detach() if isinstance(images, torch.Tensor) else torch.as_tensor(images)
     if x.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got shape {tuple(x.shape)}")
@@ -65,15 +68,31 @@ def extract(extractor: FeatureExtractor, images, batch_size: int = 256,
         raise ValueError("images contain NaN or Inf")
     if x.min() < -1.0001 or x.max() > 1.0001:
         raise ValueError(f"images must lie in [-1, 1]; got range [{x.min():.3g}, {x.max():.3g}]")
+    return _extract_batches(extractor, (x[i:i + batch_size] for i in range(0, len(x), batch_size)),
+                            -(-len(x) // batch_size), device, progress)
+
+
+def _check_batch(x: torch.Tensor) -> None:
+    if x.ndim != 4:
+        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("images contain NaN or Inf")
+    if x.min() < -1.0001 or x.max() > 1.0001:
+        raise ValueError(f"images must lie in [-1, 1]; got range [{x.min():.3g}, {x.max():.3g}]")
+
+
+def _extract_batches(extractor: FeatureExtractor, batches, total: int, device: Optional[str],
+                     progress: bool, check: bool = False) -> Features:
     device = device or next((p.device.type for p in extractor.parameters()), "cpu")
     extractor.eval()
     feats, logits = [], []
-    starts = range(0, len(x), batch_size)
     if progress:
         from tqdm.auto import tqdm
-        starts = tqdm(starts, desc=f"features ({extractor.name})", unit="batch", leave=False)
-    for i in starts:
-        out = extractor(x[i:i + batch_size].to(device=device, dtype=torch.float32))
+        batches = tqdm(batches, total=total, desc=f"features ({extractor.name})", unit="batch", leave=False)
+    for xb in batches:
+        if check:
+            _check_batch(xb)
+        out = extractor(xb.to(device=device, dtype=torch.float32))
         feats.append(out["features"].double().cpu())
         if "logits" in out:
             logits.append(out["logits"].double().cpu())
