@@ -161,6 +161,9 @@ class TrainConfig:
     # weights and image batches in NHWC memory order (faster convolutions on GPUs).
     precision: str = "fp32"
     channels_last: bool = False
+    # torch.compile of the nets (train/speed.py: D stays eager with a double-backward penalty;
+    # where compile is unavailable the run trains eagerly and warns).
+    compile: bool = False
     # Data on disk (a pack, `ganscape data pack`) larger than this many MiB is streamed:
     # data_workers DataLoader processes read, decode and resize upcoming batches from the
     # file (0: in the training process). Smaller data sets are read into memory, as uint8.
@@ -593,7 +596,7 @@ def dumps_yaml(cfg: Config) -> str:
 # evaluated, never the shapes of the nets or the objective.
 RESUMABLE = ("name", "device", "train.steps", "train.max_seconds", "train.log_every", "train.sample_every", "train.checkpoint_every",
              "train.latest_every", "train.num_samples", "train.progress", "train.lr_schedule", "train.threads",
-             "train.precision", "train.channels_last",
+             "train.precision", "train.channels_last", "train.compile",
              "train.data_memory_mb", "train.data_workers", "eval",
              "optim.generator.params.lr", "optim.discriminator.params.lr")
 

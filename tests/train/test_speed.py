@@ -78,3 +78,42 @@ def test_batches_take_the_runs_memory_order(tiny_tree):
     y = batch_layout(on, x)
     assert torch.equal(y, x) and y.is_contiguous(memory_format=torch.channels_last) and not y.is_contiguous()
     assert batch_layout(off, x) is x and batch_layout(on, torch.randn(4, 2)).is_contiguous()
+
+
+def _ck(run):
+    return torch.load(run / "checkpoints" / "latest.pt", weights_only=True)["nets"]
+
+
+def test_compile_trains_the_same_weights_and_keeps_checkpoint_keys(tiny_tree, tmp_path, monkeypatch):
+    from ganscape.train import speed
+    monkeypatch.setattr(speed, "BACKEND", "eager")   # the same wiring as inductor, without compiling kernels
+    plain = ganscape.train(from_dict(_tree(tiny_tree)), run_dir=tmp_path / "plain")
+    comp = ganscape.train(from_dict(_tree(tiny_tree, compile=True)), run_dir=tmp_path / "compiled")
+    a, b = _ck(plain), _ck(comp)
+    assert a.keys() == b.keys()
+    for net in a:
+        assert a[net].keys() == b[net].keys()   # no "_orig_mod." prefixes
+        for k in a[net]:
+            torch.testing.assert_close(a[net][k], b[net][k], rtol=0, atol=1e-6)
+
+
+def test_compile_leaves_d_eager_under_a_double_backward_penalty_and_falls_back_when_unavailable(
+        tiny_tree, tmp_path, monkeypatch):
+    from ganscape.config import from_dict as fd
+    from ganscape.train import speed
+    from ganscape.train.state import build_state
+    monkeypatch.setattr(speed, "BACKEND", "eager")
+    t = _tree(tiny_tree, compile=True)
+    t["penalties"] = [{"name": "r1", "params": {"weight": 1.0}}]
+    cfg = fd(t)
+    state, _ = build_state(cfg, (1, 8, 8), torch.device("cpu"))
+    with pytest.warns(RuntimeWarning, match="D stays eager: penalty r1 takes a double backward"):
+        out = speed.compile_nets(cfg, state.nets, torch.device("cpu"))
+    assert out["G"] == "compiled" and out["D"] != "compiled"
+    assert state.nets["G"]._compiled_call_impl is not None and state.nets["D"]._compiled_call_impl is None
+    ganscape.train(cfg, run_dir=tmp_path / "r1")   # trains: D's double backward runs eagerly
+    monkeypatch.setattr(speed, "compile_unavailable", lambda device: "compiling CPU kernels needs a C++ compiler")
+    with pytest.warns(RuntimeWarning, match="train.compile: compiling CPU kernels needs a C\\+\\+ compiler; "
+                                            "training without compiling"):
+        run = ganscape.train(from_dict(_tree(tiny_tree, compile=True)), run_dir=tmp_path / "fallback")
+    assert json.loads((run / "status.json").read_text())["status"] == "completed"

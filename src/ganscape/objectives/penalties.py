@@ -73,7 +73,7 @@ class PenaltyParams:
             raise ConfigError(f"{where}.every: must be >= 1, got {self.every}")
 
 
-@PENALTIES.register("gp", params=PenaltyParams)
+@PENALTIES.register("gp", params=PenaltyParams, double_backward=True)
 def gradient_penalty(p: PenaltyParams, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     """WGAN-GP (Gulrajani et al. 2017): weight * E[(||grad D(x_hat)|| - 1)^2],
     x_hat = a x_r + (1-a) x_f, a ~ U[0,1] per discriminator input (per packed
@@ -100,7 +100,7 @@ class DraganParams(PenaltyParams):
 IMAGE_RANGE = (-1.0, 1.0)
 
 
-@PENALTIES.register("dragan", params=DraganParams)
+@PENALTIES.register("dragan", params=DraganParams, double_backward=True)
 def dragan(p: DraganParams, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     """DRAGAN (Kodali et al. 2017): the unit-gradient penalty near real data.
 
@@ -134,14 +134,14 @@ def dragan(p: DraganParams, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     return p.weight * _unit_grad_penalty(D, x + a * (x_p - x))
 
 
-@PENALTIES.register("r1", params=PenaltyParams)
+@PENALTIES.register("r1", params=PenaltyParams, double_backward=True)
 def r1(p: PenaltyParams, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     """R1 (Mescheder et al. 2018): weight/2 * E_real ||grad D(x)||^2 (weight is gamma);
     the expectation runs over discriminator inputs (packed inputs under PacGAN)."""
     return 0.5 * p.weight * _grad_norm_sq(D, real).mean()
 
 
-@PENALTIES.register("r2", params=PenaltyParams)
+@PENALTIES.register("r2", params=PenaltyParams, double_backward=True)
 def r2(p: PenaltyParams, D: nn.Module, real: Tensor, fake: Tensor) -> Tensor:
     """R2 (Mescheder et al. 2018): weight/2 * E_fake ||grad D(x)||^2 (weight is gamma);
     the expectation runs over discriminator inputs (packed inputs under PacGAN)."""
