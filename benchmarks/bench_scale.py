@@ -35,12 +35,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _tree_rss(pid: int) -> tuple:
-    """(VmRSS of pid, summed VmRSS of its descendants) in bytes, from /proc."""
+def _tree_rss(pid: int, field: str = "VmRSS:") -> tuple:
+    """(memory of pid, summed memory of its descendants) in bytes, from /proc: VmRSS, or with
+    field="Pss:" the proportional set size (shared pages split among the processes sharing them, so
+    that forked workers do not count the parent's libraries again)."""
     def rss(p):
         try:
-            with open(f"/proc/{p}/status") as f:
-                return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
+            with open(f"/proc/{p}/status" if field == "VmRSS:" else f"/proc/{p}/smaps_rollup") as f:
+                return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field))
         except (OSError, StopIteration):
             return 0
 
@@ -61,7 +63,7 @@ def _tree_rss(pid: int) -> tuple:
     return rss(pid), sum(rss(c) for c in kids)
 
 
-def _train(args: list, env_extra=None, sample_every: float = 0.1, cwd=None) -> dict:
+def _train(args: list, env_extra=None, sample_every: float = 0.1, cwd=None, field: str = "VmRSS:") -> dict:
     """Run `python -m ganscape train ARGS` and sample its resident memory; returns peaks and the series."""
     env = {**os.environ, **(env_extra or {})}
     p = subprocess.Popen([sys.executable, "-m", "ganscape", "train", "--no-progress", *args], env=env, cwd=cwd,
@@ -71,7 +73,7 @@ def _train(args: list, env_extra=None, sample_every: float = 0.1, cwd=None) -> d
 
     def poll():
         while p.poll() is None:
-            main, workers = _tree_rss(p.pid)
+            main, workers = _tree_rss(p.pid, field)
             series.append((time.monotonic() - t0, main, workers))
             time.sleep(sample_every)
     th = threading.Thread(target=poll, daemon=True)
@@ -165,11 +167,11 @@ def part_big(work: Path, gb: float, steps: int, log) -> None:
         r = _train(["--set", "data.name=packed", "--set", f"data.params.path={pack}", "--set",
                     "data.params.test_fraction=0.0", "--set", f"train.steps={steps}", "--set", "train.batch_size=64",
                     "--set", "train.data_workers=2", "--run-dir", str(work / "big-run"), *_dcgan(64, 16)],
-                   {"OMP_NUM_THREADS": "1"}, sample_every=0.5)
+                   {"OMP_NUM_THREADS": "1"}, sample_every=0.5, field="Pss:")
         s = r["series"]
         q = [s[int(i * (len(s) - 1) / 4)] for i in range(5)]
         log(f"(big) streamed DCGAN-64 on a {gb:g} GB pack, {steps} steps of 64 (train.data_memory_mb 4096): "
-            f"resident memory over the run (training process + its 2 workers):")
+            f"proportional resident memory (PSS) over the run (training process + its 2 workers):")
         log("    " + "; ".join(f"{t:.0f} s: {m / 2**20:.0f} + {w / 2**20:.0f} MiB" for t, m, w in q))
         log(f"    peak: training process {r['peak_main'] / 2**20:.0f} MiB, with workers {r['peak_total'] / 2**20:.0f} "
             f"MiB (goal: flat, under 2 GB); {r['seconds']:.0f} s")

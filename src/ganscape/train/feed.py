@@ -18,6 +18,7 @@ the ranks' batches is the batch one process would draw.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Iterator, Optional
 
 import torch
@@ -128,7 +129,10 @@ class Feed:
     def _streamed(self, k: int):
         if k != self._next:  # the first batch, or a jump (a resume): restart the workers at k
             self.close()
-            loader = DataLoader(_Batches(self.data, self.order, self.seed, self.rank, self.world),
+            # the workers get the images and how to decode them, not the labels and metadata: a forked
+            # worker that walks a list of a million file names copies its pages (copy-on-write)
+            slim = dataclasses.replace(self.data, y=None, info={})
+            loader = DataLoader(_Batches(slim, self.order, self.seed, self.rank, self.world),
                                 batch_size=None, sampler=_From(k), num_workers=self.workers,
                                 pin_memory=self.device.type == "cuda",
                                 prefetch_factor=4 if self.workers else None,
