@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 import torch
 
-_STATE = {"rank": 0, "world": 1, "sharded": False}
+_STATE = {"rank": 0, "world": 1, "sharded": False, "eval_sharded": False}
 
 
 def set_ranks(rank: int, world: int) -> None:
@@ -40,6 +40,34 @@ def sharded() -> Iterator[None]:
         yield
     finally:
         _STATE["sharded"] = before
+
+
+@contextmanager
+def sharded_eval() -> Iterator[None]:
+    """Feature extraction in this block splits its batches over the ranks (every rank must enter it:
+    `ganscape eval` under torchrun). The training loop's evaluations run on rank 0 alone, outside it."""
+    before = _STATE["eval_sharded"]
+    _STATE["eval_sharded"] = _STATE["world"] > 1
+    try:
+        yield
+    finally:
+        _STATE["eval_sharded"] = before
+
+
+@contextmanager
+def unsharded_eval() -> Iterator[None]:
+    """Feature extraction in this block is this rank's own (inside a sharded evaluation)."""
+    before = _STATE["eval_sharded"]
+    _STATE["eval_sharded"] = False
+    try:
+        yield
+    finally:
+        _STATE["eval_sharded"] = before
+
+
+def eval_shard() -> tuple:
+    """(rank, world) that share feature extraction now; (0, 1) when it is not split."""
+    return (_STATE["rank"], _STATE["world"]) if _STATE["eval_sharded"] else (0, 1)
 
 
 def per_example(draw: Callable[[int], torch.Tensor], n: int) -> torch.Tensor:

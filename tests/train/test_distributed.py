@@ -172,3 +172,24 @@ def test_cross_replica_batch_norm_is_batch_norm_in_one_process():
     x = torch.randn(8, 1, 6, 6)
     assert torch.equal(net(x), ref(x))
     assert net.state_dict().keys() == ref.state_dict().keys()
+
+
+def test_eval_under_torchrun_splits_the_extraction_and_scores_as_one_process(tmp_path):
+    run = ganscape.train("digits", overrides=["train.steps=20", "eval.metrics=[]", "train.progress=false"],
+                         run_dir=tmp_path / "run")
+    one = ganscape.evaluate(run, metrics="fid,kid,is", n=600)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    # -n, not --n: torchrun would take --n as an abbreviation of its own --nnodes
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr",
+                          "127.0.0.1", "--master_port", str(_port()), "-m", "ganscape", "eval", str(run), "-n",
+                          "600", "--metrics", "fid,kid,is", "--json"], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    import json
+    two = json.loads(out.stdout[out.stdout.index("{"):])
+    assert two["processes"] == 2 and "processes" not in one
+    for k in ("fid", "kid", "is"):
+        # extraction batches are cut per rank (float32 rounding of a few features differs): to 1e-6
+        assert two["results"][k] == pytest.approx(one["results"][k], rel=1e-6)
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    assert len(lines) == 2     # one record each: rank 1 wrote nothing

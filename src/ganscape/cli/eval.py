@@ -35,7 +35,7 @@ def add(sub) -> None:
     p.add_argument("--param", action="append", default=[], metavar="METRIC.KEY=VALUE",
                    help="a metric's parameter, value parsed as YAML; repeatable "
                         "(e.g. --param nll.ais_steps=200 --param nll.iwae_k=100; see `ganscape list`)")
-    p.add_argument("--n", type=positive_int, default=None,
+    p.add_argument("-n", "--n", type=positive_int, default=None,
                    help="generated samples (default 10000 for runs, all for files)")
     p.add_argument("--extractor", help="feature extractor (default: the data set's; see `ganscape list`)")
     p.add_argument("--extractor-weights", metavar="PATH",
@@ -80,6 +80,9 @@ def run(a) -> int:
         rec = evaluate(a.run_dir, a.metrics, 10000 if a.n is None else a.n, a.extractor, a.checkpoint, a.split,
                        batch_size=a.batch_size, progress=True, device=a.device, extractor_params=extractor_params,
                        metric_params=parse_metric_params(a.param))
+        from ..train.distributed import from_env
+        if not from_env().lead:  # under torchrun rank 0 prints (and records) the result
+            return 0
     if a.json:
         print(json.dumps(rec, indent=2, default=str))
     else:

@@ -72,10 +72,19 @@ class FeatureCache:
         manifest.write_text(json.dumps({"fields": fields, "sha256": digest}, sort_keys=True, default=str, indent=1))
 
     def get_or_compute(self, fields: Dict[str, Any], compute: Callable[[], Features]) -> Features:
+        from .. import ranks
+        rank, world = ranks.eval_shard()
         feats = self.load(fields)
+        if world > 1:   # a sharded evaluation: all ranks compute together, or none does
+            import torch.distributed as dist
+            import torch
+            hit = torch.tensor([0 if feats is None else 1])
+            dist.all_reduce(hit, op=dist.ReduceOp.MIN)
+            feats = feats if int(hit) else None
         if feats is None:
             feats = canonical(compute())
-            self.store(fields, feats)
+            if rank == 0:   # one writer
+                self.store(fields, feats)
         return feats
 
 

@@ -321,10 +321,12 @@ def generate(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
 
 
 def generate_batches(G: torch.nn.Module, n: int, seed: int, batch_size: int = 500,
-                     source: str = "the generator", labels: Optional[torch.Tensor] = None):
+                     source: str = "the generator", labels: Optional[torch.Tensor] = None, keep=None):
     """generate's samples, batch by batch (each at most batch_size), for a
     caller that writes or scores them as they come and so never holds all n
-    (api.write_samples). Not for sequence generators (generate_tokens)."""
+    (api.write_samples). Not for sequence generators (generate_tokens).
+    keep(b) False: batch b's latents are drawn (the stream stays the same) but
+    G is not run and None is yielded (another rank's batch)."""
     from ..nets.conditional import generator_labels
     n, batch_size = positive_int(n, "n"), positive_int(batch_size, "batch_size")
     k = getattr(G, "num_classes", 0)
@@ -345,6 +347,9 @@ def generate_batches(G: torch.nn.Module, n: int, seed: int, batch_size: int = 50
             # one draw per batch from the one private generator: the stream, so the
             # samples, depend on batch_size but not on who consumes the batches
             z = torch.randn(min(batch_size, n - i), G.z_dim, generator=g).to(device)
+            if keep is not None and not keep(i // batch_size):
+                yield None
+                continue
             with torch.no_grad():
                 x = (G(z) if labels is None else G(z, labels[i:i + len(z)].to(device))).cpu()
             x = x.float() if x.is_floating_point() else x  # token ids stay integers
@@ -383,6 +388,24 @@ def generated_features(G: torch.nn.Module, n: int, seed: int, ext: FeatureExtrac
                  "ask for fewer")
     feats: List[np.ndarray] = []
     probs: List[np.ndarray] = []
+    from .. import ranks
+    rank, world = ranks.eval_shard()
+    if world > 1:   # `ganscape eval` under torchrun: generation batch b is made and extracted by rank b mod world
+        from ..train.distributed import gather_batches
+        mine_f, mine_p, count = {}, {}, 0
+        for b, x in enumerate(generate_batches(G, n, seed, source=source, labels=labels,
+                                               keep=lambda b: b % world == rank)):
+            count += 1
+            if x is None:
+                continue
+            with ranks.unsharded_eval():
+                f = extract(ext, x, batch_size)
+            mine_f[b] = torch.from_numpy(f.features)
+            if f.probs is not None:
+                mine_p[b] = torch.from_numpy(f.probs)
+        feats_all = torch.cat(gather_batches(mine_f, count)).numpy()
+        p_all = torch.cat(gather_batches(mine_p, count)).numpy() if probe.probs is not None else None
+        return canonical(Features(features=feats_all, probs=p_all, extractor=ext.identity()))
 
     def run(x: torch.Tensor) -> None:
         f = extract(ext, x, batch_size)

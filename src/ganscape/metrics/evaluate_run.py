@@ -58,10 +58,8 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
     metric_params: {metric: {key: value}}, e.g. {"nll": {"ais_steps": 200}}.
     A generator that outputs NaN or Inf raises NonFiniteSamplesError (a
     ValueError) naming the run, checkpoint and step; nothing is recorded."""
-    from ..api import load_generator
     from ..train import checkpoint as ckpt_io
     from ..train.state import build_method, resolve_device
-    from .classifier_error import classifier_error
 
     n = _sample_count(n)
     check_metrics_named(metrics)
@@ -76,9 +74,30 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
         raise ConfigError(f"metric parameters for {', '.join(stray)}, which this evaluation does not compute "
                           f"(metrics: {', '.join(on_samples + on_classifier)})")
     ckpt, path = ckpt_io.load_newest(Path(run_dir) / rundir.CHECKPOINTS, checkpoint)
-    dev = str(resolve_device(device))
+    # under torchrun (`torchrun --nproc_per_node K -m ganscape eval RUN`): every rank makes and extracts its
+    # share of the samples' and the reference's batches; rank 0 alone records
+    from .. import ranks
+    from ..train import distributed
+    r = distributed.from_env()
+    dev = str(distributed.start(r, resolve_device(device)))
+    try:
+        with ranks.sharded_eval():
+            return _evaluate(run_dir, cfg, ckpt, path, dev, on_samples, on_classifier, n, extractor, checkpoint,
+                             split, seed, batch_size, record and r.lead, progress and r.lead,
+                             extractor_params, metric_params, r.world)
+    finally:
+        if r.world > 1:
+            distributed.stop()
+
+
+def _evaluate(run_dir, cfg, ckpt, path, dev, on_samples, on_classifier, n, extractor, checkpoint, split, seed,
+              batch_size, record, progress, extractor_params, metric_params, processes: int = 1) -> Dict[str, Any]:
+    from ..api import load_generator
+    from .classifier_error import classifier_error
     record_: Dict[str, Any] = {"step": int(ckpt["step"]), "checkpoint": path.name,
                                "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if processes > 1:   # torchrun: the feature extraction was split over this many processes
+        record_["processes"] = processes
     if on_samples:
         from ..train import threads as thr
         from .evaluate import generate

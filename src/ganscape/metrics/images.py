@@ -173,9 +173,10 @@ class StreamedImages:
     def shape(self) -> tuple:
         return (len(self.idx), *self.data.shape)
 
-    def batches(self, n: int):
-        for i in range(0, len(self.idx), n):
-            yield self.data.take(self.idx[i:i + n])
+    def batches(self, n: int, keep=lambda i: True):
+        """Decoded batches of n; None in place of batch i where keep(i) is False (another rank's)."""
+        for b, i in enumerate(range(0, len(self.idx), n)):
+            yield self.data.take(self.idx[i:i + n]) if keep(b) else None
 
     def materialize(self) -> torch.Tensor:
         return torch.cat(list(self.batches(1000))) if len(self) else self.data.take(self.idx)

@@ -113,6 +113,44 @@ def peer_failure(e: BaseException, r: Ranks) -> Optional[str]:
             f"report names the rank that exited")
 
 
+def gather_batches(mine: Dict[int, torch.Tensor], count: int) -> list:
+    """Every rank's batches {global batch index: rows (n_i, d)} joined into the list of all `count`
+    batches in index order, on every rank (all_gather of padded float64 tensors; nothing is pickled)."""
+    world = dist.get_world_size()
+    width = next(iter(mine.values())).shape[1] if mine else 0
+    width_t = torch.tensor([width], dtype=torch.int64)
+    dist.all_reduce(width_t, op=dist.ReduceOp.MAX)
+    width = int(width_t.item())
+    index = sorted(mine)
+    rows = [mine[i].to(torch.float64).reshape(-1, width) for i in index]
+    local = torch.cat(rows) if rows else torch.zeros(0, width, dtype=torch.float64)
+    meta = torch.tensor([[i, len(r)] for i, r in zip(index, rows)], dtype=torch.int64).reshape(-1, 2)
+    n_meta = torch.tensor([len(meta), len(local)], dtype=torch.int64)
+    sizes = [torch.zeros(2, dtype=torch.int64) for _ in range(world)]
+    dist.all_gather(sizes, n_meta)
+    most_b = max(int(s[0]) for s in sizes)
+    most_r = max(int(s[1]) for s in sizes)
+    pad_meta = torch.full((most_b, 2), -1, dtype=torch.int64)
+    pad_meta[:len(meta)] = meta
+    pad_rows = torch.zeros(most_r, width, dtype=torch.float64)
+    pad_rows[:len(local)] = local
+    metas = [torch.zeros_like(pad_meta) for _ in range(world)]
+    datas = [torch.zeros_like(pad_rows) for _ in range(world)]
+    dist.all_gather(metas, pad_meta)
+    dist.all_gather(datas, pad_rows)
+    out: Dict[int, torch.Tensor] = {}
+    for m, d in zip(metas, datas):
+        at = 0
+        for i, n in m.tolist():
+            if i < 0:
+                break
+            out[i] = d[at:at + n]
+            at += n
+    if sorted(out) != list(range(count)):
+        raise RuntimeError(f"sharded evaluation: gathered batches {sorted(out)[:5]}..., expected 0..{count - 1}")
+    return [out[i] for i in range(count)]
+
+
 def _average_gradients(opt: torch.optim.Optimizer, args, kwargs) -> None:
     grads = [p.grad for g in opt.param_groups for p in g["params"] if p.grad is not None]
     if not grads:

@@ -59,8 +59,10 @@ def extract(extractor: FeatureExtractor, images, batch_size: int = 256,
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     if hasattr(images, "batches"):  # StreamedImages: decoded and checked one batch at a time
-        return _extract_batches(extractor, images.batches(batch_size), -(-len(images) // batch_size), device,
-                                progress, check=True)
+        from ... import ranks
+        rank, world = ranks.eval_shard()   # sharded: this rank decodes only its own batches
+        return _extract_batches(extractor, images.batches(batch_size, keep=lambda i: i % world == rank),
+                                -(-len(images) // batch_size), device, progress, check=True)
     x = images.detach() if isinstance(images, torch.Tensor) else torch.as_tensor(images)
     if x.ndim != 4:
         raise ValueError(f"images must be (N, C, H, W), got shape {tuple(x.shape)}")
@@ -83,13 +85,19 @@ def _check_batch(x: torch.Tensor) -> None:
 
 def _extract_batches(extractor: FeatureExtractor, batches, total: int, device: Optional[str],
                      progress: bool, check: bool = False) -> Features:
+    from ... import ranks
     device = device or next((p.device.type for p in extractor.parameters()), "cpu")
     extractor.eval()
+    rank, world = ranks.eval_shard()
+    if world > 1:
+        return _extract_sharded(extractor, batches, total, device, check, rank, world)
     feats, logits = [], []
     if progress:
         from tqdm.auto import tqdm
         batches = tqdm(batches, total=total, desc=f"features ({extractor.name})", unit="batch", leave=False)
     for xb in batches:
+        if xb is None:
+            continue
         if check:
             _check_batch(xb)
         out = extractor(xb.to(device=device, dtype=torch.float32))
@@ -98,4 +106,27 @@ def _extract_batches(extractor: FeatureExtractor, batches, total: int, device: O
             logits.append(out["logits"].double().cpu())
     f = torch.cat(feats).numpy()
     p = torch.softmax(torch.cat(logits), dim=1).numpy() if logits else None
+    return Features(features=f, probs=p, extractor=extractor.identity())
+
+
+def _extract_sharded(extractor: FeatureExtractor, batches, total: int, device: str, check: bool,
+                     rank: int, world: int) -> Features:
+    """Under `ganscape eval` with torchrun: batch i is extracted by rank i mod world (None: a batch another
+    rank extracts, not even decoded here), and every rank gets all features in order."""
+    from ...train.distributed import gather_batches
+    feats, logits, count = {}, {}, 0
+    for i, xb in enumerate(batches):
+        count += 1
+        if xb is None or i % world != rank:
+            continue
+        if check:
+            _check_batch(xb)
+        out = extractor(xb.to(device=device, dtype=torch.float32))
+        feats[i] = out["features"].double().cpu()
+        if "logits" in out:
+            logits[i] = out["logits"].double().cpu()
+    f = torch.cat(gather_batches(feats, count)).numpy()
+    has_logits = torch.tensor([1 if logits else 0])
+    torch.distributed.all_reduce(has_logits, op=torch.distributed.ReduceOp.MAX)
+    p = torch.softmax(torch.cat(gather_batches(logits, count)), dim=1).numpy() if int(has_logits) else None
     return Features(features=f, probs=p, extractor=extractor.identity())
