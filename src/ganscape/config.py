@@ -156,8 +156,8 @@ class TrainConfig:
     # train/threads.py); N = exactly N. `--threads` beats it.
     threads: int = 0
     # Device speed (train/speed.py), applied to the training step only: samples and
-    # metrics are computed in fp32. fp32 | bf16 (autocast; CPU and GPU) | fp16 (not
-    # built yet: it needs a gradient scaler per optimizer). channels_last: convolution
+    # metrics are computed in fp32. fp32 | bf16 (autocast; CPU and GPU) | fp16 (CUDA;
+    # autocast with a dynamic loss scaler per optimizer). channels_last: convolution
     # weights and image batches in NHWC memory order (faster convolutions on GPUs).
     precision: str = "fp32"
     channels_last: bool = False

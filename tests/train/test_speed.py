@@ -117,3 +117,41 @@ def test_compile_leaves_d_eager_under_a_double_backward_penalty_and_falls_back_w
                                             "training without compiling"):
         run = ganscape.train(from_dict(_tree(tiny_tree, compile=True)), run_dir=tmp_path / "fallback")
     assert json.loads((run / "status.json").read_text())["status"] == "completed"
+
+
+def test_fp16_loss_scaling_trains_near_fp32_and_skips_a_step_with_an_overflow(tiny_tree, tmp_path, monkeypatch):
+    """fp16 is for CUDA; torch's CPU autocast also has float16, which lets the scaler be checked here."""
+    from ganscape.train import speed
+    monkeypatch.setattr(speed, "FP16_DEVICES", ("cuda", "cpu"))
+    t = _tree(tiny_tree, precision="fp16")
+    t["penalties"] = [{"name": "r1", "params": {"weight": 1.0}}]   # its inner gradient runs in float32
+    a = ganscape.train(from_dict({**_tree(tiny_tree), "penalties": t["penalties"]}), run_dir=tmp_path / "fp32")
+    b = ganscape.train(from_dict(t), run_dir=tmp_path / "fp16")
+    for (da, ga), (db, gb) in zip(_losses(a), _losses(b)):
+        assert abs(da - db) < 0.05 and abs(ga - gb) < 0.05
+    assert _losses(a) != _losses(b)
+    ck = torch.load(b / "checkpoints" / "latest.pt", weights_only=True)
+    for name in ("D", "G"):   # saved for resume; every skipped (overflowing) step halved the scale
+        s = ck["scalers"][name]
+        assert s["scale"] == 2.0 ** 16 / 2 ** s["skipped"] and s["skipped"] < 4
+
+    # an overflow: the step is skipped (the weights do not move) and the scale halves
+    net = torch.nn.Linear(3, 1)
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    sc = speed.LossScaler(opt, init_scale=4.0)
+    before = [p.detach().clone() for p in net.parameters()]
+    sc.backward(net(torch.tensor([[1.0, 2.0, 3.0]])).sum() * float("inf"))
+    opt.step()
+    assert all(torch.equal(p, q) for p, q in zip(net.parameters(), before)) and sc.scale == 2.0
+    # a finite step: the gradients the optimizer sees are the true ones (scaled, then divided back)
+    opt.zero_grad()
+    sc.backward(net(torch.tensor([[1.0, 2.0, 3.0]])).sum())
+    assert torch.allclose(net.weight.grad, torch.tensor([[1.0, 2.0, 3.0]]))
+    opt.step()
+    assert torch.allclose(net.weight, before[0] - 0.1 * torch.tensor([[1.0, 2.0, 3.0]]))
+    # two backward passes before one step are refused
+    opt.zero_grad()
+    sc.backward(net(torch.ones(1, 3)).sum())
+    sc.backward(net(torch.ones(1, 3)).sum())
+    with pytest.raises(RuntimeError, match="2 backward passes"):
+        opt.step()

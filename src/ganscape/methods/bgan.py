@@ -162,7 +162,7 @@ class BGAN(_DiscreteGAN):
                 total = total + pen
                 stats[f"penalty/{pname}"] = pen.detach()
         opt.zero_grad(set_to_none=True)
-        total.backward()
+        state.backward(total, opt)
         if log:
             stats["d_grad_norm"] = grad_norm(D)
         opt.step()
@@ -196,7 +196,7 @@ class BGAN(_DiscreteGAN):
             v = D(G.d_input(idx.flatten(0, 1))).view(n, m)
         out = self.g_loss(log_weight(self.b.divergence, v), logg)
         opt.zero_grad(set_to_none=True)
-        out["loss"].backward()
+        state.backward(out["loss"], opt)
         stats: Stats = {"g_loss": out["loss"].detach(), "log_z": out["log_z"].detach(), "ess": out["ess"].detach()}
         if "log_z_ema" in out:
             stats["log_z_ema"] = out["log_z_ema"]

@@ -148,7 +148,7 @@ class GAN(Method):
         if self.p.historical_averaging:
             total = total + self.p.historical_averaging * self.history["D"].penalty(D)
         opt.zero_grad(set_to_none=True)
-        total.backward()
+        state.backward(total, opt)   # scaled under fp16
         if log:
             stats["d_grad_norm"] = grad_norm(D)
         opt.step()
@@ -186,7 +186,7 @@ class GAN(Method):
         if self.p.historical_averaging:
             total = total + self.p.historical_averaging * self.history["G"].penalty(G)
         opt.zero_grad(set_to_none=True)
-        total.backward()
+        state.backward(total, opt)   # scaled under fp16
         if log:
             stats["g_grad_norm"] = grad_norm(G)
         opt.step()

@@ -65,7 +65,7 @@ class MaximumLikelihood(Method):
         for b in batches:
             nll = -G.log_prob_discrete(b.x).mean()
             opt.zero_grad(set_to_none=True)
-            nll.backward()
+            state.backward(nll, opt)
             stats = {"nll_loss": nll.detach(), "bits_per_dim": nll.detach() / (G.z_dim * math.log(2))}
             if log:
                 stats["g_grad_norm"] = grad_norm(G)

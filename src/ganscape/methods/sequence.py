@@ -168,7 +168,7 @@ class _Sequence(Method):
         G, opt = state.nets["G"], state.optims["G"]
         loss = mle_loss(G, x)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        state.backward(loss, opt)
         stats: Stats = {"mle_loss": loss.detach()}
         if log:
             stats["g_grad_norm"] = grad_norm(G)
@@ -185,7 +185,7 @@ class _Sequence(Method):
         v_real, v_fake = score(real), score(fake)
         loss = self.loss_entry.fn(self.loss_params, v_real.flatten(), v_fake.flatten())["d"]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        state.backward(loss, opt)
         stats: Stats = {"d_loss": loss.detach(), "d_real": v_real.detach().mean(), "d_fake": v_fake.detach().mean()}
         if log:
             stats["d_grad_norm"] = grad_norm(D)
@@ -213,7 +213,7 @@ class _Sequence(Method):
     def pg_step(self, state, loss: Tensor, log: bool, stats: Stats) -> Stats:
         G, opt = state.nets["G"], state.optims["G"]
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        state.backward(loss, opt)
         stats["g_loss"] = loss.detach()
         if log:
             stats["g_grad_norm"] = grad_norm(G)

@@ -267,7 +267,7 @@ class Supervised(Method):
                 continue
             loss = F.cross_entropy(D.class_logits(x), y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            state.backward(loss, opt)
             if log:
                 stats["d_grad_norm"] = grad_norm(D)
             opt.step()

@@ -107,7 +107,7 @@ class VAEMethod(Method):
             beta = self.kl_weight(state.step)
             loss = -(recon - beta * kl).mean()
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            state.backward(loss, opt)
             stats = {"vae_loss": loss.detach(), "elbo": (recon - kl).mean().detach(), "recon": recon.mean().detach(),
                      "kl": kl.mean().detach(), "kl_weight": torch.tensor(beta)}
             if log:

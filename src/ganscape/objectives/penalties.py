@@ -13,6 +13,7 @@ StyleGAN2; the default 1 is the papers' setting).
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from typing import List
 
@@ -38,8 +39,12 @@ def _grad_norm_sq(D: nn.Module, x: Tensor) -> Tensor:
     the whole packed input: the squared norms of its `pack` examples are summed.
     """
     x = x.detach().requires_grad_(True)
-    out = D(x)
-    (g,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+    # under fp16 autocast the inner gradient runs in float32: float16 would underflow it, and no loss
+    # scale reaches autograd.grad (bf16 has float32's range and stays as it is)
+    half = torch.is_autocast_enabled(x.device.type) and torch.get_autocast_dtype(x.device.type) == torch.float16
+    with torch.autocast(x.device.type, enabled=False) if half else contextlib.nullcontext():
+        out = D(x.float() if half else x)
+        (g,) = torch.autograd.grad(out.sum(), x, create_graph=True)
     return g.reshape(g.shape[0] // _pack(D), -1).pow(2).sum(1)
 
 

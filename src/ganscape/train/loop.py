@@ -434,6 +434,7 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
             distributed.sync_batchnorm(net)
     distributed.prepare(state.nets, state.optims, r)
     speed.compile_nets(cfg, state.nets, device)   # train.compile
+    speed.attach_scalers(cfg, state)              # train.precision fp16
     evaluator = Evaluator(cfg, device, method, data.shape) if cfg.eval.metrics and lead else None
     if evaluator and evaluator.on_samples and not getattr(state.sampler, "vocab_size", 0) \
             and not getattr(state.sampler, "is_policy", False):

@@ -3,9 +3,10 @@
 - `train.precision`: bf16 runs every training step under torch.autocast
   (matrix products and convolutions in bfloat16, reductions and losses in
   float32 as autocast decides; weights, optimizer states and checkpoints stay
-  float32), on CPUs and GPUs. fp16 needs a gradient scaler per optimizer
-  (float16's range underflows small gradients) and is refused until that is
-  built. Samples, evaluations and metrics run outside the step, in float32.
+  float32), on CPUs and GPUs. fp16 (CUDA) runs it in float16 with a dynamic
+  loss scaler per optimizer (`LossScaler`, GradScaler's rule): float16's
+  range would underflow small gradients. Samples, evaluations and metrics
+  run outside the step, in float32.
 - `train.channels_last`: convolution weights and image batches in NHWC memory
   order, which GPU convolution kernels (and oneDNN's on CPUs) prefer; values
   are the same, the order of floating-point sums may differ.
@@ -34,25 +35,91 @@ from torch import nn
 
 from ..registry import PENALTIES, ConfigError
 
+FP16_DEVICES = ("cuda",)  # where train.precision fp16 is allowed (tests add "cpu" to check the scaler)
 BACKEND = "inductor"  # torch.compile's backend (tests use "eager": the same wiring, no kernel compilation)
 
 
 def check(cfg, method, device: torch.device) -> None:
     """One line for a precision this run cannot use."""
     p = cfg.train.precision
-    if p == "fp16":
-        where = "a CUDA device" if device.type != "cuda" else "a gradient scaler per optimizer, not built yet"
-        raise ConfigError(f"train.precision: fp16 needs {where}; use bf16 (autocast, CPU and GPU) or fp32")
-    if p == "bf16" and not method.autocast_ok:
-        raise ConfigError(f"train.precision: bf16 is for methods that train on batches; method "
-                          f"{cfg.method.name!r} steps environments (NumPy has no bfloat16); use fp32")
+    if p == "fp16" and device.type not in FP16_DEVICES:
+        raise ConfigError("train.precision: fp16 needs a CUDA device; use bf16 (autocast, CPU and GPU) or fp32")
+    if p in ("bf16", "fp16") and not method.autocast_ok:
+        raise ConfigError(f"train.precision: {p} is for methods that train on batches; method "
+                          f"{cfg.method.name!r} steps environments (NumPy has no {p}); use fp32")
 
 
 def step_context(cfg, device: torch.device):
     """The context every training step runs in: autocast for bf16, nothing otherwise."""
-    if cfg.train.precision == "bf16":
-        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    if cfg.train.precision in ("bf16", "fp16"):
+        return torch.autocast(device_type=device.type,
+                              dtype=torch.bfloat16 if cfg.train.precision == "bf16" else torch.float16)
     return contextlib.nullcontext()
+
+
+class LossScaler:
+    """Dynamic loss scaling for one optimizer under fp16 (the rule of torch.amp.GradScaler: start at
+    2^16, halve on a non-finite gradient and skip that step, double after `interval` good steps).
+
+    The method's backward goes through `backward(loss)` (TrainState.backward): the loss is scaled,
+    back-propagated, and the gradients are divided back at once, so that what a method logs
+    (gradient norms) and what the distributed all-reduce averages are true gradients. A step
+    pre-hook, registered after the all-reduce's, skips the step (drops the gradients) when any is
+    non-finite; a post-hook updates the scale. One backward per optimizer step, as every method here
+    does: a second one would be refused, since both would share one finiteness check."""
+
+    def __init__(self, opt: torch.optim.Optimizer, init_scale: float = 2.0 ** 16, growth: float = 2.0,
+                 backoff: float = 0.5, interval: int = 2000):
+        self.opt, self.scale, self.growth, self.backoff, self.interval = opt, float(init_scale), growth, backoff, \
+            interval
+        self.good, self.pending, self.skipped = 0, 0, 0
+        self._skip = False
+        opt.register_step_pre_hook(self._pre)
+        opt.register_step_post_hook(self._post)
+
+    def _grads(self):
+        return [p.grad for g in self.opt.param_groups for p in g["params"] if p.grad is not None]
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.pending += 1
+        (loss.float() * self.scale).backward()
+        grads = self._grads()
+        if grads:
+            torch._foreach_mul_(grads, 1.0 / self.scale)
+
+    def _pre(self, opt, args, kwargs) -> None:
+        if self.pending != 1:
+            raise RuntimeError(f"train.precision fp16: {self.pending} backward passes through state.backward "
+                               "before this optimizer step; a method steps each optimizer after exactly one")
+        grads = self._grads()
+        self._skip = bool(grads) and not bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
+        if self._skip:   # the optimizer skips parameters without gradients: this step changes nothing
+            for g in opt.param_groups:
+                for p in g["params"]:
+                    p.grad = None
+
+    def _post(self, opt, args, kwargs) -> None:
+        self.pending = 0
+        if self._skip:
+            self.scale *= self.backoff
+            self.good, self.skipped = 0, self.skipped + 1
+        else:
+            self.good += 1
+            if self.good >= self.interval:
+                self.scale *= self.growth
+                self.good = 0
+
+    def state_dict(self) -> dict:
+        return {"scale": self.scale, "good": self.good, "skipped": self.skipped}
+
+    def load_state_dict(self, sd: dict) -> None:
+        self.scale, self.good, self.skipped = float(sd["scale"]), int(sd["good"]), int(sd.get("skipped", 0))
+
+
+def attach_scalers(cfg, state) -> None:
+    """fp16: a LossScaler per optimizer (after the distributed hooks, so it checks averaged gradients)."""
+    if cfg.train.precision == "fp16":
+        state.scalers = {name: LossScaler(opt) for name, opt in state.optims.items()}
 
 
 def to_channels_last(nets: Dict[str, nn.Module]) -> None:

@@ -151,6 +151,15 @@ class TrainState:
     d_step: int = 0      # discriminator updates done
     batch: int = 0       # real batches drawn (the data order is a function of it)
     extra: Dict[str, Any] = field(default_factory=dict)
+    scalers: Dict[str, Any] = field(default_factory=dict)  # fp16: a speed.LossScaler per optimizer
+
+    def backward(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
+        """loss.backward() for the optimizer `opt` will step: scaled under fp16 (train/speed.py)."""
+        for name, o in self.optims.items():
+            if o is opt and name in self.scalers:
+                self.scalers[name].backward(loss)
+                return
+        loss.backward()
 
     def _averaged(self, name: str) -> nn.Module:
         return self.ema.get(name, self.nets[name])
@@ -180,7 +189,8 @@ class TrainState:
         return {"nets": {k: m.state_dict() for k, m in self.nets.items()},
                 "optims": {k: o.state_dict() for k, o in self.optims.items()},
                 "ema": {k: m.state_dict() for k, m in self.ema.items()},
-                "step": self.step, "d_step": self.d_step, "batch": self.batch, "rng": rng}
+                "step": self.step, "d_step": self.d_step, "batch": self.batch, "rng": rng,
+                **({"scalers": {k: s.state_dict() for k, s in self.scalers.items()}} if self.scalers else {})}
 
     def load_state_dict(self, sd: Dict[str, Any]) -> None:
         for group, own in (("nets", self.nets), ("optims", self.optims), ("ema", self.ema)):
@@ -192,6 +202,9 @@ class TrainState:
             for k, obj in own.items():
                 obj.load_state_dict(saved[k])
         self.step, self.d_step, self.batch = int(sd["step"]), int(sd["d_step"]), int(sd["batch"])
+        for k, s in self.scalers.items():   # fp16's loss scales (a run resumed from fp32 starts them afresh)
+            if k in sd.get("scalers", {}):
+                s.load_state_dict(sd["scalers"][k])
         torch.set_rng_state(sd["rng"]["torch"])
         if "cuda" in sd["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(sd["rng"]["cuda"])
