@@ -56,6 +56,7 @@ class EvalContext:
     reference: Dict[str, Any]               # how the reference was chosen (for the record and the cache)
     cache: Optional[FeatureCache] = None
     train: Optional[ArrayDataset] = None    # training data, for memorization
+    heldout: Optional[ArrayDataset] = None  # held-out real data (the test split), for memorization-invariant
     info: Dict[str, Any] = field(default_factory=dict)  # the data set's ground truth
     batch_size: int = 256
     progress: bool = False
@@ -126,7 +127,8 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
                     progress: bool = False, value_range: Optional[str] = None,
                     fake_labels=None, real_labels=None,
                     generator: Optional[torch.nn.Module] = None,
-                    fake_features: Optional[Features] = None, fake_shape=None) -> Dict[str, Any]:
+                    fake_features: Optional[Features] = None, fake_shape=None,
+                    heldout: Optional[ArrayDataset] = None) -> Dict[str, Any]:
     """Score generated images against reference images.
 
     fake_features, fake_shape: instead of `fake` (None), the generated
@@ -166,7 +168,7 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
                       train=train, info=dict(info or {}), batch_size=batch_size, progress=progress,
                       fake_labels=None if fake_labels is None else torch.as_tensor(fake_labels),
                       real_labels=None if real_labels is None else torch.as_tensor(real_labels),
-                      generator=generator, _fake=fake_features)
+                      generator=generator, _fake=fake_features, heldout=heldout)
     results: Dict[str, float] = {}
     protocol: Dict[str, Any] = {}
     caught: List[str] = []
@@ -224,6 +226,9 @@ READ_AS = {"c2st_accuracy": "0.5 is best (indistinguishable)",
            "memorization_mean_nn_distance": "near the held-out real value is best",
            "memorization_median_nn_distance": "near the held-out real value is best",
            "memorization_threshold": "the near-copy distance used",
+           "memorized_fraction": "lower is better; fresh samples give about the quantile (0.05)",
+           "memorized_threshold": "the held-out calibration distance",
+           "memorized_median_distance": "near the held-out real images' is best",
            "memorization_n_samples": "count", "memorization_n_train": "count",
            "nll_nats": "lower is better",
            "random_return": "a uniformly random policy's, for reference",
@@ -453,10 +458,12 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
     real, ref, data = reference_images(cfg.data.name, dict(cfg.data.params), split, None, seed=0, stream=True)
     from ..nets.conditional import generator_labels
     labels = generator_labels(G, n)  # a conditional G: classes in turn, so every class gets n / K samples
-    train = None
-    if "memorization" in metrics:
+    train = heldout = None
+    if {"memorization", "memorization-invariant"} & set(metrics):
         from ..train.state import load_data
         train = load_data(cfg, "train")
+        if "memorization-invariant" in metrics:
+            heldout = load_data(cfg, "test")
     # the extractor runs where the generator lives (the GPU, when there is one)
     ext = extractor_obj or build_extractor(extractor, extractor_params, cfg.data.name,
                                            device=str(next(G.parameters()).device))
@@ -472,7 +479,7 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
                            reference=ref, cache=cache or FeatureCache(),
                            train=train, info=data.info, batch_size=batch_size, progress=progress,
                            value_range="11", fake_labels=labels, real_labels=data.y if labels is not None else None,
-                           generator=G, metric_params=metric_params)
+                           generator=G, metric_params=metric_params, heldout=heldout)
 
 
 def _metric_list(metrics: Union[str, Sequence[str], None]) -> Tuple[str, ...]:

@@ -113,6 +113,39 @@ def _memorization(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     return {f"memorization_{k}": float(v) for k, v in out.items() if isinstance(v, (int, float, np.floating))}
 
 
+@dataclass(frozen=True)
+class InvariantMemorizationParams:
+    group: str = "flips"     # flips (identity + mirror) | dihedral (8 symmetries: unoriented data) | none
+    shift: int = 1           # and every shift of up to this many pixels in x and y
+    quantile: float = 0.05   # the threshold: this quantile of held-out real images' distances
+    n_heldout: int = 1000    # held-out images the threshold is calibrated on (at most)
+
+    def validate(self, where: str) -> None:
+        if self.group not in ("none", "flips", "dihedral"):
+            raise ConfigError(f"{where}.group: {self.group!r} is not allowed; choose none, flips or dihedral")
+        if not 0 <= self.shift <= 4:
+            raise ConfigError(f"{where}.shift: must lie in 0..4 pixels, got {self.shift}")
+        if not 0.0 < self.quantile < 1.0:
+            raise ConfigError(f"{where}.quantile: must lie in (0, 1), got {self.quantile}")
+        if self.n_heldout < 10:
+            raise ConfigError(f"{where}.n_heldout: must be >= 10, got {self.n_heldout}")
+
+
+@METRICS.register("memorization-invariant", params=InvariantMemorizationParams,
+                  results=("memorized_fraction", "memorized_threshold", "memorized_median_distance"))
+def _memorization_invariant(p: InvariantMemorizationParams, ctx: EvalContext) -> Dict[str, float]:
+    """Share of samples nearer the training set than held-out real images are, with mirrors (and turns) and small
+    shifts of each sample tried (metrics/memorization_invariant.py): copies that flips would hide."""
+    from .memorization_invariant import memorized_fraction
+    if ctx.train is None or ctx.heldout is None:
+        raise ConfigError("metric memorization-invariant needs the training set and held-out real images (the "
+                          "test split); evaluate a run, or pass train= and heldout= to evaluate_arrays")
+    held = ctx.heldout.take(torch.arange(min(p.n_heldout, len(ctx.heldout))))
+    out = memorized_fraction(ctx.fake, ctx.train.floats(), held, p.group, p.shift, p.quantile)
+    return {"memorized_fraction": out["fraction_memorized"], "memorized_threshold": out["threshold"],
+            "memorized_median_distance": out["median_distance"]}
+
+
 @METRICS.register("stacked-modes", results=("stacked_modes_captured", "stacked_kl_to_uniform"))
 def _stacked_modes(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """Stacked-digits protocol: modes captured out of 1000 and KL(generated modes || uniform)."""
