@@ -70,6 +70,16 @@ def eval_shard() -> tuple:
     return (_STATE["rank"], _STATE["world"]) if _STATE["eval_sharded"] else (0, 1)
 
 
+def any_rank(flag: bool) -> bool:
+    """True on every rank when `flag` is True on any (inside a distributed run; else flag)."""
+    if _STATE["world"] == 1:
+        return bool(flag)
+    import torch.distributed as dist
+    t = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
 def per_example(draw: Callable[[int], torch.Tensor], n: int) -> torch.Tensor:
     """draw(n), or inside a distributed step this rank's n rows of draw(n x world)."""
     w = _STATE["world"]

@@ -124,3 +124,39 @@ def test_a_global_batch_that_does_not_split_over_the_ranks_is_one_line():
     with pytest.raises(ganscape.registry.ConfigError, match="global batch of 30 real examples does not split evenly "
                                                             "over 4 processes; make it a multiple of 4"):
         Feed(cfg, data, torch.device("cpu"), rank=1, world=4)
+
+
+def test_reads_go_on_after_a_short_read_and_a_truncated_pack_is_one_error(pack16, monkeypatch):
+    import ganscape.data.base as base
+    train = packed(PackedParams(path=str(pack16)), "train")
+    want = train.take(torch.arange(len(train)))
+    real = os.preadv
+    monkeypatch.setattr(os, "preadv", lambda fd, bufs, off: real(fd, [bufs[0][:100]], off))   # 100 bytes a call
+    assert torch.equal(train.take(torch.arange(len(train))), want)
+    monkeypatch.setattr(os, "preadv", lambda fd, bufs, off: 0)
+    with pytest.raises(OSError, match="the file is truncated"):
+        train.take(torch.tensor([3]))
+    assert base.read_rows(train.x, np.zeros(0, np.int64)).shape == (0, 3, 16, 16)
+
+
+def test_a_stream_worker_started_by_spawn_reopens_the_pack_by_name(pack16):
+    import pickle
+
+    from ganscape.train.feed import _Batches
+    data = packed(PackedParams(path=str(pack16)), "train")
+    job = _Batches(data, BatchOrder(len(data), 16, 0), 0, 0, 1)
+    blob = pickle.dumps(job)
+    assert len(blob) < 20_000                      # the file's name, not its 300 images
+    again = pickle.loads(blob)
+    i1, x1 = job[5]
+    i2, x2 = again[5]
+    assert torch.equal(i1, i2) and torch.equal(x1, x2)
+
+
+def test_a_per_batch_transform_is_applied_to_the_global_batch_and_then_sliced():
+    from ganscape.data.discrete import binary_digits, BinaryDigitsParams
+    data = binary_digits(BinaryDigitsParams(dynamic=True), "train")
+    cfg = from_dict({"name": "m", "data": {"name": "digits"}, "train": {"batch_size": 64}})
+    one = Feed(cfg, data, torch.device("cpu"))(3).x
+    halves = [Feed(cfg, data, torch.device("cpu"), rank=r, world=2)(3).x for r in (0, 1)]
+    assert torch.equal(torch.cat(halves), one)

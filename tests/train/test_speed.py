@@ -155,3 +155,13 @@ def test_fp16_loss_scaling_trains_near_fp32_and_skips_a_step_with_an_overflow(ti
     sc.backward(net(torch.ones(1, 3)).sum())
     with pytest.raises(RuntimeError, match="2 backward passes"):
         opt.step()
+
+
+def test_fp16_trains_infogan_whose_d_backward_also_feeds_q(tmp_path, monkeypatch):
+    from ganscape.train import speed
+    monkeypatch.setattr(speed, "FP16_DEVICES", ("cuda", "cpu"))
+    run = ganscape.train("infogan-digits", overrides=["train.steps=3", "train.precision=fp16", "eval.metrics=[]",
+                                                      "train.progress=false", "train.sample_every=0",
+                                                      "train.threads=1"], run_dir=tmp_path / "info")
+    ck = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
+    assert set(ck["scalers"]) == {"G", "D", "Q"}

@@ -117,6 +117,8 @@ class ArrayDataset:
             idx = np.asarray(torch.as_tensor(idx).cpu())
             if self.rows is not None:
                 idx = self.rows[idx]
+            if isinstance(self.x, np.memmap) and (len(idx) < 2 or bool(np.all(idx[1:] >= idx[:-1]))):
+                return torch.from_numpy(read_rows(self.x, idx))   # already in file order: one copy, not two
             rows = np.empty((len(idx), *self.x.shape[1:]), dtype=np.uint8)
             order = np.argsort(idx, kind="stable")  # read in file order, then put back in the asked order
             if isinstance(self.x, np.memmap):
@@ -167,6 +169,8 @@ def read_rows(mm: np.memmap, rows: np.ndarray) -> np.ndarray:
         return np.asarray(mm[rows])
     row_bytes = int(np.prod(mm.shape[1:], dtype=np.int64)) * mm.dtype.itemsize
     out = np.empty((len(rows), *mm.shape[1:]), dtype=mm.dtype)
+    if not len(rows):
+        return out
     flat = out.reshape(len(rows), -1).view(np.uint8)
     fd = os.open(mm.filename, os.O_RDONLY)
     try:
@@ -175,11 +179,14 @@ def read_rows(mm: np.memmap, rows: np.ndarray) -> np.ndarray:
             j = i + 1
             while j < len(rows) and rows[j] == rows[j - 1] + 1:
                 j += 1
-            want = (j - i) * row_bytes
-            got = os.preadv(fd, [memoryview(flat[i:j]).cast("B")], mm.offset + int(rows[i]) * row_bytes)
-            if got != want:
-                raise OSError(f"{mm.filename}: read {got} of {want} bytes at row {int(rows[i])}; "
-                              "the file is truncated")
+            buf = memoryview(flat[i:j]).cast("B")
+            at, pos = 0, mm.offset + int(rows[i]) * row_bytes
+            while at < len(buf):   # one call returns at most ~2 GiB on Linux: go on from where it stopped
+                got = os.preadv(fd, [buf[at:]], pos + at)
+                if got == 0:
+                    raise OSError(f"{mm.filename}: read {at} of {len(buf)} bytes at row {int(rows[i])}; "
+                                  "the file is truncated")
+                at += got
             i = j
     finally:
         os.close(fd)

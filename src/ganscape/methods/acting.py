@@ -128,6 +128,7 @@ class ActingMethod(Method):
 
     sampler = "pi"
     ema = ()
+    distributed_refusal = "its rollouts would be the same on every process"
     data_kind = "policy"    # what `eval` scores by default: returns (metrics/returns.py)
     uses_data = False       # True: the loop's batches are demonstrations
     autocast_ok = False     # rollouts make NumPy actions: no bf16 (train/speed.py)

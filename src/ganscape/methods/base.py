@@ -56,6 +56,9 @@ class Method(abc.ABC):
     sampler: Optional[str] = "G"       # the net `sample` and `eval` draw from (None: nothing to sample)
     classifier: Optional[str] = None   # the net whose class logits classifier-error scores (None: none)
     autocast_ok = True                 # the step may run under torch.autocast (train.precision: bf16)
+    # None: may train under torchrun (train/distributed.py: its step's randomness is per-example noise
+    # drawn through ganscape.ranks); a method that samples otherwise says here why it may not
+    distributed_refusal: Optional[str] = None
     ema: Tuple[str, ...] = ("G",)      # nets that get EMA copies when train.ema_decay > 0
 
     @abc.abstractmethod

@@ -106,6 +106,8 @@ def build_discrete_nets(cfg, data, what: str) -> Dict[str, torch.nn.Module]:
 
 
 class _DiscreteGAN(GAN):
+    distributed_refusal = "its categorical draws are not split over processes (every rank would draw the same fakes)"
+
     """What both recipes share: the nets, and real images in D's encoding."""
     name = "discrete"
 

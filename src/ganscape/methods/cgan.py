@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .. import ranks
 from ..registry import METHODS, ConfigError
 from .base import Batch, Method
 from .gan import GAN, GANParams
@@ -73,7 +74,7 @@ class CGAN(GAN):
         if m == 0:
             return None
         k = D.num_classes
-        wrong = (y[:m] + torch.randint(1, k, (m,), device=y.device)) % k
+        wrong = (y[:m] + ranks.per_example(lambda n: torch.randint(1, k, (n,), device=y.device), m)) % k
         return D(real[:m], wrong)
 
     def d_extra(self, D, h_real: Tensor, h_fake: Tensor, y: Tensor):

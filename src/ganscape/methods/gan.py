@@ -105,6 +105,10 @@ class GAN(Method):
     def generate(self, G, n: int, y: Optional[Tensor]) -> Tensor:
         return G(G.sample_z(n)) if y is None else G(G.sample_z(n), y)
 
+    def also_stepped_with_d(self, state) -> list:
+        """Optimizers besides D's that D's backward feeds and that step after it (InfoGAN's Q)."""
+        return []
+
     def score(self, D, x: Tensor, y: Optional[Tensor]):
         """D's logits and trunk features of x (with labels y when conditional)."""
         return D(x, return_features=True) if y is None else D(x, y, return_features=True)
@@ -148,7 +152,7 @@ class GAN(Method):
         if self.p.historical_averaging:
             total = total + self.p.historical_averaging * self.history["D"].penalty(D)
         opt.zero_grad(set_to_none=True)
-        state.backward(total, opt)   # scaled under fp16
+        state.backward(total, opt, *self.also_stepped_with_d(state))   # scaled under fp16
         if log:
             stats["d_grad_norm"] = grad_norm(D)
         opt.step()

@@ -211,6 +211,9 @@ class InfoGAN(GAN):
         return self.info_loss(h_fake)
 
     # ---- the updates: Q is stepped with D, frozen with G ----
+    def also_stepped_with_d(self, state) -> list:
+        return [state.optims["Q"]]
+
     def d_step(self, state, real: Tensor, log: bool, y: Optional[Tensor] = None) -> Stats:
         opt = state.optims["Q"]
         opt.zero_grad(set_to_none=True)

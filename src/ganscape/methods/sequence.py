@@ -141,6 +141,8 @@ def eval_mode(*modules):
 
 
 class _Sequence(Method):
+    distributed_refusal = "its token sampling is not split over processes (every rank would draw the same fakes)"
+
     name = "sequence"
     data_kind = "tokens"      # eval's default metrics: the token ones (metrics/sequences.py)
     needs_d = True

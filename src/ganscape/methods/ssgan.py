@@ -68,6 +68,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .. import ranks
 from ..nets.ssgan import build_k_class_discriminator
 from ..objectives.losses import SmoothingParams
 from ..registry import METHODS, ConfigError, NoParams
@@ -262,10 +263,14 @@ class Supervised(Method):
                 # minibatch discrimination the others would shape the update too.
                 x, y = b.x[mask], y[mask]
             stats["supervised/labelled"] = torch.tensor(float(len(x)))
-            if len(x) == 0:  # no labelled example in this batch: no update (Adam's momentum would move D)
+            # no labelled example in this batch: no update (Adam's momentum would move D). Under torchrun
+            # the ranks decide together: all skip, or a rank without labelled examples steps with the
+            # others on a zero loss (its gradients zero), so every rank reaches the same all-reduce
+            if not ranks.any_rank(len(x) > 0):
                 stats.setdefault("d_loss", torch.zeros(()))
                 continue
-            loss = F.cross_entropy(D.class_logits(x), y)
+            loss = F.cross_entropy(D.class_logits(x), y) if len(x) else \
+                0.0 * sum(p.sum() for p in D.parameters())
             opt.zero_grad(set_to_none=True)
             state.backward(loss, opt)
             if log:

@@ -31,6 +31,15 @@ def _pack(D: nn.Module) -> int:
     return int(getattr(D, "pack", 1))
 
 
+def _fp16_autocast(device_type: str) -> bool:
+    """True inside float16 autocast on `device_type` (torch >= 2.4 asks per device; older, CUDA only)."""
+    try:
+        return torch.is_autocast_enabled(device_type) and torch.get_autocast_dtype(device_type) == torch.float16
+    except (TypeError, AttributeError):
+        return device_type == "cuda" and torch.is_autocast_enabled() and \
+            torch.get_autocast_gpu_dtype() == torch.float16
+
+
 def _grad_norm_sq(D: nn.Module, x: Tensor) -> Tensor:
     """||dD(x)/dx||^2 per discriminator input, kept in the graph for double backprop.
 
@@ -41,7 +50,7 @@ def _grad_norm_sq(D: nn.Module, x: Tensor) -> Tensor:
     x = x.detach().requires_grad_(True)
     # under fp16 autocast the inner gradient runs in float32: float16 would underflow it, and no loss
     # scale reaches autograd.grad (bf16 has float32's range and stays as it is)
-    half = torch.is_autocast_enabled(x.device.type) and torch.get_autocast_dtype(x.device.type) == torch.float16
+    half = _fp16_autocast(x.device.type)
     with torch.autocast(x.device.type, enabled=False) if half else contextlib.nullcontext():
         out = D(x.float() if half else x)
         (g,) = torch.autograd.grad(out.sum(), x, create_graph=True)

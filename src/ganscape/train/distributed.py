@@ -27,12 +27,20 @@ What makes 2 ranks x 32 train the weights of 1 process x 64:
   a cross-replica batch norm (statistics summed over the ranks, with
   gradients through the all-reduce). torch's nn.SyncBatchNorm runs on GPUs
   only, so this one is written here and used on CPUs and GPUs alike.
-Per-example randomness drawn another way (dropout masks) and batch statistics
-other than batch norm (minibatch discrimination, PacGAN's packs) are per rank.
+Randomness drawn another way is the SAME on every rank (all hold one RNG
+state): dropout masks repeat across ranks, and methods that sample their
+fakes outside ganscape.ranks (sequence GANs, boundary-seeking GANs, the
+recipes that act) are refused under torchrun (Method.distributed_refusal).
+Batch statistics other than batch norm (minibatch discrimination, PacGAN's
+packs) are per rank. A data-dependent initialization (the improved-GAN D's,
+a flow's ActNorm) sees each rank's slice; the nets are set to rank 0's after
+the first step. A per-batch transform of the data (dynamic binarization) is
+applied to the global batch, then sliced (train/feed.py).
 
 Rank 0 alone writes the run folder; every rank loads the same checkpoint on
-resume. Stopping (a signal, train.max_seconds) is agreed on every step, so
-all ranks stop after the same step. A rank that dies makes the others' next
+resume. Stopping (a signal, train.max_seconds), pruning (rank 0's
+evaluation) and non-finite weights are agreed on, so all ranks leave the
+loop after the same step. A rank that dies makes the others' next
 collective fail; each records the failure, rank 0 in status.json, and
 torchrun reports which rank exited.
 """
@@ -84,7 +92,8 @@ def start(r: Ranks, device: torch.device, timeout_minutes: float = 120.0) -> tor
         device = torch.device("cuda", r.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+        # on GPUs nccl for the device's tensors and gloo for the few CPU ones (evaluation's gathers)
+        dist.init_process_group("cpu:gloo,cuda:nccl" if device.type == "cuda" else "gloo",
                                 timeout=timedelta(minutes=timeout_minutes))
     if dist.get_world_size() != r.world:
         raise ConfigError(f"the process group has {dist.get_world_size()} ranks, WORLD_SIZE says {r.world}")
@@ -164,14 +173,22 @@ def _average_gradients(opt: torch.optim.Optimizer, args, kwargs) -> None:
         at += g.numel()
 
 
+def sync_nets(nets: Dict[str, nn.Module]) -> None:
+    """Every rank's nets become rank 0's: parameters and buffers (also after the first step, since a
+    data-dependent initialization, the improved-GAN D's or a flow's ActNorm, sees each rank's slice)."""
+    if ranks.world() == 1:
+        return
+    for net in nets.values():
+        for t in [*net.parameters(), *net.buffers()]:
+            dist.broadcast(t.data, 0)
+
+
 def prepare(nets: Dict[str, nn.Module], optims: Dict[str, torch.optim.Optimizer], r: Ranks) -> None:
     """Every net starts from rank 0's weights, and every optimizer averages its gradients over the ranks
     before it steps."""
     if r.world == 1:
         return
-    for net in nets.values():
-        for t in [*net.parameters(), *net.buffers()]:
-            dist.broadcast(t.data, 0)
+    sync_nets(nets)
     for opt in optims.values():
         opt.register_step_pre_hook(_average_gradients)
 
@@ -227,6 +244,7 @@ class CrossReplicaBatchNorm(nn.modules.batchnorm._BatchNorm):
         from torch.distributed.nn.functional import all_reduce
         dims = [0, *range(2, x.dim())]
         c = x.shape[1]
+        out_dtype, x = x.dtype, x.float()   # the statistics in float32 (a float16 count or sum overflows)
         local = torch.cat([x.sum(dims), (x * x).sum(dims),
                            torch.full((1,), x.numel() / c, dtype=x.dtype, device=x.device)])
         total = all_reduce(local)
@@ -243,7 +261,7 @@ class CrossReplicaBatchNorm(nn.modules.batchnorm._BatchNorm):
         y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
         if self.affine:
             y = y * self.weight.view(shape) + self.bias.view(shape)
-        return y
+        return y.to(out_dtype)
 
 
 def sync_batchnorm(module: nn.Module) -> nn.Module:

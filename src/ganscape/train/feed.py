@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Iterator, Optional
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
@@ -68,11 +69,39 @@ class _Batches(Dataset):
         return 2 ** 62
 
     def __getitem__(self, k: int):
-        idx = rank_slice(self.order.indices(k), self.rank, self.world)
-        x = self.data.take(idx)
-        if self.data.transform is not None:
-            x = self.data.transform(x, self.seed, k)
-        return idx, x
+        return global_then_slice(self.data, self.order.indices(k), self.data.take, self.seed, k, self.rank,
+                                 self.world)
+
+    def __getstate__(self):
+        # a worker started by spawn or forkserver (macOS, Python >= 3.14) gets the file's name, not a
+        # pickled copy of the whole memory map (which would also lose its file name)
+        state = dict(self.__dict__)
+        x = self.data.x
+        if isinstance(x, np.memmap):
+            state["data"] = dataclasses.replace(self.data, x=np.zeros((0, *x.shape[1:]), np.uint8),
+                                                rows=np.zeros(0, np.int64))
+            state["_map"] = (x.filename, x.offset, x.shape, self.data.rows)
+        return state
+
+    def __setstate__(self, state):
+        where = state.pop("_map", None)
+        self.__dict__.update(state)
+        if where is not None:
+            filename, offset, shape, rows = where
+            self.data = dataclasses.replace(self.data, x=np.memmap(filename, np.uint8, "r", offset, shape),
+                                            rows=rows)
+
+
+def global_then_slice(data: ArrayDataset, idx: torch.Tensor, take, seed: int, k: int, rank: int, world: int):
+    """(this rank's indices, their decoded examples) of global batch `idx`. A data set with a
+    per-batch transform (dynamic binarization draws its noise for the whole batch from (seed, k)) is
+    transformed as the whole global batch and then sliced, so rank r's rows are the one process's."""
+    if data.transform is None or world == 1:
+        mine = rank_slice(idx, rank, world)
+        x = take(mine)
+        return mine, x if data.transform is None else data.transform(x, seed, k)
+    x = data.transform(take(idx), seed, k)
+    return rank_slice(idx, rank, world), rank_slice(x, rank, world)
 
 
 class _From(Sampler):
@@ -115,6 +144,9 @@ class Feed:
         self.labelled_order = None
         if tc.labelled_batch_size:
             self.labelled_idx = self.labelled.nonzero().flatten()
+            if tc.labelled_batch_size % world:
+                raise ConfigError(f"train.labelled_batch_size: {tc.labelled_batch_size} does not split evenly over "
+                                  f"{world} processes; make it a multiple of {world}")
             if tc.labelled_batch_size > len(self.labelled_idx):
                 raise ConfigError(f"train.labelled_batch_size: {tc.labelled_batch_size} is more than the "
                                   f"{len(self.labelled_idx)} labelled examples (train.labelled_per_class "
@@ -147,11 +179,9 @@ class Feed:
     def __call__(self, k: int) -> Batch:
         if self.streamed:
             idx, xb = self._streamed(k)
-        else:
-            idx = rank_slice(self.order.indices(k), self.rank, self.world)
-            xb = self.data.decode(self.x[idx])
-            if self.data.transform is not None:  # e.g. dynamic binarization
-                xb = self.data.transform(xb, self.seed, k)
+        else:   # the data set's transform (e.g. dynamic binarization) applied as in a stream
+            idx, xb = global_then_slice(self.data, self.order.indices(k), lambda i: self.data.decode(self.x[i]),
+                                        self.seed, k, self.rank, self.world)
         extra = None
         if self.labelled_order is not None:
             li = self.labelled_idx[rank_slice(self.labelled_order.indices(k), self.rank, self.world)]

@@ -436,6 +436,10 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
     speed.compile_nets(cfg, state.nets, device)   # train.compile
     speed.attach_scalers(cfg, state)              # train.precision fp16
     evaluator = Evaluator(cfg, device, method, data.shape) if cfg.eval.metrics and lead else None
+    evaluates = bool(cfg.eval.metrics)   # every rank takes part in the evaluation steps (rank 0 evaluates)
+    if r.world > 1 and method.distributed_refusal:
+        raise ConfigError(f"torchrun: method {cfg.method.name!r} cannot train across processes: "
+                          f"{method.distributed_refusal}; train it in one process")
     if evaluator and evaluator.on_samples and not getattr(state.sampler, "vocab_size", 0) \
             and not getattr(state.sampler, "is_policy", False):
         from ..metrics.evaluate import check_room  # eval.n that cannot fit: refused now, not after training
@@ -498,7 +502,7 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
             raise Diverged("a loss became NaN or Inf")
         if not keep and saved_step == state.step:
             return
-        if not ckpt_io.all_finite(state.modules()):
+        if distributed.agree(not ckpt_io.all_finite(state.modules()), device):   # any rank's buffers
             raise Diverged("a weight or buffer of the nets became NaN or Inf while the losses were finite")
         if lead:
             payload = _payload(state, method, cfg)
@@ -509,13 +513,19 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
         set_status("running")
 
     def evaluate() -> None:
+        """Rank 0 evaluates; every rank of a distributed run comes here at the same steps and learns
+        whether the run was pruned, so that all leave the loop together."""
         if not bool(ok):
             raise Diverged("a loss became NaN or Inf")
-        if evaluator.run(state, run_dir):
-            ckpt_io.save(ckpt_dir / "best.pt", _payload(state, method, cfg))
-        if on_eval is not None and on_eval(state.step, evaluator.last_results):
-            raise Pruned(f"pruned at step {state.step} on {cfg.eval.best} "
-                         f"{evaluator.last_results.get(cfg.eval.best)}")
+        pruned = None
+        if evaluator is not None:
+            if evaluator.run(state, run_dir):
+                ckpt_io.save(ckpt_dir / "best.pt", _payload(state, method, cfg))
+            if on_eval is not None and on_eval(state.step, evaluator.last_results):
+                pruned = (f"pruned at step {state.step} on {cfg.eval.best} "
+                          f"{evaluator.last_results.get(cfg.eval.best)}")
+        if distributed.agree(pruned is not None, device):
+            raise Pruned(pruned or f"pruned at step {state.step} by rank 0's evaluation")
 
     try:
         try:
@@ -527,6 +537,7 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
             from tqdm.auto import tqdm
             bar = tqdm(total=tc.steps, initial=state.step, desc=cfg.name, unit="step", disable=not (show and lead),
                        dynamic_ncols=True)
+            synced = False
             train_seconds = 0.0  # time in training steps only (train.max_seconds), counted from this start
             out_of_time = False
             tuner.begin()  # a signal during its short look at the machine's load asks to stop as usual
@@ -544,6 +555,9 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
                 with speed.step_context(cfg, device), ranks.sharded():   # train.precision; a rank's noise
                     stats = distributed.mean_stats(method.step(state, batches, log), device)
                 state.step += 1
+                if r.world > 1 and not synced:   # after a data-dependent init in the first step: rank 0's
+                    distributed.sync_nets(state.nets)
+                    synced = True
                 for name, ema in state.ema.items():
                     # Before ema_start the EMA simply follows its net.
                     update_ema(ema, state.nets[name], tc.ema_decay if state.step > tc.ema_start else 0.0)
@@ -567,7 +581,7 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
                 bar.update(1)
                 if can_sample and tc.sample_every and state.step % tc.sample_every == 0:
                     save_samples(state, method, cfg, run_dir, fixed_z, data.x, data.info, state.step)
-                if evaluator and cfg.eval.every and state.step % cfg.eval.every == 0:
+                if evaluates and cfg.eval.every and state.step % cfg.eval.every == 0:
                     evaluate()
                 if tc.checkpoint_every and state.step % tc.checkpoint_every == 0:
                     checkpoint(keep=True)
@@ -581,7 +595,9 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
                 checkpoint()
                 if can_sample:
                     save_samples(state, method, cfg, run_dir, fixed_z, data.x, data.info, state.step)
-                if evaluator and evaluator.last_step != state.step:
+                # rank 0 knows whether this step was evaluated already (also before a resume): all follow it
+                if evaluates and distributed.agree(evaluator is not None and evaluator.last_step != state.step,
+                                                   device):
                     evaluate()
         finally:
             stop.mute()  # how the run ended is recorded below, whatever signals come now

@@ -81,11 +81,16 @@ class LossScaler:
         return [p.grad for g in self.opt.param_groups for p in g["params"] if p.grad is not None]
 
     def backward(self, loss: torch.Tensor) -> None:
-        self.pending += 1
         (loss.float() * self.scale).backward()
+        self.unscale(self.scale)
+
+    def unscale(self, scale: float) -> None:
+        """After a backward of the loss times `scale` (TrainState.backward: one backward may feed several
+        optimizers, scaled by the smallest of their scales): this optimizer's gradients divided back."""
+        self.pending += 1
         grads = self._grads()
         if grads:
-            torch._foreach_mul_(grads, 1.0 / self.scale)
+            torch._foreach_mul_(grads, 1.0 / scale)
 
     def _pre(self, opt, args, kwargs) -> None:
         if self.pending != 1:

@@ -153,13 +153,17 @@ class TrainState:
     extra: Dict[str, Any] = field(default_factory=dict)
     scalers: Dict[str, Any] = field(default_factory=dict)  # fp16: a speed.LossScaler per optimizer
 
-    def backward(self, loss: torch.Tensor, opt: torch.optim.Optimizer) -> None:
-        """loss.backward() for the optimizer `opt` will step: scaled under fp16 (train/speed.py)."""
-        for name, o in self.optims.items():
-            if o is opt and name in self.scalers:
-                self.scalers[name].backward(loss)
-                return
-        loss.backward()
+    def backward(self, loss: torch.Tensor, *opts: torch.optim.Optimizer) -> None:
+        """loss.backward() for the optimizers `opts` that will step on its gradients: scaled under fp16
+        by the smallest of their scales, and each one's gradients divided back (train/speed.py)."""
+        scalers = [self.scalers[n] for n, o in self.optims.items() if n in self.scalers and any(o is p for p in opts)]
+        if not scalers:
+            loss.backward()
+            return
+        scale = min(s.scale for s in scalers)
+        (loss.float() * scale).backward()
+        for s in scalers:
+            s.unscale(scale)
 
     def _averaged(self, name: str) -> nn.Module:
         return self.ema.get(name, self.nets[name])
