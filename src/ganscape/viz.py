@@ -63,17 +63,24 @@ def save_image_grid(images: torch.Tensor, path: Path, nrow: Optional[int] = None
 
 def save_scatter(fake: torch.Tensor, path: Path, real: Optional[torch.Tensor] = None,
                  centers: Optional[np.ndarray] = None, title: str = "") -> Path:
-    """2-D samples (N, 2) as a scatter plot, real data in grey underneath."""
+    """2-D samples (N, 2) as a scatter plot, real data in grey underneath (1-D samples: along a line,
+    spread vertically by a fixed jitter)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    def xy(t: torch.Tensor) -> np.ndarray:
+        a = t.detach().cpu().numpy().reshape(len(t), -1)
+        if a.shape[1] == 1:  # 1-D points (the Dirac-GAN): a strip, real below, generated above
+            return np.concatenate([a, np.linspace(-0.5, 0.5, len(a))[:, None]], 1)
+        return a
+
     fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
     if real is not None:
-        r = real.detach().cpu().numpy()
+        r = xy(real)
         ax.scatter(r[:, 0], r[:, 1], s=2, c="0.75", label="real")
-    f = fake.detach().cpu().numpy()
+    f = xy(fake)
     ax.scatter(f[:, 0], f[:, 1], s=2, c="tab:blue", alpha=0.6, label="generated")
     if centers is not None:
         ax.scatter(centers[:, 0], centers[:, 1], s=25, marker="x", c="tab:red", label="modes")

@@ -94,3 +94,19 @@ def swiss_roll(params: SwissRollParams, split: str, seed: int = 0) -> ArrayDatas
     t = rng.uniform(1.5 * math.pi, 4.5 * math.pi, size=n)
     x = np.stack([t * np.cos(t), t * np.sin(t)], 1) / 5.0 + params.noise * rng.standard_normal((n, 2))
     return ArrayDataset(x=torch.from_numpy(x.astype(np.float32)), kind="points", info={"name": "swiss-roll"})
+
+
+@dataclass(frozen=True)
+class DiracParams:
+    n: int = 1024  # copies of the point (a batch of them is the same point every step)
+
+    def validate(self, where: str) -> None:
+        if self.n < 1:
+            raise ConfigError(f"{where}.n: must be >= 1, got {self.n}")
+
+
+@DATASETS.register("dirac", params=DiracParams, kinds=("points",))
+def dirac(params: DiracParams, split: str, seed: int = 0) -> ArrayDataset:
+    """The point mass at 0 in one dimension: the data of the Dirac-GAN (Mescheder et al. 2018)."""
+    check_split(split)
+    return ArrayDataset(x=torch.zeros(params.n, 1), kind="points", info={"name": "dirac"})
