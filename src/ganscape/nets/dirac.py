@@ -49,7 +49,8 @@ class DiracDiscriminator(nn.Module):
         return (v, h) if return_features else v
 
 
-@ARCHITECTURES.register("dirac", params=DiracParams, kinds=("points",))
+# toy: for the Dirac-GAN's 1-D point only, so never offered as an alternative for other points data
+@ARCHITECTURES.register("dirac", params=DiracParams, kinds=("points",), toy=True)
 def dirac(params: DiracParams, spec: NetSpec) -> nn.Module:
     """Dirac-GAN (Mescheder et al. 2018): G is the point theta, D(x) = psi x; 1-D point data only."""
     if tuple(spec.shape) != (1,):

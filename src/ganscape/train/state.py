@@ -104,7 +104,7 @@ def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple, num_classes:
     kind = kind or ("image" if len(shape) == 3 else "points")
     if kind not in arch.tags.get("kinds", ("image", "points")):
         fits = [e.name for e in ARCHITECTURES  # only those that can serve this role (a D-only net is no G)
-                if kind in e.tags.get("kinds", ()) and role in e.tags.get("roles", (role,))]
+                if kind in e.tags.get("kinds", ()) and role in e.tags.get("roles", (role,)) and not e.tags.get("toy")]
         raise ConfigError(f"model.{role}.arch: {net.arch.name!r} does not handle {kind} data; "
                           f"architectures for {kind}: {', '.join(fits)}")
     if arch.tags.get("likelihood_model") and not levels:
