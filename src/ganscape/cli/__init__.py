@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ganscape {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train.add(sub, EXAMPLES)
-    for group in (sample, eval_, demos, compare, listing, download, data, demo, study, report, probe):
+    for group in (sample, eval_, demos, compare, listing, download, data, demo, study, report, probe):  # probe: also `tournament`
         group.add(sub)
     return parser
 

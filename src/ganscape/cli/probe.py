@@ -1,4 +1,4 @@
-"""`ganscape probe convergence`: instruments for the open questions (issue 20)."""
+"""`ganscape probe convergence` and `ganscape tournament`: instruments for the open questions (issue 20)."""
 from __future__ import annotations
 
 import json
@@ -25,6 +25,71 @@ def add(sub) -> None:
     cv.add_argument("--steps", type=int, default=2000, help="training steps per trajectory (default 2000)")
     cv.add_argument("--out", required=True, help="folder for convergence.json and trajectories.png")
     cv.set_defaults(handler=run)
+
+    t = sub.add_parser(
+        "tournament", help="discriminators against generators over the checkpoints of runs: win rates and "
+                           "Glicko-2 skill ratings (Olsson et al. 2018)",
+        description="Every kept checkpoint (step_N.pt, at most --max-per-run, plus latest.pt) of each run is a "
+                    "generator and a discriminator. Each D plays each G in --games matches of --n real test images "
+                    "and --n generated ones; D wins with an accuracy (logit > 0 = real) above --threshold. Prints "
+                    "each G's win rate and rating beside the FID the run recorded at that step; writes "
+                    "tournament.json and ratings.png to --out.")
+    t.add_argument("runs", nargs="+", help="run folders of GANs on the same data set")
+    t.add_argument("--n", type=int, default=256, help="real and generated images per match (default 256)")
+    t.add_argument("--games", type=int, default=4, help="matches per (D, G) pair (default 4)")
+    t.add_argument("--threshold", type=float, default=0.5, help="D's accuracy needed to win (default 0.5)")
+    t.add_argument("--max-per-run", type=int, default=10, help="checkpoints per run, evenly spaced (default 10)")
+    t.add_argument("--out", required=True, help="folder for tournament.json and ratings.png")
+    t.set_defaults(handler=run_tournament)
+
+
+def _fid_by_step(run: Path) -> dict:
+    from ..train import rundir
+    out = {}
+    for rec in rundir.read_jsonl(run / rundir.METRICS):
+        fid = (rec.get("results") or {}).get("fid")
+        if fid is not None and "step" in rec:
+            out[int(rec["step"])] = float(fid)
+    return out
+
+
+def run_tournament(a) -> int:
+    from ..probes import tournament as tm
+    from ..registry import ConfigError
+    from ..train import rundir
+    from ..train.state import load_data
+    if a.n < 2 or a.games < 1 or not 0.0 <= a.threshold < 1.0 or a.max_per_run < 1:
+        print("error: need --n >= 2, --games >= 1, --max-per-run >= 1 and --threshold in [0, 1)", file=sys.stderr)
+        return 2
+    runs = [Path(r) for r in a.runs]
+    cfgs = [rundir.load_config(r) for r in runs]
+    for r, c in zip(runs[1:], cfgs[1:]):
+        if (c.data.name, dict(c.data.params)) != (cfgs[0].data.name, dict(cfgs[0].data.params)):
+            raise ConfigError(f"tournament: {r} trained on {c.data.name} {dict(c.data.params)}, {runs[0]} on "
+                              f"{cfgs[0].data.name} {dict(cfgs[0].data.params)}: players must share their data")
+    real = load_data(cfgs[0], "test").floats()
+    players = tm.players_of(runs, max_per_run=a.max_per_run)
+    t = tm.rate(tm.play(players, real, a.n, a.games, a.threshold))
+    fid = {r.name: _fid_by_step(r) for r in runs}
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    gw, dw = t.g_win_rate(), t.d_win_rate()
+    print(f"{len(players)} players, {a.games} matches per pair of {a.n} real and {a.n} generated images")
+    print(f"{'player':28s} {'G win rate':>10s} {'G rating':>16s} {'D win rate':>10s} {'FID':>9s}")
+    rows = []
+    for i, p in enumerate(players):
+        f = fid[p.run].get(p.step)
+        g = t.g_ratings[i]
+        print(f"{p.label:28s} {gw[i]:10.3f} {g.rating:9.1f} +- {g.rd:4.0f} {dw[i]:10.3f} "
+              f"{'' if f is None else f'{f:9.3f}'}")
+        rows.append({"run": p.run, "step": p.step, "checkpoint": p.checkpoint.name, "g_win_rate": float(gw[i]),
+                     "g_rating": g.rating, "g_rd": g.rd, "d_win_rate": float(dw[i]),
+                     "d_rating": t.d_ratings[i].rating, "fid": f})
+    (out / "tournament.json").write_text(json.dumps({"n": a.n, "games": a.games, "threshold": a.threshold,
+                                                     "players": rows, "wins": t.wins.tolist()}, indent=1) + "\n")
+    tm.plot(t, fid, out / "ratings.png")
+    print(f"figure: {out / 'ratings.png'}")
+    return 0
 
 
 def run(a) -> int:

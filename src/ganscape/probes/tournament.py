@@ -1,0 +1,170 @@
+"""Tournaments of discriminators against generators and their skill ratings
+(issue 20, part 2; Olsson et al. 2018, "Skill rating for generative models").
+
+Players are the checkpoints of one run (a run's progress) or of several runs
+(a comparison): checkpoint c of a run gives a generator G_c (its EMA copy
+where there is one, what `sample` draws from) and a discriminator D_c. In a
+match, D_c sees `n` real images (the test split, never trained on) and `n`
+images from G_c'; it wins when its accuracy, calling a logit > 0 real, is
+above `threshold` (0.5: better than chance); otherwise the generator wins.
+Every D plays every G in `games` matches (each with its own real and latent
+draws). A generator's tournament win rate is the share of its matches it
+won; its skill rating is Glicko-2 (probes/glicko2.py) over all matches, the
+same results replayed for `periods` rating periods so that the ratings
+settle (one period moves a newcomer only part of the way).
+
+Deviation from the paper: Olsson et al. play single-sample games and use
+logit 0 for both real and fake; here a match is a batch of both, which makes
+a D that calls everything fake lose (its accuracy is 0.5), as the issue asks.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..registry import ConfigError
+from .glicko2 import Rating, update
+
+
+@dataclass
+class Player:
+    run: str
+    step: int
+    checkpoint: Path
+    G: Optional[torch.nn.Module] = None
+    D: Optional[torch.nn.Module] = None
+    label: str = ""
+
+
+@dataclass
+class Tournament:
+    players: List[Player]
+    wins: np.ndarray                 # (n_D, n_G): matches won by D_i against G_j (of `games`)
+    games: int
+    g_ratings: List[Rating] = field(default_factory=list)
+    d_ratings: List[Rating] = field(default_factory=list)
+
+    def g_win_rate(self) -> np.ndarray:
+        """Each generator's share of its matches won."""
+        return 1.0 - self.wins.sum(0) / (self.games * self.wins.shape[0])
+
+    def d_win_rate(self) -> np.ndarray:
+        return self.wins.sum(1) / (self.games * self.wins.shape[1])
+
+
+def _step_of(path: Path) -> int:
+    m = re.findall(r"\d+", path.stem)
+    return int(m[0]) if m else -1
+
+
+def players_of(run_dirs: Sequence[Path], device: str = "cpu", max_per_run: int = 10) -> List[Player]:
+    """The kept checkpoints (step_N.pt) of each run, at most `max_per_run` evenly spaced, plus latest.pt when
+    it is newer; each with its generator and discriminator loaded."""
+    from ..train import checkpoint as ckpt_io
+    from ..train import rundir
+    from ..train.state import DataSpec, build_state, load_data
+    out = []
+    for run in map(Path, run_dirs):
+        cfg = rundir.load_config(run)
+        folder = run / rundir.CHECKPOINTS
+        steps = sorted(folder.glob("step_*.pt"), key=_step_of)
+        if len(steps) > max_per_run:
+            steps = [steps[int(round(i))] for i in np.linspace(0, len(steps) - 1, max_per_run)]
+        latest = folder / "latest.pt"
+        paths = list(steps)
+        if latest.exists():
+            ck = ckpt_io.load(latest)
+            if not steps or int(ck["step"]) > _step_of(steps[-1]):
+                paths.append(latest)
+        if not paths:
+            raise ConfigError(f"tournament: {run} has no checkpoint")
+        data = load_data(cfg, "test")
+        for p in paths:
+            ck = ckpt_io.load(p)
+            state, method = build_state(cfg, DataSpec.of(data), torch.device(device))
+            if "D" not in state.nets or method.sampler is None:
+                raise ConfigError(f"tournament: {run} (method {cfg.method.name!r}) has no generator and "
+                                  f"discriminator to match; a tournament is for GAN runs")
+            state.load_state_dict(ck)
+            G = state.sampler.eval()
+            D = state.nets["D"].eval()
+            if getattr(G, "num_classes", 0) or getattr(D, "num_classes", 0):
+                raise ConfigError(f"tournament: {run} is class-conditional; matches of conditional nets are not "
+                                  f"built yet (they would need labels on both sides)")
+            out.append(Player(run.name, int(ck["step"]), p, G, D, f"{run.name}@{int(ck['step'])}"))
+    return out
+
+
+@torch.no_grad()
+def play(players: List[Player], real, n: int = 256, games: int = 4, threshold: float = 0.5,
+         seed: int = 0) -> Tournament:
+    """Every D against every G in `games` matches; `real` a tensor of real images (N >= n)."""
+    if len(real) < n:
+        raise ConfigError(f"tournament: {len(real)} real images, fewer than n={n}; lower --n")
+    k = len(players)
+    wins = np.zeros((k, k), dtype=np.int64)
+    for g in range(games):
+        gen = torch.Generator().manual_seed(seed * 7919 + g)
+        xr = real[torch.randperm(len(real), generator=gen)[:n]]
+        z = torch.randn(n, players[0].G.z_dim, generator=gen)
+        fakes = []
+        for p in players:
+            dev = next(p.G.parameters()).device
+            fakes.append(p.G(z.to(dev)).float().cpu())
+        for i, p in enumerate(players):
+            dev = next(p.D.parameters()).device
+            real_ok = (p.D(xr.to(dev)).float().flatten() > 0).float().mean().item()
+            for j, xf in enumerate(fakes):
+                fake_ok = (p.D(xf.to(dev)).float().flatten() <= 0).float().mean().item()
+                wins[i, j] += int((real_ok + fake_ok) / 2.0 > threshold)
+    return Tournament(players, wins, games)
+
+
+def rate(t: Tournament, periods: int = 10) -> Tournament:
+    """Glicko-2 ratings of every generator and discriminator from the tournament's matches."""
+    k_d, k_g = t.wins.shape
+    gr, dr = [Rating() for _ in range(k_g)], [Rating() for _ in range(k_d)]
+    for _ in range(periods):
+        new_g = [update(gr[j], [(dr[i], 1.0) for i in range(k_d) for _ in range(t.games - t.wins[i, j])]
+                        + [(dr[i], 0.0) for i in range(k_d) for _ in range(t.wins[i, j])]) for j in range(k_g)]
+        new_d = [update(dr[i], [(gr[j], 1.0) for j in range(k_g) for _ in range(t.wins[i, j])]
+                        + [(gr[j], 0.0) for j in range(k_g) for _ in range(t.games - t.wins[i, j])])
+                 for i in range(k_d)]
+        gr, dr = new_g, new_d
+    t.g_ratings, t.d_ratings = gr, dr
+    return t
+
+
+def plot(t: Tournament, fid: Dict[str, Dict[int, float]], path: Path) -> Path:
+    """Generator rating against step for each run, FID beside it where the run recorded one."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..viz import _save_atomic
+    fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
+    ax2 = None
+    for run in dict.fromkeys(p.run for p in t.players):
+        idx = [i for i, p in enumerate(t.players) if p.run == run]
+        steps = [t.players[i].step for i in idx]
+        ax.plot(steps, [t.g_ratings[i].rating for i in idx], "o-", label=f"{run}: G rating")
+        if fid.get(run):
+            ax2 = ax2 or ax.twinx()
+            s = sorted(fid[run])
+            ax2.plot(s, [fid[run][x] for x in s], "x--", alpha=0.6, label=f"{run}: FID")
+    ax.set_xlabel("step")
+    ax.set_ylabel("Glicko-2 rating of G")
+    if ax2 is not None:
+        ax2.set_ylabel("FID (lower is better)")
+        ax2.legend(loc="lower right", fontsize=7)
+    ax.legend(loc="upper left", fontsize=7)
+    fig.tight_layout()
+    try:
+        return _save_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
