@@ -26,6 +26,21 @@ def add(sub) -> None:
     cv.add_argument("--out", required=True, help="folder for convergence.json and trajectories.png")
     cv.set_defaults(handler=run)
 
+    at = psub.add_parser(
+        "attack", help="adversarial examples of D (PGD) and the accidental-attack measure of G's updates",
+        description="At each kept checkpoint of a GAN run: the share of real (test) and generated images whose D "
+                    "decision a PGD attack flips within each budget, the median budget needed, and how "
+                    "adversarial one training step of G is to the D before it (cosine with D's input gradient, "
+                    "and D's change per unit pixel move relative to a gradient step of the same length). "
+                    "Writes attack.json and attack.png to --out.")
+    at.add_argument("run", help="a GAN run folder")
+    at.add_argument("--norm", choices=("linf", "l2"), default="linf", help="the budget's norm (default linf)")
+    at.add_argument("--budgets", default="0.01,0.03,0.1,0.3", help="comma-separated budgets (pixels in [-1, 1])")
+    at.add_argument("-n", "--n", type=int, default=200, help="real and generated images (default 200)")
+    at.add_argument("--max-checkpoints", type=int, default=6, help="kept checkpoints, evenly spaced (default 6)")
+    at.add_argument("--out", required=True, help="folder for attack.json and attack.png")
+    at.set_defaults(handler=run_attack)
+
     t = sub.add_parser(
         "tournament", help="discriminators against generators over the checkpoints of runs: win rates and "
                            "Glicko-2 skill ratings (Olsson et al. 2018)",
@@ -121,3 +136,92 @@ def run(a) -> int:
     conv.plot(results, out / "trajectories.png")
     print(f"figure: {out / 'trajectories.png'}")
     return 0
+
+
+def run_attack(a) -> int:
+    import numpy as np
+    import torch
+
+    from ..probes import attack as atk
+    from ..probes.tournament import _step_of
+    from ..registry import ConfigError
+    from ..train import checkpoint as ckpt_io
+    from ..train import rundir
+    from ..train.feed import Feed
+    from ..train.state import DataSpec, build_state, load_data
+    try:
+        budgets = [float(b) for b in a.budgets.split(",") if b.strip()]
+    except ValueError:
+        budgets = []
+    if not budgets or min(budgets) <= 0 or a.n < 2 or a.max_checkpoints < 1:
+        print("error: need positive --budgets (comma-separated numbers), --n >= 2 and --max-checkpoints >= 1",
+              file=sys.stderr)
+        return 2
+    run = Path(a.run)
+    cfg = rundir.load_config(run)
+    folder = run / rundir.CHECKPOINTS
+    paths = sorted(folder.glob("step_*.pt"), key=_step_of) or [folder / "latest.pt"]
+    if len(paths) > a.max_checkpoints:
+        paths = [paths[int(round(i))] for i in np.linspace(0, len(paths) - 1, a.max_checkpoints)]
+    data, test = load_data(cfg, "train"), load_data(cfg, "test")
+    real = test.take(torch.arange(min(a.n, len(test))))
+    rows = []
+    print(f"{'step':>7s} " + " ".join(f"{'real@' + f'{e:g}':>10s}" for e in budgets) + " "
+          + " ".join(f"{'fake@' + f'{e:g}':>10s}" for e in budgets) + f" {'med real':>9s} {'med fake':>9s} "
+          f"{'cos(dG,gradD)':>13s} {'G/attack':>9s}")
+    for p in paths:
+        ck = ckpt_io.load(p)
+        state, method = build_state(cfg, DataSpec.of(data), torch.device("cpu"))
+        if "D" not in state.nets or method.sampler is None or getattr(state.sampler, "num_classes", 0):
+            raise ConfigError(f"probe attack: {run} is not an unconditional GAN run (method {cfg.method.name!r})")
+        state.load_state_dict(ck)
+        method.load_state_dict(ck.get("method", {}))
+        D = state.nets["D"].eval()
+        G = state.sampler.eval()
+        with torch.no_grad():
+            fake = G(torch.randn(len(real), G.z_dim, generator=torch.Generator().manual_seed(1))).float()
+        res = atk.summary(D, real, fake, a.norm, budgets)
+        D.train()
+        feed = Feed(cfg, data, torch.device("cpu"))
+        batches = [feed(state.batch + i) for i in range(cfg.train.n_disc)]
+        acc = atk.accidental_attack(state, method, batches, n=a.n)
+        step = int(ck["step"])
+        rows.append({"step": step, "checkpoint": p.name, **res, "accidental": {
+            "cosine": acc.cosine, "rate_g": acc.rate_g, "rate_attack": acc.rate_attack, "ratio": acc.ratio,
+            "move": acc.move}})
+        print(f"{step:7d} " + " ".join(f"{res['real']['success'][f'{e:g}']:10.2f}" for e in budgets) + " "
+              + " ".join(f"{res['fake']['success'][f'{e:g}']:10.2f}" for e in budgets)
+              + f" {res['real']['median_budget']:9.4f} {res['fake']['median_budget']:9.4f} {acc.cosine:13.3f}"
+              f" {acc.ratio:9.3f}")
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "attack.json").write_text(json.dumps({"norm": a.norm, "budgets": budgets, "n": len(real),
+                                                 "checkpoints": rows}, indent=1) + "\n")
+    _plot_attack(rows, out / "attack.png", a.norm)
+    print(f"figure: {out / 'attack.png'}")
+    return 0
+
+
+def _plot_attack(rows, path: Path, norm: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..viz import _save_atomic
+    steps = [r["step"] for r in rows]
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.2), dpi=100)
+    a1.plot(steps, [r["real"]["median_budget"] for r in rows], "o-", label="real")
+    a1.plot(steps, [r["fake"]["median_budget"] for r in rows], "s-", label="generated")
+    a1.set_xlabel("step")
+    a1.set_ylabel(f"median {norm} budget to flip D")
+    a1.legend(fontsize=7)
+    a2.plot(steps, [r["accidental"]["cosine"] for r in rows], "o-", label="cos(G's move, D's gradient)")
+    a2.plot(steps, [r["accidental"]["ratio"] for r in rows], "s-", label="D change: G's move / attack")
+    a2.axhline(0, c="0.7", lw=0.8)
+    a2.set_xlabel("step")
+    a2.legend(fontsize=7)
+    fig.tight_layout()
+    try:
+        _save_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
+    finally:
+        plt.close(fig)
