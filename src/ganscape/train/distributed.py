@@ -102,9 +102,16 @@ def start(r: Ranks, device: torch.device, timeout_minutes: float = 120.0) -> tor
 
 
 def stop() -> None:
-    """Leave the process group (after the run, failed or not)."""
+    """Leave the process group (after the run, failed or not). The ranks first wait for each other:
+    rank 0 still writes the run's last files when the others are done, and a rank that tore its
+    group down meanwhile could abort at exit in gloo's threads ("terminate called without an active
+    exception", seen under load). After a peer died the barrier fails at once, and is skipped."""
     ranks.set_ranks(0, 1)
     if dist.is_initialized():
+        try:
+            dist.barrier()
+        except Exception:  # noqa: BLE001 (a dead peer: nothing to wait for)
+            pass
         dist.destroy_process_group()
 
 
