@@ -26,15 +26,24 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
+PORT_TAKEN = ("Address already in use", "EADDRINUSE", "failed to listen")
+
+
 def _torchrun(tmp_path, args, nproc=2, wait=True):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
-           "--master_addr", "127.0.0.1", "--master_port", str(_port()), "-m", "ganscape", "train",
-           "--no-progress", "--threads", "1", *args]
+
+    def cmd():
+        return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
+                "--master_addr", "127.0.0.1", "--master_port", str(_port()), "-m", "ganscape", "train",
+                "--no-progress", "--threads", "1", *args]
     if not wait:
-        return subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        return subprocess.Popen(cmd(), env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, start_new_session=True)
-    out = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(cmd(), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    if out.returncode and any(s in out.stdout + out.stderr for s in PORT_TAKEN):
+        # the free port _port() found was taken by another process before torchrun bound it: the
+        # launch never started, so it is launched again on another port (not a retry of a failed run)
+        out = subprocess.run(cmd(), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     return out
 
