@@ -32,37 +32,29 @@ def world() -> int:
 
 
 @contextmanager
-def sharded() -> Iterator[None]:
-    """Per-example draws in this block are slices of the global batch's draw."""
-    before = _STATE["sharded"]
-    _STATE["sharded"] = True
+def _set(key: str, value: bool) -> Iterator[None]:
+    before = _STATE[key]
+    _STATE[key] = value
     try:
         yield
     finally:
-        _STATE["sharded"] = before
+        _STATE[key] = before
 
 
-@contextmanager
-def sharded_eval() -> Iterator[None]:
+def sharded():
+    """Per-example draws in this block are slices of the global batch's draw."""
+    return _set("sharded", True)
+
+
+def sharded_eval():
     """Feature extraction in this block splits its batches over the ranks (every rank must enter it:
     `ganscape eval` under torchrun). The training loop's evaluations run on rank 0 alone, outside it."""
-    before = _STATE["eval_sharded"]
-    _STATE["eval_sharded"] = _STATE["world"] > 1
-    try:
-        yield
-    finally:
-        _STATE["eval_sharded"] = before
+    return _set("eval_sharded", _STATE["world"] > 1)
 
 
-@contextmanager
-def unsharded_eval() -> Iterator[None]:
+def unsharded_eval():
     """Feature extraction in this block is this rank's own (inside a sharded evaluation)."""
-    before = _STATE["eval_sharded"]
-    _STATE["eval_sharded"] = False
-    try:
-        yield
-    finally:
-        _STATE["eval_sharded"] = before
+    return _set("eval_sharded", False)
 
 
 def eval_shard() -> tuple:

@@ -64,12 +64,7 @@ def extract(extractor: FeatureExtractor, images, batch_size: int = 256,
         return _extract_batches(extractor, images.batches(batch_size, keep=lambda i: i % world == rank),
                                 -(-len(images) // batch_size), device, progress, check=True)
     x = images.detach() if isinstance(images, torch.Tensor) else torch.as_tensor(images)
-    if x.ndim != 4:
-        raise ValueError(f"images must be (N, C, H, W), got shape {tuple(x.shape)}")
-    if not torch.isfinite(x).all():
-        raise ValueError("images contain NaN or Inf")
-    if x.min() < -1.0001 or x.max() > 1.0001:
-        raise ValueError(f"images must lie in [-1, 1]; got range [{x.min():.3g}, {x.max():.3g}]")
+    _check_batch(x)   # all at once: an error before any batch is extracted
     return _extract_batches(extractor, (x[i:i + batch_size] for i in range(0, len(x), batch_size)),
                             -(-len(x) // batch_size), device, progress)
 
