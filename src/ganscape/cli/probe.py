@@ -139,16 +139,14 @@ def run(a) -> int:
 
 
 def run_attack(a) -> int:
-    import numpy as np
     import torch
 
     from ..probes import attack as atk
-    from ..probes.tournament import _step_of
+    from ..probes import gan_state, kept_checkpoints
     from ..registry import ConfigError
-    from ..train import checkpoint as ckpt_io
     from ..train import rundir
     from ..train.feed import Feed
-    from ..train.state import DataSpec, build_state, load_data
+    from ..train.state import load_data
     try:
         budgets = [float(b) for b in a.budgets.split(",") if b.strip()]
     except ValueError:
@@ -159,10 +157,9 @@ def run_attack(a) -> int:
         return 2
     run = Path(a.run)
     cfg = rundir.load_config(run)
-    folder = run / rundir.CHECKPOINTS
-    paths = sorted(folder.glob("step_*.pt"), key=_step_of) or [folder / "latest.pt"]
-    if len(paths) > a.max_checkpoints:
-        paths = [paths[int(round(i))] for i in np.linspace(0, len(paths) - 1, a.max_checkpoints)]
+    paths = kept_checkpoints(run, a.max_checkpoints, with_latest=False)
+    if not paths:
+        raise ConfigError(f"probe attack: {run} has no checkpoint")
     data, test = load_data(cfg, "train"), load_data(cfg, "test")
     real = test.take(torch.arange(min(a.n, len(test))))
     rows = []
@@ -170,12 +167,7 @@ def run_attack(a) -> int:
           + " ".join(f"{'fake@' + f'{e:g}':>10s}" for e in budgets) + f" {'med real':>9s} {'med fake':>9s} "
           f"{'cos(dG,gradD)':>13s} {'G/attack':>9s}")
     for p in paths:
-        ck = ckpt_io.load(p)
-        state, method = build_state(cfg, DataSpec.of(data), torch.device("cpu"))
-        if "D" not in state.nets or method.sampler is None or getattr(state.sampler, "num_classes", 0):
-            raise ConfigError(f"probe attack: {run} is not an unconditional GAN run (method {cfg.method.name!r})")
-        state.load_state_dict(ck)
-        method.load_state_dict(ck.get("method", {}))
+        state, method, ck = gan_state(cfg, data, p, f"probe attack: {run}")
         D = state.nets["D"].eval()
         G = state.sampler.eval()
         with torch.no_grad():

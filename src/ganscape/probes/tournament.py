@@ -19,7 +19,6 @@ a D that calls everything fake lose (its accuracy is 0.5), as the issue asks.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -57,45 +56,21 @@ class Tournament:
         return self.wins.sum(1) / (self.games * self.wins.shape[1])
 
 
-def _step_of(path: Path) -> int:
-    m = re.findall(r"\d+", path.stem)
-    return int(m[0]) if m else -1
-
-
 def players_of(run_dirs: Sequence[Path], device: str = "cpu", max_per_run: int = 10) -> List[Player]:
-    """The kept checkpoints (step_N.pt) of each run, at most `max_per_run` evenly spaced, plus latest.pt when
-    it is newer; each with its generator and discriminator loaded."""
-    from ..train import checkpoint as ckpt_io
+    """The kept checkpoints of each run (probes.kept_checkpoints), each with its generator and discriminator."""
     from ..train import rundir
-    from ..train.state import DataSpec, build_state, load_data
+    from ..train.state import load_data
+    from . import gan_state, kept_checkpoints
     out = []
     for run in map(Path, run_dirs):
         cfg = rundir.load_config(run)
-        folder = run / rundir.CHECKPOINTS
-        steps = sorted(folder.glob("step_*.pt"), key=_step_of)
-        if len(steps) > max_per_run:
-            steps = [steps[int(round(i))] for i in np.linspace(0, len(steps) - 1, max_per_run)]
-        latest = folder / "latest.pt"
-        paths = list(steps)
-        if latest.exists():
-            ck = ckpt_io.load(latest)
-            if not steps or int(ck["step"]) > _step_of(steps[-1]):
-                paths.append(latest)
+        paths = kept_checkpoints(run, max_per_run)
         if not paths:
             raise ConfigError(f"tournament: {run} has no checkpoint")
         data = load_data(cfg, "test")
         for p in paths:
-            ck = ckpt_io.load(p)
-            state, method = build_state(cfg, DataSpec.of(data), torch.device(device))
-            if "D" not in state.nets or method.sampler is None:
-                raise ConfigError(f"tournament: {run} (method {cfg.method.name!r}) has no generator and "
-                                  f"discriminator to match; a tournament is for GAN runs")
-            state.load_state_dict(ck)
-            G = state.sampler.eval()
-            D = state.nets["D"].eval()
-            if getattr(G, "num_classes", 0) or getattr(D, "num_classes", 0):
-                raise ConfigError(f"tournament: {run} is class-conditional; matches of conditional nets are not "
-                                  f"built yet (they would need labels on both sides)")
+            state, _, ck = gan_state(cfg, data, p, f"tournament: {run}")
+            G, D = state.sampler.eval().to(device), state.nets["D"].eval().to(device)
             out.append(Player(run.name, int(ck["step"]), p, G, D, f"{run.name}@{int(ck['step'])}"))
     return out
 

@@ -31,7 +31,6 @@ from typing import Any, Callable, Dict, List, Optional, Union
 import torch
 
 from .. import ranks, viz
-from ..methods.base import Batch
 from ..registry import ConfigError
 from ..config import Config, save_json
 from . import checkpoint as ckpt_io
