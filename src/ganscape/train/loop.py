@@ -35,7 +35,7 @@ from ..registry import ConfigError
 from ..config import Config, save_json
 from . import checkpoint as ckpt_io
 from . import rundir
-from . import distributed, speed
+from . import distributed, speed, staleness
 from .feed import Feed
 from . import threads as thr
 from .state import (DataSpec, allocation_failure, build_state, load_data, no_labels_hint, resolve_device,
@@ -257,7 +257,8 @@ def set_lr(state, factor: float) -> None:
 
 def _payload(state, method, cfg: Config) -> Dict[str, Any]:
     from ..config import to_plain
-    return {**state.state_dict(), "method": method.state_dict(), "config": to_plain(cfg)}
+    return {**state.state_dict(), **staleness.checkpoint_entry(state), "method": method.state_dict(),
+            "config": to_plain(cfg)}
 
 
 def _finite(stats: Dict[str, torch.Tensor]) -> torch.Tensor:
@@ -356,6 +357,7 @@ def _prepare_resume(cfg: Config, run_dir: Path, state, method, lead: bool = True
                 f"train.steps, logging, sample, checkpoint and eval settings, learning rates, device")
     try:
         state.load_state_dict(ckpt)
+        staleness.load_checkpoint_entry(state, ckpt)   # train.staleness: the queues of stale parameters
         method.load_state_dict(ckpt["method"])
     except (RuntimeError, KeyError) as e:
         raise ckpt_io.CheckpointError(f"checkpoint {path} does not fit this run's nets "
@@ -434,6 +436,7 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
     distributed.prepare(state.nets, state.optims, r)
     speed.compile_nets(cfg, state.nets, device)   # train.compile
     speed.attach_scalers(cfg, state)              # train.precision fp16
+    staleness.attach(cfg, state, method)          # train.staleness (its hooks after the two above)
     evaluator = Evaluator(cfg, device, method, data.shape) if cfg.eval.metrics and lead else None
     evaluates = bool(cfg.eval.metrics)   # every rank takes part in the evaluation steps (rank 0 evaluates)
     if r.world > 1 and method.distributed_refusal:
@@ -551,7 +554,8 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
                 log = (state.step + 1) % tc.log_every == 0 or state.step + 1 == tc.steps
                 batches = [feed(state.batch + i) for i in range(tc.n_disc)] if feed is not None else []
                 state.batch += len(batches)
-                with speed.step_context(cfg, device), ranks.sharded():   # train.precision; a rank's noise
+                # train.precision; a rank's noise; train.staleness's stale parameters during the step
+                with speed.step_context(cfg, device), ranks.sharded(), staleness.around_step(state):
                     stats = distributed.mean_stats(method.step(state, batches, log), device)
                 state.step += 1
                 if r.world > 1 and not synced:   # after a data-dependent init in the first step: rank 0's
