@@ -130,6 +130,13 @@ class TrainConfig:
     num_samples: int = 64           # images in each sample grid (points in each 2-D plot: x40)
     lr_schedule: str = "constant"   # constant | linear (decay both learning rates linearly to 0 at `steps`)
     progress: bool = True           # tqdm progress bar
+    # The training doctor (probes/doctor.py): every doctor_every G steps (0: 20 times a run) measure
+    # the sampler on a fixed latent batch (diversity, modes covered, memorized share: doctor.jsonl),
+    # judge those checks and the stats so far, print each new finding (divergence, D overpowering,
+    # mode collapse / dropping / hopping, memorization, oscillation) with its evidence and advice,
+    # and write doctor.json and doctor.png at the end. `ganscape doctor RUN` does it afterwards.
+    doctor: bool = False
+    doctor_every: int = 0
     # Semi-supervised training: keep the labels of only this many training
     # examples per class (chosen with the run's seed), the rest count as
     # unlabelled (Batch.labelled); 0 = every label is known.
@@ -193,7 +200,7 @@ class TrainConfig:
         if self.lr_schedule not in ("constant", "linear"):
             raise ConfigError(f"{where}.lr_schedule: {self.lr_schedule!r} is not allowed; choose constant or linear")
         for k in ("sample_every", "checkpoint_every", "ema_start", "labelled_per_class", "labelled_batch_size",
-                  "max_seconds", "threads"):
+                  "max_seconds", "threads", "doctor_every"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{where}.{k}: must be >= 0, got {getattr(self, k)}")
         if self.labelled_batch_size and not self.labelled_per_class:

@@ -1,7 +1,7 @@
 """The command line: parse -> config -> library call. No logic of its own.
 
 One module per command group (train, sample, eval, compare, listing,
-download, data, demo, demos, study, report); each has add(sub), which declares its
+download, data, demo, demos, study, report, probe, doctor); each has add(sub), which declares its
 parser and sets `handler`, and run(args) -> exit code. This module builds
 the parser and turns the library's errors into one line and an exit code.
 `ganscape` (pyproject) and `python -m ganscape.cli` both call main()."""
@@ -15,7 +15,7 @@ from typing import List, Optional
 # Registration is explicit: the parser's choices and `list` come from the
 # registries, which this import fills (before any parser is built).
 from .. import components  # noqa: F401
-from . import compare, data, demo, demos, download, listing, probe, report, sample, study, train
+from . import compare, data, demo, demos, doctor, download, listing, probe, report, sample, study, train
 from . import eval as eval_
 
 EXAMPLES = """\
@@ -39,6 +39,7 @@ examples:
   ganscape train --preset expert-cartpole         # a policy by PPO on CartPole (the rl extra)
   ganscape demos runs/expert-cartpole-001 --episodes 10 --out demos/cartpole.npz
   ganscape sample runs/expert-cartpole-001 --episodes 2 --out rollouts.gif   # rendered episodes
+  ganscape doctor runs/digits-001                 # diagnosis with evidence and advice (live: --set train.doctor=true)
   ganscape probe convergence --out conv/           # Dirac-GAN: which regularizers converge (Jacobian, trajectories)
 """
 
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ganscape {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train.add(sub, EXAMPLES)
-    for group in (sample, eval_, demos, compare, listing, download, data, demo, study, report, probe):  # probe: also `tournament`
+    for group in (sample, eval_, demos, compare, listing, download, data, demo, study, report, probe, doctor):  # probe: also `tournament`
         group.add(sub)
     return parser
 

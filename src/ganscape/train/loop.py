@@ -459,6 +459,7 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
             final = state.step >= cfg.train.steps
             rundir.truncate_jsonl(run_dir / rundir.METRICS, state.step - 1 if final else state.step, source="train")
             rundir.truncate_jsonl(run_dir / rundir.THREADS, state.step)
+            rundir.truncate_jsonl(run_dir / rundir.DOCTOR, state.step)
             save_json(cfg, run_dir / rundir.CONFIG)
         if evaluator:
             evaluator.restore(run_dir)
@@ -480,6 +481,12 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
     # a classifier-only method has no sample grids, nor has a policy (`ganscape sample` renders its episodes)
     can_sample = lead and state.sampler_name is not None and not getattr(state.sampler, "is_policy", False)
     n_fixed = tc.num_samples * 40 if data.kind == "points" else tc.num_samples
+    doctor = None
+    if tc.doctor and can_sample:   # train.doctor: checks on a schedule, findings printed as they come
+        from tqdm.auto import tqdm as _tqdm
+
+        from ..probes.doctor_run import LiveDoctor
+        doctor = LiveDoctor(cfg, data, run_dir, say=_tqdm.write)
     # the sampler's own latent size where it has one (a flow or PixelCNN: one per pixel)
     z_dim = getattr(state.sampler, "z_dim", cfg.model.z_dim) if can_sample else cfg.model.z_dim
     fixed_z = torch.randn(n_fixed, z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
@@ -586,6 +593,8 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
                     save_samples(state, method, cfg, run_dir, fixed_z, data.x, data.info, state.step)
                 if evaluates and cfg.eval.every and state.step % cfg.eval.every == 0:
                     evaluate()
+                if doctor is not None and doctor.due(state.step) and bool(ok):
+                    doctor.check(state.sampler, state.step)
                 if tc.checkpoint_every and state.step % tc.checkpoint_every == 0:
                     checkpoint(keep=True)
                 elif state.step % tc.latest_every == 0:
@@ -638,6 +647,8 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
     try:
         if lead:
             status = _finish(cfg, run_dir, state, data, status, extra, can_sample)
+            if doctor is not None:
+                doctor.finish({"status": status, "step": state.step, **extra})
     except OSError as e:
         return _fail(run_dir if lead else None, state.step, saved_step, ckpt_io.describe_os_error(e))
     except Exception as e:

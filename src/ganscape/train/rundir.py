@@ -11,6 +11,9 @@
       samples/           step_000500.png grids (scatter plots for 2-D data)
       checkpoints/       latest.pt, previous.pt, step_001000.pt ...
       tensorboard/       event files, when tensorboard is installed
+      doctor.jsonl       the training doctor's checks (train.doctor; probes/doctor_checks.py)
+      doctor.json        its findings, doctor.png its figure (written at the end with train.doctor, and
+                         by `ganscape doctor RUN`)
       threads.jsonl      each choice of the torch thread count and what was measured (train/threads.py)
       .lock              locked (flock) by the process training in the folder; holds its pid
 """
@@ -32,6 +35,7 @@ SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"
 THREADS = "threads.jsonl"
+DOCTOR = "doctor.jsonl"
 LOCK = ".lock"
 
 
