@@ -12,7 +12,7 @@ scores held-out real images with it, evaluate_run.heldout_baseline)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 import torch
@@ -144,6 +144,43 @@ def _memorization_invariant(p: InvariantMemorizationParams, ctx: EvalContext) ->
     out = memorized_fraction(ctx.fake, ctx.train.floats(), held, p.group, p.shift, p.quantile)
     return {"memorized_fraction": out["fraction_memorized"], "memorized_threshold": out["threshold"],
             "memorized_median_distance": out["median_distance"]}
+
+
+@dataclass(frozen=True)
+class GeometryScoreParams:
+    n_landmarks: int = 64            # landmarks per draw (the paper's 64)
+    gamma: Optional[float] = None    # alpha_max / largest witness-landmark distance; None: 1/128 * N / 5000
+    i_max: int = 100                 # RLT of 0 .. i_max - 1 loops (the paper's 100)
+    n: int = 100                     # landmark draws averaged (the paper: 10000; its notebooks: 100)
+    n_points: int = 2000             # both sets subsampled to one size, at most this
+    seed: int = 0
+
+    def validate(self, where: str) -> None:
+        if self.n_landmarks < 3:
+            raise ConfigError(f"{where}.n_landmarks: must be >= 3 (a loop needs 3 landmarks), got {self.n_landmarks}")
+        if self.gamma is not None and not 0.0 < self.gamma <= 1.0:
+            raise ConfigError(f"{where}.gamma: must lie in (0, 1] or be null (1/128 * N / 5000), got {self.gamma}")
+        if self.i_max < 2:
+            raise ConfigError(f"{where}.i_max: must be >= 2, got {self.i_max}")
+        if self.n < 1:
+            raise ConfigError(f"{where}.n: must be >= 1 landmark draw, got {self.n}")
+        if self.n_points < self.n_landmarks:
+            raise ConfigError(f"{where}.n_points: must be >= n_landmarks ({self.n_landmarks}), got {self.n_points}")
+        from .geometry_score import require_gudhi
+        require_gudhi()  # refused when the config is read, not at the first evaluation
+
+
+@METRICS.register("geometry-score", params=GeometryScoreParams, real_baseline=True,
+                  results=("geometry_score", "geometry_rlt_mode_real", "geometry_rlt_mode_fake"))
+def _geometry_score(p: GeometryScoreParams, ctx: EvalContext) -> Dict[str, float]:
+    """Geometry Score (Khrulkov & Oseledets 2018): squared L2 distance between the mean relative living times of
+    loops in witness complexes of real and generated features, and the loop count each peaks at (needs gudhi)."""
+    from .geometry_score import geometry_score
+    real, fake = _features_pair(ctx)
+    out = geometry_score(real, fake, n_landmarks=p.n_landmarks, gamma=p.gamma, i_max=p.i_max, n=p.n,
+                         n_points=p.n_points, seed=p.seed, progress=ctx.progress)
+    return {"geometry_score": out["geometry_score"], "geometry_rlt_mode_real": float(out["mode_real"]),
+            "geometry_rlt_mode_fake": float(out["mode_fake"])}
 
 
 @METRICS.register("stacked-modes", results=("stacked_modes_captured", "stacked_kl_to_uniform"))
