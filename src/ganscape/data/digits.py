@@ -62,11 +62,16 @@ def digits_arrays(split: str, validation: int = 0):
 class DigitsParams:
     size: Literal[8, 16, 32] = 8  # output resolution; >8 is bilinear upsampling
     validation: int = 0           # training images held out as the split "val" (not trained on)
+    # Train on only the first `train_limit` training images (0: all 1497 less validation); the test and
+    # val splits are unchanged. A small set is how memorization is provoked (the doctor's benchmark).
+    train_limit: int = 0
 
     def validate(self, where: str) -> None:
         if self.size not in (8, 16, 32):
             raise ConfigError(f"{where}.size: {self.size} is not allowed; choose 8, 16 or 32")
         check_validation(self.validation, where)
+        if self.train_limit < 0:
+            raise ConfigError(f"{where}.train_limit: must be >= 0 (0: every training image), got {self.train_limit}")
 
 
 @DATASETS.register("digits", params=DigitsParams, extractor="digits-cnn")
@@ -74,6 +79,8 @@ def digits(params: DigitsParams, split: str, seed: int = 0) -> ArrayDataset:
     """scikit-learn's 8x8 digits (1497 train / 300 test; `validation` of the train images as split "val"),
     1 channel, optionally resized."""
     images, labels = digits_arrays(split, params.validation)
+    if split == "train" and params.train_limit:
+        images, labels = images[:params.train_limit], labels[:params.train_limit]
     # Stored as the 17 levels v in 0..16 (uint8), decoded as v / 8 - 1 = 2 v / 16 - 1 and resized
     # per batch. At the native 8 px the likelihood metrics score them as discrete 17-level images.
     codes = torch.from_numpy(np.rint(images * 16.0).astype(np.uint8))[:, None]

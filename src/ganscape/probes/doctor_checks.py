@@ -70,7 +70,7 @@ class Checker:
             self.extractor = build_extractor(name)
             self._extract = lambda x: extract(self.extractor, x, batch_size=250)
         feats = self._features(real)
-        self.real_div = max(mean_pairwise_distance(feats["features"]), 1e-12)
+        self.real_div = mean_pairwise_distance(feats["features"])
         self.k = 0
         if self.centers is not None:
             self.k = len(self.centers)
@@ -112,7 +112,8 @@ class Checker:
             rec["nonfinite"] = True
             return rec
         feats = self._features(fake)
-        rec["diversity"] = mean_pairwise_distance(feats["features"]) / self.real_div
+        if self.real_div > 1e-9:   # data of one point (the Dirac-GAN's) has no diversity to compare with
+            rec["diversity"] = mean_pairwise_distance(feats["features"]) / self.real_div
         if self.k:
             a = self._assign(fake.numpy(), feats)
             rec["modes"] = covered(a, self.k).tolist()
