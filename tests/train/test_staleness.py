@@ -16,7 +16,7 @@ from ganscape.train import staleness
 
 def _tree(tiny_tree, **train):
     t = copy.deepcopy(tiny_tree)
-    t["train"].update({"steps": 6, "log_every": 1, "sample_every": 0, "checkpoint_every": 0, "latest_every": 3,
+    t["train"].update({"steps": 5, "log_every": 1, "sample_every": 0, "checkpoint_every": 0, "latest_every": 3,
                        "threads": 1, **train})
     return t
 
@@ -84,10 +84,6 @@ def test_staleness_0_installs_nothing_and_trains_bit_identically(tiny_tree, tmp_
     for n in ca["optims"]:   # Adam's moments too
         for i, st in ca["optims"][n]["state"].items():
             assert all(torch.equal(u, v) for u, v in zip(st.values(), cb["optims"][n]["state"][i].values()))
-    # the option acts: k = 1 trains other weights
-    c = ganscape.train(from_dict(_tree(tiny_tree, staleness=1)), run_dir=tmp_path / "k1")
-    cc = ckpt_io.load(c / "checkpoints" / "latest.pt")
-    assert any(not torch.equal(v, ca["nets"]["D"][k]) for k, v in cc["nets"]["D"].items())
 
 
 def test_nets_hold_current_parameters_outside_the_step_and_resume_is_exact(tiny_tree, tmp_path, same_checkpoints):
@@ -99,25 +95,25 @@ def test_nets_hold_current_parameters_outside_the_step_and_resume_is_exact(tiny_
     for name in ("G", "D"):
         params = [v for k, v in ck["nets"][name].items() if k in _param_names(tiny_tree, name)]
         assert len(params) == len(past[name][0])
-        # the nets (and what the EMA followed) hold x_6, not the queue's x_4 or x_5
+        # the nets (and what the EMA followed) hold x_5, not the queue's x_3 or x_4
         for snap in past[name]:
             assert any(not torch.equal(p, q) for p, q in zip(params, snap))
     for k, v in ck["ema"]["G"].items():
         assert torch.equal(v, ck["nets"]["G"][k])
-    # resume from step 3 (latest_every 3) to 6: the queue in the checkpoint makes it exact
+    # resume from step 3 (latest_every 3) to 5: the queue in the checkpoint makes it exact
     half = tmp_path / "half"
     ganscape.train(from_dict({**t, "train": {**t["train"], "steps": 3}}), run_dir=half)
     broken = tmp_path / "broken"
     import shutil
     shutil.copytree(half, broken)
-    ganscape.resume(half, steps=6)
+    ganscape.resume(half, steps=5)
     same_checkpoints(whole, half)
     # ... and it matters: the same resume with the queue dropped from the checkpoint trains otherwise
     path = broken / "checkpoints" / "latest.pt"
     c = ckpt_io.load(path)
     del c["staleness"]
     ckpt_io.save_latest(broken / "checkpoints", c)
-    ganscape.resume(broken, steps=6)
+    ganscape.resume(broken, steps=5)
     with pytest.raises(AssertionError):
         same_checkpoints(whole, broken)
 
@@ -168,3 +164,23 @@ class _nothing:
 
     def __exit__(self, *a):
         return False
+
+
+def test_fp16_loss_scaler_hooks_run_first_and_a_skipped_step_still_counts():
+    """The scaler (registered first, as the loop does) drops a non-finite gradient and the step changes
+    nothing; the delay counts that step: x_{t+1} = x_t - 0.5 x_{max(t-2, 0)}, with x_2 = x_1."""
+    from ganscape.train.speed import LossScaler
+    x = torch.nn.Parameter(torch.tensor([1.0]))
+    opt = torch.optim.SGD([x], lr=0.5)
+    scaler = LossScaler(opt)
+    s = staleness.Staleness(2, {"x": opt})
+    out = []
+    for t in range(5):
+        with s.around_step():
+            opt.zero_grad()
+            scaler.backward((0.5 * x ** 2).sum() * (float("inf") if t == 1 else 1.0))
+            opt.step()
+        out.append(float(x.detach()))
+    # x1 = .5; x2 = x1 (skipped); x3 = .5 - .5 * x0 = 0; x4 = 0 - .5 * x1 = -.25; x5 = -.25 - .5 * x2 = -.5
+    assert out == [0.5, 0.5, 0.0, -0.25, -0.5]
+    assert scaler.skipped == 1
