@@ -35,8 +35,8 @@ FINDINGS = ("divergence", "d-overpowering", "mode-collapse", "mode-dropping", "m
 PROBABILITY_LOSSES = ("ns", "minimax", "bgan")
 
 # --- thresholds (one place) ---
-BLOWUP = 100.0          # divergence: |value| grew this many times over its early median ...
-BLOWUP_FLOOR = 1e3      # ... and exceeds this absolute size (small numbers growing 100x are noise)
+BLOWUP = 30.0           # divergence: |value| grew this many times over its early median ...
+BLOWUP_FLOOR = 100.0    # ... and exceeds this absolute size (small numbers growing 100x are noise)
 P_FAKE_LOW = 0.05       # d-overpowering: D's probability of "real" on fakes below this ...
 P_REAL_HIGH = 0.8       # ... while real data stays above this, ...
 HINGE_SATURATED = 0.05  # (hinge: D's loss below this: both margins met for nearly every example)
@@ -87,8 +87,8 @@ def _series(stats: Sequence[Mapping[str, Any]], key: str):
 
 
 def _early(v: np.ndarray) -> float:
-    """The median of the first fifth of a series (at least 3 values): its scale before anything failed."""
-    head = v[:max(3, len(v) // 5)]
+    """The median of the first tenth of a series (at least 3 values): its scale before anything failed."""
+    head = v[:max(3, len(v) // 10)]
     head = head[np.isfinite(head)]
     return float(np.median(np.abs(head))) if len(head) else math.nan
 
@@ -110,11 +110,19 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------- the rules
 def divergence(stats, checks, cfg, status: Optional[Mapping[str, Any]] = None) -> List[Finding]:
     """A loss or gradient norm went non-finite (the run stopped as diverged) or grew BLOWUP times over its
-    early scale and past BLOWUP_FLOOR. The net is the one whose statistics grew more."""
+    early scale and past BLOWUP_FLOOR, and stayed so to the last record. The net is the one whose statistics grew more."""
     growth: Dict[str, tuple] = {}
     first = None
-    for key in ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm", "d_real", "d_fake"):
-        steps, v = _series(stats, key)
+    s_real, real = _series(stats, "d_real")
+    s_fake, fake = _series(stats, "d_fake")
+    gap = [{"step": int(a), "d_gap": float(r - f)} for a, r, f in zip(s_real, real, fake)] \
+        if len(real) == len(fake) else []
+    # D's outputs are judged by the gap between real and fake: under the Wasserstein loss a critic's
+    # offset is free (no penalty sees it) and drifts in healthy runs, and so does G's loss, -D(fake).
+    keys = ["d_loss", "d_grad_norm", "g_grad_norm", "d_gap"] + ([] if _loss_name(cfg) == "wasserstein"
+                                                                 else ["g_loss"])
+    for key in keys:
+        steps, v = _series(gap if key == "d_gap" else stats, key)
         if len(v) < 4:
             continue
         base = max(_early(v), 1e-8)

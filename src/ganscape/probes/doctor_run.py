@@ -87,7 +87,8 @@ def plot(stats: Sequence[Dict[str, Any]], checks: Sequence[Dict[str, Any]], find
         if len(s):
             ax[0].plot(s, v, label=key)
     ax[0].set_title("D's mean logit")
-    ax[0].legend(fontsize=7)
+    if ax[0].lines:
+        ax[0].legend(fontsize=7)
     cs = [c for c in checks if c.get("diversity") is not None]
     ax[1].plot([c["step"] for c in cs], [c["diversity"] for c in cs], "o-")
     ax[1].axhline(1.0, color="gray", lw=0.5)
