@@ -79,3 +79,35 @@ def test_bad_arguments_name_what_is_allowed():
         ordered_flaws(x, np.zeros((10, 2)))
     with pytest.raises(ValueError, match="alpha must lie in"):
         ordered_flaws(x, x, k=1, alpha=1.5)
+
+
+def test_registered_metric_on_digits_missing_half_the_classes():
+    from ganscape.metrics.evaluate import evaluate_arrays
+    from ganscape.registry import DATASETS
+    data = DATASETS.build("digits", {"size": 8}, "train")
+    x, y = data.floats(), data.y
+    half = x[:500][y[:500] < 5]          # a "generator" that draws only 0-4
+    out = evaluate_arrays(half, x[500:800], ["flaws"], extractor="digits-cnn",
+                          metric_params={"flaws": {"k": 2}})["results"]
+    assert set(out) >= {"flaws_c2st_accuracy", "flaws_residual_accuracy", "flaws_first_drop",
+                        "flaws_first_share", "flaws_n_significant", "flaws_accuracy_2", "flaws_drop_2"}
+    assert out["flaws_c2st_accuracy"] > 0.6 and out["flaws_n_significant"] >= 1
+    assert out["flaws_first_drop"] == out["flaws_accuracy_1"] - out["flaws_accuracy_2"]
+
+
+def test_regress_removes_all_that_correlates_with_the_score():
+    # correlated features: feature 1 = feature 0 + noise, generated shifted along both; projecting out
+    # the first direction leaves the shift readable from the rest, regressing it out does not
+    rng = np.random.default_rng(5)
+
+    def sample(n, shift):
+        a = rng.standard_normal((n, 1)) - shift
+        return np.hstack([a, a + 0.3 * rng.standard_normal((n, 1)), rng.standard_normal((n, 4))])
+    fake, real = sample(2000, 1.0), sample(2000, 0.0)
+    proj = ordered_flaws(fake, real, k=1, removal="project")
+    regr = ordered_flaws(fake, real, k=1, removal="regress")
+    assert proj["accuracy"] == regr["accuracy"] > 0.65
+    assert proj["residual_accuracy"] > 0.6
+    assert abs(regr["residual_accuracy"] - 0.5) < 0.03
+    with pytest.raises(ValueError, match="removal must be one of"):
+        ordered_flaws(fake, real, k=1, removal="whiten")

@@ -90,7 +90,9 @@ import numpy as np
 
 from .checks import as_features, positive_int, public_metric
 
-__all__ = ["Flaw", "ordered_flaws", "flaws_table", "flaws_figure"]
+__all__ = ["Flaw", "ordered_flaws", "flaws_table", "flaws_figure", "REMOVALS"]
+
+REMOVALS = ("project", "regress")
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def _fit_direction(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
 
 @public_metric
 def ordered_flaws(fake, real, *, k: int = 4, seed: int = 0, test_fraction: float = 0.5,
-                  top: int = 8, alpha: float = 0.01) -> Dict[str, Any]:
+                  top: int = 8, alpha: float = 0.01, removal: str = "project") -> Dict[str, Any]:
     """The generator's flaws in order: repeated linear C2ST with each direction projected out.
 
     Args:
@@ -131,6 +133,9 @@ def ordered_flaws(fake, real, *, k: int = 4, seed: int = 0, test_fraction: float
         test_fraction: share of each (balanced) class held out, in (0, 1).
         top: how many real and generated examples to list along each flaw.
         alpha: significance level of each flaw's binomial test, in (0, 1).
+        removal: "project" (z <- z - (z . u) u, Gram-Schmidt) or "regress" (each standardised
+            feature loses its least-squares fit on the score z . u: all linear information
+            correlated with the score goes; see the module docstring).
 
     Returns:
         {"flaws": [Flaw, ...] (k of them, in order found),
@@ -154,6 +159,8 @@ def ordered_flaws(fake, real, *, k: int = 4, seed: int = 0, test_fraction: float
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
     if not 0.0 < alpha < 1.0:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha!r}")
+    if removal not in REMOVALS:
+        raise ValueError(f"removal must be one of {REMOVALS}, got {removal!r}")
 
     # Balancing and split: the same draws, in the same order, as c2st_accuracy.
     rng = np.random.default_rng(seed)
@@ -180,6 +187,8 @@ def ordered_flaws(fake, real, *, k: int = 4, seed: int = 0, test_fraction: float
     found: List[np.ndarray] = []          # unit vectors in standardised space
     accuracies: List[float] = []
     p_values: List[float] = []
+    steps: List[Dict[str, np.ndarray]] = []
+    reduce = np.eye(dim)                  # the current features are (original standardised) @ reduce
     n_test = len(test)
     for step in range(k + 1):
         correct, w = _fit_direction(z[train], y[train], z[test], y[test])
@@ -194,22 +203,31 @@ def ordered_flaws(fake, real, *, k: int = 4, seed: int = 0, test_fraction: float
         # orthogonal to the earlier ones would do, and removing it changes nothing measurable.
         u = w / norm if norm > 0 else _orthogonal_unit(found, dim)
         found.append(u)
-        z = z - np.outer(z @ u, u)
+        if removal == "project":
+            move = u
+        else:  # regress: every feature loses its least-squares fit on the score (training part)
+            s_train = z[train] @ u
+            move = z[train].T @ s_train / max(float(s_train @ s_train), 1e-300)
+        # the scores of every sample along this flaw, before its removal (= after, for earlier flaws)
+        steps.append({"u": u, "move": move, "normal": reduce @ u,
+                      "real": z_real_all @ u, "fake": z_fake_all @ u})
+        # remove: z <- z - (z . u) move, so that z . u = 0 afterwards (u . move = 1 in both rules)
+        z, z_real_all, z_fake_all = (a - np.outer(a @ u, move) for a in (z, z_real_all, z_fake_all))
+        reduce = reduce - np.outer(reduce @ u, move)
 
     excess = accuracies[0] - 0.5
     flaws: List[Flaw] = []
-    for i, u in enumerate(found):
-        # In the caller's features the removal moves each x along sd * u (x = mean + sd * z), and
-        # the score u . z is the linear function (u / sd) . x + const: the hyperplane's normal.
-        move, normal = sd * u, u / sd
-        s_real, s_fake = z_real_all @ u, z_fake_all @ u
+    for i, st in enumerate(steps):
+        # In the caller's features the removal moves each x along sd * move (x = mean + sd * z), and
+        # the score is the linear function (normal / sd) . x + const: the hyperplane's normal.
+        move, normal = sd * st["move"], st["normal"] / sd
         drop = accuracies[i] - accuracies[i + 1]
         flaws.append(Flaw(
             index=i + 1, accuracy=accuracies[i], p_value=p_values[i], drop=drop,
             share=drop / excess if excess > 0 else float("nan"),
             direction=move / np.linalg.norm(move), normal=normal / np.linalg.norm(normal),
-            top_real=np.argsort(-s_real, kind="stable")[:top],
-            top_fake=np.argsort(s_fake, kind="stable")[:top]))
+            top_real=np.argsort(-st["real"], kind="stable")[:top],
+            top_fake=np.argsort(st["fake"], kind="stable")[:top]))
     n_significant = 0
     for f in flaws:
         if f.p_value >= alpha:
@@ -249,10 +267,12 @@ def flaws_table(result: Dict[str, Any], labels: Optional[Dict[str, Sequence[str]
     return "\n".join(lines)
 
 
-def flaws_figure(result: Dict[str, Any], real_images, fake_images, path, title: str = ""):
+def flaws_figure(result: Dict[str, Any], real_images, fake_images, path, title: str = "",
+                 n: Optional[int] = None):
     """Draw the flaws: one row per flaw, its top real images (left) and top generated images
     (right), with the flaw's accuracy and drop. real_images, fake_images: (N, C, H, W) and
-    (M, C, H, W) in [-1, 1], in the order of the features given to ordered_flaws. Writes a PNG."""
+    (M, C, H, W) in [-1, 1], in the order of the features given to ordered_flaws; n: images per
+    side (default: all of `top`). Writes a PNG."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -261,11 +281,12 @@ def flaws_figure(result: Dict[str, Any], real_images, fake_images, path, title: 
     from ..viz import _save_atomic, image_grid
     real_images, fake_images = torch.as_tensor(real_images), torch.as_tensor(fake_images)
     flaws = result["flaws"]
-    fig, axes = plt.subplots(len(flaws), 2, figsize=(2 + 0.5 * 2 * len(flaws[0].top_real), 1.1 * len(flaws) + 0.6),
+    n = n or len(flaws[0].top_real)
+    fig, axes = plt.subplots(len(flaws), 2, figsize=(2 + 0.5 * 2 * n, 1.1 * len(flaws) + 0.6),
                              squeeze=False)
     for row, f in zip(axes, flaws):
-        for ax, images, idx, side in ((row[0], real_images, f.top_real, "real"),
-                                      (row[1], fake_images, f.top_fake, "generated")):
+        for ax, images, idx, side in ((row[0], real_images, f.top_real[:n], "real"),
+                                      (row[1], fake_images, f.top_fake[:n], "generated")):
             grid = image_grid(images[torch.as_tensor(idx)], nrow=len(idx))
             ax.imshow(grid[:, :, 0] if grid.shape[2] == 1 else grid, cmap="gray", interpolation="nearest")
             ax.set_xticks([])

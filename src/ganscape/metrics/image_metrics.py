@@ -248,3 +248,49 @@ def _per_class_pr(p: PRDCParams, ctx: EvalContext) -> Dict[str, float]:
     out = per_class_precision_recall(fake, real, fake_labels=fl, real_labels=rl, k=p.k_pr)
     return {"precision_mean": float(out["precision_mean"]), "recall_mean": float(out["recall_mean"]),
             **_per_class("precision", out["precision_per_class"]), **_per_class("recall", out["recall_per_class"])}
+
+
+@dataclass(frozen=True)
+class FlawsParams:
+    k: int = 4                   # directions found and projected out, in order
+    seed: int = 0                # class balancing and held-out split (as c2st)
+    test_fraction: float = 0.5   # share of each class held out for the accuracies
+    alpha: float = 0.01          # significance level of each flaw's binomial test
+    removal: str = "project"     # project (Gram-Schmidt) | regress (also what correlates with the score)
+
+    def validate(self, where: str) -> None:
+        if self.removal not in ("project", "regress"):
+            raise ConfigError(f"{where}.removal: {self.removal!r} is not allowed; choose project or regress")
+        if not 1 <= self.k <= 32:
+            raise ConfigError(f"{where}.k: must lie in 1..32 directions, got {self.k}")
+        if self.seed < 0:
+            raise ConfigError(f"{where}.seed: must be >= 0, got {self.seed}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ConfigError(f"{where}.test_fraction: must lie in (0, 1), got {self.test_fraction}")
+        if not 0.0 < self.alpha < 1.0:
+            raise ConfigError(f"{where}.alpha: must lie in (0, 1), got {self.alpha}")
+
+
+@METRICS.register("flaws", params=FlawsParams, results=("flaws_c2st_accuracy", "flaws_residual_accuracy",
+                                                        "flaws_first_drop", "flaws_first_share",
+                                                        "flaws_n_significant"), real_baseline=True)
+def _flaws(p: FlawsParams, ctx: EvalContext) -> Dict[str, float]:
+    """Ordered flaws (metrics/flaws.py): a linear C2ST repeated with each found direction projected out; the
+    accuracy before and after, the first flaw's drop and share of it, and each flaw's accuracy and drop.
+    The directions and top examples (no scalars) come from flaws.ordered_flaws and flaws_figure."""
+    from .flaws import ordered_flaws
+    real, fake = _features_pair(ctx)
+    if p.k > real.shape[1]:
+        raise ConfigError(f"metric flaws: k={p.k} exceeds the extractor's {real.shape[1]} features; lower k")
+    out = ordered_flaws(fake, real, k=p.k, seed=p.seed, test_fraction=p.test_fraction, alpha=p.alpha,
+                        removal=p.removal)
+    first = out["flaws"][0]
+    res = {"flaws_c2st_accuracy": float(out["accuracy"]), "flaws_residual_accuracy": float(out["residual_accuracy"]),
+           "flaws_first_drop": float(first.drop),
+           # no excess over chance, nothing to share out: 0 rather than NaN (which metrics.jsonl keeps as text)
+           "flaws_first_share": float(first.share) if first.share == first.share else 0.0,
+           "flaws_n_significant": float(out["n_significant"])}
+    for f in out["flaws"]:
+        res[f"flaws_accuracy_{f.index}"] = float(f.accuracy)
+        res[f"flaws_drop_{f.index}"] = float(f.drop)
+    return res
