@@ -70,3 +70,13 @@ def test_the_tournament_command_rates_a_runs_checkpoints(tmp_path, capsys):
     assert [p["step"] for p in out["players"]] == [20, 40] and np.array(out["wins"]).shape == (2, 2)
     assert (tmp_path / "t" / "ratings.png").exists()
     assert main(["tournament", str(run), "--n", "1", "--out", str(tmp_path / "t")]) == 2
+    # the metric skill-rating: the run's latest generator (the same net as a@40's, the same latents) joins
+    # the tournament as one more column: it wins exactly the matches a@40's generator won
+    rec = ganscape.evaluate(run, metrics=["skill-rating"], n=64, metric_params={"skill-rating": {"n": 64, "games": 2}})
+    res = rec["results"]
+    assert set(res) >= {"skill_rating", "skill_rating_rd", "skill_win_rate"}
+    assert res["skill_win_rate"] == pytest.approx(1.0 - np.array(out["wins"])[:, 1].sum() / 4)
+    from ganscape.registry import ConfigError
+    with pytest.raises(ConfigError, match="evaluate a run folder"):
+        ganscape.evaluate_arrays(-torch.ones(8, 1, 8, 8), -torch.ones(8, 1, 8, 8), ["skill-rating"],
+                                 extractor="digits-cnn")

@@ -64,6 +64,8 @@ class EvalContext:
     real_labels: Optional[torch.Tensor] = None  # classes of the reference images
     generator: Optional[torch.nn.Module] = None  # the net that made `fake`, for metrics that sample
                                                  # it themselves (infogan-accuracy: images per code value)
+    run_dir: Optional[Path] = None              # the run evaluated (`eval RUN`), for metrics that read its
+                                                # other checkpoints (skill-rating: its discriminators)
     _fake: Optional[Features] = None
     _real: Optional[Features] = None
 
@@ -128,7 +130,7 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
                     fake_labels=None, real_labels=None,
                     generator: Optional[torch.nn.Module] = None,
                     fake_features: Optional[Features] = None, fake_shape=None,
-                    heldout: Optional[ArrayDataset] = None) -> Dict[str, Any]:
+                    heldout: Optional[ArrayDataset] = None, run_dir: Optional[Path] = None) -> Dict[str, Any]:
     """Score generated images against reference images.
 
     fake_features, fake_shape: instead of `fake` (None), the generated
@@ -168,7 +170,7 @@ def evaluate_arrays(fake, real, metrics: Sequence[str] = DEFAULT_METRICS, extrac
                       train=train, info=dict(info or {}), batch_size=batch_size, progress=progress,
                       fake_labels=None if fake_labels is None else torch.as_tensor(fake_labels),
                       real_labels=None if real_labels is None else torch.as_tensor(real_labels),
-                      generator=generator, _fake=fake_features, heldout=heldout)
+                      generator=generator, _fake=fake_features, heldout=heldout, run_dir=run_dir)
     results: Dict[str, float] = {}
     protocol: Dict[str, Any] = {}
     caught: List[str] = []
@@ -210,7 +212,7 @@ def reference_images(dataset: str, params: Dict[str, Any], split: str, n: Option
 
 
 # Results where larger is better; every other result is "lower is better".
-HIGHER_IS_BETTER = {"is", "precision", "recall", "density", "coverage", "stacked_modes_captured",
+HIGHER_IS_BETTER = {"skill_rating", "skill_win_rate", "is", "precision", "recall", "density", "coverage", "stacked_modes_captured",
                     "shapes_valid_fraction", "shapes_coverage", "class_consistency", "precision_mean",
                     "recall_mean", "infogan_cat_accuracy", "c2st_p_value", "shapes_size_coverage",
                     "shapes_position_coverage", "shapes_color_coverage"}
@@ -220,6 +222,7 @@ HIGHER_PREFIXES = ("class_consistency_class_", "precision_class_", "recall_class
 
 # Results that are neither "higher" nor "lower is better": how to read them.
 READ_AS = {"c2st_accuracy": "0.5 is best (indistinguishable)",
+           "skill_rating_rd": "the rating's deviation (Glicko-2 RD): smaller is surer",
            "msssim": "close to msssim_real is best",
            "msssim_real": "the real data's value",
            "memorization_fraction_near_copies": "lower is better",
@@ -373,7 +376,8 @@ def generate_batches(G: torch.nn.Module, n: int, seed: int, batch_size: int = 50
 # Metrics that read only the generated images' features (and their labels):
 # for these, evaluate_generator extracts the features batch by batch as the
 # images are made, and never holds all n images.
-FEATURE_ONLY = frozenset({"fid", "kid", "is", "prdc", "c2st", "intra-fid", "class-consistency", "per-class-pr"})
+FEATURE_ONLY = frozenset({"fid", "kid", "is", "prdc", "c2st", "intra-fid", "class-consistency", "per-class-pr",
+                          "skill-rating"})   # (skill-rating samples the generator itself)
 
 
 @torch.no_grad()
@@ -443,10 +447,12 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
                        extractor_obj: Optional[FeatureExtractor] = None,
                        extractor_params: Optional[Dict[str, Any]] = None,
                        source: str = "the generator",
-                       metric_params: Optional[Dict[str, Dict[str, Any]]] = None) -> Dict[str, Any]:
+                       metric_params: Optional[Dict[str, Dict[str, Any]]] = None,
+                       run_dir: Optional[Path] = None) -> Dict[str, Any]:
     """Sample n images from G and score them against the config's data set (split).
 
     source names G in errors (e.g. "the generator of RUN (checkpoint ..., step ...)").
+    run_dir: the run G comes from, for metrics that read its other checkpoints (skill-rating).
     metric_params: {metric: {key: value}} (defaults: each metric's own).
     """
     if getattr(G, "is_policy", False):  # a policy: returns over fixed-seed episodes (metrics/returns.py)
@@ -479,7 +485,7 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
                            reference=ref, cache=cache or FeatureCache(),
                            train=train, info=data.info, batch_size=batch_size, progress=progress,
                            value_range="11", fake_labels=labels, real_labels=data.y if labels is not None else None,
-                           generator=G, metric_params=metric_params, heldout=heldout)
+                           generator=G, metric_params=metric_params, heldout=heldout, run_dir=run_dir)
 
 
 def _metric_list(metrics: Union[str, Sequence[str], None]) -> Tuple[str, ...]:

@@ -112,7 +112,7 @@ def _evaluate(run_dir, cfg, ckpt, path, dev, on_samples, on_classifier, n, extra
         try:
             res = evaluate_generator(G, cfg, on_samples, n, split or cfg.eval.split, extractor, seed=seed,
                                      batch_size=batch_size, progress=progress, extractor_params=extractor_params,
-                                     source=source, metric_params=metric_params)
+                                     source=source, metric_params=metric_params, run_dir=Path(run_dir))
         finally:
             tuner.close()
         record_.update(sampler=_sampler_label(cfg, ckpt), **res)

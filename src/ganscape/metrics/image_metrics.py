@@ -183,6 +183,33 @@ def _geometry_score(p: GeometryScoreParams, ctx: EvalContext) -> Dict[str, float
             "geometry_rlt_mode_fake": float(out["mode_fake"])}
 
 
+@dataclass(frozen=True)
+class SkillRatingParams:
+    n: int = 256                 # real and generated images per match
+    games: int = 4               # matches per (D, G) pair
+    threshold: float = 0.5       # D's accuracy needed to win a match
+    max_checkpoints: int = 10    # the run's kept checkpoints that play, evenly spaced
+
+    def validate(self, where: str) -> None:
+        if self.n < 2 or self.games < 1 or self.max_checkpoints < 1:
+            raise ConfigError(f"{where}: need n >= 2, games >= 1 and max_checkpoints >= 1, got {self.n}, "
+                              f"{self.games} and {self.max_checkpoints}")
+        if not 0.0 <= self.threshold < 1.0:
+            raise ConfigError(f"{where}.threshold: must lie in [0, 1), got {self.threshold}")
+
+
+@METRICS.register("skill-rating", params=SkillRatingParams,
+                  results=("skill_rating", "skill_rating_rd", "skill_win_rate"))
+def _skill_rating(p: SkillRatingParams, ctx: EvalContext) -> Dict[str, float]:
+    """Olsson et al. 2018: the generator's Glicko-2 rating in a tournament against the discriminators of its
+    run's kept checkpoints (their generators play too), on the run's test images (probes/tournament.py)."""
+    from ..probes.tournament import rate_generator
+    if ctx.run_dir is None or ctx.generator is None:
+        raise ConfigError("metric skill-rating rates a generator against the discriminators of its run's "
+                          "checkpoints; evaluate a run folder (ganscape eval RUN --metrics skill-rating)")
+    return rate_generator(ctx.run_dir, ctx.generator, p.n, p.games, p.threshold, p.max_checkpoints)
+
+
 @METRICS.register("stacked-modes", results=("stacked_modes_captured", "stacked_kl_to_uniform"))
 def _stacked_modes(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """Stacked-digits protocol: modes captured out of 1000 and KL(generated modes || uniform)."""

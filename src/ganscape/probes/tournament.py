@@ -43,7 +43,8 @@ class Player:
 @dataclass
 class Tournament:
     players: List[Player]
-    wins: np.ndarray                 # (n_D, n_G): matches won by D_i against G_j (of `games`)
+    wins: np.ndarray                 # (n_D, n_G): matches won by D_i against G_j (of `games`); G columns
+                                     # beyond the players are play()'s extra generators
     games: int
     g_ratings: List[Rating] = field(default_factory=list)
     d_ratings: List[Rating] = field(default_factory=list)
@@ -77,20 +78,22 @@ def players_of(run_dirs: Sequence[Path], device: str = "cpu", max_per_run: int =
 
 @torch.no_grad()
 def play(players: List[Player], real, n: int = 256, games: int = 4, threshold: float = 0.5,
-         seed: int = 0) -> Tournament:
-    """Every D against every G in `games` matches; `real` a tensor of real images (N >= n)."""
+         seed: int = 0, generators: Sequence[torch.nn.Module] = ()) -> Tournament:
+    """Every D against every G in `games` matches; `real` a tensor of real images (N >= n). `generators`:
+    more generators without a discriminator (the columns after the players'), e.g. the one a metric
+    rates against a run's discriminators."""
     if len(real) < n:
         raise ConfigError(f"tournament: {len(real)} real images, fewer than n={n}; lower --n")
-    k = len(players)
-    wins = np.zeros((k, k), dtype=np.int64)
+    gs = [p.G for p in players] + list(generators)
+    wins = np.zeros((len(players), len(gs)), dtype=np.int64)
     for g in range(games):
         gen = torch.Generator().manual_seed(seed * 7919 + g)
         xr = real[torch.randperm(len(real), generator=gen)[:n]]
-        z = torch.randn(n, players[0].G.z_dim, generator=gen)
+        z = torch.randn(n, gs[0].z_dim, generator=gen)
         fakes = []
-        for p in players:
-            dev = next(p.G.parameters()).device
-            fakes.append(p.G(z.to(dev)).float().cpu())
+        for G in gs:
+            dev = next(G.parameters()).device
+            fakes.append(G(z.to(dev)).float().cpu())
         for i, p in enumerate(players):
             dev = next(p.D.parameters()).device
             real_ok = (p.D(xr.to(dev)).float().flatten() > 0).float().mean().item()
@@ -143,3 +146,24 @@ def plot(t: Tournament, fid: Dict[str, Dict[int, float]], path: Path) -> Path:
         return _save_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
     finally:
         plt.close(fig)
+
+
+def rate_generator(run_dir: Path, G: torch.nn.Module, n: int = 256, games: int = 4, threshold: float = 0.5,
+                   max_per_run: int = 10) -> Dict[str, float]:
+    """The metric skill-rating: G rated by Glicko-2 in a tournament against the discriminators of a run's
+    kept checkpoints, the run's own generators playing too (ratings are relative to a population: these
+    give it its scale), on the run's test images. Returns G's rating, its deviation and its win rate."""
+    from ..train import rundir
+    from ..train.state import load_data
+    cfg = rundir.load_config(Path(run_dir))
+    players = players_of([Path(run_dir)], max_per_run=max_per_run)
+    test = load_data(cfg, "test")
+    real = test.take(torch.arange(len(test)))
+    was = G.training
+    G.eval()
+    try:
+        t = rate(play(players, real, min(n, len(real)), games, threshold, generators=[G]))
+    finally:
+        G.train(was)
+    r = t.g_ratings[-1]
+    return {"skill_rating": float(r.rating), "skill_rating_rd": float(r.rd), "skill_win_rate": float(t.g_win_rate()[-1])}
