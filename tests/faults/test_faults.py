@@ -73,7 +73,7 @@ def _env():
     return env
 
 
-KILLS = 5
+KILLS = 3
 
 
 def test_kill_9_at_random_points_during_checkpoint_writes(tmp_path):
