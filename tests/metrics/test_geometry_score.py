@@ -132,3 +132,14 @@ def test_without_gudhi_the_metric_names_the_extra(monkeypatch):
         geometry_score(circle(100, 0), circle(100, 1), **FAST)
     with pytest.raises(ConfigError, match=r"pip install ganscape\[topology\]"):
         METRICS.params("geometry-score", {}, where="metric geometry-score")
+
+
+def test_the_histogram_plot_draws_each_mean_rlt(tmp_path):
+    from ganscape.metrics.geometry_score import plot_mrlts
+    ax = plot_mrlts({"real": [0.2, 0.8, 0.0], "fake": [1.0, 0.0, 0.0]}, path=tmp_path / "m.png")
+    assert (tmp_path / "m.png").stat().st_size > 1000
+    steps = {line.get_label(): line.get_ydata() for line in ax.get_lines()}
+    np.testing.assert_array_equal(steps["real"], [0.2, 0.8, 0.0, 0.0])   # the outline repeats the last bin
+    assert ax.get_xlim() == (-0.5, 2.5)                             # one bin past the last loop count used
+    with pytest.raises(ValueError, match="at least one"):
+        plot_mrlts({})

@@ -235,8 +235,11 @@ def geometry_score(real_feats, fake_feats, n_landmarks: int = 64, gamma: Optiona
 def plot_mrlts(mrlts: Mapping[str, Sequence[float]], path=None, ax=None, max_loops: Optional[int] = None,
                title: str = ""):
     """Mean-RLT histograms (the paper's figures): one step outline and
-    translucent bars per labelled MRLT, the number of loops on x. Draws on
+    translucent bars per labelled MRLT, the number of loops on x; the first
+    entry (the real data) is drawn as a dashed black outline. Draws on
     `ax` (or a new figure); writes `path` if given; returns the axes."""
+    if not mrlts:
+        raise ValueError("plot_mrlts: give at least one labelled mean RLT")
     import matplotlib
     if ax is None:
         matplotlib.use("Agg")
@@ -244,8 +247,6 @@ def plot_mrlts(mrlts: Mapping[str, Sequence[float]], path=None, ax=None, max_loo
     fig = None
     if ax is None:
         fig, ax = plt.subplots(figsize=(5, 3.2))
-    if not mrlts:
-        raise ValueError("plot_mrlts: give at least one labelled mean RLT")
     longest = max(len(np.asarray(m)) for m in mrlts.values())
     if max_loops is None:  # up to the last count any curve gives visible weight
         used = [int(np.nonzero(np.asarray(m) > 1e-3)[0].max(initial=0)) for m in mrlts.values()]
@@ -253,9 +254,12 @@ def plot_mrlts(mrlts: Mapping[str, Sequence[float]], path=None, ax=None, max_loo
     for k, (label, m) in enumerate(mrlts.items()):
         y = np.asarray(m, dtype=np.float64)[:max_loops]
         x = np.arange(len(y))
-        color = f"C{k}"
-        ax.bar(x, y, width=1.0, alpha=0.25, color=color)
-        ax.step(np.r_[x - 0.5, x[-1] + 0.5], np.r_[y, y[-1]], where="post", color=color, lw=2, label=label)
+        first = k == 0  # the reference (real data): a black dashed outline on top of the others, no fill
+        color = "black" if first else f"C{k - 1}"
+        if not first:
+            ax.bar(x, y, width=1.0, alpha=0.2, color=color)
+        ax.step(np.r_[x - 0.5, x[-1] + 0.5], np.r_[y, y[-1]], where="post", color=color, lw=2,
+                ls="--" if first else "-", zorder=3 if first else 2, label=label)
     ax.set_xlabel("number of 1-dimensional holes (loops) i")
     ax.set_ylabel("mean relative living time")
     ax.set_xlim(-0.5, max_loops - 0.5)
