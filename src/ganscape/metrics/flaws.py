@@ -68,11 +68,18 @@ Choices not fixed by the article (deviations):
   (w . z = (w / sd) . x + const: the gradient of the score). They agree
   when all features have one scale. Neither is orthogonal between flaws in
   the caller's coordinates; the standardised u are.
-- Orthogonal projection removes the score w . z, not everything linearly
-  correlated with it (regressing the features on the score, or whitening
-  them, would: then one linear direction would take all the linear
-  information at once and the list would have a single entry). So with
-  correlated features a part of a flaw can be found again, weaker, later.
+- Orthogonal projection (removal="project", the default: the article's
+  Gram-Schmidt) removes the score w . z, not everything linearly
+  correlated with it. In redundant features (a CNN's) the same flaw is
+  then found again and again, each removal dropping the accuracy a
+  little (benchmarks/bench_flaws.py: a generator without triangles, flaw
+  1 drops it by 0.003 of its 0.056 excess). removal="regress" takes from
+  every standardised feature its least-squares fit on the score (training
+  part), z <- z - (z . u) b with b = Z'Zu / |Zu|^2: all linear information
+  correlated with the score goes, the drop is the flaw's whole share, and
+  for Gaussians with one covariance the list has a single entry (the
+  first removal leaves chance). Both make z . u = 0 afterwards. For later
+  flaws under "regress" the direction is in the already reduced features.
 - The standardisation is fixed at the start (the training part's
   statistics, as c2st.py); the held-out split stays fixed for all steps, so
   accuracies and drops of one call are comparable; they are not
