@@ -411,7 +411,8 @@ def advice(kind: str, cfg: Mapping[str, Any]) -> List[str]:
         spectral()
         if loss == "wasserstein" and not penalties & {"gp"}:
             out.insert(0, "the wasserstein loss needs a Lipschitz constraint on D: --set "
-                          "'penalties=[{name: gp, params: {weight: 10}}]' or --set method.params.weight_clip=0.01")
+                          "'penalties=[{name: gp, params: {weight: 10}}]' (or weight clipping: --set "
+                          "'method={name: gan, params: {weight_clip: 0.01}}')")
     elif kind == "d-overpowering":
         if loss == "minimax":
             out.append("the non-saturating G loss (G's gradient does not vanish when D wins): --set loss=ns")
@@ -421,8 +422,9 @@ def advice(kind: str, cfg: Mapping[str, Any]) -> List[str]:
             out.append(f"a lower D learning rate (now {lr_d:g}) or a larger G")
         penalty()
         spectral()
-        out.append("instance noise or one-sided label smoothing (--set loss.params.smoothing=0.9) so D cannot be "
-                   "certain")
+        if loss in PROBABILITY_LOSSES:
+            out.append("one-sided label smoothing, real target 0.9 (Salimans et al. 2016), so D cannot be "
+                       "certain: --set loss.params.smoothing=0.1")
     elif kind == "mode-collapse":
         diversity()
         penalty()
