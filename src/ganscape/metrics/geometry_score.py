@@ -15,9 +15,10 @@ Does the sample set have the data's topology? The score compares how many
 3. Repeat with `n` fresh landmark draws and average: the mean RLT (MRLT), a
    histogram over the number of loops (the paper's Algorithm 1).
 4. The score of two sets (Algorithm 2) is sum_i (MRLT_1(i) - MRLT_2(i))^2:
-   the SQUARED L2 distance between the mean RLTs (the paper calls it the L2
-   distance; its formula and the official code `geom_score` have no square
-   root, and neither has this one). 0 = the same loop statistics; lower is
+   the SQUARED L2 distance between the mean RLTs (issue 20 and summaries of
+   the paper call it the L2 distance; the official code's `geom_score`
+   takes no square root, and neither does this one; the paper's own text
+   could not be read here). 0 = the same loop statistics; lower is
    better. Each term is at most 1 and the MRLTs sum to at most 1, so the
    score lies in [0, 2].
 
@@ -28,7 +29,9 @@ Faithful to the official code (KhrulkovV/geometry-score, gs/utils.py:
   and alpha_max (gudhi's `max_alpha_square`) is gamma times the largest
   plain witness-landmark distance: filtration values are in distance units;
 - gamma defaults to 1/128 * N / 5000 (N = the number of points), i_max to
-  100, n_landmarks to 64, homology over Z/2, complexes up to dimension 2;
+  100, n_landmarks to 64, homology over Z/2, complexes up to dimension 2
+  (the official `rlts` defaults to n = 1000 draws; the paper's experiments
+  are said to use 10000, not checked here);
 - a set with no loop at all has RLT = (1, 0, ..., 0).
 
 Deviations, all named:
@@ -38,8 +41,8 @@ Deviations, all named:
   the global numpy state): the same seed gives the same score, and both sets
   of a comparison get the same stream, so a set compared with itself scores
   exactly 0;
-- `n` (iterations) defaults to 100 here, not the paper's 10000 (the official
-  notebooks use 100): 1.5 s per set of 1497 digits features on one CPU core
+- `n` (iterations) defaults to 100 here, not the official 1000 (the
+  official notebooks pass 100): 1.5 s per set of 1497 digits features on one CPU core
   at the default gamma (a larger gamma costs more: up to ~5 s a draw for
   1000 points packed in one blob at gamma 1/2);
 - geometry_score() first subsamples both sets to one size, the smaller
@@ -47,8 +50,7 @@ Deviations, all named:
   replacement), because gamma's default grows with N (and the witnesses'
   density with it): on digits-cnn features (64 landmarks, 30 draws), 300
   held-out digits against the 1497 training ones scored 0.22 at their own
-  sizes (as far off as Gaussian noise: 0.19) and 0.06 at one size. The
-  paper compares sets of one size.
+  sizes (as far off as Gaussian noise: 0.19) and 0.06 at one size.
 
 Working on 2-D points (ring-8, grid-25) the functions take the points
 themselves; on images the registered metric `geometry-score`
@@ -62,7 +64,8 @@ import numpy as np
 
 from ..registry import ConfigError
 
-PAPER_DEFAULTS = {"n_landmarks": 64, "gamma": "1/128 * N / 5000", "i_max": 100, "n": 10000}
+# the official code's defaults (gs/geom_score.py `rlts`); ours differ in n (100) and subsample (n_points)
+OFFICIAL_DEFAULTS = {"n_landmarks": 64, "gamma": "1/128 * N / 5000", "i_max": 100, "n": 1000}
 
 
 def require_gudhi():

@@ -151,7 +151,7 @@ class GeometryScoreParams:
     n_landmarks: int = 64            # landmarks per draw (the paper's 64)
     gamma: Optional[float] = None    # alpha_max / largest witness-landmark distance; None: 1/128 * N / 5000
     i_max: int = 100                 # RLT of 0 .. i_max - 1 loops (the paper's 100)
-    n: int = 100                     # landmark draws averaged (the paper: 10000; its notebooks: 100)
+    n: int = 100                     # landmark draws averaged (official code: 1000; its notebooks: 100)
     n_points: int = 2000             # both sets subsampled to one size, at most this
     seed: int = 0
 
