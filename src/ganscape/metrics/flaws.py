@@ -40,8 +40,9 @@ given `real` and `fake` arrays of the examples furthest along it: the
 real ones the classifier finds most real (what the generator fails to
 make) and the generated ones it finds most generated (what it makes that
 the data lacks). All samples are ranked, not only the held-out ones; the
-score of a sample is its position along the direction (earlier removals
-do not change it, the directions being orthogonal).
+score of a sample is its position along the direction in the features the
+flaw was found in (under "project" earlier removals do not change it, the
+directions being orthogonal).
 
 What a linear procedure can and cannot separate (measured in
 tests/metrics/test_flaws.py): the classifier's information is the
@@ -76,8 +77,9 @@ Choices not fixed by the article (deviations):
   1 drops it by 0.003 of its 0.056 excess). removal="regress" takes from
   every standardised feature its least-squares fit on the score (training
   part), z <- z - (z . u) b with b = Z'Zu / |Zu|^2: all linear information
-  correlated with the score goes, the drop is the flaw's whole share, and
-  for Gaussians with one covariance the list has a single entry (the
+  correlated with the score goes, the drop is most of the linear accuracy
+  (0.8 to 1.1 of the excess in the benchmark; above 1 where the next
+  accuracy falls below chance by noise), and for Gaussians with one covariance the list has a single entry (the
   first removal leaves chance). Both make z . u = 0 afterwards. For later
   flaws under "regress" the direction is in the already reduced features.
 - The standardisation is fixed at the start (the training part's
