@@ -10,11 +10,11 @@ module: that is what kept a 19-module import circle (tests/test_imports.py
 checks it). A new component module is added to the list below.
 """
 from .data import demos, digits, discrete, files, oracle, pack, shapes, stacked, synthetic, text  # noqa: F401
-from .nets import dcgan, dirac, flows, mlp, norms, pixelcnn, resnet, resnet19, seq_cnn, sequence, sndcgan, transformer  # noqa: F401
+from .nets import dcgan, dirac, flows, lqg, mlp, norms, pixelcnn, resnet, resnet19, seq_cnn, sequence, sndcgan, transformer  # noqa: F401
 from .nets import ssgan as ssgan_nets  # noqa: F401  (architecture improved-gan-mlp)
 from .objectives import losses, penalties  # noqa: F401
 from . import optim  # noqa: F401
-from .methods import bc, bgan, cgan, expert, gail, gan, infogan, likelihood, sequence, ssgan, vae, vime  # noqa: F401
+from .methods import bc, bgan, cgan, consensus, expert, gail, gan, infogan, likelihood, sequence, ssgan, vae, vime  # noqa: F401
 from .metrics.features import digits_cnn, inception, random_net  # noqa: F401
 from .metrics import classifier_error, image_metrics, nll, returns, sequences  # noqa: F401
 from .metrics import infogan as infogan_metric  # noqa: F401

@@ -1,4 +1,5 @@
-"""`ganscape probe convergence` and `ganscape tournament`: instruments for the open questions (issue 20)."""
+"""`ganscape probe convergence|spectrum|attack` and `ganscape tournament`: instruments for the open questions
+(issue 20)."""
 from __future__ import annotations
 
 import json
@@ -20,11 +21,28 @@ def add(sub) -> None:
     cv.add_argument("--preset", default="dirac-gan", help="a Dirac-GAN config (default: dirac-gan)")
     cv.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a key of the preset for every variant (repeatable)")
-    cv.add_argument("--variants", default="none,r1,r2,r1-weak,wgan,wgan-gp,ttur",
-                    help="comma-separated (default: all)")
+    cv.add_argument("--variants", default="",
+                    help="comma-separated (default: all of the game's: Dirac-GAN none, r1, r2, r1-weak, wgan, "
+                         "wgan-gp, ttur, instance-noise, consensus; LQG (--preset lqg-gan) none, l2, r1, ttur, "
+                         "instance-noise, consensus, consensus-strong)")
     cv.add_argument("--steps", type=int, default=2000, help="training steps per trajectory (default 2000)")
     cv.add_argument("--out", required=True, help="folder for convergence.json and trajectories.png")
     cv.set_defaults(handler=run)
+
+    sp = psub.add_parser(
+        "spectrum", help="eigenvalues of the Jacobian of a GAN run's gradient field (Hessian-vector products, "
+                         "ARPACK's Arnoldi)",
+        description="At a checkpoint of a GAN run: the k eigenvalues of largest magnitude and of largest real part "
+                    "of diag(lr) J, J the Jacobian of the game's joint gradient field over all of G's and D's "
+                    "parameters on one fixed batch (float64), from Hessian-vector products by double "
+                    "backpropagation and scipy's eigs (implicitly restarted Arnoldi). Writes spectrum.json and "
+                    "spectrum.png to --out (default: RUN/probes).")
+    sp.add_argument("run", help="a GAN run folder")
+    sp.add_argument("--checkpoint", default="latest", help="latest or a step number (default latest)")
+    sp.add_argument("-k", type=int, default=6, help="eigenvalues of each kind (default 6)")
+    sp.add_argument("--batch", type=int, default=64, help="real examples in the fixed batch (default 64)")
+    sp.add_argument("--out", default=None, help="folder for spectrum.json and spectrum.png")
+    sp.set_defaults(handler=run_spectrum)
 
     at = psub.add_parser(
         "attack", help="adversarial examples of D (PGD) and the accidental-attack measure of G's updates",
@@ -116,25 +134,75 @@ def run(a) -> int:
         print(f"error: --steps must be >= 1, got {a.steps}", file=sys.stderr)
         return 2
     base = make_config(a.preset, None, a.overrides)
-    results = conv.probe(base, [v.strip() for v in a.variants.split(",") if v.strip()], a.steps)
+    game = conv.game_of(base)
+    names = [v.strip() for v in a.variants.split(",") if v.strip()] or list(conv.variants_of(game))
+    results = conv.probe(base, names, a.steps)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     fmt = lambda ev: ", ".join(f"{e.real:+.4f}{e.imag:+.4f}i" for e in ev)  # noqa: E731
-    print(f"{'variant':10s} {'eigenvalues of diag(lr) J at (0, 0)':42s} {'closed form':32s} after {a.steps} steps")
+    if game == "dirac":
+        print(f"{'variant':15s} {'eigenvalues of diag(lr) J at (0, 0)':42s} {'closed form':32s} after {a.steps} steps")
+    else:
+        print(f"{'variant':17s} {'max Re of diag(lr) J at the PCA equilibrium':44s} after {a.steps} steps: "
+              f"||AA^T - P|| / ||P||")
     rows = []
     for r in results:
         cf = fmt(np.sort_complex(r.closed_form)) if r.closed_form is not None else "-"
-        dist = float(np.hypot(*r.trajectory[-1]))
+        dist = r.distance
         verdict = "converges" if r.converged else "does not converge"
-        print(f"{r.name:10s} {fmt(np.sort_complex(r.eigenvalues)):42s} {cf:32s} {verdict} (distance {dist:.3g})")
-        rows.append({"variant": r.name, "eigenvalues": [[e.real, e.imag] for e in r.eigenvalues],
+        if game == "dirac":
+            print(f"{r.name:15s} {fmt(np.sort_complex(r.eigenvalues)):42s} {cf:32s} {verdict} (distance {dist:.3g})")
+        else:
+            ev = (f"{r.max_real:+.5f} ({r.extra['zero_eigenvalues']} zero of {len(r.eigenvalues)})"
+                  if len(r.eigenvalues) else "no equilibrium")
+            print(f"{r.name:17s} {ev:44s} {verdict} (distance {dist:.3g})")
+        rows.append({"variant": r.name, "game": game, "eigenvalues": [[e.real, e.imag] for e in r.eigenvalues],
                      "closed_form": None if r.closed_form is None else [[e.real, e.imag] for e in r.closed_form],
                      "max_real_part": r.max_real, "converged": r.converged, "final_distance": dist,
-                     "final_point": r.trajectory[-1].tolist()})
+                     "final_point": r.trajectory[-1].tolist(), "note": r.note, **r.extra})
     (out / "convergence.json").write_text(json.dumps({"preset": a.preset, "steps": a.steps, "results": rows},
                                                      indent=1) + "\n")
     conv.plot(results, out / "trajectories.png")
     print(f"figure: {out / 'trajectories.png'}")
+    return 0
+
+
+def run_spectrum(a) -> int:
+    import torch
+
+    from ..probes import gan_state
+    from ..probes import spectrum as spc
+    from ..registry import ConfigError
+    from ..train import rundir
+    from ..train.state import load_data
+    if a.k < 1 or a.batch < 2:
+        print(f"error: need -k >= 1 and --batch >= 2, got -k {a.k}, --batch {a.batch}", file=sys.stderr)
+        return 2
+    run = Path(a.run)
+    cfg = rundir.load_config(run)
+    folder = run / rundir.CHECKPOINTS
+    path = folder / ("latest.pt" if a.checkpoint == "latest" else
+                     f"step_{int(a.checkpoint):06d}.pt" if a.checkpoint.isdigit() else a.checkpoint)
+    if not path.exists():
+        raise ConfigError(f"probe spectrum: no checkpoint {path.name} in {folder}; give --checkpoint latest or a "
+                          f"kept step ({', '.join(p.name for p in sorted(folder.glob('*.pt'))) or 'none kept'})")
+    data = load_data(cfg, "train")
+    state, method, ck = gan_state(cfg, data, path, f"probe spectrum: {run}")
+    pick = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:a.batch]   # fixed batch
+    spec = spc.run_spectrum(cfg, state, method, data.take(pick).float(), k=a.k)
+    step = int(ck["step"])
+    print(f"{run} at step {step}: diag(lr) J over {spec.n} parameters, {spec.matvecs} Hessian-vector products "
+          f"({spec.method})")
+    print("largest magnitude:  " + ", ".join(spc.fmt(spec.largest_magnitude)))
+    print("largest real part:  " + ", ".join(spc.fmt(spec.largest_real)))
+    out = Path(a.out) if a.out else run / "probes"
+    out.mkdir(parents=True, exist_ok=True)
+    pairs = lambda ev: [[float(e.real), float(e.imag)] for e in ev]  # noqa: E731
+    (out / "spectrum.json").write_text(json.dumps({
+        "run": str(run), "step": step, "parameters": spec.n, "products": spec.matvecs, "method": spec.method,
+        "largest_magnitude": pairs(spec.largest_magnitude), "largest_real": pairs(spec.largest_real)}, indent=1) + "\n")
+    spc.plot(spec, out / "spectrum.png", f"{run.name} step {step}: {spec.n} parameters, {spec.matvecs} products")
+    print(f"figure: {out / 'spectrum.png'}")
     return 0
 
 

@@ -3,6 +3,7 @@
 ring-8:  8 Gaussians, means on the unit circle at angles 2 pi k / 8, sigma 0.01.
 grid-25: 25 Gaussians, means {-4, -2, 0, 2, 4}^2, sigma 0.05.
 swiss-roll: a 2-D Swiss roll (no discrete modes; for visual checks).
+dirac: the point 0 (the Dirac-GAN); gaussian: N(0, K) with a known covariance (the LQG setting).
 
 Mixtures draw equal numbers of points per mode in expectation (mode chosen
 uniformly), and record `centers` and `sigma` in `info` so that
@@ -110,3 +111,39 @@ def dirac(params: DiracParams, split: str, seed: int = 0) -> ArrayDataset:
     """The point mass at 0 in one dimension: the data of the Dirac-GAN (Mescheder et al. 2018)."""
     check_split(split)
     return ArrayDataset(x=torch.zeros(params.n, 1), kind="points", info={"name": "dirac"})
+
+
+@dataclass(frozen=True)
+class GaussianParams:
+    dim: int = 4          # d
+    decay: float = 0.5    # the covariance's eigenvalues are decay^0, decay^1, ..., decay^(d-1)
+    rotate: bool = True   # eigenvectors a fixed random rotation (else the coordinate axes)
+    n: int = 10_000       # points in the train split (the test split has n // 10)
+
+    def validate(self, where: str) -> None:
+        if self.dim < 1 or self.n < 10:
+            raise ConfigError(f"{where}: need dim >= 1 and n >= 10, got dim {self.dim}, n {self.n}")
+        if not 0 < self.decay <= 1:
+            raise ConfigError(f"{where}.decay: must be in (0, 1], got {self.decay}")
+
+
+def gaussian_covariance(p: GaussianParams) -> np.ndarray:
+    """K (d, d): eigenvalues decay^i, eigenvectors a rotation fixed by d alone (not by the run's seed)."""
+    lam = p.decay ** np.arange(p.dim, dtype=np.float64)
+    if not p.rotate:
+        return np.diag(lam)
+    q, r = np.linalg.qr(np.random.default_rng(1000 + p.dim).standard_normal((p.dim, p.dim)))
+    u = q * np.sign(np.diag(r))
+    return (u * lam) @ u.T
+
+
+@DATASETS.register("gaussian", params=GaussianParams, kinds=("points",))
+def gaussian(params: GaussianParams, split: str, seed: int = 0) -> ArrayDataset:
+    """N(0, K) in d dimensions with a known covariance K (info["covariance"]): the data of the LQG
+    setting (Feizi et al. 2017), whose optimal rank-r linear generator spans K's top r principal components."""
+    check_split(split)
+    n = params.n if split == "train" else max(params.n // 10, 10)
+    K = gaussian_covariance(params)
+    x = np.random.default_rng(_split_seed(seed, split)).multivariate_normal(np.zeros(params.dim), K, size=n)
+    return ArrayDataset(x=torch.from_numpy(x.astype(np.float32)), kind="points",
+                        info={"name": "gaussian", "covariance": K})

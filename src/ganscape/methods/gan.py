@@ -9,6 +9,7 @@ from typing import Dict, List, Optional
 import torch
 from torch import Tensor
 
+from .. import ranks
 from ..registry import LOSSES, METHODS, PENALTIES, ConfigError
 from ..nets.conditional import LabelledD
 from .base import Batch, Method, Stats, grad_norm, set_requires_grad
@@ -32,9 +33,14 @@ class GANParams:
     # Clip every discriminator weight to [-c, c] after each D update (the
     # original WGAN's Lipschitz constraint, c = 0.01). 0 disables it.
     weight_clip: float = 0.0
+    # Instance noise (Sonderby et al. 2016; Mescheder et al. 2018, Sec. 3): the std sigma of N(0, sigma^2)
+    # added to every real and generated example wherever D scores it (both players' losses and the
+    # penalties), drawn afresh per example and step. Constant: Sonderby et al.'s annealing schedule is not
+    # built (Mescheder et al.'s analysis is of a fixed sigma). 0 disables it.
+    instance_noise: float = 0.0
 
     def validate(self, where: str) -> None:
-        for k in ("adversarial", "feature_matching", "historical_averaging", "weight_clip"):
+        for k in ("adversarial", "feature_matching", "historical_averaging", "weight_clip", "instance_noise"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{where}.{k}: must be >= 0, got {getattr(self, k)}")
         if self.adversarial == 0 and self.feature_matching == 0:
@@ -101,6 +107,17 @@ class GAN(Method):
     def loss(self, real, fake):
         return self.loss_entry.fn(self.loss_params, real, fake)
 
+    def noisy(self, x: Tensor) -> Tensor:
+        """x (N, *shape) plus instance noise N(0, sigma^2) per element; x itself when sigma is 0. Drawn per
+        example through ranks.per_example, so ranks of a distributed run add the global batch's noise."""
+        if not self.p.instance_noise:
+            return x
+        if not x.is_floating_point():
+            raise ConfigError("method.params.instance_noise: adds Gaussian noise to D's inputs, which must be "
+                              f"real-valued (images or points), not {x.dtype} tokens")
+        return x + self.p.instance_noise * ranks.per_example(
+            lambda m: torch.randn((m, *x.shape[1:]), dtype=x.dtype, device=x.device), len(x))
+
     # ---- what a conditional recipe changes (methods/cgan.py); labels y are None here ----
     def generate(self, G, n: int, y: Optional[Tensor]) -> Tensor:
         return G(G.sample_z(n)) if y is None else G(G.sample_z(n), y)
@@ -133,6 +150,7 @@ class GAN(Method):
         # (Config.real_batch_size). Conditional fakes get the real batch's labels.
         with torch.no_grad():
             fake = self.generate(G, real.shape[0], y)
+        real, fake = self.noisy(real), self.noisy(fake)   # D sees data and fakes through the noise
         (v_real, h_real), (v_fake, h_fake) = self.score(D, real, y), self.score(D, fake, y)
         neg = self.negatives(D, real, y)
         terms = self.loss(v_real, v_fake if neg is None else torch.cat([v_fake, neg]))
@@ -170,13 +188,14 @@ class GAN(Method):
     def g_step(self, state, real: Tensor, log: bool, y: Optional[Tensor] = None) -> Stats:
         G, D, opt = state.nets["G"], state.nets["D"], state.optims["G"]
         set_requires_grad(D, False)
-        fake = self.generate(G, real.shape[0], y)
+        fake = self.noisy(self.generate(G, real.shape[0], y))
         stats: Stats = {}
         total = torch.zeros((), device=real.device)
         v_fake, h_fake = self.score(D, fake, y)
         if self.p.feature_matching:
             with torch.no_grad():
-                h_real = D.features(real) if y is None else D.features(real, y)
+                r = self.noisy(real)
+                h_real = D.features(r) if y is None else D.features(r, y)
             fm = ((h_real.mean(0) - h_fake.mean(0)) ** 2).sum()
             total = total + self.p.feature_matching * fm
             stats["feature_matching"] = fm.detach()
