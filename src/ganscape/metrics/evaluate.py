@@ -235,7 +235,14 @@ READ_AS = {"c2st_accuracy": "0.5 is best (indistinguishable)",
            "memorization_n_samples": "count", "memorization_n_train": "count",
            "nll_nats": "lower is better",
            "random_return": "a uniformly random policy's, for reference",
-           "expert_return": "the expert's, for reference"}
+           "expert_return": "the expert's, for reference",
+           "flaws_c2st_accuracy": "0.5 is best (indistinguishable)",
+           "flaws_residual_accuracy": "0.5 is best (nothing left to find)",
+           "flaws_n_significant": "0 is best",
+           "flaws_first_drop": "the first flaw's part of the accuracy, not a score",
+           "flaws_first_share": "the first flaw's share of the excess over 0.5, not a score"}
+# per-flaw results (flaws_accuracy_2, flaws_drop_2, ...) read as their family does
+READ_AS_PREFIXES = {"flaws_accuracy_": "0.5 is best", "flaws_drop_": "that flaw's part of the accuracy, not a score"}
 
 
 def direction(name: str) -> str:
@@ -243,6 +250,9 @@ def direction(name: str) -> str:
     for results where neither holds, what is best (READ_AS)."""
     if name in READ_AS:
         return READ_AS[name]
+    for prefix, how in READ_AS_PREFIXES.items():
+        if name.startswith(prefix):
+            return how
     if name.endswith("_std"):
         return "spread"
     return "higher is better" if _higher(name) else "lower is better"
@@ -377,7 +387,7 @@ def generate_batches(G: torch.nn.Module, n: int, seed: int, batch_size: int = 50
 # for these, evaluate_generator extracts the features batch by batch as the
 # images are made, and never holds all n images.
 FEATURE_ONLY = frozenset({"fid", "kid", "is", "prdc", "c2st", "intra-fid", "class-consistency", "per-class-pr",
-                          "skill-rating"})   # (skill-rating samples the generator itself)
+                          "skill-rating", "flaws"})   # (skill-rating samples the generator itself)
 
 
 @torch.no_grad()
