@@ -103,6 +103,10 @@ def plot(stats: Sequence[Dict[str, Any]], checks: Sequence[Dict[str, Any]], find
     ms = [c for c in checks if c.get("memorized") is not None]
     ax[3].plot([c["step"] for c in ms], [c["memorized"] for c in ms], "o-")
     ax[3].set_title("memorized share")
+    for a, empty in ((ax[1], not cs), (ax[2], not hs), (ax[3], not ms)):
+        if empty:   # a check that does not apply to this data (modes without a judge, memorization of points)
+            a.text(0.5, 0.5, "not measured for this data", ha="center", va="center", transform=a.transAxes,
+                   color="gray")
     for f in findings:
         for a in ax:
             a.axvline(f.step, color="red", lw=0.8, ls="--")
