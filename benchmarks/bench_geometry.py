@@ -26,11 +26,16 @@ peaks at):
   0-4 only (or of class 1 only), each draw with fresh pixel noise (sigma
   0.05 of the [-1, 1] range) so that no two samples coincide.
 
-Parameters (printed with the table): 2-D: 1000 points a set, 32 landmarks,
-20 landmark draws, gamma 1/2 on ring-8 and 1/4 on grid-25 (the scale at
-which the ring's 8 blobs join into a loop lies near 0.38 of the largest
-distance; the official default 1/128 * N / 5000 = 1/640 here only sees the
-witness complex's noise inside the blobs, also printed for ring-8); digits:
+Parameters (printed with the table): 2-D: 1000 points a set, 20 landmark
+draws; ring-8: 32 landmarks, gamma 1/2 (the scale at which the ring's 8
+blobs join into a loop lies near 0.38 of the largest distance; the official
+default 1/128 * N / 5000 = 1/640 here only sees the witness complex's noise
+inside the blobs, also printed); grid-25: 128 landmarks (about 5 a blob;
+also printed with 32, about 1 a blob, where a blob's witnesses tie its one
+landmark to the neighbouring blobs' at scale 0 and the grid shows spurious
+loops, while 32 landmarks along the lines, 2.5 apart, cannot resolve the
+2-wide cells), gamma 1/8. 2-D rows also give the PacGAN mode coverage
+(modes captured, high-quality share). Digits:
 300 points a set, 64 landmarks, 50 draws, the official default gamma
 (1/2133 at 300 points) and 1/32.
 """
@@ -50,6 +55,7 @@ from ganscape.data.synthetic import GRID25_SIGMA, RING8_SIGMA, grid25_centers, r
 from ganscape.metrics.geometry_score import geometry_score, plot_mrlts
 
 N_2D, L_2D, DRAWS_2D = 1000, 32, 20
+L_GRID = 128   # ~5 landmarks a blob: with 32 (about 1 a blob) the blobs are tied to their neighbours at scale 0
 N_DIGITS, L_DIGITS, DRAWS_DIGITS = 300, 64, 50
 
 
@@ -95,18 +101,23 @@ def samples(run: Path, checkpoint: str, n: int, seed: int = 0) -> torch.Tensor:
 
 
 def score_rows(data: str, real: np.ndarray, others, gamma, n_landmarks: int, draws: int, rows: list,
-               curves: dict) -> None:
+               curves: dict, info=None) -> None:
     for name, pts in others:
         t0 = time.perf_counter()
         out = geometry_score(real, pts, n_landmarks=n_landmarks, gamma=gamma, i_max=100, n=draws,
                              n_points=N_2D if data != "digits" else N_DIGITS, seed=0)
         g = "1/128*N/5000" if gamma is None else f"1/{round(1 / gamma)}"
+        g += f", L {n_landmarks}"
         rows.append((data, name, g, out["geometry_score"], out["mode_real"], out["mode_fake"],
                      float(out["mrlt_fake"][1]), time.perf_counter() - t0))
         curves.setdefault((data, g), {"real": out["mrlt_real"]})[name] = out["mrlt_fake"]
+        if info is not None:  # the PacGAN mode counts of 2-D samples, for comparison
+            from ganscape.metrics.mode_coverage import mode_coverage
+            mc = mode_coverage(pts, *info)
+            rows[-1] += (f"{mc['modes_captured']}/{mc['num_modes']} modes, HQ {100 * mc['hq_fraction']:.0f}%",)
         r = rows[-1]
         print(f"  {r[0]:8s} {r[1]:34s} gamma {r[2]:12s} GS {r[3]:.4f}  mode real {r[4]} / this {r[5]}"
-              f"  RLT(1) {r[6]:.2f}  ({r[7]:.0f} s)", flush=True)
+              f"  RLT(1) {r[6]:.2f}  ({r[7]:.0f} s)  {r[8] if len(r) > 8 else ''}", flush=True)
 
 
 def collapsed_digits(images: torch.Tensor, keep: torch.Tensor, n: int, seed: int) -> torch.Tensor:
@@ -150,7 +161,7 @@ def main() -> None:
             ("smeared: uniform on the circle", smeared_ring(N_2D, 3)),
             ("engine G, step 100", samples(ring_run, "100", N_2D).numpy()),
             (f"engine G, step {a.ring_steps}", samples(ring_run, "latest", N_2D).numpy())]
-    score_rows("ring-8", real, ring, 1 / 2, L_2D, DRAWS_2D, rows, curves)
+    score_rows("ring-8", real, ring, 1 / 2, L_2D, DRAWS_2D, rows, curves, (R, RING8_SIGMA))
     score_rows("ring-8", real, ring[:3], None, L_2D, DRAWS_2D, rows, curves)
 
     print("grid-25", flush=True)
@@ -160,7 +171,8 @@ def main() -> None:
     grid = [("fresh draw (ideal G)", mixture(C, GRID25_SIGMA, N_2D, 1)),
             ("collapsed: 9 of 25 modes", mixture(corner, GRID25_SIGMA, N_2D, 2)),
             ("smeared: uniform on the lines", grid_lines(N_2D, 3))]
-    score_rows("grid-25", real, grid, 1 / 4, L_2D, DRAWS_2D, rows, curves)
+    score_rows("grid-25", real, grid, 1 / 8, L_GRID, DRAWS_2D, rows, curves, (C, GRID25_SIGMA))
+    score_rows("grid-25", real, grid, 1 / 8, L_2D, DRAWS_2D, rows, curves)   # too few landmarks: see L_GRID
 
     print("digits", flush=True)
     from ganscape.metrics.evaluate import reference_images
@@ -180,16 +192,17 @@ def main() -> None:
 
     lines = ["Geometry Score (squared L2 between mean RLTs; lower = closer to the real set), "
              "benchmarks/bench_geometry.py",
-             f"2-D: {N_2D} points a set, {L_2D} landmarks, {DRAWS_2D} draws; digits (digits-cnn features): "
+             f"2-D: {N_2D} points a set, {DRAWS_2D} draws (landmarks L on each row); digits (digits-cnn features): "
              f"{N_DIGITS} points a set, {L_DIGITS} landmarks, "
              f"{DRAWS_DIGITS} draws; i_max 100; seed 0",
              f"engine runs: ring8 preset {a.ring_steps} steps, digits preset {a.digits_steps} steps "
              f"(checkpoint every 100)",
              "",
-             f"{'data':8s} {'compared with the real set':34s} {'gamma':12s} {'GS':>7s} {'mode real':>9s} "
-             f"{'mode this':>9s} {'RLT(1)':>6s}"]
+             f"{'data':8s} {'compared with the real set':34s} {'gamma, landmarks':19s} {'GS':>7s} {'mode real':>9s} "
+             f"{'mode this':>9s} {'RLT(1)':>6s}  mode coverage (2-D)"]
     for r in rows:
-        lines.append(f"{r[0]:8s} {r[1]:34s} {r[2]:12s} {r[3]:7.4f} {r[4]:9d} {r[5]:9d} {r[6]:6.2f}")
+        lines.append(f"{r[0]:8s} {r[1]:34s} {r[2]:19s} {r[3]:7.4f} {r[4]:9d} {r[5]:9d} {r[6]:6.2f}  "
+                     f"{r[8] if len(r) > 8 else ''}".rstrip())
     lines.append(f"\ntotal {time.perf_counter() - t_start:.0f} s (training included)")
     text = "\n".join(lines)
     print("\n" + text)
@@ -199,17 +212,17 @@ def main() -> None:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-        panels = [(("ring-8", "1/2"), ["fresh draw (ideal G)", f"engine G, step {a.ring_steps}",
+        panels = [(("ring-8", "1/2, L 32"), ["fresh draw (ideal G)", f"engine G, step {a.ring_steps}",
                                        "collapsed: 3 of 8 modes", "smeared: uniform on the circle"]),
-                  (("grid-25", "1/4"), ["fresh draw (ideal G)", "collapsed: 9 of 25 modes",
+                  (("grid-25", f"1/8, L {L_GRID}"), ["fresh draw (ideal G)", "collapsed: 9 of 25 modes",
                                         "smeared: uniform on the lines"]),
-                  (("digits", "1/128*N/5000"), [f"engine G, step {a.digits_steps}", "engine G, step 100",
+                  (("digits", "1/128*N/5000, L 64"), [f"engine G, step {a.digits_steps}", "engine G, step 100",
                                                 "collapsed: real digits of class 1"])]
         fig, axes = plt.subplots(1, 3, figsize=(15, 3.8))
         for ax, (key, names) in zip(axes, panels):
             c = curves[key]
             plot_mrlts({"real": c["real"], **{k: c[k] for k in names}}, ax=ax,
-                       max_loops=6 if key[0] != "digits" else None, title=f"{key[0]} (gamma {key[1]})")
+                       max_loops=6 if key[0] == "ring-8" else None, title=f"{key[0]} (gamma {key[1]})")
         fig.tight_layout()
         fig.savefig(a.figure, dpi=110)
         print(f"wrote {a.figure}")

@@ -269,6 +269,8 @@ def plot_mrlts(mrlts: Mapping[str, Sequence[float]], path=None, ax=None, max_loo
     ax.set_xlabel("number of 1-dimensional holes (loops) i")
     ax.set_ylabel("mean relative living time")
     ax.set_xlim(-0.5, max_loops - 0.5)
+    from matplotlib.ticker import MaxNLocator
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # loop counts are whole numbers
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=8)
     if title:
