@@ -42,6 +42,13 @@ def grid_of_blobs(n, seed, sigma=0.1):
     return centers[rng.integers(0, 9, n)] + sigma * rng.standard_normal((n, 2))
 
 
+def window(n, seed, noise=0.05):
+    """Points on the lines x, y in {0, 2, 4} of the square [0, 4]^2: a window of 4 panes, 4 loops."""
+    rng = np.random.default_rng(seed)
+    c, u, vertical = rng.choice([0.0, 2.0, 4.0], n), rng.uniform(0, 4, n), rng.random(n) < 0.5
+    return np.c_[np.where(vertical, c, u), np.where(vertical, u, c)] + noise * rng.standard_normal((n, 2))
+
+
 def test_relative_living_times_by_hand():
     # loops alive on [0.1, 0.5) and [0.3, never): 0 loops on [0, 0.1), 1 on [0.1, 0.3) and [0.5, 1), 2 on [0.3, 0.5)
     iv = [[0.1, 0.5], [0.3, np.inf]]
@@ -64,12 +71,14 @@ def test_the_score_is_the_squared_l2_distance_of_mean_rlts():
 
 
 @needs_gudhi
-def test_a_ring_has_one_loop_and_a_grid_of_blobs_none():
+def test_a_ring_has_one_loop_a_grid_of_blobs_none_and_a_window_four():
     ring = mean_rlt(circle(400, 0), **FAST, seed=0)
     grid = mean_rlt(grid_of_blobs(400, 1), **FAST, seed=0)
     assert ring.shape == (10,) and np.argmax(ring) == 1 and ring[1] > 0.85
     assert np.argmax(grid) == 0 and grid[0] > 0.9
     assert ring.sum() == pytest.approx(1.0) and grid.sum() == pytest.approx(1.0)
+    panes = mean_rlt(window(400, 2), **FAST, seed=0)     # and loops are counted: 4 panes, 4 loops
+    assert np.argmax(panes) == 4 and panes[4] > 0.6
 
 
 @needs_gudhi
