@@ -236,6 +236,8 @@ READ_AS = {"c2st_accuracy": "0.5 is best (indistinguishable)",
            "nll_nats": "lower is better",
            "random_return": "a uniformly random policy's, for reference",
            "expert_return": "the expert's, for reference",
+           "geometry_rlt_mode_real": "the real data's value (loops)",
+           "geometry_rlt_mode_fake": "close to geometry_rlt_mode_real is best",
            "flaws_c2st_accuracy": "0.5 is best (indistinguishable)",
            "flaws_residual_accuracy": "0.5 is best (nothing left to find)",
            "flaws_n_significant": "0 is best",
@@ -387,7 +389,7 @@ def generate_batches(G: torch.nn.Module, n: int, seed: int, batch_size: int = 50
 # for these, evaluate_generator extracts the features batch by batch as the
 # images are made, and never holds all n images.
 FEATURE_ONLY = frozenset({"fid", "kid", "is", "prdc", "c2st", "intra-fid", "class-consistency", "per-class-pr",
-                          "skill-rating", "flaws"})   # (skill-rating samples the generator itself)
+                          "skill-rating", "flaws", "geometry-score"})   # (skill-rating samples the generator itself)
 
 
 @torch.no_grad()
