@@ -133,7 +133,7 @@ def test_config_and_refusals_are_one_line():
     with pytest.raises(ConfigError, match="train.staleness: method.params.weight_clip 0.01 clips D"):
         staleness.check(cfg, build_method(cfg))
     acting = types.SimpleNamespace(data_kind="policy")
-    with pytest.raises(ConfigError, match="train.staleness: method 'gan' acts in environments"):
+    with pytest.raises(ConfigError, match="train.staleness: method 'gan' is a recipe that acts"):
         staleness.check(from_dict({"train": {"staleness": 1}}), acting)
     w = torch.nn.Parameter(torch.ones(2))
     with pytest.raises(ConfigError, match="optimizers a and b update the same parameter"):

@@ -46,8 +46,9 @@ Deviations and limits (all stated where they apply):
 - Method state that reads parameters inside the step reads the stale view (the
   worker's copy): historical averaging's running mean and SeqGAN's delayed
   rollout copy follow the stale parameters.
-- Methods that act (gail, airl, vime, expert, bc) are refused: TRPO updates the
-  policy by its own line search, not by an optimizer step.
+- The recipes that act (gail, airl, vime, expert, bc) are refused as a family:
+  TRPO updates the policy by its own line search, not by an optimizer step
+  (bc and PPO would fit; they are refused with the rest for now).
 - Resume is exact: the queues are saved in the checkpoint (key "staleness").
   A warm start (train.init_from) starts with empty queues, as step 0 does.
 - The `probe` commands that run one step of a run's method run it without delay.
@@ -206,8 +207,9 @@ def check(cfg, method) -> None:
         return
     name = cfg.method.name
     if getattr(method, "data_kind", "") == "policy":
-        raise ConfigError(f"train.staleness: method {name!r} acts in environments (its policy update is its own "
-                          "line search or rollout loop, not a delayed optimizer step); use train.staleness=0")
+        raise ConfigError(f"train.staleness: method {name!r} is a recipe that acts; delays are built for recipes "
+                          "whose every update is an optimizer step (TRPO's policy step is a line search); use "
+                          "train.staleness=0")
     clip = getattr(getattr(method, "p", None), "weight_clip", 0)
     if clip:
         raise ConfigError(f"train.staleness: method.params.weight_clip {clip} clips D between its updates, which "
