@@ -90,8 +90,9 @@ LQG_VARIANTS: Dict[str, List[str]] = {
     "ttur": ["optim.discriminator.params.lr=0.2"],
     "instance-noise": ["method={name: gan, params: {instance_noise: 0.5}}"],
     "consensus": ["method={name: consensus, params: {gamma: 0.1}}"],
-    # gamma 1: the consensus term pulls G into the unstable stationary point A = 0, W = K / lambda (there
-    # G's own gradient vanishes; along K's top direction 2 lambda_1 - 4 gamma lambda_1^2 < 0 makes it attract)
+    # gamma 1: near A = 0, W = K / lambda (a stationary point: G's own gradient vanishes) a principal direction
+    # of variance l grows at the rate 2 l - 4 gamma l^2, negative for l > 1 / (2 gamma): G is kept off K's top
+    # direction and spends its rank on the next ones (measured: the 2nd and 3rd principal components)
     "consensus-strong": ["method={name: consensus, params: {gamma: 1.0}}"],
 }
 
