@@ -8,7 +8,7 @@ from pathlib import Path
 
 
 def add(sub) -> None:
-    p = sub.add_parser("probe", help="instruments for GAN training's open questions (convergence)")
+    p = sub.add_parser("probe", help="instruments for GAN training's open questions (convergence, spectrum, attack)")
     psub = p.add_subparsers(dest="probe_command", required=True, metavar="PROBE")
     cv = psub.add_parser(
         "convergence", help="Dirac-GAN: exact Jacobian eigenvalues at the equilibrium and training trajectories "

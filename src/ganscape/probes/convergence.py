@@ -33,8 +33,8 @@ J - gamma J^T J (Mescheder et al. 2017, Sec. 4): -gamma f'(0)^2 +- i f'(0)
 for the unregularized game. Conclusions the table reproduces: unregularized
 GAN and WGAN training, WGAN-GP (not zero-centred) and TTUR alone do not
 converge; instance noise, zero-centred penalties (R1, R2) and consensus
-optimization do (the last two papers' Sec. 3 and Fig. 3 of Mescheder et al.
-2018).
+optimization do (Sec. 3 of Mescheder et al. 2018 and its Dirac-GAN figure of
+the regularizers).
 
 The LQG game (preset lqg-gan, nets/lqg.py): G(z) = A z, D(x) = x^T W x, data
 N(0, K). Both losses depend on the data and on z only through second moments
