@@ -181,6 +181,10 @@ class TrainConfig:
     # batch, all ranks together (the large-scale studies' and BigGAN's cross-replica BN);
     # without it each rank normalizes by its own slice. One process: no effect.
     sync_batchnorm: bool = False
+    # Stale gradients (train/staleness.py; asynchronous SGD simulated): each optimizer's update applies
+    # the gradient computed with its parameters from k of its own steps before to its current ones
+    # (every other net also k of its own steps old). 0: synchronous training, nothing installed.
+    staleness: int = 0
 
     def validate(self, where: str) -> None:
         if self.data_memory_mb < 0 or self.data_workers < 0:
@@ -188,10 +192,6 @@ class TrainConfig:
                               f"{self.data_memory_mb} and {self.data_workers}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ConfigError(f"{where}.precision: {self.precision!r} is not allowed; choose fp32, bf16 or fp16")
-    # Stale gradients (train/staleness.py; asynchronous SGD simulated): each optimizer's update applies
-    # the gradient computed with its parameters from k of its own steps before to its current ones
-    # (every other net also k of its own steps old). 0: synchronous training, nothing installed.
-    staleness: int = 0
         for k in ("steps", "batch_size", "n_disc", "log_every", "latest_every", "num_samples"):
             if getattr(self, k) < 1:
                 raise ConfigError(f"{where}.{k}: must be >= 1, got {getattr(self, k)}")
@@ -203,6 +203,9 @@ class TrainConfig:
                   "max_seconds", "threads", "doctor_every"):
             if getattr(self, k) < 0:
                 raise ConfigError(f"{where}.{k}: must be >= 0, got {getattr(self, k)}")
+        if isinstance(self.staleness, bool) or not isinstance(self.staleness, int) or self.staleness < 0:
+            raise ConfigError(f"{where}.staleness: must be an integer >= 0 (optimizer steps of delay; 0: none), "
+                              f"got {self.staleness!r}")
         if self.labelled_batch_size and not self.labelled_per_class:
             raise ConfigError(f"{where}.labelled_batch_size: needs labelled_per_class > 0 (the labelled subset "
                               f"it draws from); got labelled_batch_size {self.labelled_batch_size} with "
@@ -210,9 +213,6 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
-        if isinstance(self.staleness, bool) or not isinstance(self.staleness, int) or self.staleness < 0:
-            raise ConfigError(f"{where}.staleness: must be an integer >= 0 (optimizer steps of delay; 0: none), "
-                              f"got {self.staleness!r}")
 class EvalConfig:
     """Evaluation during training (and the defaults of `ganscape eval`)."""
     every: int = 0                  # evaluate every N generator steps; 0 = only at the end if metrics are set
