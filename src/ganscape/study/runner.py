@@ -255,11 +255,10 @@ def run_trial(study, trial, spec: StudySpec, tree: Dict[str, Any], out: Path, he
                 reason = f"no {spec.objective.key} was recorded by the run's evaluations"
                 break
             values.append(v)
-    steps = int(tree.get("train", {}).get("steps", 0))
-    tc = configs[0].train
+    tc = configs[0].train   # the trial's own config: a spec's parameter may set train.steps
     trial.set_user_attr("seed_values", values)
     trial.set_user_attr("seconds", seconds + float(attrs.get("seconds", 0.0)))
-    trial.set_user_attr("steps", steps)
+    trial.set_user_attr("steps", int(tc.steps))
     trial.set_user_attr("examples_seen", int(tc.steps * tc.batch_size * tc.n_disc))
     trial.set_user_attr("config_values", {p.name: p.value_of(chosen[p.name]) for p in spec.space
                                           if p.name in chosen})
