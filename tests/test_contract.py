@@ -37,13 +37,14 @@ def test_every_registered_architecture_is_covered():
     # sequence nets (kind tokens) have their own contract: tests/methods/test_discrete_contract.py;
     # models with their own likelihood (realnvp, pixelcnn): tests/methods/test_family_contract.py
     # discriminator-only nets with their own normalization (improved-gan-mlp): tests/nets/test_improved_gan_mlp.py
-    # the Dirac-GAN's toy nets (1-D points only): tests/probes/test_convergence.py
+    # the Dirac-GAN's toy nets (1-D points only): tests/probes/test_convergence.py; the LQG game's
+    # linear G and quadratic D: tests/probes/test_convergence_regularizers.py
     image_and_points = {e.name for e in ARCHITECTURES if "tokens" not in e.tags.get("kinds", ())
                         and not e.tags.get("likelihood_model") and "generator" in e.tags.get("roles", ("generator",))
                         and not e.tags.get("toy")}
     assert set(ARCH_SETUP) == image_and_points
     assert {e.name for e in ARCHITECTURES} - image_and_points == {"lstm", "seq-cnn", "transformer", "realnvp",
-                                                                  "pixelcnn", "improved-gan-mlp", "dirac"}
+                                                                  "pixelcnn", "improved-gan-mlp", "dirac", "lqg"}
 
 def _config(arch, d_norm, g_norm, loss, penalty):
     params, data = ARCH_SETUP[arch]

@@ -157,8 +157,8 @@ def test_preset_trains_samples_and_evaluates(preset, tmp_path):
     if data.kind == "points":  # the 2-D mixtures are scored by mode coverage at the end of training
         if "centers" in data.info:
             assert "mode_coverage" in status
-        else:   # the Dirac-GAN's point: its instrument is `ganscape probe convergence` (tests/probes)
-            assert data.info["name"] == "dirac"
+        else:   # the Dirac-GAN's point and the LQG game's Gaussian: their instrument is `ganscape probe
+            assert data.info["name"] in ("dirac", "gaussian")   # convergence` (tests/probes)
         return
     # the preset's own metrics, else FID for images (the default set's PRDC over a whole reference
     # split, 25600 stacked digits, takes minutes) and the token defaults for sequences
