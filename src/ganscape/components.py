@@ -14,9 +14,11 @@ from .data import captions  # noqa: F401  (shapes-captions)
 from .data import graphs as graph_data  # noqa: F401  (data set graph: random walks, NetGAN)
 from .nets import dcgan, dirac, flows, lqg, mlp, norms, pixelcnn, resnet, resnet19, seq_cnn, sequence, sndcgan, transformer  # noqa: F401
 from .nets import ssgan as ssgan_nets  # noqa: F401  (architecture improved-gan-mlp)
+from .nets import netgan as netgan_nets  # noqa: F401  (architecture netgan)
 from .objectives import losses, penalties  # noqa: F401
 from . import optim  # noqa: F401
 from .methods import bc, bgan, cgan, consensus, expert, gail, gan, infogan, likelihood, sequence, ssgan, vae, vime  # noqa: F401
+from .methods import netgan  # noqa: F401  (NetGAN, issue 21)
 from .metrics.features import digits_cnn, inception, random_net  # noqa: F401
 from .metrics import classifier_error, image_metrics, nll, returns, sequences  # noqa: F401
 from .metrics import infogan as infogan_metric  # noqa: F401
