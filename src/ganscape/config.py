@@ -611,7 +611,7 @@ def dumps_yaml(cfg: Config) -> str:
 RESUMABLE = ("name", "device", "train.steps", "train.max_seconds", "train.log_every", "train.sample_every", "train.checkpoint_every",
              "train.latest_every", "train.num_samples", "train.progress", "train.lr_schedule", "train.threads",
              "train.precision", "train.channels_last", "train.compile",
-             "train.data_memory_mb", "train.data_workers", "eval",
+             "train.data_memory_mb", "train.data_workers", "train.doctor", "train.doctor_every", "eval",
              "optim.generator.params.lr", "optim.discriminator.params.lr")
 
 

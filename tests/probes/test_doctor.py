@@ -196,3 +196,28 @@ def test_check_primitives_against_hand_computed_values():
     a = np.array([0, 0, 0, 0, 1, 1, 1, 2, -1, -1])   # 10 samples, 4 modes: fair share 2.5, covered at >= 0.625
     assert covered(a, 4).tolist() == [0, 1, 2]
     assert covered(a, 4, share=1.2).tolist() == [0, 1]   # at least 3 samples: not mode 2 with 1
+
+
+def test_a_wide_gap_under_a_probability_loss_is_d_winning_not_divergence():
+    stats = healthy_stats()
+    for r in stats[30:]:
+        r["d_real"], r["d_fake"] = 60.0, -60.0
+    assert kinds(dr.diagnose(stats, healthy_checks(), CFG)) == ["d-overpowering"]
+    # the same gap under the hinge loss's unbounded outputs, growing past 30x its start: divergence
+    for r in stats[30:]:
+        r["d_real"], r["d_fake"] = 600.0, -600.0
+    assert "divergence" in kinds(dr.diagnose(stats, healthy_checks(), {**CFG, "loss": "hinge"}))
+
+
+def test_the_never_covered_modes_are_named_by_id_and_non_gans_get_no_gan_remedies():
+    checks = healthy_checks(modes=10)
+    for c in checks:
+        c["num_modes"], c["real_modes"] = 10, 8   # (range(8) would miss mode 8)
+    for c in checks[4:]:
+        c["modes"] = [0, 1, 2, 3, 4, 9]
+    out = dr.diagnose(healthy_stats(), checks, CFG)
+    assert kinds(out) == ["mode-dropping"] and "[5, 6, 7, 8]" in out[0].evidence
+    vae = dr.advice("mode-collapse", {**CFG, "method": {"name": "vae", "params": {}}})
+    assert len(vae) == 1 and "not a GAN" in vae[0]
+    wgan = dr.advice("divergence", {**CFG, "loss": "wasserstein"})
+    assert not any("r1" in a for a in wgan)

@@ -80,3 +80,22 @@ def test_the_tournament_command_rates_a_runs_checkpoints(tmp_path, capsys):
     with pytest.raises(ConfigError, match="evaluate a run folder"):
         ganscape.evaluate_arrays(-torch.ones(8, 1, 8, 8), -torch.ones(8, 1, 8, 8), ["skill-rating"],
                                  extractor="digits-cnn")
+
+
+def test_skill_rating_is_refused_during_training_and_generators_of_other_latent_sizes_play(tmp_path):
+    from ganscape.registry import ConfigError
+    with pytest.raises(ConfigError, match="cannot run during training"):
+        ganscape.train("digits", overrides=["train.steps=2", "eval.metrics=[skill-rating]", "eval.every=1",
+                                            "eval.best=skill_rating"],
+                       run_dir=tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+    class Strict(_G):   # takes only latents of its own size
+        z_dim = 5
+
+        def forward(self, z):
+            assert z.shape[1] == self.z_dim, z.shape
+            return super().forward(z)
+
+    small = Strict(1.0)   # a generator of another latent size plays the same matches
+    t = play([Player("r", 0, None, _G(-1.0), _D(0.0))], torch.ones(16, 1, 2, 2), n=8, games=2, generators=[small])
+    np.testing.assert_array_equal(t.wins, [[2, 0]])

@@ -222,7 +222,7 @@ HIGHER_PREFIXES = ("class_consistency_class_", "precision_class_", "recall_class
 
 # Results that are neither "higher" nor "lower is better": how to read them.
 READ_AS = {"c2st_accuracy": "0.5 is best (indistinguishable)",
-           "skill_rating_rd": "the rating's deviation (Glicko-2 RD): smaller is surer",
+           "skill_rating_rd": "the rating's Glicko-2 deviation after 10 replays of the matches (relative, not calibrated)",
            "msssim": "close to msssim_real is best",
            "msssim_real": "the real data's value",
            "memorization_fraction_near_copies": "lower is better",

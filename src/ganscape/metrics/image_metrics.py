@@ -198,7 +198,7 @@ class SkillRatingParams:
             raise ConfigError(f"{where}.threshold: must lie in [0, 1), got {self.threshold}")
 
 
-@METRICS.register("skill-rating", params=SkillRatingParams,
+@METRICS.register("skill-rating", params=SkillRatingParams, run_folder=True,
                   results=("skill_rating", "skill_rating_rd", "skill_win_rate"))
 def _skill_rating(p: SkillRatingParams, ctx: EvalContext) -> Dict[str, float]:
     """Olsson et al. 2018: the generator's Glicko-2 rating in a tournament against the discriminators of its

@@ -31,6 +31,10 @@ import numpy as np
 FINDINGS = ("divergence", "d-overpowering", "mode-collapse", "mode-dropping", "mode-hopping", "memorization",
             "oscillation")
 
+# Recipes with a G and a D that the GAN remedies apply to.
+GAN_METHODS = ("gan", "cgan", "infogan", "ssgan", "consensus", "bgan", "relaxed", "flowgan", "seqgan", "maligan",
+               "scratchgan", "gancls", "otgan", "netgan")
+
 # Losses whose D output is the logit of D's probability of "real".
 PROBABILITY_LOSSES = ("ns", "minimax", "bgan")
 
@@ -119,8 +123,10 @@ def divergence(stats, checks, cfg, status: Optional[Mapping[str, Any]] = None) -
         if len(real) == len(fake) else []
     # D's outputs are judged by the gap between real and fake: under the Wasserstein loss a critic's
     # offset is free (no penalty sees it) and drifts in healthy runs, and so does G's loss, -D(fake).
-    keys = ["d_loss", "d_grad_norm", "g_grad_norm", "d_gap"] + ([] if _loss_name(cfg) == "wasserstein"
-                                                                 else ["g_loss"])
+    # Under a probability loss a wide gap is D winning (d-overpowering's rule), not divergence.
+    loss = _loss_name(cfg)
+    keys = ["d_loss", "d_grad_norm", "g_grad_norm"] + ([] if loss in PROBABILITY_LOSSES else ["d_gap"]) \
+        + ([] if loss == "wasserstein" else ["g_loss"])
     for key in keys:
         steps, v = _series(gap if key == "d_gap" else stats, key)
         if len(v) < 4:
@@ -216,6 +222,11 @@ def _modes(checks):
     return [int(c["step"]) for c in rows], [set(c["modes"]) for c in rows], [int(c["real_modes"]) for c in rows]
 
 
+def _num_modes(checks, real: int) -> int:
+    """K, the modes there are (a check records it; older records: the real data's count)."""
+    return max([int(c["num_modes"]) for c in checks if c.get("num_modes")] or [real])
+
+
 def mode_dropping(stats, checks, cfg, status=None) -> List[Finding]:
     """The samples cover fewer than COVERAGE_LOW of the modes as many real examples cover, at the last two
     checks (persistently, not while training is still spreading out)."""
@@ -230,7 +241,7 @@ def mode_dropping(stats, checks, cfg, status=None) -> List[Finding]:
         i -= 1
     ev = (f"{len(sets[i])} of {real[i]} modes covered at step {steps[i]}, {len(sets[-1])} of {real[-1]} at step "
           f"{steps[-1]} (the last check); never covered since step {steps[i]}: "
-          f"{sorted(set(range(real[-1])) - set().union(*sets[i:]))[:20]}")
+          f"{sorted(set(range(_num_modes(checks, real[-1]))) - set().union(*sets[i:]))[:20]}")
     return [Finding("mode-dropping", steps[i], ev, advice("mode-dropping", cfg), "G")]
 
 
@@ -275,7 +286,7 @@ def memorization(stats, checks, cfg, status=None) -> List[Finding]:
 
 
 def _periodic(v: np.ndarray):
-    """(lag, peak, trough) when the detrended series' autocorrelation has a trough below OSC_TROUGH and then
+    """(lag, peak, trough, trough lag) when the detrended series' autocorrelation has a trough below OSC_TROUGH and then
     a peak above OSC_PEAK at a lag of 2 or more; None otherwise."""
     v = v[np.isfinite(v)]
     if len(v) < OSC_MIN_RECORDS:
@@ -294,7 +305,7 @@ def _periodic(v: np.ndarray):
             trough_at = k
         if trough_at is not None and k >= 2 and acf[k] > OSC_PEAK and acf[k] >= acf[k - 1] and \
                 (k + 1 == len(acf) or acf[k] >= acf[k + 1]):
-            return k, float(acf[k]), float(acf[trough_at])
+            return k, float(acf[k]), float(acf[trough_at]), trough_at
     return None
 
 
@@ -309,14 +320,16 @@ def oscillation(stats, checks, cfg, status=None) -> List[Finding]:
         half = len(v) // 2
         p = _periodic(v[half:])
         if p:
-            lag, peak, trough = p
+            lag, peak, trough, _ = p
             every = int(s[half + lag] - s[half]) if half + lag < len(s) else lag
             found.append((key, int(s[half]), every, peak, trough, float(np.nanstd(v[half:]))))
+            trough_lag = p[3]
+            found[-1] = found[-1] + (trough_lag,)
     if not found:
         return []
     ev = "; ".join(f"{k} swings with a period of about {every} steps from step {s0} (autocorrelation "
-                   f"{pk:.2f} at that lag, {tr:.2f} at half of it; amplitude std {sd:.3g})"
-                   for k, s0, every, pk, tr, sd in found)
+                   f"{pk:.2f} at that lag, {tr:.2f} at lag {tl} records; amplitude std {sd:.3g})"
+                   for k, s0, every, pk, tr, sd, tl in found)
     return [Finding("oscillation", min(f[1] for f in found), ev, advice("oscillation", cfg))]
 
 
@@ -373,6 +386,10 @@ def advice(kind: str, cfg: Mapping[str, Any]) -> List[str]:
     n_disc = int(_get(cfg, "train.n_disc", 1) or 1)
     loss = _loss_name(cfg)
     out: List[str] = []
+    method = _name(cfg.get("method", "gan")) or "gan"
+    if method not in GAN_METHODS:
+        return [f"method {method!r} is not a GAN: the GAN remedies (penalties on D, packing, TTUR) do not apply; "
+                f"lower the learning rate, train longer or change the model"]
 
     def lower_lr():
         if lr_g is not None and lr_d is not None:
@@ -382,7 +399,7 @@ def advice(kind: str, cfg: Mapping[str, Any]) -> List[str]:
             out.append("lower the learning rates")
 
     def penalty():
-        if not penalties & {"gp", "r1", "r2", "dragan"}:
+        if loss != "wasserstein" and not penalties & {"gp", "r1", "r2", "dragan"}:   # (WGAN: gp, said first)
             out.append("a gradient penalty on D: --set 'penalties=[{name: r1, params: {weight: 1}}]' "
                        "(gp with the wasserstein loss)")
 

@@ -32,6 +32,8 @@ import numpy as np
 import torch
 
 COVER_SHARE = 0.25      # a mode is covered when it holds at least this share of its fair 1/K of the samples
+MEMO_TRAIN = 5000       # training images the memorization check compares with (a seeded subset beyond this:
+                        # 18 shifted mirrors of each sample against all of CIFAR's 50k would cost 1e12 flops)
 
 
 def mean_pairwise_distance(x: np.ndarray, most: int = 500) -> float:
@@ -67,8 +69,8 @@ class Checker:
         self.extractor = None
         if not self.points and data.kind == "image":
             name = cfg.eval.extractor or default_extractor(cfg.data.name)
-            self.extractor = build_extractor(name)
-            self._extract = lambda x: extract(self.extractor, x, batch_size=250)
+            self.extractor = build_extractor(name, device=device)   # on the run's device
+            self._extract = lambda x: extract(self.extractor, x, batch_size=250, device=device)
         feats = self._features(real)
         self.real_div = mean_pairwise_distance(feats["features"])
         self.k = 0
@@ -80,7 +82,9 @@ class Checker:
         self.train_flat = self.held = None
         if heldout is not None and data.kind == "image" and len(heldout) >= 10:
             from ..metrics.memorization_invariant import invariant_nn_distances
-            self.train_x = data.floats()
+            keep = torch.randperm(len(data), generator=torch.Generator().manual_seed(self.seed))[:MEMO_TRAIN]
+            self.train_x = data.take(keep.sort().values)
+            self.memo_subset = len(data) > MEMO_TRAIN   # recorded: a near copy of an image outside it is missed
             held = heldout.take(torch.arange(min(len(heldout), 500)))
             self.threshold = float(np.quantile(invariant_nn_distances(held, self.train_x, "flips", 1), 0.05))
             self.held = True
@@ -117,6 +121,7 @@ class Checker:
         if self.k:
             a = self._assign(fake.numpy(), feats)
             rec["modes"] = covered(a, self.k).tolist()
+            rec["num_modes"] = self.k
             rec["real_modes"] = self.real_modes
             rec["hist"] = (np.bincount(a[a >= 0], minlength=self.k) / len(a)).round(4).tolist()
             if self.centers is not None:
@@ -125,6 +130,8 @@ class Checker:
             from ..metrics.memorization_invariant import invariant_nn_distances
             d = invariant_nn_distances(fake[:250], self.train_x, "flips", 1)
             rec["memorized"] = float(np.mean(d <= self.threshold))
+            if self.memo_subset:
+                rec["memorized_of"] = MEMO_TRAIN
         return rec
 
 

@@ -35,10 +35,10 @@ def measure_checkpoints(run: Path, cfg, most: int = 20, n: int = 500, progress: 
     if not paths:
         return []
     data = load_data(cfg, "train")
-    checker = Checker(cfg, data, heldout_for(cfg), n=n)
     state, method = build_state(cfg, DataSpec.of(data), torch.device("cpu"))
-    if state.sampler is None:
-        return []
+    if state.sampler_name is None or getattr(state.sampler, "is_policy", False):
+        return []   # a classifier or a policy: judged on its stats alone
+    checker = Checker(cfg, data, heldout_for(cfg) if data.kind == "image" else None, n=n)
     out = []
     for p in tqdm(paths, desc="doctor: checkpoints", disable=not progress, leave=False):
         ck = ckpt_io.load(p)
@@ -126,11 +126,12 @@ class LiveDoctor:
     """train.doctor: the checks every `every` steps during training (doctor.jsonl), each new kind of finding
     printed once through `say` as soon as the rules make it, doctor.json and doctor.png at the end."""
 
-    def __init__(self, cfg, data, run: Path, say):
+    def __init__(self, cfg, data, run: Path, say, device: str = "cpu"):
         from .doctor_checks import Checker, heldout_for
         self.cfg, self.run, self.say = cfg, Path(run), say
         self.every = cfg.train.doctor_every or max(1, cfg.train.steps // 20)
-        self.checker = Checker(cfg, data, heldout_for(cfg) if data.kind == "image" else None)
+        self.checker = Checker(cfg, data, heldout_for(cfg) if data.kind == "image" else None, device=device)
+        self.last = -1
         from ..config import to_plain
         self.cfg_tree = json.loads(json.dumps(to_plain(cfg)))
         self.told: set = set()
@@ -138,16 +139,26 @@ class LiveDoctor:
     def due(self, step: int) -> bool:
         return step % self.every == 0
 
-    def check(self, sampler, step: int) -> List[Finding]:
+    def check(self, sampler, step: int) -> Optional["LiveDoctor"]:
+        """One check and the findings it brings; returns self, or None when the check failed (the doctor
+        is an observer: a failure of its own is one warning and it stops, training goes on)."""
+        import warnings
+
         from ..train import rundir
-        rundir.append_jsonl(self.run / rundir.DOCTOR, self.checker.measure(sampler, step))
+        try:
+            rundir.append_jsonl(self.run / rundir.DOCTOR, self.checker.measure(sampler, step))
+        except (RuntimeError, ValueError, MemoryError) as e:
+            warnings.warn(f"train.doctor: the check at step {step} failed ({type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''}); the doctor is off for the rest of the run")
+            return None
+        self.last = step
         findings = self._diagnose()
         for f in findings:
             if f.finding not in self.told:
                 self.told.add(f.finding)
                 net = f" ({f.net})" if f.net else ""
                 self.say(f"doctor, step {step}: {f.finding}{net}: {f.evidence}. Try: {'; '.join(f.advice[:2])}")
-        return findings
+        return self
 
     def _diagnose(self, status: Optional[Dict[str, Any]] = None) -> List[Finding]:
         from ..train import rundir
@@ -155,8 +166,13 @@ class LiveDoctor:
         checks = rundir.read_jsonl(self.run / rundir.DOCTOR) if (self.run / rundir.DOCTOR).exists() else []
         return diagnose(stats, checks, self.cfg_tree, status)
 
-    def finish(self, status: Optional[Dict[str, Any]] = None) -> List[Finding]:
+    def finish(self, status: Optional[Dict[str, Any]] = None, sampler=None) -> List[Finding]:
+        """The last word: a check of the final step where the schedule missed it (sampler given), the
+        findings of the whole run into doctor.json, the figure."""
         from ..train import rundir
+        step = int((status or {}).get("step", -1))
+        if sampler is not None and step > self.last:
+            self.check(sampler, step)
         findings = self._diagnose(status)
         rundir._write_text(self.run / DOCTOR_JSON, json.dumps([f.to_json() for f in findings], indent=2) + "\n")
         stats = rundir.read_jsonl(self.run / rundir.STATS) if (self.run / rundir.STATS).exists() else []

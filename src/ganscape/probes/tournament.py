@@ -89,11 +89,12 @@ def play(players: List[Player], real, n: int = 256, games: int = 4, threshold: f
     for g in range(games):
         gen = torch.Generator().manual_seed(seed * 7919 + g)
         xr = real[torch.randperm(len(real), generator=gen)[:n]]
-        z = torch.randn(n, gs[0].z_dim, generator=gen)
+        # one latent batch per latent size (runs compared may differ in z_dim), drawn in a fixed order
+        zs = {d: torch.randn(n, d, generator=gen) for d in sorted({G.z_dim for G in gs})}
         fakes = []
         for G in gs:
             dev = next(G.parameters()).device
-            fakes.append(G(z.to(dev)).float().cpu())
+            fakes.append(G(zs[G.z_dim].to(dev)).float().cpu())
         for i, p in enumerate(players):
             dev = next(p.D.parameters()).device
             real_ok = (p.D(xr.to(dev)).float().flatten() > 0).float().mean().item()
@@ -104,7 +105,12 @@ def play(players: List[Player], real, n: int = 256, games: int = 4, threshold: f
 
 
 def rate(t: Tournament, periods: int = 10) -> Tournament:
-    """Glicko-2 ratings of every generator and discriminator from the tournament's matches."""
+    """Glicko-2 ratings of every generator and discriminator from the tournament's matches.
+
+    The matches are replayed as `periods` rating periods so that the ratings settle (every player starts at
+    1500, so one period barely separates them). Deviation from Glicko-2's use: each game then counts
+    `periods` times, and the reported deviation (RD) shrinks about as 1/sqrt(periods) without new evidence;
+    read RD as a relative spread between players of one tournament, not a calibrated uncertainty."""
     k_d, k_g = t.wins.shape
     gr, dr = [Rating() for _ in range(k_g)], [Rating() for _ in range(k_d)]
     for _ in range(periods):

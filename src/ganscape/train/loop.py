@@ -193,6 +193,12 @@ class Evaluator:
         self.cfg = cfg
         # a metric the method has no net for is refused here, before the run folder exists
         self.on_samples, self.on_classifier = split_metrics(method, cfg.eval.metrics, cfg.method.name)
+        from ..registry import METRICS
+        for m in self.on_samples:   # a metric of a finished run folder (skill-rating) cannot score a run in training
+            if METRICS.get(m).tags.get("run_folder"):
+                from ..config import ConfigError
+                raise ConfigError(f"eval.metrics: {m} scores a run folder against its kept checkpoints; it cannot "
+                                  f"run during training: use `ganscape eval RUN --metrics {m}` afterwards")
         # token metrics and a policy's returns need no feature extractor
         tokens = getattr(method, "data_kind", "") in ("tokens", "policy")
         self.extractor = (build_extractor(cfg.eval.extractor, None, cfg.data.name, device=str(device))
@@ -486,7 +492,7 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
         from tqdm.auto import tqdm as _tqdm
 
         from ..probes.doctor_run import LiveDoctor
-        doctor = LiveDoctor(cfg, data, run_dir, say=_tqdm.write)
+        doctor = LiveDoctor(cfg, data, run_dir, say=_tqdm.write, device=str(device))
     # the sampler's own latent size where it has one (a flow or PixelCNN: one per pixel)
     z_dim = getattr(state.sampler, "z_dim", cfg.model.z_dim) if can_sample else cfg.model.z_dim
     fixed_z = torch.randn(n_fixed, z_dim, generator=torch.Generator().manual_seed(cfg.seed + 1)).to(device)
@@ -594,7 +600,7 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
                 if evaluates and cfg.eval.every and state.step % cfg.eval.every == 0:
                     evaluate()
                 if doctor is not None and doctor.due(state.step) and bool(ok):
-                    doctor.check(state.sampler, state.step)
+                    doctor = doctor.check(state.sampler, state.step)   # None: it failed and is off
                 if tc.checkpoint_every and state.step % tc.checkpoint_every == 0:
                     checkpoint(keep=True)
                 elif state.step % tc.latest_every == 0:
@@ -648,7 +654,8 @@ def _run(cfg: Config, run_dir, resume: bool, progress: Optional[bool], on_eval, 
         if lead:
             status = _finish(cfg, run_dir, state, data, status, extra, can_sample)
             if doctor is not None:
-                doctor.finish({"status": status, "step": state.step, **extra})
+                doctor.finish({"status": status, "step": state.step, **extra},
+                              state.sampler if status == "completed" else None)
     except OSError as e:
         return _fail(run_dir if lead else None, state.step, saved_step, ckpt_io.describe_os_error(e))
     except Exception as e:
