@@ -10,7 +10,7 @@ from ganscape.registry import ConfigError
 
 def test_default_preset_resolves_with_all_params():
     cfg = load_config()
-    assert cfg.data.name == "digits" and cfg.data.params == {"size": 8, "validation": 0}
+    assert cfg.data.name == "digits" and cfg.data.params == {"size": 8, "validation": 0, "train_limit": 0}
     assert cfg.optim.generator.params["betas"] == [0.0, 0.9]
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.seed = 3
