@@ -17,7 +17,11 @@ pack on disk (data/pack.py); what a method sees in a batch is always:
 - transitions: ``x`` float32, shape (N, D): an expert's (observation, action)
   pairs flattened, ``info`` says how to split them (data/demos.py);
 - none: no examples, ``x`` of shape (0, 0): a method that learns from an
-  environment's reward alone.
+  environment's reward alone;
+- audio: ``x`` float32, shape (N, 1, T), waveforms in [-1, 1] (data/notes.py,
+  data/audio_files.py); spectrogram: ``x`` float32, shape (N, 1, F, frames),
+  SpecGAN's normalized log-magnitude in [-1, 1], ``info["audio"]`` says how to
+  invert it (data/audio_files.py).
 
 ``x`` is the stored form; code that wants the values calls ``take(idx)`` (a
 batch), ``floats()`` (everything: small data only) or ``chunks(n)`` (all of
@@ -37,13 +41,13 @@ import numpy as np
 import torch
 
 SPLITS = ("train", "test")
-KINDS = ("image", "points", "tokens", "transitions", "none")
+KINDS = ("image", "points", "tokens", "transitions", "none", "audio", "spectrogram")
 
 
 @dataclass
 class ArrayDataset:
     x: Any  # torch.Tensor; images may also be a uint8 NumPy array (a memory map of a pack)
-    kind: Literal["image", "points", "tokens", "transitions", "none"]
+    kind: Literal["image", "points", "tokens", "transitions", "none", "audio", "spectrogram"]
     y: Optional[torch.Tensor] = None  # int64 class labels, shape (N,)
     num_classes: int = 0
     vocab_size: int = 0  # tokens: the number of token ids (0 for images and points)
@@ -78,6 +82,9 @@ class ArrayDataset:
             raise ValueError(f"image data must be (N, C, H, W), got shape {tuple(self.x.shape)}")
         if self.kind in ("points", "transitions", "none") and self.x.ndim != 2:
             raise ValueError(f"point data must be (N, D), got shape {tuple(self.x.shape)}")
+        if self.kind in ("audio", "spectrogram") and self.x.ndim != (3 if self.kind == "audio" else 4):
+            raise ValueError(f"{self.kind} data must be " + ("(N, 1, T)" if self.kind == "audio" else
+                             "(N, 1, F, frames)") + f", got shape {tuple(self.x.shape)}")
         if self.rows is not None and not isinstance(self.x, np.ndarray):
             raise ValueError("rows (a split of a memory map) needs x to be a NumPy array")
         if self.y is not None and len(self.y) != len(self):
