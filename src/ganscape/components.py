@@ -23,5 +23,6 @@ from .methods import gancls  # noqa: F401  (text-to-image: GAN-CLS, GAN-INT)
 from .methods import netgan  # noqa: F401  (NetGAN, issue 21)
 from .metrics.features import digits_cnn, inception, random_net  # noqa: F401
 from .metrics import classifier_error, image_metrics, nll, returns, sequences  # noqa: F401
+from .metrics import captions as caption_metrics  # noqa: F401  (caption-accuracy)
 from .metrics import infogan as infogan_metric  # noqa: F401
 from .metrics import graphs as graph_metrics  # noqa: F401  (metric graph: NetGAN's graph statistics)

@@ -288,7 +288,7 @@ def draw_geometry(attrs: np.ndarray, S: int, color_jitter: float, rng: np.random
 
 
 @DATASETS.register("shapes-captions", params=CaptionsParams, extractor="random-conv",
-                   metrics=("fid", "kid"))
+                   metrics=("caption-accuracy", "fid"))
 def shapes_captions(params: CaptionsParams, split: str, seed: int = 0) -> ArrayDataset:
     """One named shape per image with captions; train: seen combinations, test: held-out combinations."""
     table = caption_table(params, seed)
