@@ -21,6 +21,7 @@ from . import optim  # noqa: F401
 from .methods import bc, bgan, cgan, consensus, expert, gail, gan, infogan, likelihood, sequence, ssgan, vae, vime  # noqa: F401
 from .methods import gancls  # noqa: F401  (text-to-image: GAN-CLS, GAN-INT)
 from .methods import netgan  # noqa: F401  (NetGAN, issue 21)
+from .methods import otgan  # noqa: F401  (OT-GAN, issue 21)
 from .metrics.features import digits_cnn, inception, random_net  # noqa: F401
 from .metrics import classifier_error, image_metrics, nll, returns, sequences  # noqa: F401
 from .metrics import captions as caption_metrics  # noqa: F401  (caption-accuracy)
