@@ -39,14 +39,15 @@ def test_every_registered_architecture_is_covered():
     # discriminator-only nets with their own normalization (improved-gan-mlp): tests/nets/test_improved_gan_mlp.py
     # the Dirac-GAN's toy nets (1-D points only): tests/probes/test_convergence.py; the LQG game's
     # linear G and quadratic D: tests/probes/test_convergence_regularizers.py; NetGAN's random-walk
-    # LSTMs (kind tokens, method netgan only): tests/methods/test_netgan.py
+    # LSTMs (kind tokens, method netgan only): tests/methods/test_netgan.py; WaveGAN's and SpecGAN's nets
+    # (kinds audio, spectrogram): tests/nets/test_wavegan.py
     image_and_points = {e.name for e in ARCHITECTURES if "tokens" not in e.tags.get("kinds", ())
                         and not e.tags.get("likelihood_model") and "generator" in e.tags.get("roles", ("generator",))
-                        and not e.tags.get("toy")}
+                        and not e.tags.get("toy") and not {"audio", "spectrogram"} & set(e.tags.get("kinds", ()))}
     assert set(ARCH_SETUP) == image_and_points
     assert {e.name for e in ARCHITECTURES} - image_and_points == {"lstm", "seq-cnn", "transformer", "realnvp",
                                                                   "pixelcnn", "improved-gan-mlp", "dirac", "lqg",
-                                                                  "netgan"}
+                                                                  "netgan", "wavegan", "specgan"}
 
 def _config(arch, d_norm, g_norm, loss, penalty):
     params, data = ARCH_SETUP[arch]

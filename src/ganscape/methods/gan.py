@@ -86,8 +86,10 @@ class GAN(Method):
         if not self.conditional and (m.generator.cond != "none" or m.discriminator.cond != "none"):
             raise ConfigError("model.*.cond: class-conditional nets are trained by method cgan; "
                               "set method: cgan (or cond: none)")
-        return {"G": build_net(cfg, "generator", m.generator, data.shape, data.num_classes),
-                "D": build_net(cfg, "discriminator", m.discriminator, data.shape, data.num_classes)}
+        # audio's kinds cannot be told from the shape ((1, T) is not points; (1, F, frames) is not an image)
+        kind = getattr(data, "kind", "") if getattr(data, "kind", "") in ("audio", "spectrogram") else ""
+        return {"G": build_net(cfg, "generator", m.generator, data.shape, data.num_classes, kind=kind),
+                "D": build_net(cfg, "discriminator", m.discriminator, data.shape, data.num_classes, kind=kind)}
 
     def optimizers(self, cfg, nets):
         return {"G": (cfg.optim.generator, nets["G"].parameters()),

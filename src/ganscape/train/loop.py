@@ -172,6 +172,9 @@ def save_samples(state, method, cfg: Config, run: Path, fixed_z: torch.Tensor, r
         text.parent.mkdir(parents=True, exist_ok=True)
         rundir._write_text(text, "".join(line.replace("\n", "\\n") + "\n" for line in decode(x, info)))
         return [text]
+    if x.ndim == 3:   # audio clips (N, 1, T): the grid shows their spectrograms (data/audio_files.py)
+        from ..data.audio_files import display_spectrograms
+        x = display_spectrograms(x.float().cpu())
     if x.ndim == 4:
         paths = [viz.save_image_grid(x, grid, nrow=getattr(G, "num_classes", 0) or None)]
     else:
