@@ -298,6 +298,42 @@ def sample(run_dir: Union[str, Path], n: int = 64, seed: int = 0, checkpoint: st
     return sample_with_labels(run_dir, n, seed, checkpoint, batch_size, device, class_, temperature)[0]
 
 
+def sample_text(run_dir: Union[str, Path], text: str, n: int = 16, seed: int = 0, checkpoint: str = "latest",
+                device: str = "cpu") -> torch.Tensor:
+    """n samples (n, C, H, W) in [-1, 1] of a text-conditional run (method gancls) for the caption `text`
+    (any words of the data set's vocabulary, e.g. "a large blue triangle"); latents from `seed`."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    G = load_generator(run_dir, checkpoint, device=device)
+    if not hasattr(G, "text"):
+        raise ValueError("--text: this run's generator is not text-conditional (train one with method gancls, "
+                         "e.g. --preset text2img-shapes)")
+    from .data.captions import tokenize
+    tokens = tokenize([text], G.text.prompts.shape[1], data_info(run_dir)["captions"]["vocab"])
+    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(seed))
+    at = next(G.parameters()).device
+    with torch.no_grad():
+        x = G(z.to(at), tokens.repeat(n, 1).to(at)).cpu().float()
+    if not torch.isfinite(x).all():
+        raise ValueError(f"--text: the generator of {run_dir} gave NaN or Inf for {text!r}")
+    return x
+
+
+def write_text_samples(run_dir: Union[str, Path], text: str, out: Union[str, Path], n: int = 16, seed: int = 0,
+                       checkpoint: str = "latest", device: str = "cpu") -> Path:
+    """sample_text written to OUT.png (one grid), OUT.npz or a folder (as save_samples)."""
+    x = sample_text(run_dir, text, n, seed, checkpoint, device)
+    out = Path(out)
+    if out.suffix.lower() != ".png":
+        return save_samples(x, out)
+    from . import viz
+    if rundir.enclosing_run(out) is not None:
+        save_samples(x[:1], out.with_suffix(""))   # its one-line refusal of a path inside the run folder
+    out.parent.mkdir(parents=True, exist_ok=True)
+    viz.save_image_grid(x, out, nrow=max(1, int(round(len(x) ** 0.5))))
+    return out
+
+
 def data_info(run_dir: Union[str, Path]) -> Dict[str, Any]:
     """The info of a run's data set (its test split): vocabulary, levels, ground truth."""
     return load_data(load_run(run_dir), "test").info

@@ -120,6 +120,21 @@ def test_trains_and_resumes_bit_exactly(tmp_path, same_checkpoints):
         assert torch.isfinite(G(torch.zeros(2, 4), y)).all()
 
 
+def test_sample_text_from_the_command_line(tmp_path, capsys):
+    from ganscape.cli import main
+    run = ganscape.train(from_dict(tree(2)), run_dir=tmp_path / "run")
+    assert main(["sample", str(run), "--text", "a large blue triangle", "-n", "4", "--out",
+                 str(tmp_path / "grid.png")]) == 0
+    from PIL import Image
+    assert Image.open(tmp_path / "grid.png").size[0] > 2 * 16
+    a = ganscape.api.sample_text(run, "a large blue triangle", n=3, seed=1)
+    b = ganscape.api.sample_text(run, "a large blue triangle", n=3, seed=1)
+    c = ganscape.api.sample_text(run, "a tiny red dot in the middle", n=3, seed=1)
+    assert torch.equal(a, b) and not torch.equal(a, c)         # the same latents: the text changes the image
+    assert main(["sample", str(run), "--text", "a plaid hexagon", "--out", str(tmp_path / "g.png")]) == 2
+    assert "'plaid' is not in the vocabulary" in capsys.readouterr().err
+
+
 def test_refuses_what_it_cannot_do(tmp_path):
     t = tree(1)
     t["data"] = {"name": "digits"}

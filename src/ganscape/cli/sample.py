@@ -25,6 +25,9 @@ def add(sub) -> None:
                         ".gif (an animation) or .png (a strip of frames), their trajectories beside it as .npz "
                         "(default 1)")
     p.add_argument("--deterministic", action="store_true", help="episodes: the policy's most likely actions")
+    p.add_argument("--text", default=None,
+                   help="text-to-image runs (method gancls): N samples for this caption, e.g. \"a large blue "
+                        "triangle\"; --out grid.png writes one grid (else a .npz or a folder)")
     p.set_defaults(handler=run)
 
 
@@ -41,6 +44,10 @@ def run(a) -> int:
     from ..metrics.evaluate_run import describe_generator
 
     which = a.checkpoint or api.default_checkpoint(a.run_dir)
+    if a.text is not None:
+        out = api.write_text_samples(a.run_dir, a.text, a.out, n=a.n, seed=a.seed, checkpoint=which)
+        print(f"wrote {a.n} samples for {a.text!r} to {out} (checkpoint: {which})")
+        return 0
     try:
         # written batch by batch as they are generated (api.write_samples): memory holds one batch
         out, count = api.write_samples(a.run_dir, a.out, n=a.n, seed=a.seed, checkpoint=which, class_=a.class_,
