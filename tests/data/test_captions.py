@@ -71,3 +71,19 @@ def test_bad_captions_and_params_are_refused():
     assert C.tokenize(["A large BLUE triangle"], 6)[0, 4:].tolist() == [0, 0]
     with pytest.raises(ConfigError, match="holdout: must lie in"):
         C.CaptionsParams(holdout=0.7).validate("data.params")
+
+
+def test_celeba_attribute_file_layout(tmp_path):
+    f = tmp_path / "list_attr_celeba.txt"
+    f.write_text("3\n5_o_Clock_Shadow Arched_Eyebrows Smiling \n"
+                 "000001.jpg -1  1  1\n000002.jpg -1 -1  1\n000003.jpg  1 -1 -1\n")
+    got = C.read_attribute_file(f)
+    assert got["names"] == ("5_o_Clock_Shadow", "Arched_Eyebrows", "Smiling")
+    assert got["files"] == ["000001.jpg", "000002.jpg", "000003.jpg"]
+    assert got["attributes"].tolist() == [[0, 1, 1], [0, 0, 1], [1, 0, 0]]
+    f.write_text("2\nA B\n1.jpg 1 -1\n2.jpg 1 0\n")
+    with pytest.raises(ValueError, match="line 4 must be a file name and 2 values of 1 or -1"):
+        C.read_attribute_file(f)
+    f.write_text("3\nA B\n1.jpg 1 -1\n")
+    with pytest.raises(ValueError, match="line 1 says 3 images, the file lists 1"):
+        C.read_attribute_file(f)

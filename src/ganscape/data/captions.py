@@ -308,3 +308,32 @@ def shapes_captions(params: CaptionsParams, split: str, seed: int = 0) -> ArrayD
     x = torch.from_numpy(images) * 2.0 - 1.0
     return ArrayDataset(x=x.contiguous(), kind="image", y=torch.from_numpy(y.astype(np.int64)),
                         num_classes=len(table["attributes"]), info=info)
+
+
+def read_attribute_file(path) -> Dict[str, Any]:
+    """A multi-label attribute file in CelebA's list_attr_celeba.txt layout: line 1 the number of images,
+    line 2 the attribute names (whitespace-separated), then one line per image: its file name and one value
+    per attribute, 1 (has it) or -1 (has not). Returns {"names": tuple of A names, "files": list of N file
+    names, "attributes": uint8 (N, A) of 0 / 1}: the multi-hot vectors a conditional net reads (a caption's
+    attribute vector here plays the same part). Raises ValueError naming the line that breaks the layout."""
+    from pathlib import Path
+    lines = [ln for ln in Path(path).read_text().splitlines() if ln.strip()]
+    if len(lines) < 2:
+        raise ValueError(f"{path}: an attribute file needs a count line and a names line (list_attr_celeba.txt layout)")
+    try:
+        count = int(lines[0].split()[0])
+    except ValueError:
+        raise ValueError(f"{path}: line 1 must be the number of images, got {lines[0][:40]!r}") from None
+    names = tuple(lines[1].split())
+    rows = lines[2:]
+    if len(rows) != count:
+        raise ValueError(f"{path}: line 1 says {count} images, the file lists {len(rows)}")
+    files, values = [], np.zeros((count, len(names)), dtype=np.uint8)
+    for i, ln in enumerate(rows):
+        parts = ln.split()
+        if len(parts) != len(names) + 1 or any(v not in ("1", "-1") for v in parts[1:]):
+            raise ValueError(f"{path}: line {i + 3} must be a file name and {len(names)} values of 1 or -1, "
+                             f"got {ln[:60]!r}")
+        files.append(parts[0])
+        values[i] = [v == "1" for v in parts[1:]]
+    return {"names": names, "files": files, "attributes": values}
