@@ -13,7 +13,6 @@ from .data import demos, digits, discrete, files, oracle, pack, shapes, stacked,
 from .data import captions  # noqa: F401  (shapes-captions)
 from .data import graphs as graph_data  # noqa: F401  (data set graph: random walks, NetGAN)
 from .data import audio_files, notes  # noqa: F401  (audio: notes, wav-folder; issue 21)
-from .data import audio_files, notes  # noqa: F401  (audio: notes, wav-folder; issue 21)
 from .nets import dcgan, dirac, flows, lqg, mlp, norms, pixelcnn, resnet, resnet19, seq_cnn, sequence, sndcgan, transformer  # noqa: F401
 from .nets import ssgan as ssgan_nets  # noqa: F401  (architecture improved-gan-mlp)
 from .nets import specgan, wavegan  # noqa: F401  (audio architectures, issue 21)
