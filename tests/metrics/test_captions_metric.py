@@ -72,3 +72,15 @@ def test_heldout_fid_uses_heldout_rows_only(test_split):
     assert out["caption_heldout_fid"] == pytest.approx(fid_from_features(ff, rf))
     assert out["caption_heldout_fid"] > 70                      # the mean shift alone gives 3 * 25
     assert torch.is_tensor(d.x)
+
+
+def test_a_speck_of_noise_fails_the_strict_fit_but_not_the_reading(test_split):
+    d = test_split
+    x = d.x[:4].clone()
+    for i in range(4):   # a dim speck in the corner farthest from the shape, and the shape's colour off by 0.1
+        cx, cy = d.info["shapes"]["cx"][i, 0], d.info["shapes"]["cy"][i, 0]
+        x[i, :, 0 if cy > 8 else 15, 0 if cx > 8 else 15] = -0.4
+    x[1] = torch.where(x[1] > -1, (x[1] - 0.2).clamp(min=-1), x[1])
+    out = caption_accuracy(x, d.y[:4].numpy(), d.info)
+    assert out["caption_valid_fraction"] == 0.0
+    assert out["caption_heldout_all_accuracy"] == 1.0
