@@ -53,7 +53,7 @@ from .gan import GAN, GANParams
 @dataclass(frozen=True)
 class OTGANParams:
     eps: float = 0.05          # entropy weight of the Sinkhorn problems, in units of the cosine cost (in [0, 2])
-    iters: int = 100           # Sinkhorn iterations (fixed: every step costs the same)
+    iters: int = 50            # Sinkhorn iterations (fixed: every step costs the same)
     n_gen: int = 3             # generator updates per critic update (the paper's 3)
     backprop: bool = False     # differentiate through the Sinkhorn iterations (the paper holds the plan constant)
 
