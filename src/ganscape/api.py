@@ -254,6 +254,16 @@ def write_samples(run_dir: Union[str, Path], out: Union[str, Path], n: int = 64,
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
     G = load_generator(run_dir, checkpoint, device=device)
+    if getattr(G, "audio", "") and out.suffix == "":  # audio: a .wav per clip, their spectrograms in DIR.png
+        from . import viz
+        from .data.audio_files import as_waves, display_spectrograms, write_wavs
+        if rundir.enclosing_run(out) is not None:
+            save_samples(torch.zeros(1, 2), out)  # its one-line refusal, before anything is generated
+        info = data_info(run_dir)
+        x = as_waves(sample(run_dir, n, seed, checkpoint, batch_size, device), info)  # SpecGAN: Griffin-Lim
+        write_wavs(x, out, info.get("sample_rate", 16000))
+        viz.save_image_grid(display_spectrograms(x[:256]), grid_path(out))
+        return out, len(x)
     shape = None if getattr(G, "vocab_size", 0) else sample_shape(G)
     streamed = shape is not None and (out.suffix == ".npz" or (out.suffix == "" and len(shape) == 3))
     if not streamed:  # tokens, points to a folder (the scatter needs them all): in memory, as before

@@ -27,4 +27,6 @@ from .metrics.features import digits_cnn, inception, random_net  # noqa: F401
 from .metrics import classifier_error, image_metrics, nll, returns, sequences  # noqa: F401
 from .metrics import captions as caption_metrics  # noqa: F401  (caption-accuracy)
 from .metrics import infogan as infogan_metric  # noqa: F401
+from .metrics import audio as audio_metrics  # noqa: F401  (pitch-, instrument-accuracy; audio FID / IS)
+from .metrics.features import audio_cnn  # noqa: F401  (extractor audio-cnn)
 from .metrics import graphs as graph_metrics  # noqa: F401  (metric graph: NetGAN's graph statistics)

@@ -1,11 +1,14 @@
 """WaveGAN's and SpecGAN's nets: phase shuffle by hand, shapes, one WGAN-GP step each (their contract:
-tests/test_contract.py leaves the audio kinds to this file) and a bit-exact resume of each recipe."""
+tests/test_contract.py leaves the audio kinds to this file), a bit-exact resume of each recipe, and
+`ganscape eval` / `ganscape sample` of the runs."""
 import math
+import wave
 
 import pytest
 import torch
 
 import ganscape
+from ganscape import api
 from ganscape.config import from_dict
 from ganscape.methods.base import Batch
 from ganscape.nets.wavegan import PhaseShuffle, phase_shuffle
@@ -92,3 +95,13 @@ def test_trains_and_resumes_bit_exactly(arch, rep, length, shape, tmp_path, same
     half = ganscape.train(from_dict(_tree(arch, rep, length, steps=2)), run_dir=tmp_path / "half")
     ganscape.resume(half, steps=4)
     same_checkpoints(full, half)
+    # `ganscape eval RUN`: the data set's default metrics, on waveforms (SpecGAN's by Griffin-Lim)
+    rec = ganscape.evaluate(full, n=16)
+    assert {"pitch_accuracy", "instrument_accuracy", "fid", "is"} <= set(rec["results"])
+    assert all(math.isfinite(v) for v in rec["results"].values()) and rec["heldout_real"].get("skipped")
+    # `ganscape sample RUN -n 3 --out DIR`: DIR/00000k.wav and the spectrograms in DIR.png
+    out, count = api.write_samples(full, tmp_path / "notes", n=3)
+    assert count == 3 and sorted(p.name for p in out.iterdir()) == ["000000.wav", "000001.wav", "000002.wav"]
+    assert api.grid_path(out).is_file()
+    with wave.open(str(out / "000000.wav"), "rb") as w:
+        assert (w.getframerate(), w.getnframes()) == (16000, length)

@@ -9,7 +9,8 @@ def add(sub) -> None:
     p.add_argument("run_dir")
     p.add_argument("-n", type=positive_int, default=64, help="number of samples (default 64)")
     p.add_argument("--out", required=True,
-                   help="FILE.npz (arrays) or a folder DIR (one PNG per image; their grid goes beside it as DIR.png)")
+                   help="FILE.npz (arrays) or a folder DIR (one PNG per image; their grid goes beside it as DIR.png; "
+                        "audio runs: one .wav per clip, their spectrograms in DIR.png)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--checkpoint", type=checkpoint_name, default=None,
                    help="latest | best | a step number (default: best where the run's evaluation during "

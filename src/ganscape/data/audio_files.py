@@ -99,6 +99,13 @@ def write_wav(path, x, sample_rate: int = SAMPLE_RATE) -> Path:
     return path
 
 
+def write_wavs(waves: torch.Tensor, folder, sample_rate: int = SAMPLE_RATE) -> List[Path]:
+    """Clips (N, 1, T) -> folder/000000.wav, 000001.wav, ... (16-bit PCM); returns the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [write_wav(folder / f"{i:06d}.wav", w, sample_rate) for i, w in enumerate(waves)]
+
+
 def fit_length(x: np.ndarray, length: int) -> np.ndarray:
     """Crop to `length` samples or pad with zeros after the end (as WaveGAN's loader pads short clips)."""
     if len(x) >= length:
@@ -276,7 +283,7 @@ def _split_waves(p: WavFolderParams, files: List[Path], split: str):
 
 @DATASETS.register("wav-folder", params=WavFolderParams, kinds=("audio", "spectrogram"), extractor="audio-cnn",
                    metrics=("fid",))
-def wav_folder(p: WavFolderParams, split: str, seed: int) -> ArrayDataset:
+def wav_folder(p: WavFolderParams, split: str, seed: int = 0) -> ArrayDataset:
     """A folder of WAV files as 1-D clips of `length` samples (every k-th file in sorted order is test)."""
     check_split(split)
     files = wav_files(p)

@@ -27,6 +27,9 @@ Labels: y = pitch index * 4 + instrument index (32 classes).
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -50,6 +53,7 @@ RECIPES = {
 PROBE_RATIOS: Tuple[float, ...] = (2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0) + BELL_RATIOS[1:]
 PITCH_TOLERANCE = 0.25     # semitones: an estimate within a quarter tone of a scale note counts as that note
 TIMBRE_TOLERANCE = 0.15    # largest allowed distance between a clip's partial profile and its recipe's
+PROMINENCE = 30.0          # a tone: the strongest peak at least this many times the spectrum's median magnitude
 _SALT = 0x40E5
 
 
@@ -153,12 +157,21 @@ def estimate_instrument(x, sr: int = SAMPLE_RATE) -> Tuple[np.ndarray, np.ndarra
     return idx, d[np.arange(len(idx)), idx]
 
 
+def prominence(x) -> np.ndarray:
+    """Clips (N, T) -> the strongest spectral peak over the median magnitude (N,): a note's is in the
+    thousands, white noise's about 4 (the largest of ~8000 Rayleigh draws over their median)."""
+    mag = _spectrum(np.asarray(x).reshape(len(x), -1))
+    return mag.max(axis=1) / np.maximum(np.median(mag, axis=1), 1e-12)
+
+
 def estimate_notes(x, sr: int = SAMPLE_RATE) -> Tuple[np.ndarray, np.ndarray]:
-    """Clips -> (pitch index into NOTES or -1, instrument index or -1) for each clip."""
+    """Clips -> (pitch index into NOTES or -1, instrument index or -1) for each clip; a clip without a
+    clear tone (prominence below PROMINENCE) gets -1 for both."""
     x = np.asarray(x.detach().cpu() if isinstance(x, torch.Tensor) else x).reshape(len(x), -1)
-    pitch = nearest_note(estimate_pitch(x, sr))
+    tonal = prominence(x) >= PROMINENCE
+    pitch = np.where(tonal, nearest_note(estimate_pitch(x, sr)), -1)
     inst, dist = estimate_instrument(x, sr)
-    return pitch, np.where(dist <= TIMBRE_TOLERANCE, inst, -1)
+    return pitch, np.where(tonal & (dist <= TIMBRE_TOLERANCE), inst, -1)
 
 
 @dataclass(frozen=True)
@@ -181,6 +194,14 @@ class NotesParams:
 
 def draw_notes(p: NotesParams, split: str, seed: int):
     """(waves (N, 1, T) float32, pitch indices (N,), instrument indices (N,), info) of one split."""
+    waves, pitch, inst, info = _draw(p.n, p.n_test, p.length, split, int(seed))
+    # the cache's arrays stay untouched: each caller gets its own copy
+    return waves.clone(), pitch.copy(), inst.copy(), copy.deepcopy(info)
+
+
+@functools.lru_cache(maxsize=2)   # a run draws its splits several times (train, eval, reference, moments)
+def _draw(n_train: int, n_test: Optional[int], length: int, split: str, seed: int):
+    p = NotesParams(n=n_train, n_test=n_test, length=length)
     n = split_count(p.n, p.n_test, split)
     rng = split_rng(_SALT, seed, split)
     pitch = rng.integers(0, len(NOTES), n)
@@ -199,12 +220,26 @@ def draw_notes(p: NotesParams, split: str, seed: int):
 
 @DATASETS.register("notes", params=NotesParams, kinds=("audio", "spectrogram"), extractor="audio-cnn",
                    metrics=("pitch-accuracy", "instrument-accuracy", "fid", "is"))
-def notes(p: NotesParams, split: str, seed: int) -> ArrayDataset:
+def notes(p: NotesParams, split: str, seed: int = 0) -> ArrayDataset:
     """Synthetic notes: 8 pitches x 4 timbres with ADSR envelopes, 16 kHz; pitch and timbre known."""
     waves, pitch, inst, info = draw_notes(p, split, seed)
     y = torch.from_numpy(pitch * len(INSTRUMENTS) + inst).long()
-    moments = None
-    if p.representation == "spectrogram":   # the training split's moments serve both splits
-        train = waves if split == "train" else draw_notes(p, "train", seed)[0]
-        moments = spectrogram_moments(train)
-    return to_representation(waves, p.representation, info, moments, y, len(NOTES) * len(INSTRUMENTS))
+    if p.representation == "wave":
+        return to_representation(waves, "wave", info, None, y, len(NOTES) * len(INSTRUMENTS))
+    spec = _spectrograms(p.n, p.n_test, p.length, split, int(seed))
+    return dataclasses.replace(spec, x=spec.x.clone(), y=y, info=copy.deepcopy(spec.info))
+
+
+@functools.lru_cache(maxsize=2)
+def _spectrograms(n_train: int, n_test: Optional[int], length: int, split: str, seed: int) -> ArrayDataset:
+    """SpecGAN's representation of a split, the training split's moments serving both (cached: one pass
+    of STFTs, not one per load)."""
+    waves, _, _, info = _draw(n_train, n_test, length, split, seed)
+    moments = _moments(n_train, n_test, length, seed)
+    return to_representation(waves, "spectrogram", info, moments, None, len(NOTES) * len(INSTRUMENTS))
+
+
+@functools.lru_cache(maxsize=2)
+def _moments(n_train: int, n_test: Optional[int], length: int, seed: int):
+    """The training split's per-bin log-magnitude moments (SpecGAN's normalization)."""
+    return spectrogram_moments(_draw(n_train, n_test, length, "train", seed)[0])

@@ -470,6 +470,11 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
     if getattr(G, "is_policy", False):  # a policy: returns over fixed-seed episodes (metrics/returns.py)
         from .returns import evaluate_policy
         return evaluate_policy(G, cfg, metrics, progress=progress, metric_params=metric_params)
+    if getattr(G, "audio", ""):  # WaveGAN, SpecGAN: heard as waveforms (metrics/audio.py)
+        from .audio import evaluate_audio
+        return evaluate_audio(generate(G, n, seed, source=source), cfg, metrics, split, extractor,
+                              batch_size=batch_size, progress=progress, extractor_params=extractor_params,
+                              metric_params=metric_params)
     if getattr(G, "vocab_size", 0):  # a sequence generator: token metrics (metrics/sequences.py)
         from .sequences import evaluate_tokens
         return evaluate_tokens(G, cfg, metrics, n, split, seed=seed, metric_params=metric_params)
