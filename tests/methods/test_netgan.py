@@ -72,7 +72,8 @@ def test_generator_outputs_and_one_step_moves_both_nets():
 def test_trains_and_resumes_bit_exactly(tmp_path, same_checkpoints):
     full = ganscape.train(from_dict(tree(4)), run_dir=tmp_path / "full")
     stats = rundir.read_jsonl(full / "stats.jsonl")
-    assert [r["tau"] for r in stats] == pytest.approx([5.0, 5.0, 5.0 * math.exp(-1e-4)] * 1 + [5.0 * math.exp(-1e-4)])
+    # anneal_every 2: tau stays 5 for steps 0 and 1, then 5 exp(-5e-5 * 2) for steps 2 and 3
+    assert [r["tau"] for r in stats] == pytest.approx([5.0, 5.0, 5.0 * math.exp(-1e-4), 5.0 * math.exp(-1e-4)])
     half = ganscape.train(from_dict(tree(2)), run_dir=tmp_path / "half")
     ganscape.resume(half, steps=4)
     same_checkpoints(full, half)
