@@ -131,3 +131,16 @@ def test_refuses_what_it_cannot_do(tmp_path):
                             ("n_gen", 0, "n_gen: must be >= 1")):
         with pytest.raises(ConfigError, match=msg):
             from_dict(tree(**{key: value}))
+
+
+def test_transport_runs_in_fp32_under_bf16_autocast(monkeypatch):
+    from ganscape.objectives import sinkhorn as sk
+    seen = []
+    cost = sk.cosine_cost
+    monkeypatch.setattr(sk, "cosine_cost", lambda a, b: seen.append(cost(a, b).dtype) or cost(a, b))
+    cfg = from_dict(tree("mlp", n_gen=1))
+    x = load_data(cfg).floats()[:8]
+    state, method = build_state(cfg, tuple(x.shape[1:]), torch.device("cpu"))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        stats = method.step(state, [Batch(x[:4]), Batch(x[4:])], log=False)
+    assert seen == [torch.float32] and torch.isfinite(stats["energy_distance"])

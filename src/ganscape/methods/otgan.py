@@ -85,7 +85,9 @@ class OTGAN(GAN):
         """L and its six Sinkhorn distances from one forward of D over the four batches."""
         v = D.features(torch.cat([x, x2, y, y2])).float()
         vx, vx2, vy, vy2 = v.chunk(4)
-        return minibatch_energy_distance(vx, vx2, vy, vy2, self.otp.eps, self.otp.iters, self.otp.backprop)
+        # fp32 under train.precision bf16 / fp16 too: autocast would run the cosine matmul in half precision
+        with torch.autocast(device_type=v.device.type, enabled=False):
+            return minibatch_energy_distance(vx, vx2, vy, vy2, self.otp.eps, self.otp.iters, self.otp.backprop)
 
     def step(self, state, batches: List[Batch], log: bool) -> Stats:
         G, D = state.nets["G"], state.nets["D"]
