@@ -144,3 +144,17 @@ def test_transport_runs_in_fp32_under_bf16_autocast(monkeypatch):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         stats = method.step(state, [Batch(x[:4]), Batch(x[4:])], log=False)
     assert seen == [torch.float32] and torch.isfinite(stats["energy_distance"])
+
+
+def test_backprop_through_the_iterations_changes_the_generators_gradient():
+    grads = {}
+    for backprop in (False, True):
+        torch.manual_seed(2)
+        cfg = from_dict(tree("mlp", n_gen=1, backprop=backprop))
+        x = load_data(cfg).floats()[:16]
+        state, method = build_state(cfg, tuple(x.shape[1:]), torch.device("cpu"))
+        torch.manual_seed(3)
+        stats = method.step(state, [Batch(x[:8]), Batch(x[8:])], log=True)   # t = 1: the generator's turn
+        grads[backprop] = torch.cat([p.grad.flatten() for p in state.nets["G"].parameters() if p.grad is not None])
+        assert torch.isfinite(stats["g_grad_norm"]) and stats["g_grad_norm"] > 0
+    assert grads[False].shape == grads[True].shape and not torch.allclose(grads[False], grads[True])
