@@ -106,12 +106,16 @@ def test_schedule_is_one_critic_update_per_n_gen_plus_one():
 
 
 def test_trains_on_digits_and_resumes_bit_exactly(tmp_path, same_checkpoints):
-    t = tree("dcgan", steps=6, n_gen=1)
-    full = ganscape.train(from_dict(t), run_dir=tmp_path / "full")
+    def digits(steps):
+        t = tree("mlp", steps=steps, n_gen=1)
+        t["data"] = {"name": "digits"}
+        return from_dict(t)
+
+    full = ganscape.train(digits(6), run_dir=tmp_path / "full")
     stats = rundir.read_jsonl(full / "stats.jsonl")
     assert len(stats) == 6 and all(math.isfinite(v) for r in stats for v in r.values())
     assert [r["critic_step"] for r in stats] == [0, 1, 0, 1, 0, 1]
-    half = ganscape.train(from_dict(tree("dcgan", steps=2, n_gen=1)), run_dir=tmp_path / "half")
+    half = ganscape.train(digits(2), run_dir=tmp_path / "half")
     ganscape.resume(half, steps=6)
     same_checkpoints(full, half)
     x = ganscape.sample(full, n=3)
