@@ -4,8 +4,8 @@ The generator minimizes and the critic maximizes the mini-batch energy distance
 
     L = W(X, Y) + W(X, Y') + W(X', Y) + W(X', Y') - 2 W(X, X') - 2 W(Y, Y')
 
-(Algorithm 1; twice the unbiased estimate of D^2 = 2 E[W(X, Y)] - E[W(X, X')] - E[W(Y, Y')], the
-paper's eq. 8) between two independent real batches X, X' and two independent generated batches Y, Y',
+(Algorithm 1; twice the unbiased estimate of the mini-batch energy distance
+D^2 = 2 E[W(X, Y)] - E[W(X, X')] - E[W(Y, Y')]) between two independent real batches X, X' and two independent generated batches Y, Y',
 where W is the Sinkhorn distance (entropic optimal transport, objectives/sinkhorn.py) under the cosine
 cost c(x, y) = 1 - <v(x), v(y)> / (|v(x)| |v(y)|) in the critic's learned embedding v. One training
 step is one iteration of Algorithm 1: the critic is updated at iterations t = n_gen + 1, 2 (n_gen + 1),
@@ -27,12 +27,12 @@ gradient and stay at their initial values). The four batches go through D in one
 batch-normalized critic normalizes over all four together). The Sinkhorn runs in fp32 whatever the
 training precision.
 
-Deviations, named: the paper's critic is a conv net with CReLU whose output vector (not a hidden layer)
-is v, trained with weight normalization (choose model.discriminator.norm weight for that); its batches
-are 8000 on CIFAR-10, on several GPUs. Here any registered architecture's trunk is the critic. The
-entropy weight `eps` (in cost units; the paper writes its regularizer as 1/lambda) and the number of
-Sinkhorn iterations are this project's defaults for cosine costs in [0, 2]: the paper's values could not
-be read from the retrieval tools available when this was written, so they are not claimed. The
+Deviations, named: the paper's critic is a convolutional net whose output vector (not a hidden layer)
+is v, with weight normalization (as recalled: the paper's text could not be re-read with the tools
+available when this was written; model.discriminator.norm weight gives the normalization; the preset's
+Adam lr 3e-4, betas (0.5, 0.999) are recalled the same way), and its CIFAR-10 batches are 8000. Here any registered architecture's trunk is the critic. The entropy weight
+`eps` (in cost units) and the number of Sinkhorn iterations are this project's choices for cosine costs
+in [0, 2] (measured: README, issue 21, OT-GAN), not the paper's values, which are not claimed. The
 config's `loss` and `penalties` are not used by this recipe: penalties are refused (they score D's
 logits), the loss is ignored. Not under torchrun: each rank would solve transport between its own slices
 of the batches, which is not the global batch's transport.

@@ -71,7 +71,7 @@ def sinkhorn(cost: Tensor, eps: float, iters: int, backprop: bool = False) -> Tu
     term: what POT's sinkhorn2 returns and what OT-GAN calls W_c) and the plan P.
     cost (..., n, m) -> (W (...), P (..., n, m)).
 
-    backprop=False (OT-GAN's choice, Salimans et al. 2018, Sec. 4): P is found without a graph and held
+    backprop=False (OT-GAN's choice, Salimans et al. 2018): P is found without a graph and held
     constant, so dW/dC = P; the paper justifies ignoring the gradient through P by the envelope theorem
     (P minimizes the objective, so its own gradient there vanishes; exact for the regularized objective
     <P, C> - eps H(P), approximate for <P, C> itself). backprop=True differentiates through all the
@@ -101,7 +101,7 @@ def minibatch_energy_distance(vx: Tensor, vx2: Tensor, vy: Tensor, vy2: Tensor, 
         L = W(X, Y) + W(X, Y') + W(X', Y) + W(X', Y') - 2 W(X, X') - 2 W(Y, Y')
 
     with W the Sinkhorn distance under the cosine cost. L is twice the unbiased estimate of the
-    mini-batch energy distance D^2 = 2 E[W(X, Y)] - E[W(X, X')] - E[W(Y, Y')] (the paper's eq. 8): its
+    mini-batch energy distance D^2 = 2 E[W(X, Y)] - E[W(X, X')] - E[W(Y, Y')] (the paper's definition): its
     four cross pairs each estimate E[W(X, Y)]. Its expectation is 0 when the generator's distribution is
     the data's; it is exactly 0 when all four batches are the same. The critic maximizes L, the
     generator minimizes it. All six problems are solved as one batch.
