@@ -103,6 +103,25 @@ def test_attribute_encoder_gives_each_captions_attribute_vector():
     assert torch.equal(pos, want[combos[:, 3]])
 
 
+@pytest.mark.parametrize("encoder,g_cond", [("gru", "cbn"), ("bag", "cbn"), ("attributes", "concat")])
+def test_every_encoder_and_conditioning_steps(encoder, g_cond):
+    """One step of each text encoder and each way G reads the text; cbn starts as plain batch norm (its
+    gamma and beta maps are zero), so the text reaches G's output only after a step."""
+    from ganscape.methods.base import Batch
+    state, m, data = _state(encoder=encoder, g_cond=g_cond, interpolate=1.0)
+    G = state.nets["G"]
+    z = torch.randn(4, 4)
+    t1, t2 = _tokens(data, [0, 0, 0, 0]), _tokens(data, [99, 99, 99, 99])
+    with torch.no_grad():
+        same = torch.allclose(G(z, t1), G(z, t2))
+    assert same == (g_cond == "cbn")
+    stats = m.step(state, [Batch(data.x[:8], data.y[:8])], True)
+    assert all(math.isfinite(float(v)) for v in stats.values())
+    if g_cond == "cbn":
+        with torch.no_grad():
+            assert not torch.allclose(G(z, t1), G(z, t2))
+
+
 def test_trains_and_resumes_bit_exactly(tmp_path, same_checkpoints):
     full = ganscape.train(from_dict(tree(4, interpolate=1.0)), run_dir=tmp_path / "full")
     stats = rundir.read_jsonl(full / "stats.jsonl")
