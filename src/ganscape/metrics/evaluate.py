@@ -217,7 +217,8 @@ HIGHER_IS_BETTER = {"skill_rating", "skill_win_rate", "is", "precision", "recall
                     "recall_mean", "infogan_cat_accuracy", "c2st_p_value", "shapes_size_coverage",
                     "shapes_position_coverage", "shapes_color_coverage"}
 # per-class results (class_consistency_class_3, ...) read as their metric does
-HIGHER_PREFIXES = ("class_consistency_class_", "precision_class_", "recall_class_")
+HIGHER_PREFIXES = ("class_consistency_class_", "precision_class_", "recall_class_",
+                   "caption_")   # caption-accuracy's accuracies and valid fraction (not caption_heldout_fid)
 
 
 # Results that are neither "higher" nor "lower is better": how to read them.
@@ -265,7 +266,7 @@ def _higher(name: str) -> bool:
     from .returns import HIGHER_IS_BETTER as RETURNS_HIGHER
     from .sequences import HIGHER_IS_BETTER as TOKENS_HIGHER
     return name in HIGHER_IS_BETTER or name in TOKENS_HIGHER or name in RETURNS_HIGHER \
-        or name.startswith(HIGHER_PREFIXES)
+        or (name.startswith(HIGHER_PREFIXES) and not name.endswith("_fid"))
 
 
 def is_better(name: str, new: float, old: Optional[float]) -> bool:
