@@ -212,7 +212,8 @@ def reference_images(dataset: str, params: Dict[str, Any], split: str, n: Option
 
 
 # Results where larger is better; every other result is "lower is better".
-HIGHER_IS_BETTER = {"skill_rating", "skill_win_rate", "is", "precision", "recall", "density", "coverage", "stacked_modes_captured",
+HIGHER_IS_BETTER = {"pitch_accuracy", "instrument_accuracy", "note_accuracy", "notes_classes_covered",  # audio
+                    "skill_rating", "skill_win_rate", "is", "precision", "recall", "density", "coverage", "stacked_modes_captured",
                     "shapes_valid_fraction", "shapes_coverage", "class_consistency", "precision_mean",
                     "recall_mean", "infogan_cat_accuracy", "c2st_p_value", "shapes_size_coverage",
                     "shapes_position_coverage", "shapes_color_coverage"}
