@@ -206,7 +206,10 @@ class Evaluator:
         tokens = getattr(method, "data_kind", "") in ("tokens", "policy")
         self.extractor = (build_extractor(cfg.eval.extractor, None, cfg.data.name, device=str(device))
                           if self.on_samples and not tokens else None)
-        if self.extractor is not None and shape is not None and len(shape) == 3:
+        from ..registry import DATASETS
+        # audio data: the extractor takes waveforms, which metrics/audio.py makes of any audio sample
+        audio = cfg.data.name in DATASETS and "audio" in DATASETS.get(cfg.data.name).tags.get("kinds", ())
+        if self.extractor is not None and shape is not None and len(shape) == 3 and not audio:
             # a pairing that cannot work fails here, before the run folder exists
             check_extractor(self.extractor, self.on_samples, shape, cfg.eval.extractor or "")
         self.test = load_data(cfg, "test") if self.on_classifier else None
