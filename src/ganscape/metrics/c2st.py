@@ -65,7 +65,6 @@ def c2st_accuracy(fake, real, *, seed: int = 0, test_fraction: float = 0.5,
          "p_value": one-sided binomial p-value for accuracy > 0.5}.
     """
     from scipy.stats import binomtest  # imported here for speed, as in _make_classifier
-    from sklearn.model_selection import train_test_split
     fake = as_features(fake, "fake")
     real = as_features(real, "real")
     if real.shape[1] != fake.shape[1]:
@@ -75,19 +74,8 @@ def c2st_accuracy(fake, real, *, seed: int = 0, test_fraction: float = 0.5,
         raise ValueError(f"classifier must be one of {CLASSIFIERS}, got {classifier!r}")
     if not 0.0 < test_fraction < 1.0:
         raise ValueError(f"test_fraction must lie in (0, 1), got {test_fraction!r}")
-    rng = np.random.default_rng(seed)
-    n = min(len(real), len(fake))
-    n_test_per_class = int(round(test_fraction * n))
-    if n_test_per_class < 1 or n - n_test_per_class < 2:
-        raise ValueError(f"too few samples for a train/test split: {n} per class after balancing "
-                         f"(real N={len(real)}, fake M={len(fake)}) with test_fraction={test_fraction}; "
-                         f"need at least 2 training and 1 test sample per class")
-    real = real[rng.choice(len(real), n, replace=False)]
-    fake = fake[rng.choice(len(fake), n, replace=False)]
-    x = np.concatenate([real, fake])
-    y = np.concatenate([np.ones(n, dtype=np.int64), np.zeros(n, dtype=np.int64)])
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=2 * n_test_per_class, stratify=y, random_state=int(rng.integers(2 ** 31)))
+    x, y, _, _, train, test = balanced_split(real, fake, test_fraction, seed)
+    x_train, x_test, y_train, y_test = x[train], x[test], y[train], y[test]
 
     model = _make_classifier(classifier, seed)
     model.fit(x_train, y_train)
@@ -99,3 +87,26 @@ def c2st_accuracy(fake, real, *, seed: int = 0, test_fraction: float = 0.5,
         "n_test": n_test,
         "p_value": float(binomtest(correct, n_test, 0.5, alternative="greater").pvalue),
     }
+
+
+def balanced_split(real: np.ndarray, fake: np.ndarray, test_fraction: float, seed: int):
+    """The two-sample test's data: n = min(N, M) examples of each set drawn without replacement (real
+    first, then fake, from one seeded generator), labelled 1 (real) and 0, and a stratified split holding
+    out round(test_fraction * n) of each class. Returns (x, y, real_idx, fake_idx, train, test): x the
+    2n stacked examples, real_idx / fake_idx the rows drawn from each set, train / test indices into x.
+    c2st_accuracy and the ordered flaws (flaws.py) share it, so with one seed they see the same split."""
+    from sklearn.model_selection import train_test_split
+    rng = np.random.default_rng(seed)
+    n = min(len(real), len(fake))
+    n_test_per_class = int(round(test_fraction * n))
+    if n_test_per_class < 1 or n - n_test_per_class < 2:
+        raise ValueError(f"too few samples for a train/test split: {n} per class after balancing "
+                         f"(real N={len(real)}, fake M={len(fake)}) with test_fraction={test_fraction}; "
+                         f"need at least 2 training and 1 test sample per class")
+    real_idx = rng.choice(len(real), n, replace=False)
+    fake_idx = rng.choice(len(fake), n, replace=False)
+    x = np.concatenate([real[real_idx], fake[fake_idx]])
+    y = np.concatenate([np.ones(n, dtype=np.int64), np.zeros(n, dtype=np.int64)])
+    train, test = train_test_split(np.arange(2 * n), test_size=2 * n_test_per_class, stratify=y,
+                                   random_state=int(rng.integers(2 ** 31)))
+    return x, y, real_idx, fake_idx, train, test

@@ -154,7 +154,7 @@ def ordered_flaws(fake, real, *, k: int = 4, seed: int = 0, test_fraction: float
          "n_train", "n_test": samples (both classes) in each part}.
     """
     from scipy.stats import binomtest
-    from sklearn.model_selection import train_test_split
+    from .c2st import balanced_split
     fake = as_features(fake, "fake")
     real = as_features(real, "real")
     if real.shape[1] != fake.shape[1]:
@@ -171,20 +171,8 @@ def ordered_flaws(fake, real, *, k: int = 4, seed: int = 0, test_fraction: float
     if removal not in REMOVALS:
         raise ValueError(f"removal must be one of {REMOVALS}, got {removal!r}")
 
-    # Balancing and split: the same draws, in the same order, as c2st_accuracy.
-    rng = np.random.default_rng(seed)
-    n = min(len(real), len(fake))
-    n_test_per_class = int(round(test_fraction * n))
-    if n_test_per_class < 1 or n - n_test_per_class < 2:
-        raise ValueError(f"too few samples for a train/test split: {n} per class after balancing "
-                         f"(real N={len(real)}, fake M={len(fake)}) with test_fraction={test_fraction}; "
-                         f"need at least 2 training and 1 test sample per class")
-    real_idx = rng.choice(len(real), n, replace=False)
-    fake_idx = rng.choice(len(fake), n, replace=False)
-    x = np.concatenate([real[real_idx], fake[fake_idx]])
-    y = np.concatenate([np.ones(n, dtype=np.int64), np.zeros(n, dtype=np.int64)])
-    train, test = train_test_split(np.arange(2 * n), test_size=2 * n_test_per_class, stratify=y,
-                                   random_state=int(rng.integers(2 ** 31)))
+    # Balancing and split: c2st_accuracy's own (one seed, one split).
+    x, y, real_idx, fake_idx, train, test = balanced_split(real, fake, test_fraction, seed)
 
     # Standardise with the training part only (StandardScaler's rule: a constant feature keeps scale 1).
     mean = x[train].mean(axis=0)
