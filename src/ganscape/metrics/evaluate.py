@@ -240,6 +240,8 @@ READ_AS = {"c2st_accuracy": "0.5 is best (indistinguishable)",
            "expert_return": "the expert's, for reference",
            "geometry_rlt_mode_real": "the real data's value (loops)",
            "geometry_rlt_mode_fake": "close to geometry_rlt_mode_real is best",
+           **{k: "closest to the training graph's value is best" for k in
+              ("max_degree", "triangles", "clustering", "assortativity", "path_length", "lcc")},
            "flaws_c2st_accuracy": "0.5 is best (indistinguishable)",
            "flaws_residual_accuracy": "0.5 is best (nothing left to find)",
            "flaws_n_significant": "0 is best",
@@ -264,9 +266,10 @@ def direction(name: str) -> str:
 
 def _higher(name: str) -> bool:
     """Whether a larger value of result `name` is better (image, token and policy results)."""
+    from .graphs import HIGHER_IS_BETTER as GRAPH_HIGHER
     from .returns import HIGHER_IS_BETTER as RETURNS_HIGHER
     from .sequences import HIGHER_IS_BETTER as TOKENS_HIGHER
-    return name in HIGHER_IS_BETTER or name in TOKENS_HIGHER or name in RETURNS_HIGHER \
+    return name in HIGHER_IS_BETTER or name in TOKENS_HIGHER or name in RETURNS_HIGHER or name in GRAPH_HIGHER \
         or (name.startswith(HIGHER_PREFIXES) and not name.endswith("_fid"))
 
 
