@@ -92,3 +92,17 @@ def test_block_recovery_and_the_registered_metric():
     ctx_other = TokenContext(fake=torch.zeros(2, 16, dtype=torch.long), real=d.x, info={})
     with pytest.raises(Exception, match="metric graph scores walks on a graph"):
         METRICS.get("graph").fn(METRICS.params("graph", {}), ctx_other)
+
+
+def test_eval_of_a_netgan_run_defaults_to_the_graph_metric():
+    """Random walks are tokens, but a graph run is judged by `graph` (the data set's own default), not by
+    the token metrics; its results read with their direction."""
+    from ganscape.config import load_config
+    from ganscape.metrics.evaluate import direction, split_metrics
+    from ganscape.registry import DATASETS
+    from ganscape.train.state import build_method
+    cfg = load_config("netgan-sbm")
+    own = DATASETS.get(cfg.data.name).tags.get("metrics")
+    assert split_metrics(build_method(cfg), None, "netgan", data_defaults=own) == (("graph",), ())
+    assert "bleu" in split_metrics(build_method(cfg), None, "netgan")[0]   # without the tag: token metrics
+    assert direction("lp_auc") == "higher is better" and direction("degree_w1") == "lower is better"

@@ -237,7 +237,7 @@ class FreshWalks:
         return torch.from_numpy(w).to(x.device)
 
 
-@DATASETS.register("graph", params=GraphParams)
+@DATASETS.register("graph", params=GraphParams, metrics=("graph",))
 def graph(params: GraphParams, split: str, seed: int = 0) -> ArrayDataset:
     """Random walks of length 16 on a graph (networkx's or a file's), with held-out edges for link prediction."""
     check_split(split)

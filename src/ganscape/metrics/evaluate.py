@@ -534,20 +534,22 @@ def _sample_count(n, what: str = "n") -> int:
 
 
 def split_metrics(method, metrics: Union[str, Sequence[str], None],
-                  name: str = "this", image_defaults: Sequence[str] = DEFAULT_METRICS
-                  ) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
+                  name: str = "this", image_defaults: Sequence[str] = DEFAULT_METRICS,
+                  data_defaults: Optional[Sequence[str]] = None) -> Tuple[Tuple[str, ...], Tuple[str, ...]]:
     """(metrics scored on samples, metrics scored on the run's classifier) of
     a run of `method`. metrics None: the defaults of what the method trains
     (`image_defaults`, FID, KID, IS and PRDC unless the data set's registry
     tag `metrics` says otherwise, for a generator of images; the token
     metrics that apply for a sequence generator; classifier-error for a
-    classifier). Asking for a kind of metric the method has no net for is a
+    classifier; `data_defaults`, the data set's own tag, for a generator of any kind: random walks are
+    tokens, judged by the graph metric). Asking for a kind of metric the method has no net for is a
     ConfigError."""
     if metrics is None:
         from .sequences import TOKEN_DEFAULTS
         from .returns import POLICY_DEFAULTS
-        on_gen = {"tokens": TOKEN_DEFAULTS, "policy": POLICY_DEFAULTS}.get(getattr(method, "data_kind", ""),
-                                                                          tuple(image_defaults))
+        on_gen = tuple(data_defaults) if data_defaults else \
+            {"tokens": TOKEN_DEFAULTS, "policy": POLICY_DEFAULTS}.get(getattr(method, "data_kind", ""),
+                                                                      tuple(image_defaults))
         chosen = (on_gen if method.sampler else ()) + (("classifier-error",) if method.classifier else ())
     else:
         chosen = _metric_list(metrics)

@@ -65,10 +65,10 @@ def evaluate(run_dir: PathLike, metrics: Union[str, Sequence[str], None] = None,
     check_metrics_named(metrics)
     cfg = rundir.load_config(run_dir)
     # a data set whose extractor gives no class probabilities (stacked digits per channel, shapes'
-    # random-conv) has its own default metrics, without IS
-    defaults = DATASETS.get(cfg.data.name).tags.get("metrics", DEFAULT_METRICS) if cfg.data.name in DATASETS \
-        else DEFAULT_METRICS
-    on_samples, on_classifier = split_metrics(build_method(cfg), metrics, cfg.method.name, defaults)
+    # random-conv), or whose samples are judged by their own metric (graph walks), has its own defaults
+    own = DATASETS.get(cfg.data.name).tags.get("metrics") if cfg.data.name in DATASETS else None
+    on_samples, on_classifier = split_metrics(build_method(cfg), metrics, cfg.method.name, own or DEFAULT_METRICS,
+                                              data_defaults=own)
     stray = sorted(set(metric_params or {}) - set(on_samples))
     if stray:
         raise ConfigError(f"metric parameters for {', '.join(stray)}, which this evaluation does not compute "
