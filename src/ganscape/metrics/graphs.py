@@ -26,8 +26,6 @@ from dataclasses import dataclass
 from typing import Dict, Optional
 
 import numpy as np
-from scipy import sparse
-from scipy.sparse.csgraph import connected_components, shortest_path
 
 from ..registry import METRICS, ConfigError
 
@@ -36,7 +34,7 @@ def score_matrix(walks: np.ndarray, n: int) -> np.ndarray:
     """(N, N) float: counts of the transitions i -> j in `walks` (B, L) plus those j -> i."""
     w = np.asarray(walks, dtype=np.int64)
     a, b = w[:, :-1].ravel(), w[:, 1:].ravel()
-    m = sparse.coo_matrix((np.ones(len(a)), (a, b)), shape=(n, n)).toarray()
+    m = np.bincount(a * n + b, minlength=n * n).reshape(n, n).astype(np.float64)   # (i, j) counts
     return m + m.T
 
 
@@ -111,6 +109,8 @@ def assortativity(A: np.ndarray) -> float:
 
 def largest_component(A: np.ndarray) -> np.ndarray:
     """Node indices of the largest connected component."""
+    from scipy import sparse   # here, not at import: scipy.sparse costs every `ganscape` start ~60 ms
+    from scipy.sparse.csgraph import connected_components
     _, lab = connected_components(sparse.csr_matrix(A > 0), directed=False)
     return np.flatnonzero(lab == np.bincount(lab).argmax())
 
@@ -121,6 +121,8 @@ def path_length(A: np.ndarray) -> float:
     lcc = largest_component(A)
     if len(lcc) < 2:
         return 0.0
+    from scipy import sparse
+    from scipy.sparse.csgraph import shortest_path
     D = shortest_path(sparse.csr_matrix((A > 0)[np.ix_(lcc, lcc)].astype(np.float64)), unweighted=True,
                       directed=False)
     m = len(lcc)
