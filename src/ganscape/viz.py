@@ -52,6 +52,16 @@ def _save_atomic(path: Path, write) -> Path:
     return path
 
 
+def save_figure(fig, path, dpi=None) -> Path:
+    """A matplotlib figure written as PNG atomically (_save_atomic), then closed whatever happened: the one
+    way every instrument and plot of ganscape saves a figure."""
+    import matplotlib.pyplot as plt
+    try:
+        return _save_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
+    finally:
+        plt.close(fig)
+
+
 def save_image_grid(images: torch.Tensor, path: Path, nrow: Optional[int] = None) -> Path:
     from PIL import Image
 
@@ -88,10 +98,7 @@ def save_scatter(fake: torch.Tensor, path: Path, real: Optional[torch.Tensor] = 
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper right", fontsize=7, markerscale=3)
     fig.tight_layout()
-    try:
-        return _save_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)
 
 
 def save_stats_plot(records, path: Path, title: str = "") -> Optional[Path]:
@@ -133,7 +140,4 @@ def save_stats_plot(records, path: Path, title: str = "") -> Optional[Path]:
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    try:
-        return _save_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)

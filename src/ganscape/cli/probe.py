@@ -267,7 +267,7 @@ def _plot_attack(rows, path: Path, norm: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..viz import _save_atomic
+    from ..viz import save_figure
     steps = [r["step"] for r in rows]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(8, 3.2), dpi=100)
     a1.plot(steps, [r["real"]["median_budget"] for r in rows], "o-", label="real")
@@ -281,7 +281,4 @@ def _plot_attack(rows, path: Path, norm: str) -> None:
     a2.set_xlabel("step")
     a2.legend(fontsize=7)
     fig.tight_layout()
-    try:
-        _save_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)

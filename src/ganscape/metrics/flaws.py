@@ -275,7 +275,7 @@ def flaws_figure(result: Dict[str, Any], real_images, fake_images, path, title: 
     import matplotlib.pyplot as plt
     import torch
 
-    from ..viz import _save_atomic, image_grid
+    from ..viz import image_grid, save_figure
     real_images, fake_images = torch.as_tensor(real_images), torch.as_tensor(fake_images)
     flaws = result["flaws"]
     n = n or len(flaws[0].top_real)
@@ -295,7 +295,4 @@ def flaws_figure(result: Dict[str, Any], real_images, fake_images, path, title: 
     fig.suptitle(title or f"ordered flaws: C2ST accuracy {result['accuracy']:.2f} -> "
                  f"{result['residual_accuracy']:.2f}", fontsize=10)
     fig.tight_layout()
-    try:
-        return _save_atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path, dpi=110)

@@ -398,7 +398,7 @@ def plot(results: List[Result], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..viz import _save_atomic
+    from ..viz import save_figure
     k = len(results)
     cols = min(k, 4)
     rows = math.ceil(k / cols)
@@ -424,7 +424,4 @@ def plot(results: List[Result], path: Path) -> Path:
     for ax in list(axes.flat)[k:]:
         ax.axis("off")
     fig.tight_layout()
-    try:
-        return _save_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)

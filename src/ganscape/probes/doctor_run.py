@@ -79,7 +79,7 @@ def plot(stats: Sequence[Dict[str, Any]], checks: Sequence[Dict[str, Any]], find
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..viz import _save_atomic
+    from ..viz import save_figure
     from .doctor import _series
     fig, ax = plt.subplots(1, 4, figsize=(17, 3.4))
     for key in ("d_real", "d_fake"):
@@ -116,10 +116,7 @@ def plot(stats: Sequence[Dict[str, Any]], checks: Sequence[Dict[str, Any]], find
         a.set_xlabel("step")
     fig.suptitle(title or "doctor")
     fig.tight_layout()
-    try:
-        return _save_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)
 
 
 class LiveDoctor:

@@ -143,7 +143,7 @@ def plot(spec: Spectrum, path, title: str = "") -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..viz import _save_atomic
+    from ..viz import save_figure
     fig, ax = plt.subplots(figsize=(4.2, 3.4), dpi=100)
     ax.axvline(0, c="0.7", lw=0.8)
     ax.axhline(0, c="0.7", lw=0.8)
@@ -154,10 +154,7 @@ def plot(spec: Spectrum, path, title: str = "") -> None:
     ax.set_title(title or f"{spec.n} parameters, {spec.matvecs} products ({spec.method})", fontsize=8)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    try:
-        _save_atomic(path, lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
+    save_figure(fig, path)
 
 
 def fmt(ev: np.ndarray) -> List[str]:

@@ -130,7 +130,7 @@ def plot(t: Tournament, fid: Dict[str, Dict[int, float]], path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..viz import _save_atomic
+    from ..viz import save_figure
     fig, ax = plt.subplots(figsize=(6, 3.6), dpi=100)
     ax2 = None
     for run in dict.fromkeys(p.run for p in t.players):
@@ -148,10 +148,7 @@ def plot(t: Tournament, fid: Dict[str, Dict[int, float]], path: Path) -> Path:
         ax2.legend(loc="lower right", fontsize=7)
     ax.legend(loc="upper left", fontsize=7)
     fig.tight_layout()
-    try:
-        return _save_atomic(Path(path), lambda tmp: fig.savefig(tmp, format="png"))
-    finally:
-        plt.close(fig)
+    return save_figure(fig, path)
 
 
 def rate_generator(run_dir: Path, G: torch.nn.Module, n: int = 256, games: int = 4, threshold: float = 0.5,
