@@ -1,4 +1,5 @@
 """WAV files, spectrograms, Griffin-Lim, the wav-folder data set and the sc09 download entry."""
+import dataclasses
 import hashlib
 import tarfile
 import wave
@@ -93,26 +94,71 @@ def test_wav_folder_splits_labels_and_resamples(tmp_path):
         DATASETS.params("wav-folder", {"path": str(root), "representation": "mel"})
 
 
-def test_sc09_refuses_without_a_pinned_digest(tmp_path):
-    with pytest.raises(DownloadError, match="SHA-256 of sc09.tar.gz is not pinned"):
-        dl.download("sc09", tmp_path, progress=False)
-    assert not any(tmp_path.iterdir())   # nothing fetched
-
-
-def test_sc09_machinery_on_an_archive_built_here(tmp_path, monkeypatch):
-    src = _folder(tmp_path / "src" / "sc09" / "train", ["Zero_a.wav", "Zero_b.wav", "Nine_a.wav", "Nine_b.wav"])
-    archive = tmp_path / "sc09.tar.gz"
+def _speech_commands_tar(tmp_path, extra=()):
+    """A miniature speech_commands_v0.01.tar.gz: two digits, a non-digit word, noise, the two lists."""
+    src = tmp_path / "sc"
+    for word, names in (("zero", ["a_nohash_0", "b_nohash_0", "c_nohash_1"]), ("nine", ["a_nohash_0", "d_nohash_0"]),
+                        ("cat", ["a_nohash_0"]), ("_background_noise_", ["white"])):
+        _folder(src / word, [f"{n}.wav" for n in names])
+    (src / "validation_list.txt").write_text("zero/b_nohash_0.wav\ncat/a_nohash_0.wav\n")
+    (src / "testing_list.txt").write_text("nine/d_nohash_0.wav\n")
+    archive = tmp_path / "speech_commands_v0.01.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
-        tar.add(src.parent, arcname="sc09")
-    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
-    entry = dl.RemoteFile("sc09.tar.gz", (archive.as_uri(),), digest, archive.stat().st_size)
-    monkeypatch.setitem(dl.SOURCES, "sc09", dl.RemoteDataset("sc09", (entry,), extract="sc09.tar.gz"))
+        for item in sorted(src.iterdir()):       # the lists come after the clips, as in a stream
+            tar.add(item, arcname=f"./{item.name}")
+        for info in extra:
+            tar.addfile(info)
+    return archive
+
+
+def _use_archive(monkeypatch, archive, digest=None):
+    entry = dl.RemoteFile(archive.name, (archive.as_uri(),),
+                          digest or hashlib.sha256(archive.read_bytes()).hexdigest(), None)
+    monkeypatch.setitem(dl.SOURCES, "sc09", dataclasses.replace(dl.SOURCES["sc09"], files=(entry,)))
+
+
+def test_sc09_is_built_from_speech_commands_by_its_lists(tmp_path, monkeypatch, capsys):
+    _use_archive(monkeypatch, _speech_commands_tar(tmp_path))
     root = tmp_path / "data"
-    dl.download("sc09", root, progress=False)
+    dl.download("sc09", root, progress=True)
+    assert "train 3, valid 1, test 1" in capsys.readouterr().err
+    files = {p.relative_to(root / "sc09").as_posix() for p in (root / "sc09").rglob("*.wav")}
+    assert files == {"train/Zero_a_nohash_0.wav", "train/Zero_c_nohash_1.wav", "train/Nine_a_nohash_0.wav",
+                     "valid/Zero_b_nohash_0.wav", "test/Nine_d_nohash_0.wav"}   # no cat, no noise
+    assert not (root / ".sc09-staging").exists()
     d = DATASETS.build("wav-folder", {"path": str(root / "sc09" / "train"), "length": 4096, "labels": "prefix",
-                                      "test_fraction": 0.5}, "train", 0)
-    assert len(d) == 2 and d.info["classes"] == ["Nine", "Zero"]
-    bad = dl.RemoteFile("sc09.tar.gz", (archive.as_uri(),), "0" * 64, None)
-    monkeypatch.setitem(dl.SOURCES, "sc09", dl.RemoteDataset("sc09", (bad,), extract="sc09.tar.gz"))
-    with pytest.raises(DownloadError, match="sc09.tar.gz"):
-        dl.download("sc09", tmp_path / "other", progress=False)
+                                      "test_fraction": 0.34}, "train", 0)
+    assert d.info["classes"] == ["Nine", "Zero"]
+    (root / "sc09" / "train" / "Zero_a_nohash_0.wav").unlink()     # built once: not unpacked again
+    dl.download("sc09", root, progress=True)
+    assert "already built (train 3, valid 1, test 1)" in capsys.readouterr().err
+    assert not (root / "sc09" / "train" / "Zero_a_nohash_0.wav").exists()
+
+
+def test_sc09_refuses_wrong_bytes_a_foreign_archive_and_an_escaping_member(tmp_path, monkeypatch):
+    archive = _speech_commands_tar(tmp_path)
+    _use_archive(monkeypatch, archive, digest="0" * 64)
+    with pytest.raises(DownloadError, match="speech_commands_v0.01.tar.gz"):
+        dl.download("sc09", tmp_path / "a", progress=False)
+    assert not (tmp_path / "a" / "sc09").exists()
+    foreign = tmp_path / "f" / "speech_commands_v0.01.tar.gz"
+    foreign.parent.mkdir()
+    with tarfile.open(foreign, "w:gz") as tar:
+        tar.add(_folder(tmp_path / "x" / "zero", ["a.wav"]), arcname="zero")
+    _use_archive(monkeypatch, foreign)
+    with pytest.raises(DownloadError, match="no validation_list.txt or testing_list.txt"):
+        dl.download("sc09", tmp_path / "b", progress=False)
+    link = tarfile.TarInfo("zero/evil.wav")
+    link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+    (tmp_path / "e").mkdir()
+    _use_archive(monkeypatch, _speech_commands_tar(tmp_path / "e", extra=[link]))
+    with pytest.raises(dl.UnsafeArchiveError, match="zero/evil.wav"):
+        dl.download("sc09", tmp_path / "c", progress=False)
+    assert not (tmp_path / "c" / "sc09").exists() and not (tmp_path / "c" / ".sc09-staging").exists()
+
+
+def test_sc09_entry_pins_speech_commands_v001():
+    f = dl.SOURCES["sc09"].files[0]
+    # the digest torchaudio publishes for this archive (datasets/speechcommands.py)
+    assert f.sha256 == "743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d"
+    assert all(u.endswith("/data/speech_commands_v0.01.tar.gz") for u in f.urls)

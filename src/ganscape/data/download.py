@@ -26,13 +26,20 @@ reproductions):
   (or the copy in their GitHub repository);
 - CIFAR-10, ``cifar-10-binary.tar.gz`` ("CIFAR-10 binary version (suitable for
   C programs)") from the dataset authors' page at the University of Toronto;
-- SC09 (Speech Commands, the digits zero to nine, as Donahue et al. 2019
-  packed them: ``sc09.tar.gz`` from the WaveGAN authors' server). Its SHA-256
-  is NOT pinned: no published digest could be found offline when the entry was
-  written, so ``sha256`` is empty and ``download`` refuses to fetch it rather
-  than install unverified bytes; a maintainer who has checked a copy pins its
-  digest (and size) here. The unpacked folder is read by data set
-  ``wav-folder`` (``labels: prefix`` gives the ten digit classes).
+- SC09 (Speech Commands Zero through Nine, Donahue et al. 2019): built here
+  from Speech Commands v0.01 (Warden 2018), ``speech_commands_v0.01.tar.gz``
+  from TensorFlow's download bucket, with the digest torchaudio pins for it.
+  The WaveGAN authors' own ``sc09.tar.gz`` has no published digest, so it is
+  not used. v0.01, not v0.02: SC09's training split has 18,620 clips (the
+  official score.py's ``--n 18620``), which matches v0.01's digits minus its
+  validation and test lists (about 80% of 23.7k) and not v0.02's (about 39k
+  digits). ``_pack_sc09`` streams the archive once, keeps only the ten digit
+  folders and the two list files, and lays the clips out as the authors'
+  archive does: ``sc09/{train,valid,test}/Zero_<speaker>_nohash_<k>.wav``,
+  split by ``validation_list.txt`` and ``testing_list.txt``. The folders are
+  read by data set ``wav-folder`` (``labels: prefix`` gives the ten classes).
+  The 18,620 count is the official README's figure; it could not be checked
+  here (no copy of the archive offline): ``download`` prints the counts.
 """
 from __future__ import annotations
 
@@ -43,7 +50,7 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, List, Optional, Tuple, Union
 
 # DownloadError is re-exported: `download` raises it and callers catch it from here.
 from ..fetch import CHUNK, DownloadError, download_verified, sha256_file  # noqa: F401
@@ -71,6 +78,9 @@ class RemoteDataset:
     # holds: when all are present with those sizes it is not unpacked again.
     extract: Optional[str] = None
     extracted: Tuple[Tuple[str, int], ...] = ()
+    # Instead of unpacking `extract` whole: unpack(archive, root) writes what the loader reads and
+    # returns a one-line summary; it must skip the work itself when its output is complete.
+    unpack: Optional[Callable[[Path, Path], str]] = None
 
 
 def _mirrors(filename: str, *bases: str) -> Tuple[str, ...]:
@@ -110,11 +120,14 @@ SOURCES: Dict[str, RemoteDataset] = {
             "data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
             "data_batch_5.bin", "test_batch.bin")),
     ),
-    # SHA-256 and size unknown (see the module docstring): the download refuses until they are pinned
+    # Speech Commands v0.01's digest as torchaudio pins it (datasets/speechcommands.py, _CHECKSUMS); the
+    # size is not published, so it is not checked (the digest is)
     "sc09": RemoteDataset(
-        "sc09", (RemoteFile("sc09.tar.gz", ("http://deepyeti.ucsd.edu/cdonahue/wavegan/data/sc09.tar.gz",),
-                            "", None),),
-        extract="sc09.tar.gz"),
+        "sc09", (RemoteFile("speech_commands_v0.01.tar.gz", _mirrors(
+            "speech_commands_v0.01.tar.gz", "https://storage.googleapis.com/download.tensorflow.org/data",
+            "http://download.tensorflow.org/data"),
+            "743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d", None),),
+        extract="speech_commands_v0.01.tar.gz", unpack=lambda archive, root: _pack_sc09(archive, root)),
 }
 
 
@@ -184,7 +197,7 @@ def extract_tar_safely(archive: Union[str, Path], root: Union[str, Path]) -> Lis
 def download(name: str, root: Union[str, Path, None] = None, progress: bool = True) -> List[Path]:
     """Fetch data set `name` into `root` (default ~/.cache/ganscape/datasets/<name>).
 
-    name: one of available() ("cifar10", "fashion-mnist", "mnist").
+    name: one of available() ("cifar10", "fashion-mnist", "mnist", "sc09").
     Files already present with the published SHA-256 are kept; others are
     downloaded, verified and atomically moved into place (see the module
     docstring); an archive is then unpacked into root. Returns the paths of
@@ -216,7 +229,9 @@ def download(name: str, root: Union[str, Path, None] = None, progress: bool = Tr
         say(f"downloading {spec.filename}" + (f" ({spec.size / 1e6:.1f} MB)" if spec.size else ""))
         download_verified(spec.urls, dest, spec.sha256, size=spec.size, progress=progress)
         say(f"{dest}: SHA-256 verified")
-    if source.extract is not None:
+    if source.unpack is not None:
+        say(source.unpack(root / source.extract, root))
+    elif source.extract is not None:
         unpacked = bool(source.extracted) and all(
             (root / f).is_file() and (root / f).stat().st_size == size for f, size in source.extracted)
         if unpacked:
@@ -225,3 +240,63 @@ def download(name: str, root: Union[str, Path, None] = None, progress: bool = Tr
             say(f"unpacking {source.extract}")
             extract_tar_safely(root / source.extract, root)
     return verified
+
+
+SC09_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def _pack_sc09(archive: Path, root: Path) -> str:
+    """Lay Speech Commands v0.01's digit clips out as SC09: root/sc09/{train,valid,test}/Zero_<name>.wav.
+
+    One streaming pass over the archive (no seeks: a 1.4 GB gzip): digit clips
+    are written under a staging folder, the two list files read; then every
+    clip is renamed into its split. A file ``sc09/COMPLETE`` records the
+    counts; when it exists nothing is done again. Members that would be written
+    are checked as extract_tar_safely checks them; the rest are never written.
+    """
+    out = root / "sc09"
+    done = out / "COMPLETE"
+    if done.is_file():
+        return f"{out}: already built ({done.read_text().strip()})"
+    staging = root / ".sc09-staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        counts = _stage_and_split_sc09(archive, staging, out)
+    finally:   # a refused or interrupted build leaves no half-written staging folder
+        shutil.rmtree(staging, ignore_errors=True)
+    summary = ", ".join(f"{k} {v}" for k, v in counts.items())
+    done.write_text(summary + "\n")
+    return f"{out}: SC09 built from {archive.name} ({summary} clips; read it with data set wav-folder)"
+
+
+def _stage_and_split_sc09(archive: Path, staging: Path, out: Path) -> Dict[str, int]:
+    """The one pass over the archive, then the renames into out/{train,valid,test}; returns the counts."""
+    lists: Dict[str, set] = {}
+    staged: List[str] = []
+    with tarfile.open(archive, "r|*") as tar:
+        for m in tar:
+            name = m.name[2:] if m.name.startswith("./") else m.name
+            parts = name.split("/")
+            if name in ("validation_list.txt", "testing_list.txt") and m.isfile():
+                lists[name] = set(tar.extractfile(m).read().decode("utf-8").split())
+            elif len(parts) == 2 and parts[0] in SC09_WORDS and parts[1].endswith(".wav"):
+                _check_member(m, staging.resolve())
+                target = staging / name
+                target.parent.mkdir(exist_ok=True)
+                with open(target, "wb") as f:
+                    shutil.copyfileobj(tar.extractfile(m), f, CHUNK)
+                staged.append(name)
+    missing = [n for n in ("validation_list.txt", "testing_list.txt") if n not in lists]
+    if missing or not staged:
+        what = f"no {' or '.join(missing)}" if missing else "no digit clips (zero/ ... nine/)"
+        raise DownloadError(f"{archive.name} holds {what}: it is not Speech Commands v0.01")
+    counts = {"train": 0, "valid": 0, "test": 0}
+    for name in staged:
+        split = ("valid" if name in lists["validation_list.txt"] else
+                 "test" if name in lists["testing_list.txt"] else "train")
+        word, clip = name.split("/")
+        (out / split).mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, out / split / f"{word.capitalize()}_{clip}")
+        counts[split] += 1
+    return counts
