@@ -34,7 +34,7 @@ import torch
 from torch import Tensor
 
 from .. import ranks
-from ..registry import ARCHITECTURES, METHODS, NORMALIZATIONS, ConfigError
+from ..registry import METHODS, ConfigError
 from .base import Batch, Method
 from .gan import GAN, GANParams
 
@@ -117,8 +117,9 @@ class GANCLS(GAN):
             enc = build_encoder(p.encoder, len(captions["vocab"]), p.text_dim, self.meanings)
             return TextEmbedding(enc, p.embed_dim, prompts)
 
-        G_spec, G_build = _inner(cfg, "generator", m.generator, data.shape)
-        D_spec, D_build = _inner(cfg, "discriminator", m.discriminator, data.shape)
+        from ..train.state import net_parts
+        G_spec, G_build = net_parts(cfg, "generator", m.generator, data.shape, kind="image")
+        D_spec, D_build = net_parts(cfg, "discriminator", m.discriminator, data.shape, kind="image")
         return {"G": TextConditionalGenerator(G_build, G_spec, p.g_cond, text(), p.embed_dim),
                 "D": TextConditionalDiscriminator(D_build, D_spec, text(), p.embed_dim, p.d_hidden)}
 
@@ -155,20 +156,6 @@ class GANCLS(GAN):
         fake = self.noisy(G.from_embedding(G.sample_z(len(y)), mix(G)))
         g_int = self.loss(None, D.score_embedding(fake, mix(D)))["g"]
         return self.p.interpolate * g_int, {"gancls/g_int": g_int.detach()}
-
-
-def _inner(cfg, role: str, net, shape):
-    """(NetSpec, build) of the bare architecture of `role`, for a wrapper that changes the spec (as
-    train/state.py's build_net does for class conditioning)."""
-    from ..nets.layers import NetSpec
-    from ..train.state import build_net
-    build_net(cfg, role, net, shape)   # its checks (architecture for images, normalization for the role)
-    norm = NORMALIZATIONS.get(net.norm.name).fn(NORMALIZATIONS.params(net.norm.name, net.norm.params))
-    spec = NetSpec(role=role, shape=tuple(shape), z_dim=cfg.model.z_dim, norm=norm,
-                   minibatch_features=net.minibatch_features, minibatch_kernel_dim=net.minibatch_kernel_dim,
-                   pack=net.pack if role == "discriminator" else 1, kind="image")
-    arch, params = ARCHITECTURES.get(net.arch.name), ARCHITECTURES.params(net.arch.name, net.arch.params)
-    return spec, (lambda s: arch.fn(params, s))
 
 
 @METHODS.register("gancls", params=GANCLSParams)

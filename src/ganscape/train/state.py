@@ -92,14 +92,12 @@ def load_data(cfg: Config, split: str = "train") -> ArrayDataset:
     return entry.fn(DATASETS.params(cfg.data.name, cfg.data.params), split, cfg.seed)
 
 
-def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple, num_classes: int = 0, *,
-              kind: str = "", vocab_size: int = 0, output: str = "tanh", levels: int = 0) -> nn.Module:
-    """One net of `role` as `net` describes it; class-conditional (a wrapper
-    from nets/conditional.py) when net.cond is set, for data with
-    `num_classes` classes. kind: "image", "points" or "tokens" ("" infers
-    image or points from the shape); vocab_size: token ids (tokens);
-    output: "tanh" or "logits" (a generator of discrete images, see NetSpec);
-    levels: the data's discrete levels per pixel (0: continuous)."""
+def net_parts(cfg: Config, role: str, net: NetConfig, shape: tuple, *, kind: str = "", vocab_size: int = 0,
+              output: str = "tanh", levels: int = 0):
+    """(NetSpec, build) of the bare architecture of `role`: every check build_net makes on the
+    architecture and the normalization, without building anything (so no random numbers are drawn).
+    build(spec) makes the net; a wrapper that changes the spec (class conditioning here, text
+    conditioning in methods/gancls.py) calls it with its own. Arguments as build_net's."""
     arch = ARCHITECTURES.get(net.arch.name)
     kind = kind or ("image" if len(shape) == 3 else "points")
     if kind not in arch.tags.get("kinds", ("image", "points")):
@@ -123,13 +121,24 @@ def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple, num_classes:
                    minibatch_kernel_dim=net.minibatch_kernel_dim, pack=pack, kind=kind, vocab_size=vocab_size,
                    output=output, levels=levels)
     params = ARCHITECTURES.params(net.arch.name, net.arch.params)
+    return spec, (lambda s: arch.fn(params, s))
+
+
+def build_net(cfg: Config, role: str, net: NetConfig, shape: tuple, num_classes: int = 0, *,
+              kind: str = "", vocab_size: int = 0, output: str = "tanh", levels: int = 0) -> nn.Module:
+    """One net of `role` as `net` describes it; class-conditional (a wrapper
+    from nets/conditional.py) when net.cond is set, for data with
+    `num_classes` classes. kind: "image", "points" or "tokens" ("" infers
+    image or points from the shape); vocab_size: token ids (tokens);
+    output: "tanh" or "logits" (a generator of discrete images, see NetSpec);
+    levels: the data's discrete levels per pixel (0: continuous)."""
+    spec, build = net_parts(cfg, role, net, shape, kind=kind, vocab_size=vocab_size, output=output, levels=levels)
     if net.cond == "none":
-        return arch.fn(params, spec)
+        return build(spec)
     from ..nets.conditional import ConditionalDiscriminator, ConditionalGenerator
     if num_classes < 2:
         raise ConfigError(f"model.{role}.cond: {net.cond!r} needs a data set with class labels; "
                           f"{cfg.data.name!r} has none here{no_labels_hint(cfg)}")
-    build = lambda s: arch.fn(params, s)  # noqa: E731
     if role == "generator":
         return ConditionalGenerator(build, spec, net.cond, num_classes, net.embed_dim)
     return ConditionalDiscriminator(build, spec, net.cond, num_classes)
