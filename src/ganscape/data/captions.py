@@ -103,8 +103,10 @@ def _word_meanings() -> Dict[str, Tuple[str, str]]:
 
 
 def words(text: str) -> List[str]:
-    """A caption's words: lower case, split on anything that is not a letter."""
-    return [w for w in re.split(r"[^a-z]+", text.lower()) if w]
+    """A caption's words: lower case, split on anything that is not a letter, digit or underscore (so
+    that an attribute name such as CelebA's "5_o_Clock_Shadow" is one word; the shapes captions hold
+    letters and spaces only)."""
+    return [w for w in re.split(r"[^a-z0-9_]+", text.lower()) if w]
 
 
 def parse_caption(text: str) -> Dict[str, str]:
@@ -262,7 +264,28 @@ def caption_table(params: CaptionsParams, seed: int) -> Dict[str, Any]:
     tokens = tokenize([t for row in text for t in row], L, vocab).reshape(len(combos), params.captions_per_combo, L)
     return {"vocab": vocab, "pad": 0, "tokens": tokens.numpy(), "text": text, "attributes": combos,
             "heldout": held, "palette": np.array(list(PALETTE.values())), "attribute_names": ATTRIBUTES,
-            "values": {a: list(v) for a, v in ATTRIBUTE_VALUES.items()}}
+            "values": {a: list(v) for a, v in ATTRIBUTE_VALUES.items()}, "meanings": word_meanings(vocab)}
+
+
+def word_meanings(vocab: Sequence[str]) -> np.ndarray:
+    """float32 (vocab, A) multi-hot rows: the attribute value each word names (shape, colour, size, then
+    the vertical and horizontal position axes; the centre words set both axes' middle, one column); 0 for
+    filler. Summed over a caption they give its attribute vector (text encoder `attributes`), and two
+    captions name the same combination when their sums agree (method gancls's wrong texts)."""
+    cols: Dict[Tuple[str, str], int] = {}
+    for attr in ("shape", "colour", "size"):
+        for v in ATTRIBUTE_VALUES[attr]:
+            cols[(attr, v)] = len(cols)
+    for axis, values in (("vertical", ("top", "bottom")), ("horizontal", ("left", "right"))):
+        for v in values:
+            cols[(axis, v)] = len(cols)
+    centre = len(cols)
+    out = np.zeros((len(vocab), centre + 1), dtype=np.float32)
+    meanings = _word_meanings()
+    for i, w in enumerate(vocab):
+        if w in meanings:
+            out[i, centre if meanings[w][0] == "centre" else cols[meanings[w]]] = 1.0
+    return out
 
 
 def draw_geometry(attrs: np.ndarray, S: int, color_jitter: float, rng: np.random.Generator) -> Dict[str, np.ndarray]:
@@ -337,3 +360,41 @@ def read_attribute_file(path) -> Dict[str, Any]:
         files.append(parts[0])
         values[i] = [v == "1" for v in parts[1:]]
     return {"names": names, "files": files, "attributes": values}
+
+
+NO_ATTRIBUTE = "none"   # the caption of an image with no positive attribute
+
+
+def attribute_captions(values: np.ndarray, names: Sequence[str]) -> Tuple[np.ndarray, Dict[str, Any]]:
+    """Captions for multi-label attributes (read_attribute_file): (y (N,), table).
+
+    Each distinct attribute vector is one combination (y is its index, in np.unique's order, so it is a
+    function of the file alone and every split agrees); its one caption lists its positive attributes as
+    words, in the file's order: "black_hair smiling young" (NO_ATTRIBUTE for none). The vocabulary is
+    the padding, then the attribute names in lower case, then NO_ATTRIBUTE; the meanings are one-hot
+    per attribute, so the `attributes` text encoder reads a caption as its multi-hot vector and the bag
+    and GRU encoders read it as words. The table has the keys shapes-captions' has that method gancls
+    and `ganscape sample --text` use (vocab, pad, tokens, text, attributes, meanings, attribute_names).
+    """
+    values = np.asarray(values, dtype=np.uint8)
+    if values.ndim != 2 or values.shape[1] != len(names) or len(values) == 0:
+        raise ValueError(f"attribute values must be (N >= 1, {len(names)}) 0 / 1, got {values.shape}")
+    lowered = [str(n).lower() for n in names]
+    bad = [n for n, w in zip(names, lowered) if words(w) != [w] or w in (PAD, NO_ATTRIBUTE)]
+    if bad or len(set(lowered)) != len(lowered):
+        raise ValueError(f"attribute names must be distinct single words of letters, digits and '_' "
+                         f"(not {PAD!r} or {NO_ATTRIBUTE!r}), got {bad[0] if bad else 'a repeated name'!r}")
+    combos, y = np.unique(values, axis=0, return_inverse=True)
+    vocab = [PAD, *lowered, NO_ATTRIBUTE]
+    L = max(1, int(combos.sum(1).max()))
+    tokens = np.zeros((len(combos), 1, L), dtype=np.int64)
+    text = []
+    for k, c in enumerate(combos):
+        on = np.flatnonzero(c)
+        tokens[k, 0, :max(1, len(on))] = on + 1 if len(on) else [len(vocab) - 1]
+        text.append([" ".join(lowered[j] for j in on) or NO_ATTRIBUTE])
+    meanings = np.zeros((len(vocab), len(names)), dtype=np.float32)
+    meanings[1:len(names) + 1] = np.eye(len(names), dtype=np.float32)
+    table = {"vocab": vocab, "pad": 0, "tokens": tokens, "text": text, "attributes": combos,
+             "attribute_names": tuple(names), "meanings": meanings}
+    return np.asarray(y, dtype=np.int64).reshape(-1), table

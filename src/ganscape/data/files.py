@@ -334,6 +334,11 @@ class ImageFolderParams:
     skip_bad: bool = False  # skip unreadable images with one warning instead of failing
     resample: Literal["bicubic", "lanczos"] = "bicubic"  # Pillow filter for the resize
     max_images: Optional[int] = None  # use at most this many images of the split
+    # multi-label attribute file (CelebA's list_attr_celeba.txt layout: a count line, a names line, then
+    # "FILE 1 -1 ..." per image, matched to the images by file name): each image is labelled with its
+    # attribute combination and captioned with its attributes' names, for method gancls (text-to-image;
+    # method.params.encoder=attributes conditions on the multi-hot vector itself)
+    attributes: Optional[str] = None
 
     def validate(self, where: str) -> None:
         if self.size is not None and self.size not in FOLDER_SIZES:
@@ -346,6 +351,8 @@ class ImageFolderParams:
             raise ConfigError(f"{where}.test_fraction: must lie in [0, 1), got {self.test_fraction}")
         if self.max_images is not None and self.max_images < 1:
             raise ConfigError(f"{where}.max_images: must be a positive number or null, got {self.max_images}")
+        if self.attributes is not None and self.labels_from_dirs:
+            raise ConfigError(f"{where}: attributes and labels_from_dirs both label the images; set one of them")
 
 
 def list_images(root: Union[str, Path]) -> List[Path]:
@@ -480,10 +487,31 @@ def image_folder(params: ImageFolderParams, split: str, seed: int = 0) -> ArrayD
 
     images = np.stack([r for r in results if not isinstance(r, Exception)])
     y = None
+    info = {"root": str(root), "files": [rel[i] for i in kept], "classes": classes, "skipped": skipped}
+    num_classes = len(classes)
     if params.labels_from_dirs:
         index = {c: k for k, c in enumerate(classes)}
         y = torch.tensor([index[_class_of(rel[i])] for i in kept], dtype=torch.int64)
-    return ArrayDataset(
-        x=torch.from_numpy(images), kind="image", y=y, num_classes=len(classes),
-        info={"root": str(root), "files": [rel[i] for i in kept], "classes": classes, "skipped": skipped},
-    )
+    if params.attributes is not None:
+        y, info["captions"] = _attribute_labels(params.attributes, [rel[i] for i in kept])
+        num_classes = len(info["captions"]["attributes"])
+        info["sample_labels"] = "data"   # evaluation conditions samples on the real labels (metrics/evaluate.py)
+    return ArrayDataset(x=torch.from_numpy(images), kind="image", y=y, num_classes=num_classes, info=info)
+
+
+def _attribute_labels(path: str, rel: Sequence[str]):
+    """(y (N,), captions table) of the images `rel` from a multi-label attribute file: data/captions.py's
+    attribute_captions over every row of the file (so that both splits share one table), then each image's
+    row found by its file name."""
+    from .captions import attribute_captions, read_attribute_file
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"image-folder: the attributes file {file} does not exist")
+    parsed = read_attribute_file(file)
+    y_all, table = attribute_captions(parsed["attributes"], parsed["names"])
+    row = {name: i for i, name in enumerate(parsed["files"])}
+    missing = [r for r in rel if Path(r).name not in row]
+    if missing:
+        raise DataFileError(f"image-folder: {len(missing)} image(s) have no row in {file}, e.g. {missing[0]} "
+                            f"(rows are matched by file name)")
+    return torch.from_numpy(y_all[[row[Path(r).name] for r in rel]]), table

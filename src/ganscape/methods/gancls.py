@@ -3,7 +3,8 @@
 G(z, phi(t)) draws an image for caption t, D(x, phi(t)) scores an (image, caption) pair; the nets and
 text encoders are in nets/text_encoder.py (``encoder``: bag, gru or attributes, the last the
 attribute-conditional baseline). Each real image is paired with one of its combination's captions,
-drawn per example and step (a data set with ``info["captions"]``: shapes-captions). Any registered
+drawn per example and step (a data set with ``info["captions"]``: shapes-captions, or image-folder with
+an attribute file, whose captions list each image's attributes). Any registered
 loss, penalty and improved-GAN option of the gan recipe applies (this recipe is the gan recipe with
 text conditions).
 
@@ -67,26 +68,6 @@ class GANCLSParams(GANParams):
             raise ConfigError(f"{where}.beta: must lie in [0, 1], got {self.beta}")
 
 
-def word_meanings(vocab) -> torch.Tensor:
-    """(vocab, A) multi-hot rows: the attribute value each word names (shape, colour, size, then the
-    vertical and horizontal position axes; the centre words set both axes' middle); 0 for filler."""
-    from ..data.captions import ATTRIBUTE_VALUES, _word_meanings
-    cols = {}
-    for attr in ("shape", "colour", "size"):
-        for v in ATTRIBUTE_VALUES[attr]:
-            cols[(attr, v)] = len(cols)
-    for axis, values in (("vertical", ("top", "bottom")), ("horizontal", ("left", "right"))):
-        for v in values:
-            cols[(axis, v)] = len(cols)
-    centre = len(cols)
-    out = torch.zeros(len(vocab), centre + 1)
-    meanings = _word_meanings()
-    for i, w in enumerate(vocab):
-        if w in meanings:
-            out[i, centre if meanings[w][0] == "centre" else cols[meanings[w]]] = 1.0
-    return out
-
-
 class GANCLS(GAN):
     conditional = True
     distributed_refusal = ("method gancls pairs each example with a batch neighbour's caption (wrong text, "
@@ -110,7 +91,10 @@ class GANCLS(GAN):
                                          build_encoder)
         p = self.p
         self.table = torch.as_tensor(np.asarray(captions["tokens"]), dtype=torch.int64)
-        self.meanings = word_meanings(captions["vocab"])
+        # what each word names (data/captions.py): the attributes encoder's input, and how wrong texts
+        # are told from right ones; a table without them compares the captions' tokens instead
+        meanings = captions.get("meanings")
+        self.meanings = None if meanings is None else torch.as_tensor(np.asarray(meanings), dtype=torch.float32)
         prompts = self.table[:, 0]
 
         def text():
@@ -138,7 +122,7 @@ class GANCLS(GAN):
     def neighbours(self, tokens: Tensor) -> Tensor:
         """Each example's batch neighbour's caption: example i - 1's, or i - 2's where i - 1 names the
         same attributes (so that it is a wrong text)."""
-        attrs = self.meanings.to(tokens.device)[tokens].sum(1)
+        attrs = tokens if self.meanings is None else self.meanings.to(tokens.device)[tokens].sum(1)
         same = (attrs == attrs.roll(1, 0)).all(1, keepdim=True)
         return torch.where(same, tokens.roll(2, 0), tokens.roll(1, 0))
 

@@ -486,6 +486,10 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
     real, ref, data = reference_images(cfg.data.name, dict(cfg.data.params), split, None, seed=0, stream=True)
     from ..nets.conditional import generator_labels
     labels = generator_labels(G, n)  # a conditional G: classes in turn, so every class gets n / K samples
+    if labels is not None and data.info.get("sample_labels") == "data" and data.y is not None:
+        # labels that are attribute combinations (image-folder with attributes) are far from uniform:
+        # the samples take the reference images' own labels in turn, so both sides share one distribution
+        labels = data.y[torch.arange(n) % len(data.y)]
     train = heldout = None
     if {"memorization", "memorization-invariant"} & set(metrics):
         from ..train.state import load_data
