@@ -56,6 +56,10 @@ def test_list_shows_every_registry(capsys):
         assert word in out
     assert main(["list", "loss"]) == 0
     assert "divergence: kl|reverse-kl" in capsys.readouterr().out
+    assert main(["list", "dataset"]) == 0
+    out = capsys.readouterr().out          # optional types name what they hold
+    assert "channels: 1|3 or null = None" in out and "max_images: int or null = None" in out
+    assert "Optional" not in out
     assert main(["list", "lossy"]) == 2
 
 

@@ -229,13 +229,22 @@ def param_doc(cls: Type) -> list:
     for f in dataclasses.fields(cls):
         default = f.default if f.default is not dataclasses.MISSING else (
             f.default_factory() if f.default_factory is not dataclasses.MISSING else "required")
-        t = hints[f.name]
-        if typing.get_origin(t) is typing.Literal:
-            tname = "|".join(map(str, typing.get_args(t)))
-        else:
-            tname = getattr(t, "__name__", None) or str(t).replace("typing.", "")
-        out.append((f.name, tname, default))
+        out.append((f.name, type_name(hints[f.name]), default))
     return out
+
+
+def type_name(t) -> str:
+    """A parameter type as a user reads it: int, 1|3, int or null, List[float] (typing's own names
+    say "Optional" for Optional[int] on Python 3.10 and 3.11)."""
+    origin, args = typing.get_origin(t), typing.get_args(t)
+    if origin is typing.Literal:
+        return "|".join(map(str, args))
+    if origin is typing.Union:
+        named = [type_name(a) for a in args if a is not type(None)]
+        return " or ".join(named + (["null"] if type(None) in args else []))
+    if origin is not None:
+        return str(t).replace("typing.", "")
+    return getattr(t, "__name__", None) or str(t).replace("typing.", "")
 
 
 # The registries. Modules register into these on import (see ganscape.components).
