@@ -10,7 +10,9 @@ import torch
 import ganscape
 from ganscape.cli import main
 from ganscape.probes.glicko2 import Rating, update
+from ganscape.probes import tournament as tm
 from ganscape.probes.tournament import Player, Tournament, play, rate
+from ganscape.registry import ConfigError
 
 
 def test_glicko2_reproduces_glickmans_worked_example():
@@ -99,3 +101,11 @@ def test_skill_rating_is_refused_during_training_and_generators_of_other_latent_
     small = Strict(1.0)   # a generator of another latent size plays the same matches
     t = play([Player("r", 0, None, _G(-1.0), _D(0.0))], torch.ones(16, 1, 2, 2), n=8, games=2, generators=[small])
     np.testing.assert_array_equal(t.wins, [[2, 0]])
+
+
+def test_runs_of_the_same_name_stay_apart(tmp_path):
+    a, b, c = tmp_path / "x" / "a" / "digits-001", tmp_path / "y" / "a" / "digits-001", tmp_path / "digits-002"
+    labels = tm.run_labels([a, b, c])
+    assert labels == {a: "x/a/digits-001", b: "y/a/digits-001", c: "digits-002"}
+    with pytest.raises(ConfigError, match="named twice"):
+        tm.run_labels([c, tmp_path / "." / "digits-002"])

@@ -103,7 +103,8 @@ def run_tournament(a) -> int:
     real = load_data(cfgs[0], "test").floats()
     players = tm.players_of(runs, max_per_run=a.max_per_run)
     t = tm.rate(tm.play(players, real, a.n, a.games, a.threshold))
-    fid = {r.name: _fid_by_step(r) for r in runs}
+    labels = tm.run_labels(runs)
+    fid = {labels[r]: _fid_by_step(r) for r in runs}
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     gw, dw = t.g_win_rate(), t.d_win_rate()

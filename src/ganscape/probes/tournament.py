@@ -63,7 +63,9 @@ def players_of(run_dirs: Sequence[Path], device: str = "cpu", max_per_run: int =
     from ..train.state import load_data
     from . import gan_state, kept_checkpoints
     out = []
+    names = run_labels(run_dirs)
     for run in map(Path, run_dirs):
+        name = names[run]
         cfg = rundir.load_config(run)
         paths = kept_checkpoints(run, max_per_run)
         if not paths:
@@ -72,8 +74,28 @@ def players_of(run_dirs: Sequence[Path], device: str = "cpu", max_per_run: int =
         for p in paths:
             state, _, ck = gan_state(cfg, data, p, f"tournament: {run}")
             G, D = state.sampler.eval().to(device), state.nets["D"].eval().to(device)
-            out.append(Player(run.name, int(ck["step"]), p, G, D, f"{run.name}@{int(ck['step'])}"))
+            out.append(Player(name, int(ck["step"]), p, G, D, f"{name}@{int(ck['step'])}"))
     return out
+
+
+def run_labels(run_dirs: Sequence[Path]) -> Dict[Path, str]:
+    """Each run folder's name in a tournament: its own name, or as many parent folders as it takes to tell
+    it from another run of the same name (a/digits-001 and b/digits-001), so two runs never merge."""
+    paths = [Path(r).resolve() for r in run_dirs]
+    if len(set(paths)) != len(paths):
+        raise ConfigError("tournament: a run folder is named twice")
+    depth = {p: 1 for p in paths}
+    label = lambda p: "/".join(p.parts[-depth[p]:])  # noqa: E731
+    while True:
+        seen: Dict[str, List[Path]] = {}
+        for p in paths:
+            seen.setdefault(label(p), []).append(p)
+        clashes = [ps for ps in seen.values() if len(ps) > 1]
+        if not clashes:
+            return {Path(r): label(p) for r, p in zip(run_dirs, paths)}
+        for ps in clashes:
+            for p in ps:
+                depth[p] += 1
 
 
 @torch.no_grad()
