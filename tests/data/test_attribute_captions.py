@@ -108,6 +108,10 @@ def test_gancls_trains_samples_and_evaluates_on_attributes(tmp_path, monkeypatch
     monkeypatch.setattr(E, "evaluate_arrays", spy)
     out = ganscape.evaluate(run, metrics=["fid"], n=7, extractor="random-conv")
     assert np.isfinite(out["results"]["fid"])
-    # the samples are conditioned on the test images' own combinations in turn, not on all 5 uniformly
+    # the samples are conditioned on the test images' own combinations (a seeded order, then in turn),
+    # not on all 5 uniformly
     real = seen["real"].tolist()
-    assert seen["fake"].tolist() == [real[i % len(real)] for i in range(7)]
+    order = torch.randperm(len(real), generator=torch.Generator().manual_seed(0)).tolist()
+    assert seen["fake"].tolist() == [real[order[i % len(real)]] for i in range(7)]
+    with pytest.raises(ConfigError, match="caption-accuracy reads the attributes of shapes-captions samples only"):
+        ganscape.evaluate(run, metrics=["caption-accuracy"], n=4, extractor="random-conv")

@@ -118,8 +118,12 @@ def _use_archive(monkeypatch, archive, digest=None):
 
 
 def test_sc09_is_built_from_speech_commands_by_its_lists(tmp_path, monkeypatch, capsys):
-    _use_archive(monkeypatch, _speech_commands_tar(tmp_path))
+    archive = _speech_commands_tar(tmp_path)
+    _use_archive(monkeypatch, archive)
     root = tmp_path / "data"
+    # a half-built folder (from a build interrupted before COMPLETE) is replaced whole
+    (root / "sc09" / "train").mkdir(parents=True)
+    (root / "sc09" / "train" / "Zero_partial.wav").write_bytes(b"")
     dl.download("sc09", root, progress=True)
     assert "train 3, valid 1, test 1" in capsys.readouterr().err
     files = {p.relative_to(root / "sc09").as_posix() for p in (root / "sc09").rglob("*.wav")}
@@ -129,10 +133,14 @@ def test_sc09_is_built_from_speech_commands_by_its_lists(tmp_path, monkeypatch, 
     d = DATASETS.build("wav-folder", {"path": str(root / "sc09" / "train"), "length": 4096, "labels": "prefix",
                                       "test_fraction": 0.34}, "train", 0)
     assert d.info["classes"] == ["Nine", "Zero"]
-    (root / "sc09" / "train" / "Zero_a_nohash_0.wav").unlink()     # built once: not unpacked again
+    # built once: neither fetched (the archive deleted, the URL gone) nor unpacked again
+    (root / archive.name).unlink()
+    _use_archive(monkeypatch, tmp_path / "gone.tar.gz", digest="1" * 64)
+    (root / "sc09" / "train" / "Zero_a_nohash_0.wav").unlink()
     dl.download("sc09", root, progress=True)
-    assert "already built (train 3, valid 1, test 1)" in capsys.readouterr().err
+    assert "sc09 is already built" in capsys.readouterr().err
     assert not (root / "sc09" / "train" / "Zero_a_nohash_0.wav").exists()
+    assert (root / "sc09" / "COMPLETE").read_text() == "train 3, valid 1, test 1\n"
 
 
 def test_sc09_refuses_wrong_bytes_a_foreign_archive_and_an_escaping_member(tmp_path, monkeypatch):

@@ -81,6 +81,9 @@ class RemoteDataset:
     # Instead of unpacking `extract` whole: unpack(archive, root) writes what the loader reads and
     # returns a one-line summary; it must skip the work itself when its output is complete.
     unpack: Optional[Callable[[Path, Path], str]] = None
+    # a file under root that `unpack` writes last: when present, nothing is downloaded or unpacked again
+    # (the archive may have been deleted after the build)
+    built: Optional[str] = None
 
 
 def _mirrors(filename: str, *bases: str) -> Tuple[str, ...]:
@@ -127,7 +130,8 @@ SOURCES: Dict[str, RemoteDataset] = {
             "speech_commands_v0.01.tar.gz", "https://storage.googleapis.com/download.tensorflow.org/data",
             "http://download.tensorflow.org/data"),
             "743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d", None),),
-        extract="speech_commands_v0.01.tar.gz", unpack=lambda archive, root: _pack_sc09(archive, root)),
+        extract="speech_commands_v0.01.tar.gz", unpack=lambda archive, root: _pack_sc09(archive, root),
+        built="sc09/COMPLETE"),
 }
 
 
@@ -211,6 +215,9 @@ def download(name: str, root: Union[str, Path, None] = None, progress: bool = Tr
     root = Path(root).expanduser() if root is not None else default_root(name)
     root.mkdir(parents=True, exist_ok=True)
     say = (lambda msg: print(msg, file=sys.stderr)) if progress else (lambda msg: None)
+    if source.built is not None and (root / source.built).is_file():
+        say(f"{root / source.built}: {name} is already built; delete that folder to build it again")
+        return [root / source.built]
     verified = []
     unpinned = [spec.filename for spec in source.files if not spec.sha256]
     if unpinned:
@@ -248,30 +255,39 @@ SC09_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "ei
 def _pack_sc09(archive: Path, root: Path) -> str:
     """Lay Speech Commands v0.01's digit clips out as SC09: root/sc09/{train,valid,test}/Zero_<name>.wav.
 
-    One streaming pass over the archive (no seeks: a 1.4 GB gzip): digit clips
-    are written under a staging folder, the two list files read; then every
-    clip is renamed into its split. A file ``sc09/COMPLETE`` records the
-    counts; when it exists nothing is done again. Members that would be written
+    One streaming pass over the archive (no seeks: a 1.4 GB gzip) writes the digit clips under a staging
+    folder and reads the two list files; the clips are then renamed into staging/sc09/<split>/, a file
+    COMPLETE with the counts is written there, and the whole folder is moved to root/sc09 in one rename:
+    an interrupted or refused build leaves no sc09 folder and no staging folder. Members that are written
     are checked as extract_tar_safely checks them; the rest are never written.
     """
     out = root / "sc09"
-    done = out / "COMPLETE"
-    if done.is_file():
-        return f"{out}: already built ({done.read_text().strip()})"
+    if (out / SC09_DONE).is_file():
+        return _sc09_built(out)
     staging = root / ".sc09-staging"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        counts = _stage_and_split_sc09(archive, staging, out)
-    finally:   # a refused or interrupted build leaves no half-written staging folder
+        counts = _stage_and_split_sc09(archive, staging / "clips", staging / "sc09")
+        summary = ", ".join(f"{k} {v}" for k, v in counts.items())
+        (staging / "sc09" / SC09_DONE).write_text(summary + "\n")
+        shutil.rmtree(out, ignore_errors=True)    # a folder left by hand or by an older build
+        os.replace(staging / "sc09", out)
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-    summary = ", ".join(f"{k} {v}" for k, v in counts.items())
-    done.write_text(summary + "\n")
     return f"{out}: SC09 built from {archive.name} ({summary} clips; read it with data set wav-folder)"
+
+
+SC09_DONE = "COMPLETE"
+
+
+def _sc09_built(out: Path) -> str:
+    return f"{out}: already built ({(out / SC09_DONE).read_text().strip()})"
 
 
 def _stage_and_split_sc09(archive: Path, staging: Path, out: Path) -> Dict[str, int]:
     """The one pass over the archive, then the renames into out/{train,valid,test}; returns the counts."""
+    staging.mkdir(parents=True)
     lists: Dict[str, set] = {}
     staged: List[str] = []
     with tarfile.open(archive, "r|*") as tar:

@@ -115,7 +115,9 @@ class GANCLS(GAN):
         """Caption tokens (N, L) for the batch: one of each image's combination's captions, at random."""
         if batch.y is None:
             raise ConfigError("method gancls needs each image's combination as its label (shapes-captions)")
-        table = self.table.to(batch.y.device)
+        if self.table.device != batch.y.device:     # moved once: the table may hold 100k+ combinations
+            self.table = self.table.to(batch.y.device)
+        table = self.table
         j = ranks.per_example(lambda n: torch.randint(0, table.shape[1], (n,), device=batch.y.device), len(batch.y))
         return table[batch.y, j]
 

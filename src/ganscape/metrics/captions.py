@@ -115,8 +115,9 @@ def caption_accuracy(fake, labels: np.ndarray, info: Dict[str, Any],
 @METRICS.register("caption-accuracy", results=RESULTS)
 def _caption_accuracy(p: NoParams, ctx: EvalContext) -> Dict[str, float]:
     """shapes-captions: per-attribute accuracy (shape, colour, size, position) of samples for held-out and seen captions."""
-    if "captions" not in ctx.info:
-        raise ConfigError("metric caption-accuracy needs the shapes-captions data set's captions")
+    if "captions" not in ctx.info or "shapes" not in ctx.info:
+        raise ConfigError("metric caption-accuracy reads the attributes of shapes-captions samples only; on "
+                          "other captioned data (image-folder with attributes) use eval.metrics=[fid]")
     if ctx.fake_labels is None:
         raise ConfigError("metric caption-accuracy needs the caption (combination) each sample was drawn for: "
                           "evaluate a text-conditional run (method gancls) or a class-conditional one on "

@@ -488,8 +488,10 @@ def evaluate_generator(G: torch.nn.Module, cfg, metrics: Sequence[str], n: int, 
     labels = generator_labels(G, n)  # a conditional G: classes in turn, so every class gets n / K samples
     if labels is not None and data.info.get("sample_labels") == "data" and data.y is not None:
         # labels that are attribute combinations (image-folder with attributes) are far from uniform:
-        # the samples take the reference images' own labels in turn, so both sides share one distribution
-        labels = data.y[torch.arange(n) % len(data.y)]
+        # the samples take the reference images' own labels (in a seeded order, then in turn), so both
+        # sides share one distribution
+        order = torch.randperm(len(data.y), generator=torch.Generator().manual_seed(seed))
+        labels = data.y[order[torch.arange(n) % len(data.y)]]
     train = heldout = None
     if {"memorization", "memorization-invariant"} & set(metrics):
         from ..train.state import load_data
