@@ -79,7 +79,7 @@ class RemoteDataset:
     extract: Optional[str] = None
     extracted: Tuple[Tuple[str, int], ...] = ()
     # Instead of unpacking `extract` whole: unpack(archive, root) writes what the loader reads and
-    # returns a one-line summary; it must skip the work itself when its output is complete.
+    # returns a one-line summary (it is not called once `built` exists).
     unpack: Optional[Callable[[Path, Path], str]] = None
     # a file under root that `unpack` writes last: when present, nothing is downloaded or unpacked again
     # (the archive may have been deleted after the build)
@@ -97,6 +97,8 @@ _MNIST_MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist",
 _FASHION_MIRRORS = ("https://fashion-mnist.s3.eu-central-1.amazonaws.com",
                     "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com",
                     "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion")
+
+SC09_DONE = "COMPLETE"   # written last into root/sc09 by _pack_sc09, with the split counts
 
 SOURCES: Dict[str, RemoteDataset] = {
     "mnist": RemoteDataset("mnist", tuple(
@@ -131,7 +133,7 @@ SOURCES: Dict[str, RemoteDataset] = {
             "http://download.tensorflow.org/data"),
             "743935421bb51cccdb6bdd152e04c5c70274e935c82119ad7faeec31780d811d", None),),
         extract="speech_commands_v0.01.tar.gz", unpack=lambda archive, root: _pack_sc09(archive, root),
-        built="sc09/COMPLETE"),
+        built=f"sc09/{SC09_DONE}"),
 }
 
 
@@ -262,8 +264,6 @@ def _pack_sc09(archive: Path, root: Path) -> str:
     are checked as extract_tar_safely checks them; the rest are never written.
     """
     out = root / "sc09"
-    if (out / SC09_DONE).is_file():
-        return _sc09_built(out)
     staging = root / ".sc09-staging"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
@@ -276,13 +276,6 @@ def _pack_sc09(archive: Path, root: Path) -> str:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return f"{out}: SC09 built from {archive.name} ({summary} clips; read it with data set wav-folder)"
-
-
-SC09_DONE = "COMPLETE"
-
-
-def _sc09_built(out: Path) -> str:
-    return f"{out}: already built ({(out / SC09_DONE).read_text().strip()})"
 
 
 def _stage_and_split_sc09(archive: Path, staging: Path, out: Path) -> Dict[str, int]:
